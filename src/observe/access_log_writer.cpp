@@ -1,0 +1,175 @@
+#include "observe/access_log_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::observe {
+namespace {
+
+bool is_stdout(const std::string& path) {
+  return path.empty() || path == "-";
+}
+
+// Writes all of buf; false on error (errno set).
+bool write_all(int fd, const char* buf, std::size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, buf, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    buf += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+AccessLogWriter::AccessLogWriter(Options options, ErrorHandler on_error)
+    : options_(std::move(options)), on_error_(std::move(on_error)) {
+  open_file();
+  thread_ = std::thread([this] { run(); });
+}
+
+AccessLogWriter::~AccessLogWriter() {
+  shutdown();
+}
+
+void AccessLogWriter::report(const std::string& message) {
+  if (on_error_) on_error_(message);
+}
+
+void AccessLogWriter::open_file() {
+  if (is_stdout(options_.path)) {
+    fd_ = STDOUT_FILENO;
+    return;
+  }
+  const int fd = ::open(options_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    // Keep the old descriptor (if any): writing to a renamed file beats losing lines.
+    report("access log: cannot open " + options_.path + ": " + std::strerror(errno));
+    return;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+bool AccessLogWriter::write(std::string line) {
+  if (line.empty() || line.back() != '\n') line += '\n';
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queue_.size() >= options_.max_queue_lines ||
+        queued_bytes_ + line.size() > options_.max_queue_bytes) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    wake = queue_.empty();  // the writer drains everything it wakes up for
+    queued_bytes_ += line.size();
+    queue_.push_back(std::move(line));
+    queued_lines_.store(queue_.size(), std::memory_order_relaxed);
+  }
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+void AccessLogWriter::reopen() {
+  {
+    std::lock_guard lock(mu_);
+    if (!reopen_at_) reopen_at_ = queue_.size();
+  }
+  wake_.notify_one();
+}
+
+bool AccessLogWriter::flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    return flushed_.wait_for(lock, timeout, [&] { return queue_.empty(); });
+  }
+  const uint64_t ticket = ++flush_requested_;
+  wake_.notify_one();
+  return flushed_.wait_for(lock, timeout, [&] { return flush_done_ >= ticket; });
+}
+
+void AccessLogWriter::shutdown() {
+  std::call_once(shutdown_once_, [&] {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);
+    fd_ = -1;
+  });
+}
+
+void AccessLogWriter::write_lines(const std::vector<std::string>& lines, std::size_t from,
+                                  std::size_t to) {
+  // One write(2) per chunk of up to 256 KiB: fewer syscalls than a write per line, and a
+  // bounded copy.
+  constexpr std::size_t kChunk = 256 << 10;
+  thread_local std::string buf;
+  std::size_t first = from;
+  while (first < to) {
+    buf.clear();
+    std::size_t last = first;
+    while (last < to && (last == first || buf.size() + lines[last].size() <= kChunk)) {
+      buf += lines[last];
+      ++last;
+    }
+    const std::size_t n = last - first;
+    if (fd_ >= 0 && write_all(fd_, buf.data(), buf.size())) {
+      written_.fetch_add(n, std::memory_order_relaxed);
+    } else {
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      dropped_.fetch_add(n, std::memory_order_relaxed);
+      report(fd_ < 0 ? "access log: no open file, lines dropped"
+                     : std::string("access log: write failed: ") + std::strerror(errno));
+    }
+    first = last;
+  }
+}
+
+void AccessLogWriter::run() {
+  std::vector<std::string> batch;
+  while (true) {
+    std::optional<std::size_t> reopen_at;
+    uint64_t flush_ticket = 0;
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || reopen_at_ || flush_requested_ > flush_done_;
+      });
+      batch.swap(queue_);
+      queued_bytes_ = 0;
+      queued_lines_.store(0, std::memory_order_relaxed);
+      reopen_at.swap(reopen_at_);
+      flush_ticket = flush_requested_;
+      stopping = stopping_;
+    }
+    const std::size_t split = reopen_at ? *reopen_at : batch.size();
+    write_lines(batch, 0, split);
+    if (reopen_at) {
+      if (!is_stdout(options_.path)) open_file();
+      reopens_.fetch_add(1, std::memory_order_relaxed);
+    }
+    write_lines(batch, split, batch.size());
+    batch.clear();
+    {
+      std::lock_guard lock(mu_);
+      flush_done_ = std::max(flush_done_, flush_ticket);
+      if (stopping && queue_.empty()) break;
+    }
+    flushed_.notify_all();
+  }
+  flushed_.notify_all();
+}
+
+}  // namespace sluice::observe

@@ -1,0 +1,91 @@
+// AccessLogWriter: an asynchronous line writer for the access log. Request threads hand over
+// finished lines without blocking; one background thread writes them to stdout or a file in
+// batches (one write(2) per batch) and reopens the file on request, for logrotate.
+//
+//   AccessLogWriter log({.path = "/var/log/sluice/access.log"});
+//   log.write(std::move(json_line));   // false (and counted) when the queue is full
+//   log.reopen();                      // from the SIGUSR1 handler's thread (not in the handler)
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::observe {
+
+class AccessLogWriter {
+ public:
+  struct Options {
+    std::string path;  // empty or "-" = stdout
+    std::size_t max_queue_lines = 65536;
+    std::size_t max_queue_bytes = 64u << 20;
+  };
+  // Called from the writer thread on open/write errors (for a warning log); may be empty.
+  using ErrorHandler = std::function<void(const std::string& message)>;
+
+  explicit AccessLogWriter(Options options, ErrorHandler on_error = {});
+  ~AccessLogWriter();  // shutdown()
+  AccessLogWriter(const AccessLogWriter&) = delete;
+  AccessLogWriter& operator=(const AccessLogWriter&) = delete;
+
+  // Queues one line ('\n' is appended when missing). Never waits for I/O; false (dropped_total
+  // + 1) when the queue holds max_queue_lines lines or max_queue_bytes bytes, or after shutdown.
+  bool write(std::string line);
+
+  // Lines queued before this call go to the current file, later ones to a freshly opened `path`
+  // (the old one may have been renamed by logrotate). Asynchronous; a no-op for stdout. Not
+  // async-signal-safe: call it from the thread that handles SIGUSR1 (e.g. asio::signal_set).
+  void reopen();
+
+  // Waits until every line queued before the call has been handed to the kernel.
+  bool flush(std::chrono::milliseconds timeout);
+
+  // Writes what is queued, closes the file, stops the thread. Idempotent.
+  void shutdown();
+
+  uint64_t written_total() const { return written_.load(std::memory_order_relaxed); }
+  // Lines lost: queue full, after shutdown, or in a failed write.
+  uint64_t dropped_total() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t write_errors_total() const { return write_errors_.load(std::memory_order_relaxed); }
+  uint64_t reopens_total() const { return reopens_.load(std::memory_order_relaxed); }
+  std::size_t queue_size() const { return queued_lines_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  void open_file();
+  void write_lines(const std::vector<std::string>& lines, std::size_t from, std::size_t to);
+  void report(const std::string& message);
+
+  const Options options_;
+  const ErrorHandler on_error_;
+  int fd_ = -1;  // owned by the writer thread after construction
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable flushed_;
+  std::vector<std::string> queue_;        // guarded by mu_
+  std::size_t queued_bytes_ = 0;          // guarded by mu_
+  std::optional<std::size_t> reopen_at_;  // guarded by mu_: index in queue_
+  bool stopping_ = false;                 // guarded by mu_
+  uint64_t flush_requested_ = 0;          // guarded by mu_
+  uint64_t flush_done_ = 0;               // guarded by mu_
+
+  std::atomic<std::size_t> queued_lines_{0};
+  std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> write_errors_{0};
+  std::atomic<uint64_t> reopens_{0};
+
+  std::once_flag shutdown_once_;
+  std::thread thread_;
+};
+
+}  // namespace sluice::observe

@@ -1,0 +1,158 @@
+#include "observe/latency_estimator.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace sluice::observe {
+namespace {
+
+using Estimator = LatencyEstimator;
+
+uint64_t midpoint(std::size_t index) {
+  return Estimator::bucket_lower(index) + Estimator::bucket_width(index) / 2;
+}
+
+// The index of the bucket holding the sample of rank ceil(q * total) (1-based).
+std::size_t quantile_index(const std::array<uint32_t, Estimator::kBuckets>& counts, uint64_t total,
+                           double q) {
+  q = std::clamp(q, 0.0, 1.0);
+  const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * double(total))));
+  uint64_t seen = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    seen += counts[i];
+    if (seen >= rank) return i;
+  }
+  return counts.size() - 1;
+}
+
+}  // namespace
+
+std::string_view to_string(LatencyBucket b) {
+  switch (b) {
+    case LatencyBucket::kP50:
+      return "p50";
+    case LatencyBucket::kP95:
+      return "p95";
+    case LatencyBucket::kP99:
+      return "p99";
+    case LatencyBucket::kSlow:
+      break;
+  }
+  return "slow";
+}
+
+LatencyEstimator::LatencyEstimator(Nanos window, Nanos refresh)
+    : window_ns_(std::max<int64_t>(1, window.count())), refresh_ns_(refresh.count()) {}
+
+std::size_t LatencyEstimator::bucket_index(uint64_t nanos) {
+  if (nanos < kSubBuckets) return static_cast<std::size_t>(nanos);
+  const int e = std::bit_width(nanos) - 1;  // nanos in [2^e, 2^(e+1))
+  if (e >= kMaxExponent) return kBuckets - 1;
+  const auto sub = static_cast<std::size_t>((nanos >> (e - kSubBucketBits)) & (kSubBuckets - 1));
+  return static_cast<std::size_t>(e - kSubBucketBits + 1) * kSubBuckets + sub;
+}
+
+uint64_t LatencyEstimator::bucket_lower(std::size_t index) {
+  if (index < kSubBuckets) return index;
+  const auto e = static_cast<int>(index / kSubBuckets) + kSubBucketBits - 1;
+  const auto sub = index % kSubBuckets;
+  return (kSubBuckets + sub) << (e - kSubBucketBits);
+}
+
+uint64_t LatencyEstimator::bucket_width(std::size_t index) {
+  if (index < kSubBuckets) return 1;
+  const auto e = static_cast<int>(index / kSubBuckets) + kSubBucketBits - 1;
+  return uint64_t{1} << (e - kSubBucketBits);
+}
+
+int64_t LatencyEstimator::epoch_of(TimePoint now) const {
+  return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window_ns_;
+}
+
+void LatencyEstimator::record(TimePoint now, Nanos latency) {
+  const int64_t epoch = epoch_of(now);
+  Window& w = windows_[static_cast<std::size_t>(epoch) & 1];
+  int64_t seen = w.epoch.load(std::memory_order_acquire);
+  if (seen != epoch) {
+    if (seen > epoch) return;  // a late sample from two windows ago: not recent any more
+    if (w.epoch.compare_exchange_strong(seen, epoch, std::memory_order_acq_rel)) {
+      for (auto& c : w.counts)
+        c.store(0, std::memory_order_relaxed);
+    } else if (seen > epoch) {
+      return;
+    }
+  }
+  const auto nanos = static_cast<uint64_t>(std::max<int64_t>(0, latency.count()));
+  w.counts[bucket_index(nanos)].fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t LatencyEstimator::collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const {
+  const int64_t epoch = epoch_of(now);
+  out.fill(0);
+  uint64_t total = 0;
+  for (const Window& w : windows_) {
+    const int64_t e = w.epoch.load(std::memory_order_acquire);
+    if (e != epoch && e != epoch - 1) continue;
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      const uint32_t c = w.counts[i].load(std::memory_order_relaxed);
+      out[i] += c;
+      total += c;
+    }
+  }
+  return total;
+}
+
+LatencyEstimator::Nanos LatencyEstimator::quantile(TimePoint now, double q) const {
+  std::array<uint32_t, kBuckets> counts;
+  const uint64_t total = collect(now, counts);
+  if (total == 0) return Nanos(0);
+  return Nanos(static_cast<int64_t>(midpoint(quantile_index(counts, total, q))));
+}
+
+LatencyEstimator::Snapshot LatencyEstimator::snapshot(TimePoint now) const {
+  std::array<uint32_t, kBuckets> counts;
+  Snapshot s;
+  s.count = collect(now, counts);
+  if (s.count == 0) return s;
+  s.p50 = Nanos(static_cast<int64_t>(midpoint(quantile_index(counts, s.count, 0.50))));
+  s.p95 = Nanos(static_cast<int64_t>(midpoint(quantile_index(counts, s.count, 0.95))));
+  s.p99 = Nanos(static_cast<int64_t>(midpoint(quantile_index(counts, s.count, 0.99))));
+  return s;
+}
+
+void LatencyEstimator::refresh_cache(TimePoint now) {
+  const int64_t now_ns = std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count();
+  int64_t next = next_refresh_ns_.load(std::memory_order_relaxed);
+  if (now_ns < next) return;
+  // One thread recomputes; the others keep using the previous values meanwhile.
+  if (!next_refresh_ns_.compare_exchange_strong(next, now_ns + refresh_ns_,
+                                                std::memory_order_relaxed)) {
+    return;
+  }
+  std::array<uint32_t, kBuckets> counts;
+  const uint64_t total = collect(now, counts);
+  if (total == 0) {
+    cache_valid_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  p50_index_.store(static_cast<uint32_t>(quantile_index(counts, total, 0.50)),
+                   std::memory_order_relaxed);
+  p95_index_.store(static_cast<uint32_t>(quantile_index(counts, total, 0.95)),
+                   std::memory_order_relaxed);
+  p99_index_.store(static_cast<uint32_t>(quantile_index(counts, total, 0.99)),
+                   std::memory_order_relaxed);
+  cache_valid_.store(true, std::memory_order_release);
+}
+
+LatencyBucket LatencyEstimator::classify(TimePoint now, Nanos latency) {
+  refresh_cache(now);
+  if (!cache_valid_.load(std::memory_order_acquire)) return LatencyBucket::kP50;
+  const auto i = bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())));
+  if (i <= p50_index_.load(std::memory_order_relaxed)) return LatencyBucket::kP50;
+  if (i <= p95_index_.load(std::memory_order_relaxed)) return LatencyBucket::kP95;
+  if (i <= p99_index_.load(std::memory_order_relaxed)) return LatencyBucket::kP99;
+  return LatencyBucket::kSlow;
+}
+
+}  // namespace sluice::observe

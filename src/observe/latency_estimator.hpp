@@ -1,0 +1,92 @@
+// LatencyEstimator: a running estimate of recent latency quantiles (p50, p95, p99) of one route
+// or one middleware, cheap to record from any number of threads (one relaxed atomic increment).
+//
+//   LatencyEstimator est;                               // 10 s windows
+//   est.record(clock.now(), elapsed);                   // per request
+//   log.latency_bucket = to_string(est.classify(clock.now(), elapsed));   // "p95"
+//
+// How it works: a log-linear histogram (HdrHistogram-style) of atomic counters. Values below
+// 16 ns have their own bucket; above, every power of two is split into 16 equal buckets, so a
+// bucket spans at most 1/16 of its lower bound. A quantile is reported as the midpoint of the
+// bucket holding it: relative error at most 1/32 (3.1 %) of the true sample value, for values
+// up to 2^40 ns (about 18 minutes; larger values count in the last bucket).
+//
+// "Recent" means two alternating windows: the current one and the one before, so a quantile
+// covers between one and two window lengths of history. A window's counters are cleared by the
+// first record() that enters it; a sample racing with that clear may be lost (once per window).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::observe {
+
+// Where a latency falls against the recent distribution: at or below p50, at or below p95,
+// at or below p99, or above p99 ("slow"). Compared at bucket resolution.
+enum class LatencyBucket : uint8_t { kP50, kP95, kP99, kSlow };
+
+std::string_view to_string(LatencyBucket b);
+
+class LatencyEstimator {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Nanos = std::chrono::nanoseconds;
+
+  static constexpr int kSubBucketBits = 4;
+  static constexpr std::size_t kSubBuckets = std::size_t{1} << kSubBucketBits;
+  static constexpr int kMaxExponent = 40;  // values >= 2^40 ns share the last bucket
+  static constexpr std::size_t kBuckets = (kMaxExponent - kSubBucketBits + 1) * kSubBuckets;
+
+  struct Snapshot {
+    uint64_t count = 0;  // samples in the recent windows
+    Nanos p50{0};
+    Nanos p95{0};
+    Nanos p99{0};
+  };
+
+  // `window`: the length of one window. `refresh`: how stale classify()'s cached quantiles may
+  // get (recomputing them reads every bucket, so it is not done per request).
+  explicit LatencyEstimator(Nanos window = std::chrono::seconds(10),
+                            Nanos refresh = std::chrono::milliseconds(500));
+
+  void record(TimePoint now, Nanos latency);
+
+  // q in [0, 1]; 0 ns when there is no sample in the recent windows.
+  Nanos quantile(TimePoint now, double q) const;
+  Snapshot snapshot(TimePoint now) const;
+
+  // Against quantiles at most `refresh` old. With no sample yet, everything is kP50.
+  LatencyBucket classify(TimePoint now, Nanos latency);
+
+  // Bucket arithmetic, public for tests.
+  static std::size_t bucket_index(uint64_t nanos);
+  static uint64_t bucket_lower(std::size_t index);
+  static uint64_t bucket_width(std::size_t index);
+
+ private:
+  struct Window {
+    std::atomic<int64_t> epoch{-1};
+    std::array<std::atomic<uint32_t>, kBuckets> counts{};
+  };
+
+  int64_t epoch_of(TimePoint now) const;
+  // Sums the recent windows into `out`; returns the total.
+  uint64_t collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const;
+  void refresh_cache(TimePoint now);
+
+  const int64_t window_ns_;
+  const int64_t refresh_ns_;
+  std::array<Window, 2> windows_;
+
+  std::atomic<int64_t> next_refresh_ns_{INT64_MIN};
+  std::atomic<bool> cache_valid_{false};
+  std::atomic<uint32_t> p50_index_{0};
+  std::atomic<uint32_t> p95_index_{0};
+  std::atomic<uint32_t> p99_index_{0};
+};
+
+}  // namespace sluice::observe

@@ -1,0 +1,142 @@
+#include "observe/latency_estimator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace sluice::observe {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using std::chrono::seconds;
+using TimePoint = LatencyEstimator::TimePoint;
+
+const TimePoint kStart = TimePoint{} + std::chrono::hours(1);
+
+TEST(LatencyEstimator, BucketsAreContiguousAndWithinOneSixteenth) {
+  uint64_t expected_lower = 0;
+  for (std::size_t i = 0; i < LatencyEstimator::kBuckets; ++i) {
+    const uint64_t lo = LatencyEstimator::bucket_lower(i);
+    const uint64_t w = LatencyEstimator::bucket_width(i);
+    ASSERT_EQ(lo, expected_lower) << i;
+    ASSERT_EQ(LatencyEstimator::bucket_index(lo), i);
+    ASSERT_EQ(LatencyEstimator::bucket_index(lo + w - 1), i);
+    if (lo >= 16) {
+      ASSERT_LE(w * 16, lo);
+    }
+    expected_lower = lo + w;
+  }
+  EXPECT_EQ(LatencyEstimator::bucket_index(uint64_t{1} << 40), LatencyEstimator::kBuckets - 1);
+  EXPECT_EQ(LatencyEstimator::bucket_index(~uint64_t{0}), LatencyEstimator::kBuckets - 1);
+}
+
+TEST(LatencyEstimator, EmptyGivesZeroAndP50) {
+  LatencyEstimator est;
+  EXPECT_EQ(est.quantile(kStart, 0.99), nanoseconds(0));
+  EXPECT_EQ(est.snapshot(kStart).count, 0u);
+  EXPECT_EQ(est.classify(kStart, seconds(5)), LatencyBucket::kP50);
+}
+
+TEST(LatencyEstimator, QuantilesOfAUniformSpreadWithinDocumentedError) {
+  LatencyEstimator est(seconds(10));
+  // 1..1000 ms, one each: p50 = 500 ms, p95 = 950 ms, p99 = 990 ms.
+  for (int i = 1; i <= 1000; ++i)
+    est.record(kStart, milliseconds(i));
+  const auto s = est.snapshot(kStart);
+  EXPECT_EQ(s.count, 1000u);
+  auto near = [](nanoseconds got, double want_ms) {
+    return std::abs(double(got.count()) / 1e6 - want_ms) <= want_ms / 32 + 1e-9;
+  };
+  EXPECT_TRUE(near(s.p50, 500)) << s.p50.count();
+  EXPECT_TRUE(near(s.p95, 950)) << s.p95.count();
+  EXPECT_TRUE(near(s.p99, 990)) << s.p99.count();
+  EXPECT_TRUE(near(est.quantile(kStart, 1.0), 1000));
+  EXPECT_TRUE(near(est.quantile(kStart, 0.0), 1));
+}
+
+TEST(LatencyEstimator, RandomDataWithinRelativeError) {
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<double> dist(std::log(2e6), 1.0);  // median 2 ms
+  std::vector<int64_t> samples;
+  LatencyEstimator est;
+  for (int i = 0; i < 50000; ++i) {
+    const auto v = static_cast<int64_t>(dist(rng));
+    samples.push_back(v);
+    est.record(kStart, nanoseconds(v));
+  }
+  std::sort(samples.begin(), samples.end());
+  for (double q : {0.5, 0.9, 0.95, 0.99, 0.999}) {
+    const auto rank = static_cast<std::size_t>(std::ceil(q * samples.size())) - 1;
+    const double truth = double(samples[rank]);
+    const double got = double(est.quantile(kStart, q).count());
+    EXPECT_LE(std::abs(got - truth) / truth, 1.0 / 32 + 1e-9) << "q=" << q;
+  }
+}
+
+TEST(LatencyEstimator, ClassifiesAgainstRecentQuantiles) {
+  LatencyEstimator est(seconds(10), milliseconds(0));
+  for (int i = 1; i <= 1000; ++i)
+    est.record(kStart, milliseconds(i));
+  EXPECT_EQ(est.classify(kStart, milliseconds(10)), LatencyBucket::kP50);
+  EXPECT_EQ(est.classify(kStart, milliseconds(500)), LatencyBucket::kP50);
+  EXPECT_EQ(est.classify(kStart, milliseconds(700)), LatencyBucket::kP95);
+  EXPECT_EQ(est.classify(kStart, milliseconds(985)), LatencyBucket::kP99);
+  EXPECT_EQ(est.classify(kStart, milliseconds(1500)), LatencyBucket::kSlow);
+  EXPECT_EQ(to_string(LatencyBucket::kP50), "p50");
+  EXPECT_EQ(to_string(LatencyBucket::kP95), "p95");
+  EXPECT_EQ(to_string(LatencyBucket::kP99), "p99");
+  EXPECT_EQ(to_string(LatencyBucket::kSlow), "slow");
+}
+
+TEST(LatencyEstimator, ClassifyCacheRefreshesAfterInterval) {
+  LatencyEstimator est(seconds(10), seconds(1));
+  for (int i = 0; i < 100; ++i)
+    est.record(kStart, milliseconds(1));
+  EXPECT_EQ(est.classify(kStart, milliseconds(50)), LatencyBucket::kSlow);
+  for (int i = 0; i < 10000; ++i)
+    est.record(kStart, milliseconds(100));
+  // Cached quantiles are still the old ones until the refresh interval passes.
+  EXPECT_EQ(est.classify(kStart + milliseconds(500), milliseconds(50)), LatencyBucket::kSlow);
+  EXPECT_EQ(est.classify(kStart + milliseconds(1000), milliseconds(50)), LatencyBucket::kP50);
+}
+
+TEST(LatencyEstimator, OldWindowsAgeOut) {
+  LatencyEstimator est(seconds(10));
+  for (int i = 0; i < 100; ++i)
+    est.record(kStart, seconds(1));
+  EXPECT_EQ(est.snapshot(kStart + seconds(15)).count, 100u);  // previous window still counts
+  for (int i = 0; i < 10; ++i)
+    est.record(kStart + seconds(15), milliseconds(1));
+  auto s = est.snapshot(kStart + seconds(15));
+  EXPECT_EQ(s.count, 110u);
+  // Two windows later the 1 s samples are gone.
+  for (int i = 0; i < 10; ++i)
+    est.record(kStart + seconds(25), milliseconds(1));
+  s = est.snapshot(kStart + seconds(25));
+  EXPECT_EQ(s.count, 20u);
+  EXPECT_LT(s.p99, milliseconds(2));
+  EXPECT_EQ(est.snapshot(kStart + seconds(60)).count, 0u);
+}
+
+TEST(LatencyEstimator, ConcurrentRecordsAreCounted) {
+  LatencyEstimator est(seconds(10));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50000; ++i)
+        est.record(kStart, microseconds(100 + i % 100));
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(est.snapshot(kStart).count, 200000u);
+}
+
+}  // namespace
+}  // namespace sluice::observe
