@@ -1,0 +1,115 @@
+// sluice::Context — what one request carries through the chain: its id, times, deadline,
+// user, trace identity, and typed slots keyed by C++ type (a private type is a private key).
+//
+//   struct TenantKey { std::string tenant; };           // private to your middleware
+//   ctx.emplace<TenantKey>(TenantKey{"acme"});
+//   if (auto* t = ctx.get<TenantKey>()) use(t->tenant);
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sluice/clock.hpp"
+
+namespace sluice {
+
+// The trace identity of the request, filled by the tracing observer (or left invalid).
+struct TraceSlot {
+  std::array<std::uint8_t, 16> trace_id{};
+  std::array<std::uint8_t, 8> span_id{};         // sluice's server span
+  std::array<std::uint8_t, 8> parent_span_id{};  // from the incoming traceparent; zero = root
+  std::uint8_t flags = 0;                        // bit 0: sampled
+  std::string trace_state;                       // validated incoming tracestate
+  bool valid = false;
+};
+
+class Context {
+ public:
+  Context() = default;
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  ~Context() { clear_slots(); }
+
+  // Starts a new request: clears everything and stamps both clocks.
+  void begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
+
+  std::string_view request_id() const { return request_id_; }
+  void set_request_id(std::string_view id) { request_id_.assign(id); }
+
+  SteadyTime start_steady() const { return start_steady_; }
+  std::chrono::system_clock::time_point start_wall() const { return start_wall_; }
+
+  // The deadline only moves earlier: a route timeout cannot extend a caller's deadline.
+  std::optional<SteadyTime> deadline() const { return deadline_; }
+  void tighten_deadline(SteadyTime t) {
+    if (!deadline_ || t < *deadline_) deadline_ = t;
+  }
+
+  const std::string& user() const { return user_; }
+  void set_user(std::string user) { user_ = std::move(user); }
+
+  std::string_view client_ip() const { return client_ip_; }
+  void set_client_ip(std::string_view ip) { client_ip_.assign(ip); }
+
+  TraceSlot& trace() { return trace_; }
+  const TraceSlot& trace() const { return trace_; }
+
+  // Typed slots: one value per type T.
+  template <class T>
+  T* get() const {
+    for (const auto& s : slots_)
+      if (s.key == key_of<T>()) return static_cast<T*>(s.value);
+    return nullptr;
+  }
+  template <class T, class... Args>
+  T& emplace(Args&&... args) {
+    erase<T>();
+    T* value = new T(std::forward<Args>(args)...);
+    slots_.push_back(Slot{key_of<T>(), value, [](void* p) { delete static_cast<T*>(p); }});
+    return *value;
+  }
+  template <class T>
+  void erase() {
+    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+      if (it->key == key_of<T>()) {
+        it->destroy(it->value);
+        slots_.erase(it);
+        return;
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    const void* key;
+    void* value;
+    void (*destroy)(void*);
+  };
+  template <class T>
+  static const void* key_of() {
+    static const char key = 0;  // one address per type: the type is the key
+    return &key;
+  }
+  void clear_slots();
+
+  std::string request_id_;
+  SteadyTime start_steady_{};
+  std::chrono::system_clock::time_point start_wall_{};
+  std::optional<SteadyTime> deadline_;
+  std::string user_;
+  std::string client_ip_;
+  TraceSlot trace_;
+  std::vector<Slot> slots_;
+};
+
+// Request ids: a valid incoming id is kept; otherwise one is generated without a lock.
+bool is_valid_request_id(std::string_view id);
+std::string generate_request_id();
+
+}  // namespace sluice

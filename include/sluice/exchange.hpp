@@ -1,0 +1,179 @@
+// sluice::Exchange — one request on its way through a chain: the request, the response being
+// built, the per-request Context, and the means to wait without blocking a worker.
+//
+//   Decision pre_handle(Exchange& ex) override {
+//     auto resume = ex.defer();                        // this request waits; the worker does not
+//     ex.post_after(50ms, [r = std::move(resume)]() mutable { r(Decision::next()); });
+//     return Decision::wait();
+//   }
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/chain.hpp"
+#include "sluice/context.hpp"
+#include "sluice/http.hpp"
+#include "sluice/middleware.hpp"
+
+namespace sluice {
+
+class Exchange;
+
+// Where an exchange runs: the server session or adapter that owns it. `post` runs a function
+// on the request's own executor (its worker thread); `post_after` does so after a delay.
+class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
+ public:
+  virtual ~ExchangeHost() = default;
+  virtual void post(std::function<void()> fn) = 0;
+  virtual void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) = 0;
+};
+
+// Continues a waiting exchange. Call it exactly once, from any thread: it hops back to the
+// request's executor. A result for a request that is gone (client closed, already finished) is
+// dropped safely. Destroying an uncalled Resume answers the request with a 500, so a lost
+// callback cannot hang a client.
+class Resume {
+ public:
+  Resume() = default;
+  Resume(Resume&& other) noexcept;
+  Resume& operator=(Resume&& other) noexcept;
+  Resume(const Resume&) = delete;
+  Resume& operator=(const Resume&) = delete;
+  ~Resume();
+
+  void operator()(Decision decision);
+  explicit operator bool() const { return host_ != nullptr; }
+
+ private:
+  friend class Exchange;
+  Resume(std::shared_ptr<ExchangeHost> host, Exchange* exchange, std::uint64_t wait_id)
+      : host_(std::move(host)), exchange_(exchange), wait_id_(wait_id) {}
+  void fire(Decision decision, bool abandoned);
+
+  std::shared_ptr<ExchangeHost> host_;
+  Exchange* exchange_ = nullptr;
+  std::uint64_t wait_id_ = 0;
+};
+
+// Route facts that observers and middlewares may read.
+struct RouteInfo {
+  std::string name;
+};
+
+class Exchange {
+ public:
+  using DoneFn = std::function<void()>;
+
+  Exchange(ExchangeHost& host, Request request, Response response);
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  Context& context() { return context_; }
+  const Context& context() const { return context_; }
+  Request& request() { return request_; }
+  const Request& request() const { return request_; }
+  Response& response() { return response_; }
+  const Response& response() const { return response_; }
+
+  const RouteInfo* route() const { return route_; }
+  void set_route(const RouteInfo* route) { route_ = route; }
+
+  // Answers now: fills the response and returns Decision::respond().
+  Decision answer(int status, std::string_view content_type, std::string body);
+  // Answers with a JSON error body {"error":..., "message":..., "request_id":...} and records
+  // `error` as the stable detail of why the request was answered ("rate_limited").
+  Decision answer_error(int status, std::string_view error, std::string_view message);
+
+  // The stable reason a middleware answered early or a fault was injected; for logs.
+  std::string_view detail() const { return detail_; }
+  void set_detail(std::string_view detail) { detail_.assign(detail); }
+  // The middleware that answered early (pre_handle returned respond), or empty.
+  std::string_view answered_by() const;
+
+  // Starts a wait: the hook returns Decision::wait() (pre_handle, handler) or simply returns
+  // (post_handle); the chain continues when the Resume is called.
+  Resume defer();
+  void post(std::function<void()> fn) { host_->post(std::move(fn)); }
+  void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) {
+    host_->post_after(delay, std::move(fn));
+  }
+
+  // Cancellation: the client went away. Registered callbacks run once (e.g. abort an upstream
+  // call); a pending Resume is then ignored.
+  bool cancelled() const { return cancelled_; }
+  void on_cancel(std::function<void()> fn) { cancel_callbacks_.push_back(std::move(fn)); }
+
+  // Self time of the i-th active middleware (pre + post), when an observer asked for it.
+  std::chrono::nanoseconds middleware_time(std::size_t i) const {
+    return i < times_.size() ? times_[i] : std::chrono::nanoseconds{0};
+  }
+  const ChainSnapshot* chain() const { return chain_; }
+  std::exception_ptr error() const { return error_; }
+  std::string_view upstream() const { return upstream_; }
+  void set_upstream(std::string_view name, std::chrono::nanoseconds latency) {
+    upstream_.assign(name);
+    upstream_latency_ = latency;
+  }
+  std::chrono::nanoseconds upstream_latency() const { return upstream_latency_; }
+  std::size_t bytes_in() const { return bytes_in_; }
+  void set_bytes_in(std::size_t n) { bytes_in_ = n; }
+
+  // --- for servers and adapters -------------------------------------------------------------
+  // Resets the per-request state; `steady_now` is the request's start time.
+  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
+  // Runs the chain and the handler; `done` is called once, on the host's executor, when the
+  // response is final. The snapshot must outlive the exchange's run.
+  void run(const ChainSnapshot& chain, Handler& handler, DoneFn done);
+  // The client went away: cancel what this request waits on, then finish it (status 499).
+  void cancel();
+  bool running() const { return phase_ != Phase::kIdle; }
+
+ private:
+  friend class Resume;
+  enum class Phase : unsigned char { kIdle, kPre, kHandler, kPost, kDone };
+
+  void advance();
+  void step_pre();
+  void step_handler();
+  void step_post();
+  void after_pre_decision(Decision d);
+  void handle_exception(std::exception_ptr error, std::size_t entered);
+  void resume_with(std::uint64_t wait_id, Decision d, bool abandoned);
+  void charge(std::size_t index, SteadyTime since);
+  void finish();
+
+  ExchangeHost* host_;
+  Request request_;
+  Response response_;
+  Context context_;
+  const RouteInfo* route_ = nullptr;
+  const ChainSnapshot* chain_ = nullptr;
+  Handler* handler_ = nullptr;
+  DoneFn done_;
+  Phase phase_ = Phase::kIdle;
+  std::size_t next_ = 0;       // next middleware whose pre_handle runs
+  std::size_t entered_ = 0;    // how many pre_handles ran
+  std::size_t post_next_ = 0;  // post_handle runs for indices below this, downwards
+  std::ptrdiff_t answered_by_ = -1;
+  bool waiting_ = false;
+  bool cancelled_ = false;
+  bool timing_ = false;
+  std::uint64_t wait_id_ = 0;
+  SteadyTime hook_started_{};
+  std::vector<std::chrono::nanoseconds> times_;
+  std::vector<std::function<void()>> cancel_callbacks_;
+  std::exception_ptr error_;
+  std::string detail_;
+  std::string upstream_;
+  std::chrono::nanoseconds upstream_latency_{0};
+  std::size_t bytes_in_ = 0;
+};
+
+}  // namespace sluice

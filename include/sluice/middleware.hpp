@@ -1,0 +1,100 @@
+// sluice::Middleware — the contract every middleware implements, and sluice::Decision, the
+// value pre_handle returns to say what happens next.
+//
+//   class Hello : public sluice::Middleware {
+//     std::string_view name() const override { return "hello"; }
+//     sluice::Decision pre_handle(sluice::Exchange& ex) override {
+//       if (ex.request().path() == "/hi") return ex.answer(200, "text/plain", "hi\n");
+//       return sluice::Decision::next();
+//     }
+//   };
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+class Exchange;
+
+// What happens after a hook. The returned value is the only way to stop the chain.
+class Decision {
+ public:
+  enum class Kind : unsigned char {
+    kNext,     // continue with the next middleware (or the handler)
+    kRespond,  // the response in the exchange is the answer: skip the rest and the handler
+    kWait,     // the hook called Exchange::defer(); the chain resumes when that Resume is called
+  };
+  static constexpr Decision next() { return Decision(Kind::kNext); }
+  static constexpr Decision respond() { return Decision(Kind::kRespond); }
+  static constexpr Decision wait() { return Decision(Kind::kWait); }
+  constexpr Kind kind() const { return kind_; }
+  constexpr bool operator==(const Decision&) const = default;
+
+ private:
+  constexpr explicit Decision(Kind k) : kind_(k) {}
+  Kind kind_;
+};
+
+// The outcome of init(): empty message means success.
+struct InitResult {
+  std::string error;
+  bool ok() const { return error.empty(); }
+  static InitResult success() { return {}; }
+  static InitResult failure(std::string message) { return {std::move(message)}; }
+};
+
+class Middleware {
+ public:
+  virtual ~Middleware() = default;
+
+  // The instance name: the label of this middleware's metrics, spans and log fields.
+  virtual std::string_view name() const = 0;
+  // The registered type name ("rate_limit"); defaults to the name.
+  virtual std::string_view type() const { return name(); }
+
+  // Called once per chain build that includes this middleware, before any request reaches it.
+  // A failure refuses the whole build (config load, reload or chain edit) with the message.
+  virtual InitResult init() { return InitResult::success(); }
+
+  // Before the handler, in chain order. Return next() to continue, respond() (usually through
+  // ex.answer(...)) to answer now, or wait() after ex.defer() to continue later without
+  // blocking the worker.
+  virtual Decision pre_handle(Exchange& ex) = 0;
+
+  // After the handler (or an early answer), in reverse order, for exactly the middlewares whose
+  // pre_handle ran. `elapsed` is the time since the request entered the chain. May change the
+  // response; may call ex.defer() to wait (the chain resumes on the Resume).
+  virtual void post_handle(Exchange& /*ex*/, std::chrono::nanoseconds /*elapsed*/) {}
+
+  // Sees an exception thrown by this middleware's or an inner middleware's pre_handle, by the
+  // handler, or by an inner post_handle; innermost first. Return true after writing an answer
+  // into ex.response() to stop the search; false passes it on. If nobody answers, the client
+  // gets a 500 with a JSON body and the error is logged.
+  virtual bool recover(Exchange& /*ex*/, const std::exception_ptr& /*error*/) { return false; }
+};
+
+// The end of a chain: makes the response. Same waiting rules as pre_handle; return respond()
+// when the response is ready.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual std::string_view kind() const = 0;
+  virtual Decision handle(Exchange& ex) = 0;
+};
+
+// Sees every request that runs through a chain, whatever its outcome (early answers,
+// exceptions, cancellations): metrics, tracing and access logs are observers.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void on_request_start(Exchange& /*ex*/) {}
+  // The response is final (not yet written).
+  virtual void on_request_end(Exchange& /*ex*/) {}
+  // True when the runner should time each middleware (Exchange::middleware_time).
+  virtual bool wants_middleware_times() const { return false; }
+};
+
+}  // namespace sluice

@@ -1,0 +1,292 @@
+// The chain runner: a small state machine over the phases pre -> handler -> post -> done.
+// A hook that waits parks the machine (Decision::wait / defer) and a Resume restarts it on the
+// request's executor; hooks that do not wait cost one loop iteration and no allocation.
+#include "sluice/exchange.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sluice {
+
+// ---- Resume ---------------------------------------------------------------------------------
+
+Resume::Resume(Resume&& other) noexcept
+    : host_(std::move(other.host_)),
+      exchange_(std::exchange(other.exchange_, nullptr)),
+      wait_id_(other.wait_id_) {}
+
+Resume& Resume::operator=(Resume&& other) noexcept {
+  if (this != &other) {
+    if (host_) fire(Decision::next(), true);
+    host_ = std::move(other.host_);
+    exchange_ = std::exchange(other.exchange_, nullptr);
+    wait_id_ = other.wait_id_;
+  }
+  return *this;
+}
+
+Resume::~Resume() {
+  if (host_) fire(Decision::next(), true);
+}
+
+void Resume::operator()(Decision decision) {
+  if (host_) fire(decision, false);
+}
+
+void Resume::fire(Decision decision, bool abandoned) {
+  auto host = std::move(host_);
+  host_.reset();
+  Exchange* exchange = exchange_;
+  std::uint64_t wait_id = wait_id_;
+  // The host stays alive until the posted function ran, and with it the exchange it owns.
+  ExchangeHost* raw = host.get();
+  raw->post([host = std::move(host), exchange, wait_id, decision, abandoned] {
+    exchange->resume_with(wait_id, decision, abandoned);
+  });
+}
+
+// ---- Exchange -------------------------------------------------------------------------------
+
+Exchange::Exchange(ExchangeHost& host, Request request, Response response)
+    : host_(&host), request_(request), response_(response) {}
+
+void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now) {
+  context_.begin(steady_now, wall_now);
+  route_ = nullptr;
+  chain_ = nullptr;
+  handler_ = nullptr;
+  done_ = nullptr;
+  phase_ = Phase::kIdle;
+  next_ = entered_ = post_next_ = 0;
+  answered_by_ = -1;
+  waiting_ = cancelled_ = timing_ = false;
+  times_.clear();
+  cancel_callbacks_.clear();
+  error_ = nullptr;
+  detail_.clear();
+  upstream_.clear();
+  upstream_latency_ = std::chrono::nanoseconds{0};
+  bytes_in_ = 0;
+}
+
+Decision Exchange::answer(int status, std::string_view content_type, std::string body) {
+  response_.clear();
+  response_.set_status(status);
+  response_.set_body(std::move(body), content_type);
+  return Decision::respond();
+}
+
+Decision Exchange::answer_error(int status, std::string_view error, std::string_view message) {
+  nlohmann::json body = {{"error", error},
+                         {"message", message},
+                         {"request_id", context_.request_id()}};
+  set_detail(error);
+  return answer(status, "application/json",
+                body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string_view Exchange::answered_by() const {
+  if (answered_by_ < 0 || chain_ == nullptr) return {};
+  return chain_->active()[static_cast<std::size_t>(answered_by_)]->name();
+}
+
+Resume Exchange::defer() {
+  waiting_ = true;
+  return Resume(host_->shared_from_this(), this, ++wait_id_);
+}
+
+void Exchange::run(const ChainSnapshot& chain, Handler& handler, DoneFn done) {
+  chain_ = &chain;
+  handler_ = &handler;
+  done_ = std::move(done);
+  phase_ = Phase::kPre;
+  timing_ = chain.times_middlewares();
+  if (timing_) times_.assign(chain.active().size(), std::chrono::nanoseconds{0});
+  for (Observer* o : chain.observers()) o->on_request_start(*this);
+  advance();
+}
+
+void Exchange::charge(std::size_t index, SteadyTime since) {
+  if (timing_) times_[index] += std::chrono::steady_clock::now() - since;
+}
+
+void Exchange::advance() {
+  while (!waiting_) {
+    switch (phase_) {
+      case Phase::kPre:
+        step_pre();
+        break;
+      case Phase::kHandler:
+        step_handler();
+        break;
+      case Phase::kPost:
+        step_post();
+        break;
+      case Phase::kDone:
+        finish();
+        return;
+      case Phase::kIdle:
+        return;
+    }
+  }
+}
+
+void Exchange::step_pre() {
+  const auto& mws = chain_->active();
+  if (next_ == mws.size()) {
+    phase_ = Phase::kHandler;
+    return;
+  }
+  entered_ = next_ + 1;
+  if (timing_) hook_started_ = std::chrono::steady_clock::now();
+  Decision d = Decision::next();
+  try {
+    d = mws[next_]->pre_handle(*this);
+  } catch (...) {
+    charge(next_, hook_started_);
+    waiting_ = false;
+    handle_exception(std::current_exception(), entered_);
+    return;
+  }
+  if (d.kind() == Decision::Kind::kWait) {
+    if (!waiting_) {  // a contract violation: wait() without defer()
+      handle_exception(std::make_exception_ptr(std::logic_error(
+                           std::string(mws[next_]->name()) + " returned wait() without defer()")),
+                       entered_);
+    }
+    return;  // resume_with continues
+  }
+  if (waiting_) {  // deferred but did not say wait(): the returned decision wins
+    waiting_ = false;
+    ++wait_id_;
+  }
+  charge(next_, hook_started_);
+  after_pre_decision(d);
+}
+
+void Exchange::after_pre_decision(Decision d) {
+  if (d.kind() == Decision::Kind::kRespond) {
+    answered_by_ = static_cast<std::ptrdiff_t>(next_);
+    phase_ = Phase::kPost;
+    post_next_ = entered_;
+    return;
+  }
+  ++next_;
+}
+
+void Exchange::step_handler() {
+  Decision d = Decision::respond();
+  try {
+    d = handler_->handle(*this);
+  } catch (...) {
+    waiting_ = false;
+    handle_exception(std::current_exception(), entered_);
+    return;
+  }
+  if (d.kind() == Decision::Kind::kWait && waiting_) return;
+  waiting_ = false;
+  phase_ = Phase::kPost;
+  post_next_ = entered_;
+}
+
+void Exchange::step_post() {
+  if (post_next_ == 0) {
+    phase_ = Phase::kDone;
+    return;
+  }
+  const std::size_t i = --post_next_;
+  Middleware* m = chain_->active()[i];
+  const auto now = std::chrono::steady_clock::now();
+  try {
+    m->post_handle(*this, now - context_.start_steady());
+  } catch (...) {
+    waiting_ = false;
+    charge(i, now);
+    handle_exception(std::current_exception(), i);
+    return;
+  }
+  if (timing_) times_[i] += std::chrono::steady_clock::now() - now;
+}
+
+// recover() of the middlewares below `entered`, innermost first; then post_handle continues
+// for the same middlewares so observers and metrics see the outcome.
+void Exchange::handle_exception(std::exception_ptr error, std::size_t entered) {
+  error_ = error;
+  bool answered = false;
+  const auto& mws = chain_->active();
+  for (std::size_t i = entered; i-- > 0 && !answered;) {
+    try {
+      answered = mws[i]->recover(*this, error);
+    } catch (...) {
+      answered = false;
+    }
+  }
+  if (!answered) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("request {} on route {}: unhandled exception: {}", context_.request_id(),
+                  route_ ? route_->name : std::string("-"), what);
+    answer_error(500, "internal_error", "the server failed to handle this request");
+  }
+  phase_ = Phase::kPost;
+  post_next_ = entered;
+}
+
+void Exchange::resume_with(std::uint64_t wait_id, Decision d, bool abandoned) {
+  if (!waiting_ || wait_id != wait_id_ || phase_ == Phase::kIdle) return;  // stale or cancelled
+  waiting_ = false;
+  if (abandoned) {
+    const std::size_t entered = phase_ == Phase::kPost ? post_next_ : entered_;
+    handle_exception(std::make_exception_ptr(std::runtime_error("a waiting hook lost its Resume")),
+                     entered);
+    advance();
+    return;
+  }
+  switch (phase_) {
+    case Phase::kPre:
+      charge(next_, hook_started_);
+      after_pre_decision(d);
+      break;
+    case Phase::kHandler:
+      phase_ = Phase::kPost;
+      post_next_ = entered_;
+      break;
+    default:
+      break;  // post_handle waits: the loop simply goes on downwards
+  }
+  advance();
+}
+
+void Exchange::cancel() {
+  if (cancelled_ || phase_ == Phase::kIdle || phase_ == Phase::kDone) return;
+  cancelled_ = true;
+  auto callbacks = std::move(cancel_callbacks_);
+  cancel_callbacks_.clear();
+  for (auto& cb : callbacks) cb();
+  if (waiting_) {
+    waiting_ = false;
+    ++wait_id_;  // a late Resume is now stale
+    if (phase_ != Phase::kPost) {
+      post_next_ = entered_;
+      phase_ = Phase::kPost;
+    }
+    // 499: nginx's "client closed request"; only logs and metrics ever see it.
+    answer_error(499, "client_closed", "the client closed the connection");
+    advance();
+  }
+}
+
+void Exchange::finish() {
+  phase_ = Phase::kIdle;
+  for (Observer* o : chain_->observers()) o->on_request_end(*this);
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done();
+}
+
+}  // namespace sluice

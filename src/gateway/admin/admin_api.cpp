@@ -1,0 +1,139 @@
+#include "gateway/admin/admin_api.hpp"
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "gateway/gateway.hpp"
+
+namespace sluice::gateway {
+
+namespace {
+using json = nlohmann::json;
+
+Decision reply(Exchange& ex, int status, const json& body) {
+  return ex.answer(status, "application/json",
+                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) parts.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+}  // namespace
+
+void AdminApi::dispatch(Exchange& ex, server::DispatchState*, std::function<void()> done) {
+  ex.context().set_request_id(generate_request_id());
+  try {
+    route(ex);
+  } catch (const std::exception& e) {
+    ex.answer_error(500, "internal_error", "admin request failed");
+  }
+  done();
+}
+
+bool AdminApi::authorized(Exchange& ex) {
+  const auto& token = gateway_.config()->settings.admin_token;
+  if (token.empty()) return true;
+  if (ex.request().header("Authorization") == "Bearer " + token) return true;
+  ex.answer_error(401, "unauthorized", "this endpoint needs Authorization: Bearer <admin token>");
+  ex.response().set_header("WWW-Authenticate", "Bearer");
+  return false;
+}
+
+void AdminApi::route(Exchange& ex) {
+  const std::string_view path = ex.request().path();
+  const std::string_view method = ex.request().method();
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+  auto parts = split_path(path);
+
+  if (path == "/healthz" && get) {
+    reply(ex, 200, {{"status", "alive"}});
+  } else if (path == "/readyz" && get) {
+    const bool ready = gateway_.ready();
+    reply(ex, ready ? 200 : 503, {{"status", ready ? "ready" : "not_ready"},
+                                  {"draining", gateway_.draining()}});
+  } else if (path == "/metrics" && get) {
+    prometheus::TextSerializer serializer;
+    ex.answer(200, "text/plain; version=0.0.4; charset=utf-8",
+              serializer.Serialize(gateway_.services().metrics->Collect()));
+  } else if (path == "/config" && get) {
+    auto config = gateway_.config();
+    reply(ex, 200, {{"source", config->source}, {"config", config->effective}});
+  } else if (path == "/routes" && get) {
+    routes(ex);
+  } else if (path == "/reload" && post) {
+    if (!authorized(ex)) return;
+    auto result = gateway_.reload("admin API");
+    reply(ex, result.ok ? 200 : 400,
+          {{"result", result.ok ? "ok" : "error"},
+           {"errors", result.errors},
+           {"restart_required", result.restart_required}});
+  } else if (parts.size() == 5 && parts[0] == "routes" && parts[2] == "middlewares" && post) {
+    if (!authorized(ex)) return;
+    edit_middleware(ex, parts);
+  } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+             path == "/config" || path == "/routes" || path == "/reload" ||
+             (parts.size() == 5 && parts[0] == "routes")) {
+    ex.answer_error(405, "method_not_allowed", "method not allowed on this endpoint");
+  } else {
+    ex.answer_error(404, "not_found", "no such admin endpoint");
+  }
+}
+
+void AdminApi::routes(Exchange& ex) {
+  auto config = gateway_.config();
+  json out = json::array();
+  for (const auto& r : config->routes->routes) {
+    json chain = json::array();
+    auto snapshot = r->chain->current();
+    for (const auto& e : snapshot->entries()) {
+      chain.push_back({{"name", e.middleware->name()},
+                       {"type", e.middleware->type()},
+                       {"enabled", e.enabled}});
+    }
+    json match = {{"prefix", r->match.prefix}, {"exact", r->match.exact},
+                  {"methods", r->match.methods}, {"host", r->match.host}};
+    out.push_back({{"name", r->info.name},
+                   {"match", match},
+                   {"middlewares", chain},
+                   {"handler", r->handler ? std::string(r->handler->kind()) : ""},
+                   {"chain_version", snapshot->version()}});
+  }
+  reply(ex, 200, {{"routes", out}});
+}
+
+// POST /routes/{route}/middlewares/{name}/enable|disable — a chain swap, no reload.
+void AdminApi::edit_middleware(Exchange& ex, const std::vector<std::string>& parts) {
+  auto config = gateway_.config();
+  const Route* r = config->routes->find(parts[1]);
+  if (r == nullptr) {
+    ex.answer_error(404, "not_found", "no route named \"" + parts[1] + "\"");
+    return;
+  }
+  EditResult result;
+  if (parts[4] == "enable") result = r->chain->enable(parts[3]);
+  else if (parts[4] == "disable") result = r->chain->disable(parts[3]);
+  else {
+    ex.answer_error(404, "not_found", "expected .../enable or .../disable");
+    return;
+  }
+  if (!result.ok()) {
+    ex.answer_error(404, "not_found", result.error);
+    return;
+  }
+  reply(ex, 200, {{"route", parts[1]}, {"middleware", parts[3]},
+                  {"enabled", parts[4] == "enable"},
+                  {"chain_version", r->chain->current()->version()}});
+}
+
+}  // namespace sluice::gateway

@@ -1,0 +1,33 @@
+// AdminApi — the admin listener's dispatcher (127.0.0.1:9901 by default; never the public
+// listener): health, readiness, metrics, the effective config, routes and their chains, chain
+// edits without reload, and reload.
+//
+//   curl 127.0.0.1:9901/routes
+//   curl -X POST 127.0.0.1:9901/routes/api/middlewares/limiter/disable
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "server/dispatcher.hpp"
+
+namespace sluice::gateway {
+
+class Gateway;
+
+class AdminApi final : public server::Dispatcher {
+ public:
+  explicit AdminApi(Gateway& gateway) : gateway_(gateway) {}
+  void dispatch(Exchange& ex, server::DispatchState* state, std::function<void()> done) override;
+
+ private:
+  void route(Exchange& ex);
+  void routes(Exchange& ex);
+  void edit_middleware(Exchange& ex, const std::vector<std::string>& parts);
+  bool authorized(Exchange& ex);
+
+  Gateway& gateway_;
+};
+
+}  // namespace sluice::gateway

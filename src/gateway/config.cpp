@@ -1,0 +1,288 @@
+#include "gateway/config.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/config_errors.hpp"
+#include "gateway/handlers/handler_registry.hpp"
+#include "sluice/registry.hpp"
+
+namespace sluice::gateway {
+
+std::string ListenAddress::text() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
+}
+
+namespace {
+
+std::optional<ListenAddress> parse_listen(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (...) {
+  }
+  if (port < 0 || port > 65535) return std::nullopt;
+  return ListenAddress{host, static_cast<unsigned short>(port)};
+}
+
+nlohmann::json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& kv : n) j[kv.first.as<std::string>("")] = to_json(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& item : n) j.push_back(to_json(item));
+      return j;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() != "!") {  // plain (unquoted) scalars may be numbers or booleans
+        if (s == "true" || s == "false") return s == "true";
+        char* end = nullptr;
+        long long i = std::strtoll(s.c_str(), &end, 10);
+        if (!s.empty() && *end == '\0') return i;
+        double d = std::strtod(s.c_str(), &end);
+        if (!s.empty() && *end == '\0') return d;
+      }
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+class Loader {
+ public:
+  Loader(std::string source, const LoadedConfig* previous, GatewayServices& services)
+      : errors_(std::move(source)), previous_(previous), services_(services) {}
+
+  LoadOutcome load(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      errors_.add(e.mark, "", e.msg);
+      return fail();
+    }
+    if (!root.IsMap()) {
+      errors_.add(root.Mark(), "", "the config must be a map (listen, admin, routes, ...)");
+      return fail();
+    }
+    auto config = std::make_shared<LoadedConfig>();
+    config->source = errors_.file();
+    config->effective = to_json(root);
+    Settings top = errors_.settings(root, "");
+    read_settings(top, config->settings);
+    config->routes = std::make_shared<RouteTable>();
+    read_routes(top, *config);
+    errors_.finish();
+    if (!errors_.empty()) return fail();
+    return {config, {}};
+  }
+
+  LoadOutcome fail() { return {nullptr, errors_.all()}; }
+
+ private:
+  ListenAddress listen_at(const Settings& s, std::string_view key, ListenAddress fallback) {
+    auto text = s.optional_string(key);
+    if (!text) return fallback;
+    auto a = parse_listen(*text);
+    if (!a) {
+      s.error(key, "must be host:port (e.g. 127.0.0.1:8080), got \"" + *text + "\"");
+      return fallback;
+    }
+    return *a;
+  }
+
+  void read_settings(const Settings& top, GatewaySettings& out) {
+    for (const auto& text : top.strings("listen")) {
+      auto a = parse_listen(text);
+      if (!a) top.error("listen", "must be host:port (e.g. 127.0.0.1:8080), got \"" + text + "\"");
+      else out.listeners.push_back(*a);
+    }
+    if (out.listeners.empty() && top.ok()) out.listeners.push_back({"127.0.0.1", 8080});
+    const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    out.workers = static_cast<int>(top.integer("workers", cpus, 1, 256));
+    out.drain_timeout = top.millis("drain_timeout_ms", out.drain_timeout);
+    out.log_level = top.choice("log_level", {"trace", "debug", "info", "warn", "error"}, "info");
+
+    Settings limits = top.child("limits");
+    auto& l = out.limits;
+    l.max_header_bytes = static_cast<std::size_t>(
+        limits.integer("max_header_bytes", static_cast<std::int64_t>(l.max_header_bytes), 1024,
+                       1 << 20));
+    l.max_body_bytes = static_cast<std::size_t>(limits.integer(
+        "max_body_bytes", static_cast<std::int64_t>(l.max_body_bytes), 0, std::int64_t{1} << 40));
+    l.header_timeout = limits.millis("header_timeout_ms", l.header_timeout);
+    l.body_timeout = limits.millis("body_timeout_ms", l.body_timeout);
+    l.idle_timeout = limits.millis("idle_timeout_ms", l.idle_timeout);
+    l.max_connections = static_cast<std::size_t>(limits.integer(
+        "max_connections", static_cast<std::int64_t>(l.max_connections), 1, 10'000'000));
+
+    Settings admin = top.child("admin");
+    out.admin_enabled = admin.boolean("enabled", true);
+    out.admin = listen_at(admin, "listen", out.admin);
+    out.admin_token = admin.string("token");
+    if (out.admin_enabled && out.admin_token.empty() && out.admin.host != "127.0.0.1" &&
+        out.admin.host != "::1" && out.admin.host != "localhost") {
+      admin.error("listen",
+                  "the admin listener is not on loopback: set admin.token (a bearer token for "
+                  "its mutating endpoints)");
+    }
+  }
+
+  void read_routes(const Settings& top, LoadedConfig& config) {
+    auto routes = top.children("routes");
+    if (routes.empty()) top.error("routes", "at least one route is required");
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      Settings& r = routes[i];
+      auto route = std::make_shared<Route>();
+      route->info.name = r.string("name", "route" + std::to_string(i));
+      if (std::find(names.begin(), names.end(), route->info.name) != names.end()) {
+        r.error("name", "duplicate route name \"" + route->info.name + "\"");
+      }
+      names.push_back(route->info.name);
+      read_match(r.child("match"), route->match);
+      read_chain(r, *route, config);
+      read_handler(r, *route);
+      config.routes->routes.push_back(route);
+    }
+  }
+
+  void read_match(const Settings& m, RouteMatch& match) {
+    match.prefix = m.string("prefix");
+    match.exact = m.string("exact");
+    match.methods = m.strings("methods");
+    match.host = m.string("host");
+    if (!match.prefix.empty() && !match.exact.empty())
+      m.error("exact", "use either prefix or exact, not both");
+    if (match.prefix.empty() && match.exact.empty()) match.prefix = "/";
+    for (const auto* p : {&match.prefix, &match.exact}) {
+      if (!p->empty() && (*p)[0] != '/') m.error("", "paths must start with '/'");
+    }
+  }
+
+  void read_chain(const Settings& r, Route& route, LoadedConfig& config) {
+    route.chain = std::make_shared<Chain>(route.info.name);
+    std::vector<ChainEntry> entries;
+    auto items = r.children("middlewares");
+    auto& registry = MiddlewareRegistry::global();
+    for (auto& item : items) {
+      MiddlewareSpec spec;
+      spec.type = item.string("type");
+      spec.name = item.string("name", spec.type);
+      spec.route = route.info.name;
+      spec.services = &services_;
+      const bool enabled = item.boolean("enabled", true);
+      if (spec.type.empty()) {
+        item.error("type", "missing middleware type");
+        continue;
+      }
+      const MiddlewareFactory* factory = registry.find(spec.type);
+      if (factory == nullptr) {
+        item.error("type", "unknown middleware type \"" + spec.type + "\"" +
+                               did_you_mean(spec.type, registry.types()));
+        continue;
+      }
+      for (const auto& e : entries) {
+        if (e.middleware->name() == spec.name)
+          item.error("name", "duplicate middleware name \"" + spec.name +
+                                 "\" in this chain (give one of them a name:)");
+      }
+      const std::string key = route.info.name + "/" + spec.name;
+      const std::string identity = identity_of(item);
+      std::shared_ptr<Middleware> m = reuse(key, identity);
+      if (!m) {
+        const std::size_t before = errors_.count();
+        m = (*factory)(spec, item);
+        if (!m) {
+          if (errors_.count() == before) item.error("", "could not be built");
+          continue;
+        }
+      }
+      config.instances[key] = {identity, m};
+      route.middlewares.push_back({spec.name, spec.type, identity});
+      entries.push_back({m, enabled});
+    }
+    if (!errors_.empty()) return;
+    auto result = route.chain->assign(std::move(entries));
+    if (!result.ok()) r.error("middlewares", result.error);
+  }
+
+  // The middleware's whole YAML item, canonically dumped: equal text, equal settings.
+  static std::string identity_of(const Settings& item) { return item.canonical(); }
+
+  std::shared_ptr<Middleware> reuse(const std::string& key, const std::string& identity) {
+    if (previous_ == nullptr || identity.empty()) return nullptr;
+    auto it = previous_->instances.find(key);
+    if (it == previous_->instances.end() || it->second.first != identity) return nullptr;
+    return it->second.second;
+  }
+
+  void read_handler(const Settings& r, Route& route) {
+    Settings h = r.child("handler");
+    std::string kind = h.string("type");
+    if (kind.empty()) {
+      h.error("type", "missing handler type (respond, echo, proxy)");
+      return;
+    }
+    const HandlerFactory* factory = find_handler_kind(kind);
+    if (factory == nullptr) {
+      h.error("type",
+              "unknown handler type \"" + kind + "\"" + did_you_mean(kind, handler_kinds()));
+      return;
+    }
+    route.handler = (*factory)(h, services_);
+  }
+
+  ConfigErrors errors_;
+  const LoadedConfig* previous_;
+  GatewayServices& services_;
+};
+
+}  // namespace
+
+LoadOutcome load_config_text(const std::string& text, const std::string& source_name,
+                             const LoadedConfig* previous, GatewayServices& services) {
+  return Loader(source_name, previous, services).load(text);
+}
+
+LoadOutcome load_config_file(const std::string& path, const LoadedConfig* previous,
+                             GatewayServices& services) {
+  std::ifstream in(path);
+  if (!in) return {nullptr, {path + ": cannot open the config file"}};
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return load_config_text(buffer.str(), path, previous, services);
+}
+
+std::vector<std::string> restart_required_changes(const GatewaySettings& before,
+                                                  const GatewaySettings& after) {
+  std::vector<std::string> changed;
+  auto texts = [](const std::vector<ListenAddress>& v) {
+    std::vector<std::string> out;
+    for (const auto& a : v) out.push_back(a.text());
+    return out;
+  };
+  if (texts(before.listeners) != texts(after.listeners)) changed.push_back("listen");
+  if (before.workers != after.workers) changed.push_back("workers");
+  if (before.admin.text() != after.admin.text() || before.admin_enabled != after.admin_enabled)
+    changed.push_back("admin.listen");
+  return changed;
+}
+
+}  // namespace sluice::gateway

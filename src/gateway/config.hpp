@@ -1,0 +1,66 @@
+// Gateway config: loading and validating sluice.yaml into settings and a RouteTable.
+// Every error carries file:line:column; a failed load changes nothing.
+//
+//   auto outcome = load_config_file("sluice.yaml", previous.get(), services);
+//   if (!outcome.ok()) for (auto& e : outcome.errors) std::cerr << e << "\n";
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "gateway/route_table.hpp"
+#include "gateway/services.hpp"
+#include "server/limits.hpp"
+
+namespace sluice::gateway {
+
+struct ListenAddress {
+  std::string host;
+  unsigned short port = 0;
+  std::string text() const;
+};
+
+struct GatewaySettings {
+  std::vector<ListenAddress> listeners;
+  int workers = 0;  // 0: one per CPU
+  server::ServerLimits limits;
+  std::chrono::milliseconds drain_timeout{10'000};
+  bool admin_enabled = true;
+  ListenAddress admin{"127.0.0.1", 9901};
+  std::string admin_token;  // bearer token for mutating admin endpoints; empty: none
+  std::string log_level = "info";
+};
+
+struct LoadedConfig {
+  std::string source;  // file path, or "<embedded default>"
+  GatewaySettings settings;
+  std::shared_ptr<RouteTable> routes;
+  nlohmann::json effective;  // the config as JSON, for GET /config
+  // Middleware instances by "route/name": an unchanged one is reused by the next load.
+  std::map<std::string, std::pair<std::string, std::shared_ptr<Middleware>>> instances;
+};
+
+struct LoadOutcome {
+  std::shared_ptr<LoadedConfig> config;
+  std::vector<std::string> errors;
+  bool ok() const { return errors.empty() && config != nullptr; }
+};
+
+LoadOutcome load_config_file(const std::string& path, const LoadedConfig* previous,
+                             GatewayServices& services);
+LoadOutcome load_config_text(const std::string& text, const std::string& source_name,
+                             const LoadedConfig* previous, GatewayServices& services);
+
+// The config used when `sluice run` gets no -c: hello and /echo on 127.0.0.1:8080.
+const std::string& default_config_text();
+
+// Settings whose change needs a restart (listen addresses, workers, admin address); empty if
+// none changed.
+std::vector<std::string> restart_required_changes(const GatewaySettings& before,
+                                                  const GatewaySettings& after);
+
+}  // namespace sluice::gateway

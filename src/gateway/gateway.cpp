@@ -1,0 +1,178 @@
+#include "gateway/gateway.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fstream>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "gateway/admin/admin_api.hpp"
+
+namespace sluice::gateway {
+
+namespace asio = boost::asio;
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+  services_.metrics = std::make_shared<prometheus::Registry>();
+  reloads_ = &prometheus::BuildCounter()
+                  .Name("sluice_config_reloads_total")
+                  .Help("Config reloads by result (ok, error).")
+                  .Register(*services_.metrics);
+}
+
+Gateway::~Gateway() {
+  if (workers_) workers_->stop();
+  if (admin_pool_) admin_pool_->stop();
+}
+
+LoadOutcome Gateway::load(const LoadedConfig* previous) {
+  if (options_.config_path.empty()) {
+    return load_config_text(default_config_text(), "<embedded default>", previous, services_);
+  }
+  return load_config_file(options_.config_path, previous, services_);
+}
+
+std::vector<std::string> Gateway::start() {
+  auto outcome = load(nullptr);
+  if (!outcome.ok()) return outcome.errors;
+  const GatewaySettings settings = outcome.config->settings;
+  spdlog::set_level(spdlog::level::from_str(settings.log_level));
+  config_cell_ = std::make_unique<ConfigCell>(outcome.config);
+
+  workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w");
+  auto router = std::make_shared<Router>(*config_cell_);
+  for (const auto& l : settings.listeners) {
+    auto s = std::make_unique<server::Server>(*workers_, settings.limits, router, "public");
+    if (auto error = s->listen(l.host, l.port); !error.empty()) return {error};
+    servers_.push_back(std::move(s));
+  }
+  if (settings.admin_enabled) {
+    admin_pool_ = std::make_unique<server::WorkerPool>(1, "sluice-admin");
+    server::ServerLimits admin_limits;
+    admin_limits.max_connections = 64;
+    admin_server_ = std::make_unique<server::Server>(
+        *admin_pool_, admin_limits, std::make_shared<AdminApi>(*this), "admin");
+    if (auto error = admin_server_->listen(settings.admin.host, settings.admin.port);
+        !error.empty()) {
+      return {"admin: " + error};
+    }
+  }
+  workers_->start();
+  for (auto& s : servers_) s->start();
+  if (admin_pool_) {
+    admin_pool_->start();
+    admin_server_->start();
+  }
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    spdlog::info("sluice listening on {}:{} ({} workers, config {})", settings.listeners[i].host,
+                 servers_[i]->port(), workers_->size(), outcome.config->source);
+  }
+  if (admin_server_) {
+    spdlog::info("sluice admin listening on {}:{}", settings.admin.host, admin_server_->port());
+  }
+  write_port_file();
+  ready_ = true;
+  return {};
+}
+
+void Gateway::write_port_file() {
+  if (options_.port_file.empty()) return;
+  const auto config = config_cell_->current();
+  std::string tmp = options_.port_file + ".tmp";
+  {
+    std::ofstream out(tmp);
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      out << "listen " << config->settings.listeners[i].host << ":" << servers_[i]->port()
+          << "\n";
+    }
+    if (admin_server_) {
+      out << "admin " << config->settings.admin.host << ":" << admin_server_->port() << "\n";
+    }
+  }
+  std::rename(tmp.c_str(), options_.port_file.c_str());  // readers never see half a file
+}
+
+ReloadResult Gateway::reload(const std::string& trigger) {
+  std::lock_guard lock(reload_mutex_);
+  ReloadResult result;
+  auto previous = config_cell_->current();
+  auto outcome = load(previous.get());
+  if (!outcome.ok()) {
+    reloads_->Add({{"result", "error"}}).Increment();
+    for (const auto& e : outcome.errors) spdlog::error("reload ({}): {}", trigger, e);
+    spdlog::error("reload ({}) refused; the previous config keeps serving", trigger);
+    result.errors = outcome.errors;
+    return result;
+  }
+  result.restart_required =
+      restart_required_changes(previous->settings, outcome.config->settings);
+  if (!result.restart_required.empty()) {
+    std::string list;
+    for (const auto& s : result.restart_required) list += (list.empty() ? "" : ", ") + s;
+    spdlog::warn("reload ({}): {} changed; these take effect only after a restart", trigger, list);
+    // Keep what is running: the listeners cannot move without a restart.
+    outcome.config->settings.listeners = previous->settings.listeners;
+    outcome.config->settings.workers = previous->settings.workers;
+    outcome.config->settings.admin = previous->settings.admin;
+    outcome.config->settings.admin_enabled = previous->settings.admin_enabled;
+  }
+  spdlog::set_level(spdlog::level::from_str(outcome.config->settings.log_level));
+  config_cell_->publish(outcome.config);
+  reloads_->Add({{"result", "ok"}}).Increment();
+  spdlog::info("reload ({}): config {} applied, {} routes", trigger, outcome.config->source,
+               outcome.config->routes->routes.size());
+  result.ok = true;
+  return result;
+}
+
+void Gateway::request_stop() { stop_requested_ = true; }
+
+int Gateway::wait() {
+  asio::io_context control(1);
+  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
+  bool stopping = false;
+  std::function<void()> arm = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload("SIGHUP");
+        arm();
+        return;
+      }
+      spdlog::info("signal {}: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      stopping = true;
+    });
+  };
+  arm();
+  while (!stopping && !stop_requested_) {
+    control.run_for(std::chrono::milliseconds(100));
+  }
+  signals.cancel();
+  drain_and_stop();
+  return 0;
+}
+
+void Gateway::drain_and_stop() {
+  draining_ = true;
+  for (auto& s : servers_) s->begin_drain();
+  const auto timeout = config_cell_->current()->settings.drain_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto open = [&] {
+    std::size_t n = 0;
+    for (auto& s : servers_) n += s->connections();
+    return n;
+  };
+  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (open() > 0) spdlog::warn("drain timeout: closing {} connections", open());
+  else spdlog::info("drained; exiting");
+  workers_->stop();
+  if (admin_server_) admin_server_->begin_drain();
+  if (admin_pool_) admin_pool_->stop();
+}
+
+}  // namespace sluice::gateway

@@ -1,0 +1,75 @@
+// Gateway — the `sluice run` process: loads the config, runs the public listeners on a worker
+// pool and the admin listener on its own thread, reloads on SIGHUP / POST /reload, and drains on
+// SIGTERM / SIGINT.
+//
+//   Gateway gw({.config_path = "sluice.yaml"});
+//   if (auto errors = gw.start(); !errors.empty()) return 1;
+//   return gw.wait();
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/router.hpp"
+#include "server/server.hpp"
+
+namespace prometheus {
+template <typename T>
+class Family;
+class Counter;
+}  // namespace prometheus
+
+namespace sluice::gateway {
+
+struct GatewayOptions {
+  std::string config_path;  // empty: the embedded default config
+  std::string port_file;    // when set, bound addresses are written here after start
+};
+
+struct ReloadResult {
+  bool ok = false;
+  std::vector<std::string> errors;
+  std::vector<std::string> restart_required;  // changed settings that a reload cannot apply
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+
+  std::vector<std::string> start();
+  int wait();
+
+  // Control plane; callable from any thread.
+  ReloadResult reload(const std::string& trigger);
+  std::shared_ptr<const LoadedConfig> config() const { return config_cell_->current(); }
+  bool ready() const { return ready_.load() && !draining_.load(); }
+  bool draining() const { return draining_.load(); }
+  void request_stop();
+  GatewayServices& services() { return services_; }
+  const std::string& config_source() const { return options_.config_path; }
+
+ private:
+  LoadOutcome load(const LoadedConfig* previous);
+  void write_port_file();
+  void drain_and_stop();
+
+  GatewayOptions options_;
+  GatewayServices services_;
+  std::unique_ptr<ConfigCell> config_cell_;
+  std::mutex reload_mutex_;
+  std::unique_ptr<server::WorkerPool> workers_;
+  std::unique_ptr<server::WorkerPool> admin_pool_;
+  std::vector<std::unique_ptr<server::Server>> servers_;
+  std::unique_ptr<server::Server> admin_server_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stop_requested_{false};
+  prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
+};
+
+}  // namespace sluice::gateway

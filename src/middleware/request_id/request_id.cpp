@@ -1,0 +1,20 @@
+#include "middleware/request_id/request_id.hpp"
+
+namespace sluice::middleware {
+
+Decision RequestIdMiddleware::pre_handle(Exchange& ex) {
+  std::string_view incoming = ex.request().header(header_);
+  if (trust_incoming_ && is_valid_request_id(incoming)) {
+    ex.context().set_request_id(incoming);
+  } else {
+    ex.context().set_request_id(generate_request_id());
+    ex.request().set_header(header_, ex.context().request_id());
+  }
+  return Decision::next();
+}
+
+void RequestIdMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
+  ex.response().set_header(header_, ex.context().request_id());
+}
+
+}  // namespace sluice::middleware

@@ -1,0 +1,140 @@
+#include "server/server.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+#include "server/session.hpp"
+
+namespace sluice::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+struct Server::Acceptor {
+  Acceptor(asio::io_context& ctx, int w) : acceptor(ctx), worker(w) {}
+  tcp::acceptor acceptor;
+  int worker;
+};
+
+namespace {
+// Sessions are registered per worker; the lock is only contended at shutdown, when the last
+// reference of a session may drop on another thread.
+std::mutex& sessions_mutex(std::size_t worker) {
+  static std::mutex mutexes[256];
+  return mutexes[worker % 256];
+}
+}  // namespace
+
+Server::Server(WorkerPool& pool, ServerLimits limits, std::shared_ptr<Dispatcher> dispatcher,
+               std::string name)
+    : pool_(pool),
+      limits_(limits),
+      dispatcher_(std::move(dispatcher)),
+      name_(std::move(name)),
+      sessions_(static_cast<std::size_t>(pool.size())) {}
+
+Server::~Server() = default;
+
+std::string Server::listen(const std::string& host, unsigned short port) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return "invalid listen address \"" + host + "\": " + ec.message();
+  for (int w = 0; w < pool_.size(); ++w) {
+    auto a = std::make_unique<Acceptor>(pool_.context(w), w);
+    tcp::endpoint endpoint(address, port_ != 0 ? port_ : port);
+    a->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) a->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) {
+      // One acceptor per worker on the same port: the kernel spreads connections over them.
+      int one = 1;
+      if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                       sizeof(one)) != 0) {
+        return "setsockopt(SO_REUSEPORT) failed";
+      }
+    }
+    if (!ec) a->acceptor.bind(endpoint, ec);
+    if (!ec) a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return "cannot listen on " + host + ":" + std::to_string(endpoint.port()) + ": " +
+             ec.message();
+    }
+    port_ = a->acceptor.local_endpoint().port();
+    acceptors_.push_back(std::move(a));
+  }
+  return {};
+}
+
+void Server::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    asio::post(acceptors_[i]->acceptor.get_executor(), [this, i] { accept(i); });
+  }
+}
+
+void Server::accept(std::size_t index) {
+  Acceptor& a = *acceptors_[index];
+  a.acceptor.async_accept([this, index](boost::system::error_code ec, tcp::socket socket) {
+    Acceptor& acc = *acceptors_[index];
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.acceptor.is_open()) return;
+      spdlog::warn("{}: accept failed: {}", name_, ec.message());
+      return accept(index);
+    }
+    if (draining()) return;
+    if (connections() >= limits_.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // over the limit: refuse at once rather than queue
+    } else {
+      std::make_shared<Session>(*this, acc.worker, std::move(socket))->start();
+    }
+    accept(index);
+  });
+}
+
+void Server::session_opened(int worker, Session* s) {
+  connections_.fetch_add(1, std::memory_order_acq_rel);
+  std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
+  sessions_[static_cast<std::size_t>(worker)].push_back(s);
+}
+
+void Server::session_closed(int worker, Session* s) {
+  {
+    std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
+    auto& list = sessions_[static_cast<std::size_t>(worker)];
+    for (auto& p : list) {
+      if (p == s) {
+        p = list.back();
+        list.pop_back();
+        break;
+      }
+    }
+  }
+  connections_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Server::begin_drain() {
+  draining_.store(true, std::memory_order_release);
+  for (auto& a : acceptors_) {
+    asio::post(a->acceptor.get_executor(), [acc = a.get()] {
+      boost::system::error_code ec;
+      acc->acceptor.close(ec);
+    });
+  }
+  for (int w = 0; w < pool_.size(); ++w) {
+    asio::post(pool_.context(w), [this, w] {
+      std::vector<std::shared_ptr<Session>> live;
+      {
+        std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(w)));
+        for (Session* s : sessions_[static_cast<std::size_t>(w)]) {
+          auto sp = std::static_pointer_cast<Session>(s->weak_from_this().lock());
+          if (sp) live.push_back(std::move(sp));
+        }
+      }
+      for (auto& s : live) s->close_if_idle();
+    });
+  }
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,62 @@
+// Server — an HTTP/1.1 listener on a worker pool: one SO_REUSEPORT acceptor per worker,
+// keep-alive, pipelining, limits, and a graceful drain.
+//
+//   Server server(pool, limits, dispatcher, "public");
+//   server.listen("127.0.0.1", 0);  // server.port() tells the bound port
+//   server.start();
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/dispatcher.hpp"
+#include "server/limits.hpp"
+#include "server/worker_pool.hpp"
+
+namespace sluice::server {
+
+class Session;
+
+class Server {
+ public:
+  Server(WorkerPool& pool, ServerLimits limits, std::shared_ptr<Dispatcher> dispatcher,
+         std::string name);
+  ~Server();
+
+  // Binds one acceptor per worker. Returns an error message, empty on success.
+  std::string listen(const std::string& host, unsigned short port);
+  unsigned short port() const { return port_; }
+  const std::string& name() const { return name_; }
+  void start();
+  // Stops accepting; connections that are idle are closed, busy ones close after their
+  // current response. Safe to call from any thread.
+  void begin_drain();
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  std::size_t connections() const { return connections_.load(std::memory_order_acquire); }
+
+  // Used by sessions.
+  const ServerLimits& limits() const { return limits_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
+  void session_opened(int worker, Session* s);
+  void session_closed(int worker, Session* s);
+
+ private:
+  struct Acceptor;
+  void accept(std::size_t index);
+
+  WorkerPool& pool_;
+  ServerLimits limits_;
+  std::shared_ptr<Dispatcher> dispatcher_;
+  std::string name_;
+  unsigned short port_ = 0;
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> connections_{0};
+  // Sessions per worker; each vector is touched only by its worker's thread.
+  std::vector<std::vector<Session*>> sessions_;
+};
+
+}  // namespace sluice::server

@@ -1,0 +1,53 @@
+#include "server/worker_pool.hpp"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+namespace sluice::server {
+
+namespace {
+thread_local boost::asio::io_context* tls_context = nullptr;
+}
+
+boost::asio::io_context* current_io_context() { return tls_context; }
+
+WorkerPool::WorkerPool(int workers, std::string name) : name_(std::move(name)) {
+  if (workers < 1) workers = 1;
+  for (int i = 0; i < workers; ++i) {
+    // concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    guards_.emplace_back(contexts_.back()->get_executor());
+  }
+}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+void WorkerPool::start() {
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      tls_context = contexts_[i].get();
+      std::string thread_name = name_ + "-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+      for (;;) {
+        try {
+          contexts_[i]->run();
+          break;
+        } catch (const std::exception& e) {
+          // Handlers catch their own errors; this is the last line so a worker never dies.
+          spdlog::error("worker {}: uncaught exception: {}", thread_name, e.what());
+        }
+      }
+      tls_context = nullptr;
+    });
+  }
+}
+
+void WorkerPool::stop() {
+  guards_.clear();
+  for (auto& c : contexts_) c->stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,41 @@
+// WorkerPool — N threads, each running its own io_context. Everything a connection does
+// happens on the worker that accepted it.
+//
+//   WorkerPool pool(2);
+//   pool.start();
+//   boost::asio::post(pool.context(0), [] { /* on worker 0 */ });
+#pragma once
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace sluice::server {
+
+class WorkerPool {
+ public:
+  WorkerPool(int workers, std::string name);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  int size() const { return static_cast<int>(contexts_.size()); }
+  boost::asio::io_context& context(int i) { return *contexts_[static_cast<std::size_t>(i)]; }
+  void start();
+  void stop();  // stops every io_context and joins the threads
+
+ private:
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::string name_;
+  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<Guard> guards_;
+  std::vector<std::thread> threads_;
+};
+
+// The io_context of the worker running the calling thread, or nullptr off the workers.
+boost::asio::io_context* current_io_context();
+
+}  // namespace sluice::server

@@ -1,0 +1,47 @@
+// ManualHost — an ExchangeHost for unit tests and benchmarks: posted work waits in a queue
+// until the test runs it, timers fire when the test advances time. No threads, no sleeping.
+//
+//   auto host = std::make_shared<ManualHost>();
+//   auto& ex = host->exchange("GET", "/x");
+//   ex.run(*snapshot, handler, [&] { done = true; });
+//   host->run_all();
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/http_message.hpp"
+#include "sluice/exchange.hpp"
+
+namespace sluice::testing {
+
+class ManualHost final : public ExchangeHost {
+ public:
+  ManualHost();
+  Exchange& exchange(std::string_view method, std::string_view target);
+  detail::RequestMessage& request() { return request_; }
+  detail::ResponseMessage& response() { return response_; }
+
+  void post(std::function<void()> fn) override { queue_.push_back(std::move(fn)); }
+  void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;
+
+  // Runs queued work until the queue is empty. Returns how many functions ran.
+  int run_all();
+  // Moves time forward and queues the timers that are due, then runs everything.
+  void advance(std::chrono::nanoseconds d);
+  std::size_t pending_timers() const { return timers_.size(); }
+
+ private:
+  detail::RequestMessage request_;
+  detail::ResponseMessage response_;
+  std::unique_ptr<Exchange> exchange_;
+  std::deque<std::function<void()>> queue_;
+  std::chrono::nanoseconds now_{0};
+  std::multimap<std::chrono::nanoseconds, std::function<void()>> timers_;
+};
+
+}  // namespace sluice::testing

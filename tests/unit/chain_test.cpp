@@ -1,0 +1,271 @@
+// The middleware contract: order, early answers, exceptions and recover, waiting hooks, chain
+// edits and snapshot lifetimes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "sluice/chain.hpp"
+#include "sluice/exchange.hpp"
+#include "support/manual_host.hpp"
+
+namespace sluice {
+namespace {
+
+using testing::ManualHost;
+using Log = std::vector<std::string>;
+
+enum class Fail { kNone, kPre, kPost };
+
+class Tagging : public Middleware {
+ public:
+  Tagging(std::string name, Log& log) : name_(std::move(name)), log_(log) {}
+  std::string_view name() const override { return name_; }
+  Decision pre_handle(Exchange& ex) override {
+    log_.push_back("pre:" + name_);
+    if (fail == Fail::kPre) throw std::runtime_error("boom in " + name_);
+    if (answer) return ex.answer(answer, "text/plain", name_);
+    if (wait) {
+      resume = ex.defer();
+      return Decision::wait();
+    }
+    return Decision::next();
+  }
+  void post_handle(Exchange& ex, std::chrono::nanoseconds) override {
+    log_.push_back("post:" + name_);
+    if (fail == Fail::kPost) throw std::runtime_error("boom in post " + name_);
+    ex.response().add_header("X-Post", name_);
+  }
+  bool recover(Exchange& ex, const std::exception_ptr&) override {
+    log_.push_back("recover:" + name_);
+    if (!recovers) return false;
+    ex.answer(503, "text/plain", "recovered by " + name_);
+    return true;
+  }
+
+  int answer = 0;
+  bool wait = false;
+  bool recovers = false;
+  Fail fail = Fail::kNone;
+  Resume resume;
+
+ private:
+  std::string name_;
+  Log& log_;
+};
+
+class TagHandler : public Handler {
+ public:
+  explicit TagHandler(Log& log) : log_(log) {}
+  std::string_view kind() const override { return "tag"; }
+  Decision handle(Exchange& ex) override {
+    log_.push_back("handler");
+    if (throws) throw std::runtime_error("handler failed");
+    return ex.answer(200, "text/plain", "ok");
+  }
+  bool throws = false;
+
+ private:
+  Log& log_;
+};
+
+struct Fixture {
+  Log log;
+  std::shared_ptr<Tagging> a = std::make_shared<Tagging>("A", log);
+  std::shared_ptr<Tagging> b = std::make_shared<Tagging>("B", log);
+  std::shared_ptr<Tagging> c = std::make_shared<Tagging>("C", log);
+  TagHandler handler{log};
+  Chain chain{"test"};
+  std::shared_ptr<ManualHost> host = std::make_shared<ManualHost>();
+  bool done = false;
+
+  Fixture() {
+    EXPECT_TRUE(chain.use(a).ok());
+    EXPECT_TRUE(chain.use(b).ok());
+  }
+  Exchange& run() {
+    auto& ex = host->exchange("GET", "/");
+    auto lease = chain.acquire();
+    ex.run(*lease, handler, [this] { done = true; });
+    host->run_all();
+    return ex;
+  }
+};
+
+TEST(ChainOrder, PreInOrderPostInReverse) {
+  Fixture f;
+  auto& ex = f.run();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 200);
+}
+
+TEST(ChainOrder, EarlyAnswerSkipsRestAndHandlerButPostRunsForEntered) {
+  Fixture f;
+  f.chain.use(f.c);
+  f.b->answer = 429;
+  auto& ex = f.run();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 429);
+  EXPECT_EQ(ex.answered_by(), "B");
+}
+
+TEST(ChainOrder, UnansweredExceptionIn500JsonAndPostStillRuns) {
+  Fixture f;
+  f.b->fail = Fail::kPre;
+  auto& ex = f.run();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "recover:B", "recover:A", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 500);
+  auto body = nlohmann::json::parse(ex.response().body());
+  EXPECT_EQ(body["error"], "internal_error");
+  EXPECT_EQ(ex.response().body().find("boom"), std::string::npos) << "no internals leak";
+}
+
+TEST(ChainOrder, HandlerExceptionRecoveredInnermostFirst) {
+  Fixture f;
+  f.a->recovers = true;
+  f.b->recovers = true;
+  f.handler.throws = true;
+  auto& ex = f.run();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "recover:B", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 503);
+  EXPECT_EQ(ex.response().body(), "recovered by B");
+}
+
+TEST(ChainOrder, ExceptionInInnerPostGoesToOuterRecover) {
+  Fixture f;
+  f.a->recovers = true;
+  f.b->fail = Fail::kPost;
+  auto& ex = f.run();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "post:B", "recover:A", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 503);
+}
+
+TEST(ChainOrder, WaitingHookResumesInOrder) {
+  Fixture f;
+  f.a->wait = true;
+  auto& ex = f.run();
+  EXPECT_FALSE(f.done);
+  EXPECT_EQ(f.log, (Log{"pre:A"}));
+  f.a->resume(Decision::next());
+  f.host->run_all();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 200);
+}
+
+TEST(ChainOrder, LostResumeAnswers500InsteadOfHanging) {
+  Fixture f;
+  f.a->wait = true;
+  auto& ex = f.run();
+  f.a->resume = Resume();  // the callback is dropped
+  f.host->run_all();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(ex.response().status(), 500);
+}
+
+TEST(ChainOrder, CancelDropsLateResume) {
+  Fixture f;
+  f.b->wait = true;
+  auto& ex = f.run();
+  ex.cancel();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(ex.response().status(), 499);
+  f.b->resume(Decision::next());  // late: must be ignored
+  f.host->run_all();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "post:B", "post:A"}));
+}
+
+TEST(ChainEdits, InsertRemoveReplaceEnableDisable) {
+  Fixture f;
+  ASSERT_TRUE(f.chain.insert_before("A", f.c).ok());
+  auto names = [&] {
+    std::string s;
+    for (auto* m : f.chain.current()->active()) s += std::string(m->name());
+    return s;
+  };
+  EXPECT_EQ(names(), "CAB");
+  ASSERT_TRUE(f.chain.remove("C").ok());
+  ASSERT_TRUE(f.chain.insert_after("A", f.c).ok());
+  EXPECT_EQ(names(), "ACB");
+  ASSERT_TRUE(f.chain.disable("C").ok());
+  EXPECT_EQ(names(), "AB");
+  ASSERT_TRUE(f.chain.enable("C").ok());
+  EXPECT_EQ(names(), "ACB");
+  auto d = std::make_shared<Tagging>("D", f.log);
+  ASSERT_TRUE(f.chain.replace("C", d).ok());
+  EXPECT_EQ(names(), "ADB");
+  EXPECT_EQ(f.chain.use(std::make_shared<Tagging>("A", f.log)).error,
+            "a middleware named \"A\" is already in the chain");
+  EXPECT_EQ(f.chain.remove("nope").error, "no middleware named \"nope\" in the chain");
+}
+
+class FailingInit : public Middleware {
+ public:
+  std::string_view name() const override { return "bad"; }
+  InitResult init() override { return InitResult::failure("missing secret"); }
+  Decision pre_handle(Exchange&) override { return Decision::next(); }
+};
+
+TEST(ChainEdits, InitFailureRefusesTheEdit) {
+  Fixture f;
+  auto before = f.chain.current()->version();
+  EXPECT_EQ(f.chain.use(std::make_shared<FailingInit>()).error, "bad: init failed: missing secret");
+  EXPECT_EQ(f.chain.current()->version(), before);
+}
+
+TEST(ChainSnapshots, RequestFinishesOnItsSnapshotAndOldOneIsFreedAfter) {
+  Fixture f;
+  std::weak_ptr<Tagging> weak_b = f.b;
+  f.a->wait = true;
+  auto& ex = f.host->exchange("GET", "/");
+  auto lease = f.chain.acquire();
+  ex.run(*lease, f.handler, [&] { f.done = true; });
+  ASSERT_TRUE(f.chain.remove("B").ok());  // while the request waits
+  f.b.reset();
+  EXPECT_FALSE(weak_b.expired()) << "the waiting request's snapshot still holds B";
+  f.a->resume(Decision::next());
+  f.host->run_all();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "post:B", "post:A"}));
+  lease.release();
+  auto next = f.chain.acquire();  // this thread moves to the new snapshot
+  next.release();
+  EXPECT_TRUE(weak_b.expired()) << "the old snapshot dies after its last request";
+}
+
+TEST(ContextSlots, TypedSlotsArePrivateByType) {
+  struct Mine {
+    int v;
+  };
+  struct Other {
+    int v;
+  };
+  Context ctx;
+  ctx.emplace<Mine>(Mine{7});
+  ASSERT_NE(ctx.get<Mine>(), nullptr);
+  EXPECT_EQ(ctx.get<Mine>()->v, 7);
+  EXPECT_EQ(ctx.get<Other>(), nullptr);
+  ctx.emplace<Mine>(Mine{8});
+  EXPECT_EQ(ctx.get<Mine>()->v, 8);
+  ctx.erase<Mine>();
+  EXPECT_EQ(ctx.get<Mine>(), nullptr);
+  ctx.tighten_deadline(SteadyTime{} + std::chrono::seconds(10));
+  ctx.tighten_deadline(SteadyTime{} + std::chrono::seconds(20));
+  EXPECT_EQ(*ctx.deadline(), SteadyTime{} + std::chrono::seconds(10));
+}
+
+TEST(RequestIds, ValidationAndGeneration) {
+  EXPECT_TRUE(is_valid_request_id("abc-123_x.y:z"));
+  EXPECT_FALSE(is_valid_request_id(""));
+  EXPECT_FALSE(is_valid_request_id("a b"));
+  EXPECT_FALSE(is_valid_request_id("x\r\nSet-Cookie: a"));
+  EXPECT_FALSE(is_valid_request_id(std::string(129, 'a')));
+  auto a = generate_request_id();
+  auto b = generate_request_id();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(is_valid_request_id(a));
+}
+
+}  // namespace
+}  // namespace sluice
