@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "sluice/clock.hpp"
+#include "sluice/typed_slots.hpp"
 
 namespace sluice {
 
@@ -34,7 +35,6 @@ class Context {
   Context() = default;
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
-  ~Context() { clear_slots(); }
 
   // Starts a new request: clears everything and stamps both clocks.
   void begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
@@ -60,44 +60,22 @@ class Context {
   TraceSlot& trace() { return trace_; }
   const TraceSlot& trace() const { return trace_; }
 
-  // Typed slots: one value per type T.
+  // Typed slots: one value per type T (see typed_slots.hpp).
+  TypedSlots& slots() { return slots_; }
   template <class T>
   T* get() const {
-    for (const auto& s : slots_)
-      if (s.key == key_of<T>()) return static_cast<T*>(s.value);
-    return nullptr;
+    return slots_.get<T>();
   }
   template <class T, class... Args>
   T& emplace(Args&&... args) {
-    erase<T>();
-    T* value = new T(std::forward<Args>(args)...);
-    slots_.push_back(Slot{key_of<T>(), value, [](void* p) { delete static_cast<T*>(p); }});
-    return *value;
+    return slots_.emplace<T>(std::forward<Args>(args)...);
   }
   template <class T>
   void erase() {
-    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
-      if (it->key == key_of<T>()) {
-        it->destroy(it->value);
-        slots_.erase(it);
-        return;
-      }
-    }
+    slots_.erase<T>();
   }
 
  private:
-  struct Slot {
-    const void* key;
-    void* value;
-    void (*destroy)(void*);
-  };
-  template <class T>
-  static const void* key_of() {
-    static const char key = 0;  // one address per type: the type is the key
-    return &key;
-  }
-  void clear_slots();
-
   std::string request_id_;
   SteadyTime start_steady_{};
   std::chrono::system_clock::time_point start_wall_{};
@@ -105,7 +83,7 @@ class Context {
   std::string user_;
   std::string client_ip_;
   TraceSlot trace_;
-  std::vector<Slot> slots_;
+  TypedSlots slots_;
 };
 
 // Request ids: a valid incoming id is kept; otherwise one is generated without a lock.

@@ -12,11 +12,6 @@ void Context::begin(SteadyTime steady_now, std::chrono::system_clock::time_point
   user_.clear();
   client_ip_.clear();
   trace_ = TraceSlot{};
-  clear_slots();
-}
-
-void Context::clear_slots() {
-  for (auto& s : slots_) s.destroy(s.value);
   slots_.clear();
 }
 

@@ -1,6 +1,7 @@
 #include "gateway/config.hpp"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +17,15 @@ std::string ListenAddress::text() const {
 }
 
 namespace {
+
+struct Sections {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, ConfigSection>> list;
+};
+Sections& sections() {
+  static Sections s;
+  return s;
+}
 
 std::optional<ListenAddress> parse_listen(const std::string& text) {
   auto colon = text.rfind(':');
@@ -86,8 +96,17 @@ class Loader {
     config->effective = to_json(root);
     Settings top = errors_.settings(root, "");
     read_settings(top, config->settings);
+    services_.building = config.get();
+    {
+      std::lock_guard lock(sections().mutex);
+      for (auto& [key, section] : sections().list) {
+        Settings s = top.child(key);
+        section(s, *config, services_);
+      }
+    }
     config->routes = std::make_shared<RouteTable>();
     read_routes(top, *config);
+    services_.building = nullptr;
     errors_.finish();
     if (!errors_.empty()) return fail();
     return {config, {}};
@@ -177,7 +196,7 @@ class Loader {
   }
 
   void read_chain(const Settings& r, Route& route, LoadedConfig& config) {
-    route.chain = std::make_shared<Chain>(route.info.name);
+    route.chain = std::make_shared<Chain>(route.info.name, config.observers);
     std::vector<ChainEntry> entries;
     auto items = r.children("middlewares");
     auto& registry = MiddlewareRegistry::global();
@@ -255,6 +274,11 @@ class Loader {
 };
 
 }  // namespace
+
+void register_config_section(std::string key, ConfigSection section) {
+  std::lock_guard lock(sections().mutex);
+  sections().list.emplace_back(std::move(key), std::move(section));
+}
 
 LoadOutcome load_config_text(const std::string& text, const std::string& source_name,
                              const LoadedConfig* previous, GatewayServices& services) {

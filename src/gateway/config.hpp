@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,8 @@
 #include "gateway/route_table.hpp"
 #include "gateway/services.hpp"
 #include "server/limits.hpp"
+#include "sluice/settings.hpp"
+#include "sluice/typed_slots.hpp"
 
 namespace sluice::gateway {
 
@@ -42,6 +45,22 @@ struct LoadedConfig {
   nlohmann::json effective;  // the config as JSON, for GET /config
   // Middleware instances by "route/name": an unchanged one is reused by the next load.
   std::map<std::string, std::pair<std::string, std::shared_ptr<Middleware>>> instances;
+  // Observers put on every route's chain (metrics, tracing, access log), from config sections.
+  std::vector<std::shared_ptr<Observer>> observers;
+  // Config-level objects built by sections (upstream clusters, exporters, ...).
+  std::shared_ptr<TypedSlots> extras = std::make_shared<TypedSlots>();
+};
+
+// A top-level config section handled outside the core loader (e.g. `upstreams`, `tracing`).
+// Sections run in registration order, before routes are built; they report errors through
+// `settings` and may fill `config.observers` / `config.extras`.
+using ConfigSection =
+    std::function<void(Settings& settings, LoadedConfig& config, GatewayServices& services)>;
+void register_config_section(std::string key, ConfigSection section);
+struct ConfigSectionRegistrar {
+  ConfigSectionRegistrar(std::string key, ConfigSection section) {
+    register_config_section(std::move(key), std::move(section));
+  }
 };
 
 struct LoadOutcome {

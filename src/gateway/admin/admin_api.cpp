@@ -1,5 +1,6 @@
 #include "gateway/admin/admin_api.hpp"
 
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -28,7 +29,36 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return parts;
 }
+struct Endpoints {
+  std::mutex mutex;
+  std::vector<AdminEndpoint> list;
+};
+Endpoints& endpoints() {
+  static Endpoints e;
+  return e;
+}
+
+// Contributed endpoints, matched by path prefix.
+bool contributed(Exchange& ex, Gateway& gateway, const std::function<bool(Exchange&)>& auth) {
+  std::vector<AdminEndpoint> list;
+  {
+    std::lock_guard lock(endpoints().mutex);
+    list = endpoints().list;
+  }
+  const std::string_view path = ex.request().path();
+  for (const auto& e : list) {
+    if (!path.starts_with(e.prefix)) continue;
+    if (ex.request().method() != "GET" && !auth(ex)) return true;
+    if (e.handle(ex, gateway)) return true;
+  }
+  return false;
+}
 }  // namespace
+
+void register_admin_endpoint(AdminEndpoint endpoint) {
+  std::lock_guard lock(endpoints().mutex);
+  endpoints().list.push_back(std::move(endpoint));
+}
 
 void AdminApi::dispatch(Exchange& ex, server::DispatchState*, std::function<void()> done) {
   ex.context().set_request_id(generate_request_id());
@@ -81,6 +111,8 @@ void AdminApi::route(Exchange& ex) {
   } else if (parts.size() == 5 && parts[0] == "routes" && parts[2] == "middlewares" && post) {
     if (!authorized(ex)) return;
     edit_middleware(ex, parts);
+  } else if (contributed(ex, gateway_, [this](Exchange& e) { return authorized(e); })) {
+    return;
   } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
              path == "/config" || path == "/routes" || path == "/reload" ||
              (parts.size() == 5 && parts[0] == "routes")) {

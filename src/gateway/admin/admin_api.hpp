@@ -16,6 +16,18 @@ namespace sluice::gateway {
 
 class Gateway;
 
+// An admin endpoint contributed by a mechanism's own folder (breakers, faults, stats).
+// `handle` answers through ex and returns true when the path is its own; `mutating` requests
+// (non-GET) are checked against the admin token first.
+struct AdminEndpoint {
+  std::string prefix;  // e.g. "/breakers"
+  std::function<bool(Exchange& ex, Gateway& gateway)> handle;
+};
+void register_admin_endpoint(AdminEndpoint endpoint);
+struct AdminEndpointRegistrar {
+  explicit AdminEndpointRegistrar(AdminEndpoint e) { register_admin_endpoint(std::move(e)); }
+};
+
 class AdminApi final : public server::Dispatcher {
  public:
   explicit AdminApi(Gateway& gateway) : gateway_(gateway) {}
