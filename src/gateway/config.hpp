@@ -49,6 +49,8 @@ struct LoadedConfig {
   std::vector<std::shared_ptr<Observer>> observers;
   // Config-level objects built by sections (upstream clusters, exporters, ...).
   std::shared_ptr<TypedSlots> extras = std::make_shared<TypedSlots>();
+  // Run on SIGUSR1 (e.g. the access log reopens its file after logrotate).
+  std::vector<std::function<void()>> on_reopen;
 };
 
 // A top-level config section handled outside the core loader (e.g. `upstreams`, `tracing`).

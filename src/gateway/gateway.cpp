@@ -132,13 +132,19 @@ void Gateway::request_stop() { stop_requested_ = true; }
 
 int Gateway::wait() {
   asio::io_context control(1);
-  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
+  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP, SIGUSR1);
   bool stopping = false;
   std::function<void()> arm = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload("SIGHUP");
+        arm();
+        return;
+      }
+      if (sig == SIGUSR1) {
+        spdlog::info("SIGUSR1: reopening log files");
+        for (auto& reopen : config()->on_reopen) reopen();
         arm();
         return;
       }
