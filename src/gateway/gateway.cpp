@@ -132,7 +132,8 @@ void Gateway::request_stop() { stop_requested_ = true; }
 
 int Gateway::wait() {
   asio::io_context control(1);
-  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP, SIGUSR1);
+  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
+  signals.add(SIGUSR1);
   bool stopping = false;
   std::function<void()> arm = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
