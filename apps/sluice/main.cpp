@@ -53,13 +53,20 @@ Args parse(int argc, char** argv) {
       }
       return rest[++i];
     };
-    if (s == "-h" || s == "--help" || s == "help") a.command = "help";
-    else if (s == "-c" || s == "--config") a.config = value("-c");
-    else if (s == "--port-file") a.port_file = value("--port-file");
-    else if (s == "--print-default") a.print_default = true;
-    else if (s == "-v" || s == "--version") a.command = "version";
-    else if (a.command.empty() && s[0] != '-') a.command = s;
-    else a.error = "unexpected argument \"" + s + "\"";
+    if (s == "-h" || s == "--help" || s == "help")
+      a.command = "help";
+    else if (s == "-c" || s == "--config")
+      a.config = value("-c");
+    else if (s == "--port-file")
+      a.port_file = value("--port-file");
+    else if (s == "--print-default")
+      a.print_default = true;
+    else if (s == "-v" || s == "--version")
+      a.command = "version";
+    else if (a.command.empty() && s[0] != '-')
+      a.command = s;
+    else
+      a.error = "unexpected argument \"" + s + "\"";
   }
   if (a.command.empty()) a.command = "help";
   return a;
@@ -77,7 +84,8 @@ int check(const Args& a) {
   sluice::GatewayServices services;
   auto outcome = sluice::gateway::load_config_file(a.config, nullptr, services);
   if (!outcome.ok()) {
-    for (const auto& e : outcome.errors) std::cerr << e << "\n";
+    for (const auto& e : outcome.errors)
+      std::cerr << e << "\n";
     std::cerr << outcome.errors.size() << (outcome.errors.size() == 1 ? " error" : " errors")
               << " in " << a.config << "\n";
     return 1;
@@ -90,7 +98,8 @@ int run(const Args& a) {
   sluice::gateway::Gateway gateway({a.config, a.port_file});
   auto errors = gateway.start();
   if (!errors.empty()) {
-    for (const auto& e : errors) spdlog::error("{}", e);
+    for (const auto& e : errors)
+      spdlog::error("{}", e);
     spdlog::error("sluice did not start");
     return 1;
   }

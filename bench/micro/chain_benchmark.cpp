@@ -27,7 +27,8 @@ class Ok final : public Handler {
 
 void BM_ChainRun(benchmark::State& state) {
   Chain chain("bench");
-  for (int i = 0; i < state.range(0); ++i) chain.use(std::make_shared<Noop>("m" + std::to_string(i)));
+  for (int i = 0; i < state.range(0); ++i)
+    chain.use(std::make_shared<Noop>("m" + std::to_string(i)));
   auto host = std::make_shared<testing::ManualHost>();
   Exchange& ex = host->exchange("GET", "/");
   Ok handler;
@@ -42,11 +43,14 @@ BENCHMARK(BM_ChainRun)->Arg(0)->Arg(1)->Arg(5)->Arg(10);
 
 void BM_ChainEdit(benchmark::State& state) {
   Chain chain("bench");
-  for (int i = 0; i < 5; ++i) chain.use(std::make_shared<Noop>("m" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i)
+    chain.use(std::make_shared<Noop>("m" + std::to_string(i)));
   bool enabled = false;
   for (auto _ : state) {
-    if (enabled) chain.enable("m2");
-    else chain.disable("m2");
+    if (enabled)
+      chain.enable("m2");
+    else
+      chain.disable("m2");
     enabled = !enabled;
   }
 }

@@ -28,8 +28,8 @@ struct ChainEntry {
 // middlewares as raw pointers (the snapshot owns them through `entries()`).
 class ChainSnapshot {
  public:
-  ChainSnapshot(std::vector<ChainEntry> entries,
-                std::vector<std::shared_ptr<Observer>> observers, std::uint64_t version);
+  ChainSnapshot(std::vector<ChainEntry> entries, std::vector<std::shared_ptr<Observer>> observers,
+                std::uint64_t version);
 
   const std::vector<ChainEntry>& entries() const { return entries_; }
   const std::vector<Middleware*>& active() const { return active_; }

@@ -14,7 +14,7 @@
 namespace sluice {
 
 namespace detail {
-struct RequestMessage;   // a boost::beast::http::request<string_body>; see src/core/http_message.hpp
+struct RequestMessage;  // a boost::beast::http::request<string_body>; see src/core/http_message.hpp
 struct ResponseMessage;  // a boost::beast::http::response<string_body>
 }  // namespace detail
 

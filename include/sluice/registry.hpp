@@ -5,12 +5,12 @@
 //       sluice::Settings& s) { return std::make_shared<Hello>(spec.name, s.string("text")); });
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <deque>
 #include <vector>
 
 #include "sluice/middleware.hpp"

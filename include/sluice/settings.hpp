@@ -28,8 +28,8 @@ class Settings {
   bool has(std::string_view key) const;
   std::string string(std::string_view key, std::string fallback = {}) const;
   std::optional<std::string> optional_string(std::string_view key) const;
-  std::int64_t integer(std::string_view key, std::int64_t fallback,
-                       std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX) const;
+  std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min = INT64_MIN,
+                       std::int64_t max = INT64_MAX) const;
   double number(std::string_view key, double fallback, double min = -1e300,
                 double max = 1e300) const;
   bool boolean(std::string_view key, bool fallback) const;
@@ -49,6 +49,8 @@ class Settings {
   // "routes[0].middlewares[1]" — where this map sits in the file.
   std::string path() const;
   bool ok() const;  // no error reported anywhere in this config so far
+  // Marks every key (recursively) as known: for settings validated by an earlier load.
+  void accept_all() const;
   // The settings as canonical text: equal text means equal settings (used on reload).
   std::string canonical() const;
 

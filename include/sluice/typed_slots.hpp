@@ -49,7 +49,8 @@ class TypedSlots {
     }
   }
   void clear() {
-    for (auto it = slots_.rbegin(); it != slots_.rend(); ++it) it->destroy(it->value);
+    for (auto it = slots_.rbegin(); it != slots_.rend(); ++it)
+      it->destroy(it->value);
     slots_.clear();
   }
 

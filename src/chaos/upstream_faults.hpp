@@ -19,7 +19,8 @@ namespace sluice::chaos {
 
 struct UpstreamFault {
   enum class Kind {
-    kConnectRefused,  // the proxy fails as if the connect was refused (502, counts as connect error)
+    kConnectRefused,  // the proxy fails as if the connect was refused (502, counts as connect
+                      // error)
     kBlackHole,       // no answer: the request waits until its timeout (504)
     kStatus,          // the upstream "answers" `status` without being contacted
   };

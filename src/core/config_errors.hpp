@@ -51,6 +51,7 @@ struct Settings::State {
   ConfigErrors* errors = nullptr;
   std::set<std::string, std::less<>> known;
   YAML::Mark mark;  // where the map (or the key that should hold it) is
+  bool accept_all = false;
 };
 
 // The closest candidate within a small edit distance, or empty: for "did you mean ...?".

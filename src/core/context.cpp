@@ -42,7 +42,8 @@ struct IdState {
 
 void append_hex(std::string& out, std::uint64_t v, int digits) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = digits - 1; i >= 0; --i) out.push_back(kHex[(v >> (i * 4)) & 0xf]);
+  for (int i = digits - 1; i >= 0; --i)
+    out.push_back(kHex[(v >> (i * 4)) & 0xf]);
 }
 }  // namespace
 

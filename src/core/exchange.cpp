@@ -3,8 +3,8 @@
 // request's executor; hooks that do not wait cost one loop iteration and no allocation.
 #include "sluice/exchange.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace sluice {
 
@@ -77,9 +77,8 @@ Decision Exchange::answer(int status, std::string_view content_type, std::string
 }
 
 Decision Exchange::answer_error(int status, std::string_view error, std::string_view message) {
-  nlohmann::json body = {{"error", error},
-                         {"message", message},
-                         {"request_id", context_.request_id()}};
+  nlohmann::json body = {
+      {"error", error}, {"message", message}, {"request_id", context_.request_id()}};
   set_detail(error);
   return answer(status, "application/json",
                 body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -102,7 +101,8 @@ void Exchange::run(const ChainSnapshot& chain, Handler& handler, DoneFn done) {
   phase_ = Phase::kPre;
   timing_ = chain.times_middlewares();
   if (timing_) times_.assign(chain.active().size(), std::chrono::nanoseconds{0});
-  for (Observer* o : chain.observers()) o->on_request_start(*this);
+  for (Observer* o : chain.observers())
+    o->on_request_start(*this);
   advance();
 }
 
@@ -267,7 +267,8 @@ void Exchange::cancel() {
   cancelled_ = true;
   auto callbacks = std::move(cancel_callbacks_);
   cancel_callbacks_.clear();
-  for (auto& cb : callbacks) cb();
+  for (auto& cb : callbacks)
+    cb();
   if (waiting_) {
     waiting_ = false;
     ++wait_id_;  // a late Resume is now stale
@@ -283,7 +284,8 @@ void Exchange::cancel() {
 
 void Exchange::finish() {
   phase_ = Phase::kIdle;
-  for (Observer* o : chain_->observers()) o->on_request_end(*this);
+  for (Observer* o : chain_->observers())
+    o->on_request_end(*this);
   auto done = std::move(done_);
   done_ = nullptr;
   if (done) done();

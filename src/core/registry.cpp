@@ -30,7 +30,8 @@ const MiddlewareFactory* MiddlewareRegistry::find(std::string_view type) const {
 std::vector<std::string> MiddlewareRegistry::types() const {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
-  for (const auto& [name, f] : factories_) out.push_back(name);
+  for (const auto& [name, f] : factories_)
+    out.push_back(name);
   return out;
 }
 

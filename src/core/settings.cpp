@@ -15,8 +15,8 @@ void ConfigErrors::add(const YAML::Mark& mark, std::string_view path, std::strin
   line += ": ";
   if (!path.empty()) line += std::string(path) + ": ";
   line += message;
-  errors_.push_back({mark.is_null() ? -1 : mark.line, mark.is_null() ? -1 : mark.column,
-                     std::move(line)});
+  errors_.push_back(
+      {mark.is_null() ? -1 : mark.line, mark.is_null() ? -1 : mark.column, std::move(line)});
 }
 
 std::vector<std::string> ConfigErrors::all() const {
@@ -25,7 +25,8 @@ std::vector<std::string> ConfigErrors::all() const {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
   });
   std::vector<std::string> out;
-  for (auto& e : sorted) out.push_back(std::move(e.text));
+  for (auto& e : sorted)
+    out.push_back(std::move(e.text));
   return out;
 }
 
@@ -45,7 +46,7 @@ Settings ConfigErrors::settings(const YAML::Node& node, std::string path) {
 
 void ConfigErrors::finish() {
   for (const auto& s : states_) {
-    if (!s->node.IsMap()) continue;
+    if (!s->node.IsMap() || s->accept_all) continue;
     std::vector<std::string> known(s->known.begin(), s->known.end());
     for (const auto& kv : s->node) {
       auto key = kv.first.as<std::string>("");
@@ -59,7 +60,8 @@ void ConfigErrors::finish() {
 namespace {
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
@@ -100,7 +102,9 @@ YAML::Node lookup(Settings::State& s, std::string_view key) {
   return map[std::string(key)];
 }
 
-bool present(const YAML::Node& n) { return n.IsDefined() && !n.IsNull(); }
+bool present(const YAML::Node& n) {
+  return n.IsDefined() && !n.IsNull();
+}
 
 std::string key_path(const Settings::State& s, std::string_view key) {
   return s.path.empty() ? std::string(key) : s.path + "." + std::string(key);
@@ -119,16 +123,23 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   }
   std::string unit = text.substr(i);
   double ms = 0;
-  if (unit.empty() || unit == "ms") ms = value;
-  else if (unit == "s") ms = value * 1000;
-  else if (unit == "m") ms = value * 60'000;
-  else if (unit == "us") ms = value / 1000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "ms")
+    ms = value;
+  else if (unit == "s")
+    ms = value * 1000;
+  else if (unit == "m")
+    ms = value * 60'000;
+  else if (unit == "us")
+    ms = value / 1000;
+  else
+    return std::nullopt;
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 }  // namespace
 
-bool Settings::has(std::string_view key) const { return present(lookup(*state_, key)); }
+bool Settings::has(std::string_view key) const {
+  return present(lookup(*state_, key));
+}
 
 std::string Settings::string(std::string_view key, std::string fallback) const {
   auto v = optional_string(key);
@@ -212,10 +223,11 @@ std::string Settings::choice(std::string_view key, const std::vector<std::string
   if (!v) return fallback;
   if (std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
     std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    state_->errors->add(n, key_path(*state_, key),
-                        "unknown value \"" + *v + "\"" + did_you_mean(*v, allowed) +
-                            "; expected one of: " + list);
+    for (const auto& a : allowed)
+      list += (list.empty() ? "" : ", ") + a;
+    state_->errors->add(
+        n, key_path(*state_, key),
+        "unknown value \"" + *v + "\"" + did_you_mean(*v, allowed) + "; expected one of: " + list);
     return fallback;
   }
   return *v;
@@ -302,8 +314,16 @@ void Settings::error(std::string_view key, std::string_view message) const {
   state_->errors->add(present(n) ? n.Mark() : state_->mark, key_path(*state_, key), message);
 }
 
-std::string Settings::path() const { return state_->path; }
-bool Settings::ok() const { return state_->errors->empty(); }
+std::string Settings::path() const {
+  return state_->path;
+}
+bool Settings::ok() const {
+  return state_->errors->empty();
+}
+void Settings::accept_all() const {
+  state_->accept_all = true;
+}
+
 std::string Settings::canonical() const {
   YAML::Emitter out;
   out.SetMapFormat(YAML::Flow);

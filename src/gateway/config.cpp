@@ -49,12 +49,14 @@ nlohmann::json to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
       nlohmann::json j = nlohmann::json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>("")] = to_json(kv.second);
+      for (const auto& kv : n)
+        j[kv.first.as<std::string>("")] = to_json(kv.second);
       return j;
     }
     case YAML::NodeType::Sequence: {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& item : n) j.push_back(to_json(item));
+      for (const auto& item : n)
+        j.push_back(to_json(item));
       return j;
     }
     case YAML::NodeType::Scalar: {
@@ -129,8 +131,10 @@ class Loader {
   void read_settings(const Settings& top, GatewaySettings& out) {
     for (const auto& text : top.strings("listen")) {
       auto a = parse_listen(text);
-      if (!a) top.error("listen", "must be host:port (e.g. 127.0.0.1:8080), got \"" + text + "\"");
-      else out.listeners.push_back(*a);
+      if (!a)
+        top.error("listen", "must be host:port (e.g. 127.0.0.1:8080), got \"" + text + "\"");
+      else
+        out.listeners.push_back(*a);
     }
     if (out.listeners.empty() && top.ok()) out.listeners.push_back({"127.0.0.1", 8080});
     const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -140,9 +144,8 @@ class Loader {
 
     Settings limits = top.child("limits");
     auto& l = out.limits;
-    l.max_header_bytes = static_cast<std::size_t>(
-        limits.integer("max_header_bytes", static_cast<std::int64_t>(l.max_header_bytes), 1024,
-                       1 << 20));
+    l.max_header_bytes = static_cast<std::size_t>(limits.integer(
+        "max_header_bytes", static_cast<std::int64_t>(l.max_header_bytes), 1024, 1 << 20));
     l.max_body_bytes = static_cast<std::size_t>(limits.integer(
         "max_body_bytes", static_cast<std::int64_t>(l.max_body_bytes), 0, std::int64_t{1} << 40));
     l.header_timeout = limits.millis("header_timeout_ms", l.header_timeout);
@@ -225,7 +228,9 @@ class Loader {
       const std::string key = route.info.name + "/" + spec.name;
       const std::string identity = identity_of(item);
       std::shared_ptr<Middleware> m = reuse(key, identity);
-      if (!m) {
+      if (m) {
+        item.accept_all();  // the same settings were validated by the previous load
+      } else {
         const std::size_t before = errors_.count();
         m = (*factory)(spec, item);
         if (!m) {
@@ -299,7 +304,8 @@ std::vector<std::string> restart_required_changes(const GatewaySettings& before,
   std::vector<std::string> changed;
   auto texts = [](const std::vector<ListenAddress>& v) {
     std::vector<std::string> out;
-    for (const auto& a : v) out.push_back(a.text());
+    for (const auto& a : v)
+      out.push_back(a.text());
     return out;
   };
   if (texts(before.listeners) != texts(after.listeners)) changed.push_back("listen");

@@ -3,7 +3,8 @@
 namespace sluice::gateway {
 
 const std::string& default_config_text() {
-  static const std::string text = R"(# sluice's embedded default config: works with nothing else running.
+  static const std::string text =
+      R"(# sluice's embedded default config: works with nothing else running.
 listen: 127.0.0.1:8080
 admin:
   listen: 127.0.0.1:9901

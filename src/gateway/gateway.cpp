@@ -1,15 +1,16 @@
 #include "gateway/gateway.hpp"
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/config_watcher.hpp"
 
 namespace sluice::gateway {
 
@@ -53,15 +54,16 @@ std::vector<std::string> Gateway::start() {
     admin_pool_ = std::make_unique<server::WorkerPool>(1, "sluice-admin");
     server::ServerLimits admin_limits;
     admin_limits.max_connections = 64;
-    admin_server_ = std::make_unique<server::Server>(
-        *admin_pool_, admin_limits, std::make_shared<AdminApi>(*this), "admin");
+    admin_server_ = std::make_unique<server::Server>(*admin_pool_, admin_limits,
+                                                     std::make_shared<AdminApi>(*this), "admin");
     if (auto error = admin_server_->listen(settings.admin.host, settings.admin.port);
         !error.empty()) {
       return {"admin: " + error};
     }
   }
   workers_->start();
-  for (auto& s : servers_) s->start();
+  for (auto& s : servers_)
+    s->start();
   if (admin_pool_) {
     admin_pool_->start();
     admin_server_->start();
@@ -85,8 +87,7 @@ void Gateway::write_port_file() {
   {
     std::ofstream out(tmp);
     for (std::size_t i = 0; i < servers_.size(); ++i) {
-      out << "listen " << config->settings.listeners[i].host << ":" << servers_[i]->port()
-          << "\n";
+      out << "listen " << config->settings.listeners[i].host << ":" << servers_[i]->port() << "\n";
     }
     if (admin_server_) {
       out << "admin " << config->settings.admin.host << ":" << admin_server_->port() << "\n";
@@ -102,16 +103,17 @@ ReloadResult Gateway::reload(const std::string& trigger) {
   auto outcome = load(previous.get());
   if (!outcome.ok()) {
     reloads_->Add({{"result", "error"}}).Increment();
-    for (const auto& e : outcome.errors) spdlog::error("reload ({}): {}", trigger, e);
+    for (const auto& e : outcome.errors)
+      spdlog::error("reload ({}): {}", trigger, e);
     spdlog::error("reload ({}) refused; the previous config keeps serving", trigger);
     result.errors = outcome.errors;
     return result;
   }
-  result.restart_required =
-      restart_required_changes(previous->settings, outcome.config->settings);
+  result.restart_required = restart_required_changes(previous->settings, outcome.config->settings);
   if (!result.restart_required.empty()) {
     std::string list;
-    for (const auto& s : result.restart_required) list += (list.empty() ? "" : ", ") + s;
+    for (const auto& s : result.restart_required)
+      list += (list.empty() ? "" : ", ") + s;
     spdlog::warn("reload ({}): {} changed; these take effect only after a restart", trigger, list);
     // Keep what is running: the listeners cannot move without a restart.
     outcome.config->settings.listeners = previous->settings.listeners;
@@ -128,7 +130,9 @@ ReloadResult Gateway::reload(const std::string& trigger) {
   return result;
 }
 
-void Gateway::request_stop() { stop_requested_ = true; }
+void Gateway::request_stop() {
+  stop_requested_ = true;
+}
 
 int Gateway::wait() {
   asio::io_context control(1);
@@ -145,7 +149,8 @@ int Gateway::wait() {
       }
       if (sig == SIGUSR1) {
         spdlog::info("SIGUSR1: reopening log files");
-        for (auto& reopen : config()->on_reopen) reopen();
+        for (auto& reopen : config()->on_reopen)
+          reopen();
         arm();
         return;
       }
@@ -154,6 +159,14 @@ int Gateway::wait() {
     });
   };
   arm();
+  std::unique_ptr<ConfigWatcher> watcher;
+  if (!options_.config_path.empty()) {
+    watcher = std::make_unique<ConfigWatcher>(control, options_.config_path,
+                                              [this] { reload("file change"); });
+    if (auto error = watcher->start(); !error.empty()) {
+      spdlog::warn("config file watch disabled ({}); SIGHUP and POST /reload still reload", error);
+    }
+  }
   while (!stopping && !stop_requested_) {
     control.run_for(std::chrono::milliseconds(100));
   }
@@ -164,19 +177,23 @@ int Gateway::wait() {
 
 void Gateway::drain_and_stop() {
   draining_ = true;
-  for (auto& s : servers_) s->begin_drain();
+  for (auto& s : servers_)
+    s->begin_drain();
   const auto timeout = config_cell_->current()->settings.drain_timeout;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto open = [&] {
     std::size_t n = 0;
-    for (auto& s : servers_) n += s->connections();
+    for (auto& s : servers_)
+      n += s->connections();
     return n;
   };
   while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (open() > 0) spdlog::warn("drain timeout: closing {} connections", open());
-  else spdlog::info("drained; exiting");
+  if (open() > 0)
+    spdlog::warn("drain timeout: closing {} connections", open());
+  else
+    spdlog::info("drained; exiting");
   workers_->stop();
   if (admin_server_) admin_server_->begin_drain();
   if (admin_pool_) admin_pool_->stop();

@@ -12,10 +12,10 @@
 namespace sluice::gateway {
 
 struct RouteMatch {
-  std::string prefix;  // path prefix ("/api/"); empty with `exact` set
-  std::string exact;   // exact path
+  std::string prefix;                // path prefix ("/api/"); empty with `exact` set
+  std::string exact;                 // exact path
   std::vector<std::string> methods;  // empty: any
-  std::string host;    // empty: any; "*.example.com" matches subdomains
+  std::string host;                  // empty: any; "*.example.com" matches subdomains
   bool matches(const Request& request) const;
 };
 

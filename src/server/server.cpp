@@ -2,9 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <mutex>
-#include <spdlog/spdlog.h>
 
 #include "server/session.hpp"
 
@@ -50,8 +50,8 @@ std::string Server::listen(const std::string& host, unsigned short port) {
     if (!ec) {
       // One acceptor per worker on the same port: the kernel spreads connections over them.
       int one = 1;
-      if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
-                       sizeof(one)) != 0) {
+      if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
+          0) {
         return "setsockopt(SO_REUSEPORT) failed";
       }
     }
@@ -132,7 +132,8 @@ void Server::begin_drain() {
           if (sp) live.push_back(std::move(sp));
         }
       }
-      for (auto& s : live) s->close_if_idle();
+      for (auto& s : live)
+        s->close_if_idle();
     });
   }
 }

@@ -1,11 +1,11 @@
 #include "server/session.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 namespace sluice::server {
 
@@ -27,9 +27,13 @@ Session::Session(Server& server, int worker, asio::ip::tcp::socket socket)
   server_.session_opened(worker_, this);
 }
 
-Session::~Session() { server_.session_closed(worker_, this); }
+Session::~Session() {
+  server_.session_closed(worker_, this);
+}
 
-void Session::start() { wait_for_request(); }
+void Session::start() {
+  wait_for_request();
+}
 
 void Session::post(std::function<void()> fn) {
   asio::post(stream_.get_executor(), std::move(fn));
@@ -47,12 +51,11 @@ void Session::wait_for_request() {
   if (closing_ || server_.draining()) return close();
   if (buffer_.size() > 0) return read_header();
   stream_.expires_after(server_.limits().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
-                          [self = self()](error_code ec, std::size_t n) {
-                            if (ec) return self->on_read_error(ec, false);
-                            self->buffer_.commit(n);
-                            self->read_header();
-                          });
+  stream_.async_read_some(buffer_.prepare(4096), [self = self()](error_code ec, std::size_t n) {
+    if (ec) return self->on_read_error(ec, false);
+    self->buffer_.commit(n);
+    self->read_header();
+  });
 }
 
 void Session::read_header() {
@@ -130,8 +133,7 @@ void Session::on_read_error(error_code ec, bool partial) {
     return close();
   }
   if (ec.category() == error_code(http::error::end_of_stream).category() &&
-      ec != http::error::end_of_stream &&
-      ec != http::error::partial_message) {
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
     return reject(400, "bad_request", "malformed HTTP request");
   }
   close();
@@ -152,10 +154,9 @@ const char* Session::check_framing() const {
   const auto hosts = h.count(http::field::host);
   if (hosts > 1) return "repeated Host header";
   if (hosts == 0 && h.version() == 11) return "missing Host header";
-  if (h.target().empty() || (h.target()[0] != '/' && h.target() != "*" &&
-                             h.method() != http::verb::connect &&
-                             !h.target().starts_with("http://") &&
-                             !h.target().starts_with("https://"))) {
+  if (h.target().empty() ||
+      (h.target()[0] != '/' && h.target() != "*" && h.method() != http::verb::connect &&
+       !h.target().starts_with("http://") && !h.target().starts_with("https://"))) {
     return "invalid request target";
   }
   return "";
@@ -184,12 +185,11 @@ void Session::write_response(bool keep_alive) {
   } else {
     response_.prepare_payload();
   }
-  http::async_write(stream_, response_,
-                    [self = self(), keep_alive](error_code ec, std::size_t) {
-                      self->busy_ = false;
-                      if (ec || !keep_alive) return self->close();
-                      self->wait_for_request();
-                    });
+  http::async_write(stream_, response_, [self = self(), keep_alive](error_code ec, std::size_t) {
+    self->busy_ = false;
+    if (ec || !keep_alive) return self->close();
+    self->wait_for_request();
+  });
 }
 
 // Answers a request that never reached the dispatcher, then closes the connection: after a

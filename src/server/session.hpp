@@ -30,9 +30,7 @@ class Session final : public ExchangeHost {
 
  private:
   using error_code = boost::beast::error_code;
-  std::shared_ptr<Session> self() {
-    return std::static_pointer_cast<Session>(shared_from_this());
-  }
+  std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
 
   void wait_for_request();
   void read_header();

@@ -9,7 +9,9 @@ namespace {
 thread_local boost::asio::io_context* tls_context = nullptr;
 }
 
-boost::asio::io_context* current_io_context() { return tls_context; }
+boost::asio::io_context* current_io_context() {
+  return tls_context;
+}
 
 WorkerPool::WorkerPool(int workers, std::string name) : name_(std::move(name)) {
   if (workers < 1) workers = 1;
@@ -20,7 +22,9 @@ WorkerPool::WorkerPool(int workers, std::string name) : name_(std::move(name)) {
   }
 }
 
-WorkerPool::~WorkerPool() { stop(); }
+WorkerPool::~WorkerPool() {
+  stop();
+}
 
 void WorkerPool::start() {
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
@@ -44,7 +48,8 @@ void WorkerPool::start() {
 
 void WorkerPool::stop() {
   guards_.clear();
-  for (auto& c : contexts_) c->stop();
+  for (auto& c : contexts_)
+    c->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();

@@ -96,8 +96,7 @@ TEST(Basics, LimitsAnswerWithTheRightStatus) {
   {
     RawClient c(gw.port());
     c.send("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes the headers
-    EXPECT_EQ(status_codes(c.read_responses(1, std::chrono::seconds(3))),
-              std::vector<int>{408});
+    EXPECT_EQ(status_codes(c.read_responses(1, std::chrono::seconds(3))), std::vector<int>{408});
     EXPECT_TRUE(c.closed_by_peer());
   }
 }
@@ -128,8 +127,9 @@ TEST(Basics, MalformedRequestsGet400AndTheServerStaysSane) {
 TEST(Basics, ChunkedRequestBodyAndHead) {
   SluiceProcess gw(kConfig);
   RawClient c(gw.port());
-  c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  c.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   auto out = c.read_responses(1);
   EXPECT_NE(out.find("\"body\":\"hello world\""), std::string::npos) << out;
   RawClient h(gw.port());

@@ -44,7 +44,8 @@ int complete_responses(const std::string& s) {
     if (end == std::string::npos) return count;
     std::size_t length = 0;
     auto head = s.substr(pos, end - pos);
-    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : head)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     auto cl = head.find("content-length:");
     if (cl != std::string::npos) length = std::stoul(head.substr(cl + 15));
     if (s.size() < end + 4 + length) return count;

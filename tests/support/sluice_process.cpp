@@ -1,8 +1,8 @@
 #include "support/sluice_process.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,7 +26,9 @@ std::string sluice_binary() {
   const char* env = std::getenv("SLUICE_BIN");
   return env != nullptr ? env : SLUICE_BINARY;
 }
-std::string source_dir() { return SLUICE_SOURCE_DIR; }
+std::string source_dir() {
+  return SLUICE_SOURCE_DIR;
+}
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sluice-test-XXXXXX").string();
@@ -95,7 +97,9 @@ SluiceProcess::SluiceProcess(const std::string& config, bool add_listen_defaults
   throw std::runtime_error("sluice did not start:\n" + output);
 }
 
-SluiceProcess::~SluiceProcess() { stop(SIGTERM); }
+SluiceProcess::~SluiceProcess() {
+  stop(SIGTERM);
+}
 
 bool SluiceProcess::running() const {
   if (pid_ <= 0) return false;
@@ -103,7 +107,9 @@ bool SluiceProcess::running() const {
   return ::waitpid(pid_, &status, WNOHANG) == 0;
 }
 
-std::string SluiceProcess::log() const { return read_file(log_path_); }
+std::string SluiceProcess::log() const {
+  return read_file(log_path_);
+}
 
 void SluiceProcess::rewrite_config(const std::string& config) const {
   std::string tmp = config_path_ + ".tmp";
@@ -135,7 +141,8 @@ CommandResult run_sluice(const std::string& args) {
   if (p == nullptr) return r;
   char buf[4096];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    r.output.append(buf, n);
   int status = ::pclose(p);
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;

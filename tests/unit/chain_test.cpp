@@ -181,7 +181,8 @@ TEST(ChainEdits, InsertRemoveReplaceEnableDisable) {
   ASSERT_TRUE(f.chain.insert_before("A", f.c).ok());
   auto names = [&] {
     std::string s;
-    for (auto* m : f.chain.current()->active()) s += std::string(m->name());
+    for (auto* m : f.chain.current()->active())
+      s += std::string(m->name());
     return s;
   };
   EXPECT_EQ(names(), "CAB");

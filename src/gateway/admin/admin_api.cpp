@@ -1,9 +1,9 @@
 #include "gateway/admin/admin_api.hpp"
 
-#include <mutex>
-#include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "gateway/gateway.hpp"
 
@@ -21,7 +21,8 @@ std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   std::size_t i = 0;
   while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
+    while (i < path.size() && path[i] == '/')
+      ++i;
     std::size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
     if (j > i) parts.emplace_back(path.substr(i, j - i));
@@ -90,8 +91,8 @@ void AdminApi::route(Exchange& ex) {
     reply(ex, 200, {{"status", "alive"}});
   } else if (path == "/readyz" && get) {
     const bool ready = gateway_.ready();
-    reply(ex, ready ? 200 : 503, {{"status", ready ? "ready" : "not_ready"},
-                                  {"draining", gateway_.draining()}});
+    reply(ex, ready ? 200 : 503,
+          {{"status", ready ? "ready" : "not_ready"}, {"draining", gateway_.draining()}});
   } else if (path == "/metrics" && get) {
     prometheus::TextSerializer serializer;
     ex.answer(200, "text/plain; version=0.0.4; charset=utf-8",
@@ -113,8 +114,8 @@ void AdminApi::route(Exchange& ex) {
     edit_middleware(ex, parts);
   } else if (contributed(ex, gateway_, [this](Exchange& e) { return authorized(e); })) {
     return;
-  } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-             path == "/config" || path == "/routes" || path == "/reload" ||
+  } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/config" ||
+             path == "/routes" || path == "/reload" ||
              (parts.size() == 5 && parts[0] == "routes")) {
     ex.answer_error(405, "method_not_allowed", "method not allowed on this endpoint");
   } else {
@@ -129,12 +130,13 @@ void AdminApi::routes(Exchange& ex) {
     json chain = json::array();
     auto snapshot = r->chain->current();
     for (const auto& e : snapshot->entries()) {
-      chain.push_back({{"name", e.middleware->name()},
-                       {"type", e.middleware->type()},
-                       {"enabled", e.enabled}});
+      chain.push_back(
+          {{"name", e.middleware->name()}, {"type", e.middleware->type()}, {"enabled", e.enabled}});
     }
-    json match = {{"prefix", r->match.prefix}, {"exact", r->match.exact},
-                  {"methods", r->match.methods}, {"host", r->match.host}};
+    json match = {{"prefix", r->match.prefix},
+                  {"exact", r->match.exact},
+                  {"methods", r->match.methods},
+                  {"host", r->match.host}};
     out.push_back({{"name", r->info.name},
                    {"match", match},
                    {"middlewares", chain},
@@ -153,8 +155,10 @@ void AdminApi::edit_middleware(Exchange& ex, const std::vector<std::string>& par
     return;
   }
   EditResult result;
-  if (parts[4] == "enable") result = r->chain->enable(parts[3]);
-  else if (parts[4] == "disable") result = r->chain->disable(parts[3]);
+  if (parts[4] == "enable")
+    result = r->chain->enable(parts[3]);
+  else if (parts[4] == "disable")
+    result = r->chain->disable(parts[3]);
   else {
     ex.answer_error(404, "not_found", "expected .../enable or .../disable");
     return;
@@ -163,9 +167,11 @@ void AdminApi::edit_middleware(Exchange& ex, const std::vector<std::string>& par
     ex.answer_error(404, "not_found", result.error);
     return;
   }
-  reply(ex, 200, {{"route", parts[1]}, {"middleware", parts[3]},
-                  {"enabled", parts[4] == "enable"},
-                  {"chain_version", r->chain->current()->version()}});
+  reply(ex, 200,
+        {{"route", parts[1]},
+         {"middleware", parts[3]},
+         {"enabled", parts[4] == "enable"},
+         {"chain_version", r->chain->current()->version()}});
 }
 
 }  // namespace sluice::gateway

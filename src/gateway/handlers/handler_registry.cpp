@@ -42,7 +42,8 @@ const HandlerFactory* find_handler_kind(std::string_view kind) {
 std::vector<std::string> handler_kinds() {
   std::lock_guard lock(kinds().mutex);
   std::vector<std::string> out;
-  for (auto& [name, f] : kinds().list) out.push_back(name);
+  for (auto& [name, f] : kinds().list)
+    out.push_back(name);
   return out;
 }
 

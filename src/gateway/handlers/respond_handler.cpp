@@ -6,8 +6,7 @@
 
 namespace sluice::gateway {
 
-RespondHandler::RespondHandler(int status,
-                               std::vector<std::pair<std::string, std::string>> headers,
+RespondHandler::RespondHandler(int status, std::vector<std::pair<std::string, std::string>> headers,
                                std::string body)
     : status_(status), body_(std::move(body)), content_type_("text/plain; charset=utf-8") {
   for (auto& [name, value] : headers) {
@@ -26,7 +25,8 @@ Decision RespondHandler::handle(Exchange& ex) {
   Response& r = ex.response();
   r.set_status(status_);
   r.set_body(body_, content_type_);
-  for (const auto& [name, value] : headers_) r.set_header(name, value);
+  for (const auto& [name, value] : headers_)
+    r.set_header(name, value);
   return Decision::respond();
 }
 
@@ -42,9 +42,12 @@ Decision EchoHandler::handle(Exchange& ex) {
     slot.push_back(std::string(value));
   });
   nlohmann::json body = {
-      {"method", req.method()},         {"path", req.path()},
-      {"query", req.query()},           {"headers", headers},
-      {"body", req.body()},             {"client_ip", ex.context().client_ip()},
+      {"method", req.method()},
+      {"path", req.path()},
+      {"query", req.query()},
+      {"headers", headers},
+      {"body", req.body()},
+      {"client_ip", ex.context().client_ip()},
       {"request_id", ex.context().request_id()},
       {"route", ex.route() ? ex.route()->name : std::string()},
   };

@@ -1,0 +1,228 @@
+// Hot reload (file change, SIGHUP, POST /reload), refused invalid configs, chain edits under
+// load through the admin API, and the admin API's separation from the public listener.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+std::string config_with_body(const std::string& body) {
+  return R"(workers: 2
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: request_id
+      - type: headers
+        name: tag
+        response: { set: { X-Tag: on } }
+    handler: { type: respond, status: 200, body: ")" +
+         body + "\" }\n";
+}
+
+// Polls GET / until the body is `want` or a few seconds passed.
+bool eventually_body(int port, const std::string& want) {
+  httplib::Client c("127.0.0.1", port);
+  for (int i = 0; i < 300; ++i) {
+    auto r = c.Get("/");
+    if (r && r->body == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string metrics(int admin_port) {
+  httplib::Client c("127.0.0.1", admin_port);
+  auto r = c.Get("/metrics");
+  return r ? r->body : "";
+}
+
+TEST(Reload, FileChangeSighupAndAdminReload) {
+  SluiceProcess gw(config_with_body("v1"));
+  ASSERT_TRUE(eventually_body(gw.port(), "v1"));
+
+  gw.rewrite_config(config_with_body("v2"));  // inotify
+  EXPECT_TRUE(eventually_body(gw.port(), "v2")) << gw.log();
+
+  // A config whose write did not trigger a reload (we write, then SIGHUP).
+  gw.rewrite_config(config_with_body("v3"));
+  ::kill(gw.pid(), SIGHUP);
+  EXPECT_TRUE(eventually_body(gw.port(), "v3"));
+
+  gw.rewrite_config(config_with_body("v4"));
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Post("/reload");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_TRUE(eventually_body(gw.port(), "v4"));
+  EXPECT_NE(metrics(gw.admin_port()).find("sluice_config_reloads_total{result=\"ok\"}"),
+            std::string::npos);
+}
+
+TEST(Reload, InvalidConfigIsRefusedAndTheOldKeepsServing) {
+  SluiceProcess gw(config_with_body("good"));
+  ASSERT_TRUE(eventually_body(gw.port(), "good"));
+  gw.rewrite_config("routes:\n  - name: x\n    handler: { type: respond, stauts: 200 }\n");
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Post("/reload");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  auto body = nlohmann::json::parse(r->body);
+  EXPECT_EQ(body["result"], "error");
+  ASSERT_FALSE(body["errors"].empty());
+  EXPECT_NE(body["errors"][0].get<std::string>().find("sluice.yaml:5:31: routes[0].handler: "
+                                                      "unknown key \"stauts\" (did you mean "
+                                                      "\"status\"?)"),
+            std::string::npos)
+      << body.dump();
+  EXPECT_TRUE(eventually_body(gw.port(), "good"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the inotify reload fail too
+  EXPECT_NE(metrics(gw.admin_port()).find("sluice_config_reloads_total{result=\"error\"}"),
+            std::string::npos);
+  EXPECT_NE(gw.log().find("the previous config keeps serving"), std::string::npos);
+}
+
+TEST(Reload, ReloadsUnderLoadLoseNoRequest) {
+  SluiceProcess gw(config_with_body("a"));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", gw.port());
+      c.set_keep_alive(true);
+      while (!stop) {
+        auto r = c.Get("/");
+        if (r && r->status == 200 && (r->body == "a" || r->body == "b"))
+          ++ok;
+        else
+          ++failed;
+      }
+    });
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  for (int i = 0; i < 20; ++i) {
+    gw.rewrite_config(i % 3 == 2 ? std::string("routes: [ oops")
+                                 : config_with_body(i % 2 ? "a" : "b"));
+    admin.Post("/reload");
+  }
+  stop = true;
+  for (auto& c : clients)
+    c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 100);
+}
+
+TEST(ChainEdits, AThousandEditsUnderLoadLoseNoRequest) {
+  SluiceProcess gw(config_with_body("x"));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, tagged{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 3; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", gw.port());
+      while (!stop) {
+        auto r = c.Get("/");
+        if (r && r->status == 200 && r->body == "x" && r->has_header("X-Request-Id")) {
+          ++ok;
+          if (r->has_header("X-Tag")) ++tagged;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  int edits = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto r =
+        admin.Post(std::string("/routes/api/middlewares/tag/") + (i % 2 ? "enable" : "disable"));
+    if (r && r->status == 200) ++edits;
+  }
+  stop = true;
+  for (auto& c : clients)
+    c.join();
+  EXPECT_EQ(edits, 1000);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(tagged.load(), 0);
+  EXPECT_LT(tagged.load(), ok.load()) << "both chain versions served";
+  auto routes = admin.Get("/routes");
+  ASSERT_TRUE(routes);
+  auto j = nlohmann::json::parse(routes->body);
+  EXPECT_EQ(j["routes"][0]["chain_version"].get<int>(), 1001);
+}
+
+TEST(Admin, EndpointsAndSeparationFromThePublicListener) {
+  SluiceProcess gw(R"(routes:
+  - name: only-api
+    match: { prefix: /api }
+    handler: { type: respond, status: 200, body: api }
+)");
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto h = admin.Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  auto ready = admin.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+  auto cfg = admin.Get("/config");
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(nlohmann::json::parse(cfg->body)["config"]["routes"][0]["name"], "only-api");
+  auto bad = admin.Post("/routes/nope/middlewares/x/disable");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 404);
+  auto wrong_method = admin.Post("/healthz");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+
+  httplib::Client pub("127.0.0.1", gw.port());
+  for (const char* path : {"/healthz", "/metrics", "/routes", "/config"}) {
+    auto r = pub.Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["error"], "no_route") << path;
+  }
+  auto reload = pub.Post("/reload");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(reload->status, 404);
+}
+
+TEST(Admin, BearerTokenWhenNotOnLoopbackAndRestartRequiredIsLogged) {
+  TempDir dir;
+  auto bad = dir.write("a.yaml",
+                       "admin: { listen: 0.0.0.0:0 }\nroutes: [ { handler: { type: echo } } ]\n");
+  auto r = run_sluice("check -c " + bad);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("set admin.token"), std::string::npos) << r.output;
+
+  SluiceProcess gw(
+      "admin: { listen: 127.0.0.1:0, token: s3cret }\nroutes: [ { handler: { type: echo } } ]\n");
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto denied = admin.Post("/reload");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  auto allowed = admin.Post("/reload", {{"Authorization", "Bearer s3cret"}}, "", "text/plain");
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 200);
+  EXPECT_EQ(admin.Get("/healthz")->status, 200) << "reads need no token";
+
+  gw.rewrite_config(
+      "workers: 1\nadmin: { listen: 127.0.0.1:0, token: s3cret }\nroutes: [ { handler: { type: "
+      "echo } } ]\n");
+  auto again = admin.Post("/reload", {{"Authorization", "Bearer s3cret"}}, "", "text/plain");
+  ASSERT_TRUE(again);
+  EXPECT_NE(nlohmann::json::parse(again->body)["restart_required"].dump().find("workers"),
+            std::string::npos)
+      << again->body;
+}
+
+}  // namespace
+}  // namespace sluice::testing
