@@ -1,0 +1,76 @@
+// The cpp-httplib adapter: one request runs the whole chain on the httplib connection thread
+// that received it, through a BlockingHost that owns the request's exchange.
+#include <httplib.h>
+
+#include "adapters/httplib/blocking_host.hpp"
+#include "adapters/httplib/convert.hpp"
+#include "sluice/adapters/httplib.hpp"
+
+namespace sluice::httplib_adapter {
+
+namespace {
+thread_local Exchange* t_current = nullptr;
+
+// The end of the chain: calls the application's httplib handler.
+class HttplibEnd final : public Handler {
+ public:
+  HttplibEnd(const HttplibHandler& handler, const httplib::Request& original)
+      : handler_(handler), original_(original) {}
+  std::string_view kind() const override { return "httplib"; }
+
+  Decision handle(Exchange& ex) override {
+    httplib::Request request = original_;
+    apply_message(ex.request().native(), request);
+    httplib::Response response;
+    Exchange* outer = std::exchange(t_current, &ex);
+    struct Restore {
+      Exchange* previous;
+      ~Restore() { t_current = previous; }
+    } restore{outer};
+    handler_(request, response);
+    from_httplib(response, ex.response().native());
+    return Decision::respond();
+  }
+
+ private:
+  const HttplibHandler& handler_;
+  const httplib::Request& original_;
+};
+}  // namespace
+
+Exchange* current_exchange() {
+  return t_current;
+}
+
+ChainRunner::ChainRunner(std::shared_ptr<Chain> chain, std::string route_name)
+    : chain_(std::move(chain)),
+      route_(std::make_shared<RouteInfo>(RouteInfo{std::move(route_name)})) {}
+
+HttplibHandler ChainRunner::wrap(HttplibHandler handler) const {
+  return [runner = *this, handler = std::move(handler)](const httplib::Request& req,
+                                                        httplib::Response& res) {
+    HttplibEnd end(handler, req);
+    runner.run(req, res, end);
+  };
+}
+
+void ChainRunner::run(const httplib::Request& req, httplib::Response& res, Handler& handler) const {
+  auto host = std::make_shared<BlockingHost>();
+  to_message(req, host->request());
+  host->response().version(host->request().version());
+  Exchange& ex = host->exchange();
+  ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  ex.context().set_client_ip(req.remote_addr);
+  ex.set_bytes_in(req.body.size());
+  ex.set_route(route_.get());
+  // Acquired and released on this thread: snapshot leases are per-thread.
+  auto lease = chain_->acquire();
+  bool done = false;
+  ex.run(*lease, handler, [&done] { done = true; });
+  host->run_until(done);
+  to_httplib(host->response(), res);
+  host->close();
+  lease.release();
+}
+
+}  // namespace sluice::httplib_adapter
