@@ -40,20 +40,32 @@ struct IdState {
   }
 };
 
-void append_hex(std::string& out, std::uint64_t v, int digits) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = digits - 1; i >= 0; --i)
-    out.push_back(kHex[(v >> (i * 4)) & 0xf]);
+// Two hex digits per table lookup, written into a fixed buffer: ids are made per request.
+void put_hex(char* out, std::uint64_t v) {
+  static constexpr char kDigits[] =
+      "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+      "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+      "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+      "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+      "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+      "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+      "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+      "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+  for (int i = 7; i >= 0; --i) {
+    const auto byte = static_cast<unsigned>(v & 0xff);
+    out[2 * i] = kDigits[2 * byte];
+    out[2 * i + 1] = kDigits[2 * byte + 1];
+    v >>= 8;
+  }
 }
 }  // namespace
 
 std::string generate_request_id() {
   thread_local IdState state;
-  std::string id;
-  id.reserve(32);
-  append_hex(id, state.prefix, 16);
-  append_hex(id, ++state.counter, 16);
-  return id;
+  char id[32];
+  put_hex(id, state.prefix);
+  put_hex(id + 16, ++state.counter);
+  return std::string(id, sizeof id);
 }
 
 }  // namespace sluice

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <mutex>
 
 #include "server/session.hpp"
@@ -71,26 +72,53 @@ void Server::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     asio::post(acceptors_[i]->acceptor.get_executor(), [this, i] { accept(i); });
   }
+  for (int w = 0; w < pool_.size(); ++w) {
+    sweepers_.push_back(std::make_unique<asio::steady_timer>(pool_.context(w)));
+    sweep(w);
+  }
+}
+
+// Read and write deadlines of all sessions of a worker, checked ten times a second: cheaper
+// than arming a timer for every read, and precise enough for timeouts of seconds.
+void Server::sweep(int worker) {
+  auto& timer = *sweepers_[static_cast<std::size_t>(worker)];
+  timer.expires_after(std::chrono::milliseconds(100));
+  timer.async_wait([this, worker](boost::system::error_code ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
+      for (Session* s : sessions_[static_cast<std::size_t>(worker)]) {
+        auto sp = std::static_pointer_cast<Session>(s->weak_from_this().lock());
+        if (sp) live.push_back(std::move(sp));
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& s : live)
+      s->check_deadline(now);
+    sweep(worker);
+  });
 }
 
 void Server::accept(std::size_t index) {
   Acceptor& a = *acceptors_[index];
-  a.acceptor.async_accept([this, index](boost::system::error_code ec, tcp::socket socket) {
-    Acceptor& acc = *acceptors_[index];
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acc.acceptor.is_open()) return;
-      spdlog::warn("{}: accept failed: {}", name_, ec.message());
-      return accept(index);
-    }
-    if (draining()) return;
-    if (connections() >= limits_.max_connections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);  // over the limit: refuse at once rather than queue
-    } else {
-      std::make_shared<Session>(*this, acc.worker, std::move(socket))->start();
-    }
-    accept(index);
-  });
+  a.acceptor.async_accept(
+      pool_.context(a.worker), [this, index](boost::system::error_code ec, Session::Socket socket) {
+        Acceptor& acc = *acceptors_[index];
+        if (ec) {
+          if (ec == asio::error::operation_aborted || !acc.acceptor.is_open()) return;
+          spdlog::warn("{}: accept failed: {}", name_, ec.message());
+          return accept(index);
+        }
+        if (draining()) return;
+        if (connections() >= limits_.max_connections) {
+          boost::system::error_code ignored;
+          socket.close(ignored);  // over the limit: refuse at once rather than queue
+        } else {
+          std::make_shared<Session>(*this, acc.worker, std::move(socket))->start();
+        }
+        accept(index);
+      });
 }
 
 void Server::session_opened(int worker, Session* s) {

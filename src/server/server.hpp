@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,7 @@ class Server {
  private:
   struct Acceptor;
   void accept(std::size_t index);
+  void sweep(int worker);
 
   WorkerPool& pool_;
   ServerLimits limits_;
@@ -57,6 +59,7 @@ class Server {
   std::atomic<std::size_t> connections_{0};
   // Sessions per worker; each vector is touched only by its worker's thread.
   std::vector<std::vector<Session*>> sessions_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> sweepers_;
 };
 
 }  // namespace sluice::server

@@ -1,11 +1,16 @@
 #include "server/session.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+#include <charconv>
+
+#include "server/connection_control.hpp"
+#include "server/http_date.hpp"
 
 namespace sluice::server {
 
@@ -13,17 +18,17 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 namespace asio = boost::asio;
 
-Session::Session(Server& server, int worker, asio::ip::tcp::socket socket)
+Session::Session(Server& server, int worker, Socket socket)
     : server_(server),
       worker_(worker),
-      stream_(std::move(socket)),
-      timer_(stream_.get_executor()),
+      socket_(std::move(socket)),
       exchange_(*this, Request(request_), Response(response_)),
       dispatch_state_(server.dispatcher().make_state()) {
   error_code ec;
-  auto endpoint = stream_.socket().remote_endpoint(ec);
+  auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) client_ip_ = endpoint.address().to_string();
-  stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  head_.reserve(512);
   server_.session_opened(worker_, this);
 }
 
@@ -32,111 +37,113 @@ Session::~Session() {
 }
 
 void Session::start() {
-  wait_for_request();
+  begin_request();
 }
 
 void Session::post(std::function<void()> fn) {
-  asio::post(stream_.get_executor(), std::move(fn));
+  asio::post(socket_.get_executor(), std::move(fn));
 }
 
 void Session::post_after(std::chrono::nanoseconds delay, std::function<void()> fn) {
-  auto timer = std::make_shared<asio::steady_timer>(stream_.get_executor(), delay);
+  auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
   timer->async_wait([timer, fn = std::move(fn)](error_code) { fn(); });
 }
 
-// Between requests the connection may idle for idle_timeout; once the first byte of a request
-// arrives the headers must be complete within header_timeout (no slowloris on the idle budget).
-void Session::wait_for_request() {
-  if (closed_) return;
-  if (closing_ || server_.draining()) return close();
-  if (buffer_.size() > 0) return read_header();
-  stream_.expires_after(server_.limits().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096), [self = self()](error_code ec, std::size_t n) {
-    if (ec) return self->on_read_error(ec, false);
-    self->buffer_.commit(n);
-    self->read_header();
-  });
+void Session::check_deadline(SteadyTime now) {
+  if (deadline_ <= now && !closed_) {
+    timed_out_ = true;
+    error_code ignored;
+    socket_.cancel(ignored);
+  }
 }
 
-void Session::read_header() {
+// A new request on this connection: it may already be in the buffer (pipelining).
+void Session::begin_request() {
+  if (closed_) return;
+  if (closing_ || server_.draining()) return close();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server_.limits().max_header_bytes));
   parser_->body_limit(server_.limits().max_body_bytes);
-  arm_timer(server_.limits().header_timeout);
-  http::async_read_header(stream_, buffer_, *parser_,
-                          [self = self()](error_code ec, std::size_t) { self->on_header(ec); });
-}
-
-// Header and body deadlines use their own timer rather than the stream's expiry: an expired
-// tcp_stream closes the socket, and a client that was too slow still deserves its 408.
-void Session::arm_timer(std::chrono::milliseconds timeout) {
-  stream_.expires_never();
+  request_started_ = false;
+  header_checked_ = false;
   timed_out_ = false;
-  timer_.expires_after(timeout);
-  timer_.async_wait([self = self()](error_code ec) {
-    if (ec) return;
-    self->timed_out_ = true;
-    error_code ignored;
-    self->stream_.socket().cancel(ignored);
-  });
+  if (buffer_.size() > 0) return parse();
+  // Between requests the connection may idle for idle_timeout; once the first byte of a
+  // request arrives, the headers must be complete within header_timeout (no slowloris).
+  deadline_ = std::chrono::steady_clock::now() + server_.limits().idle_timeout;
+  read();
 }
 
-void Session::on_header(error_code ec) {
-  timer_.cancel();
-  if (ec) return on_read_error(ec, true);
-  if (const char* problem = check_framing(); problem[0] != '\0') {
-    return reject(400, "bad_request", problem);
+void Session::read() {
+  reading_ = true;
+  socket_.async_read_some(buffer_.prepare(16 * 1024),
+                          [self = self()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+}
+
+void Session::on_read(error_code ec, std::size_t n) {
+  reading_ = false;
+  if (ec) return on_read_error(ec);
+  buffer_.commit(n);
+  parse();
+}
+
+void Session::parse() {
+  if (!request_started_) {
+    request_started_ = true;
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
   }
-  auto& header = parser_->get();
+  while (true) {
+    error_code ec;
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) break;
+    if (ec == http::error::header_limit) {
+      return reject(431, "header_too_large", "request headers exceed the limit");
+    }
+    if (ec == http::error::body_limit) {
+      return reject(413, "body_too_large", "request body exceeds the limit");
+    }
+    if (ec) return reject(400, "bad_request", "malformed HTTP request");
+    if (parser_->is_header_done() && !header_checked_ && !on_header_complete()) return;
+    if (parser_->is_done()) return dispatch();
+    if (buffer_.size() == 0) break;
+  }
+  if (buffer_.size() >= server_.limits().max_header_bytes && !parser_->is_header_done()) {
+    return reject(431, "header_too_large", "request headers exceed the limit");
+  }
+  read();
+}
+
+// Headers are complete: framing checks, then 100-continue for a body still to come.
+bool Session::on_header_complete() {
+  header_checked_ = true;
+  if (const char* problem = check_framing(); problem[0] != '\0') {
+    reject(400, "bad_request", problem);
+    return false;
+  }
+  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+  const auto& header = parser_->get();
   auto expect = header[http::field::expect];
   if (!expect.empty()) {
     if (!beast::iequals(expect, "100-continue")) {
-      return reject(417, "expectation_failed", "only 100-continue is supported");
+      reject(417, "expectation_failed", "only 100-continue is supported");
+      return false;
     }
-    if (!parser_->is_done()) {
+    if (!parser_->is_done() && buffer_.size() == 0) {
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(kContinue, sizeof(kContinue) - 1),
-                        [self = self()](error_code wec, std::size_t) {
-                          if (wec) return self->close();
-                          self->read_body();
-                        });
-      return;
+      error_code ignored;  // best effort: a client that cannot take it will send the body anyway
+      asio::write(socket_, asio::buffer(kContinue, sizeof(kContinue) - 1), ignored);
     }
   }
-  read_body();
+  return true;
 }
 
-void Session::read_body() {
-  if (parser_->is_done()) return on_body({});
-  arm_timer(server_.limits().body_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = self()](error_code ec, std::size_t) { self->on_body(ec); });
-}
-
-void Session::on_body(error_code ec) {
-  timer_.cancel();
-  if (ec) return on_read_error(ec, true);
-  static_cast<http::request<http::string_body>&>(request_) = parser_->release();
-  parser_.reset();
-  dispatch();
-}
-
-void Session::on_read_error(error_code ec, bool partial) {
-  if (ec == http::error::header_limit) {
-    return reject(431, "header_too_large", "request headers exceed the limit");
-  }
-  if (ec == http::error::body_limit) {
-    return reject(413, "body_too_large", "request body exceeds the limit");
-  }
-  if (ec == beast::error::timeout || (timed_out_ && ec == asio::error::operation_aborted)) {
-    if (partial || buffer_.size() > 0) return reject(408, "request_timeout", "request timed out");
+void Session::on_read_error(error_code ec) {
+  if (timed_out_ && ec == asio::error::operation_aborted) {
+    if (request_started_) return reject(408, "request_timeout", "request timed out");
     return close();
   }
-  if (ec.category() == error_code(http::error::end_of_stream).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    return reject(400, "bad_request", "malformed HTTP request");
-  }
-  close();
+  close();  // end of stream, reset, or cancelled by a drain
 }
 
 // Beast's parser accepts some framings that a proxy must refuse (request smuggling).
@@ -164,6 +171,9 @@ const char* Session::check_framing() const {
 
 void Session::dispatch() {
   busy_ = true;
+  deadline_ = SteadyTime::max();
+  static_cast<http::request<http::string_body>&>(request_) = parser_->release();
+  parser_.reset();
   head_request_ = request_.method() == http::verb::head;
   static_cast<http::response<http::string_body>&>(response_) = {};
   response_.version(request_.version());
@@ -175,20 +185,76 @@ void Session::dispatch() {
   });
 }
 
+namespace {
+void append_number(std::string& out, std::size_t v) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  out.append(digits, end);
+}
+}  // namespace
+
+// The response head, written by hand: status line, the handler's fields (without the framing
+// fields, which the server owns), Server, Date, Content-Length and Connection.
+void Session::serialize_head(bool keep_alive, bool with_body) {
+  const unsigned status = response_.result_int();
+  head_.clear();
+  head_ += response_.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  append_number(head_, status);
+  head_ += ' ';
+  auto reason = http::obsolete_reason(static_cast<http::status>(status));
+  head_.append(reason.data(), reason.size());
+  head_ += "\r\n";
+  bool has_server = false;
+  for (const auto& f : response_) {
+    switch (f.name()) {
+      case http::field::content_length:
+      case http::field::transfer_encoding:
+      case http::field::connection:
+      case http::field::keep_alive:
+        continue;
+      case http::field::server:
+        has_server = true;
+        break;
+      default:
+        break;
+    }
+    head_.append(f.name_string().data(), f.name_string().size());
+    head_ += ": ";
+    head_.append(f.value().data(), f.value().size());
+    head_ += "\r\n";
+  }
+  if (!has_server) head_ += "Server: sluice\r\n";
+  head_ += "Date: ";
+  head_ += http_date_now();
+  head_ += "\r\n";
+  if (with_body) {
+    head_ += "Content-Length: ";
+    append_number(head_, response_.body().size());
+    head_ += "\r\n";
+  }
+  if (!keep_alive)
+    head_ += "Connection: close\r\n";
+  else if (response_.version() == 10)
+    head_ += "Connection: keep-alive\r\n";
+  head_ += "\r\n";
+}
+
 void Session::write_response(bool keep_alive) {
   if (closed_ || exchange_.cancelled()) return close();
-  response_.keep_alive(keep_alive);
-  response_.set(http::field::server, "sluice");
-  if (head_request_) {
-    response_.content_length(response_.body().size());
-    response_.body().clear();
-  } else {
-    response_.prepare_payload();
-  }
-  http::async_write(stream_, response_, [self = self(), keep_alive](error_code ec, std::size_t) {
+  if (exchange_.context().get<ResetConnection>() != nullptr) return reset();
+  const unsigned status = response_.result_int();
+  const bool with_body = !(status < 200 || status == 204 || status == 304);
+  serialize_head(keep_alive, with_body);
+  std::array<asio::const_buffer, 2> buffers{
+      asio::buffer(head_),
+      with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
+  // A client that does not read its response is closed after the body timeout.
+  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+  asio::async_write(socket_, buffers, [self = self(), keep_alive](error_code ec, std::size_t) {
     self->busy_ = false;
+    self->deadline_ = SteadyTime::max();
     if (ec || !keep_alive) return self->close();
-    self->wait_for_request();
+    self->begin_request();
   });
 }
 
@@ -198,7 +264,7 @@ void Session::reject(int status, std::string_view error, std::string_view messag
   busy_ = true;
   closing_ = true;
   head_request_ = false;
-  stream_.expires_after(server_.limits().header_timeout);
+  parser_.reset();
   static_cast<http::response<http::string_body>&>(response_) = {};
   response_.version(11);
   exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
@@ -211,10 +277,21 @@ void Session::reject(int status, std::string_view error, std::string_view messag
 void Session::close() {
   if (closed_) return;
   closed_ = true;
-  timer_.cancel();
+  deadline_ = SteadyTime::max();
   error_code ec;
-  stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  stream_.socket().close(ec);
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
+}
+
+// Drops the connection with a TCP RST (SO_LINGER 0), unanswered: what a crashed peer looks like.
+void Session::reset() {
+  if (closed_) return;
+  closed_ = true;
+  busy_ = false;
+  deadline_ = SteadyTime::max();
+  error_code ec;
+  socket_.set_option(asio::socket_base::linger(true, 0), ec);
+  socket_.close(ec);
 }
 
 void Session::close_if_idle() {
