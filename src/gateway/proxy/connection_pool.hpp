@@ -1,0 +1,56 @@
+// ConnectionPool — the idle keep-alive connections of one worker to the endpoints of one
+// cluster. Owned by the cluster, used only on its worker's thread (no locks). A connection is
+// checked before reuse: one the upstream closed (EOF), reset, or that holds stray bytes is
+// dropped, never handed out.
+//
+//   auto conn = pool.take(endpoint, now);          // nullptr: connect a new one
+//   ... request / response ...
+//   pool.put(std::move(conn), now);                // only after a complete keep-alive exchange
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "sluice/clock.hpp"
+
+namespace sluice::gateway::proxy {
+
+struct UpstreamConnection {
+  UpstreamConnection(boost::asio::io_context& io, std::size_t endpoint_index)
+      : socket(io), endpoint(endpoint_index) {}
+  boost::asio::ip::tcp::socket socket;
+  boost::beast::flat_buffer buffer;  // read buffer, kept with the connection
+  std::size_t endpoint;
+  SteadyTime idle_since{};
+  int uses = 0;
+};
+
+class ConnectionPool {
+ public:
+  ConnectionPool(std::size_t endpoints, int max_per_endpoint,
+                 std::chrono::milliseconds idle_timeout)
+      : idle_(endpoints), max_per_endpoint_(max_per_endpoint), idle_timeout_(idle_timeout) {}
+
+  // The most recently used idle connection that is still open, or nullptr.
+  std::unique_ptr<UpstreamConnection> take(std::size_t endpoint, SteadyTime now);
+  // Keeps a connection after a complete exchange (closes it when the pool is full).
+  void put(std::unique_ptr<UpstreamConnection> conn, SteadyTime now);
+  std::size_t idle(std::size_t endpoint) const { return idle_[endpoint].size(); }
+
+ private:
+  void expire(std::deque<std::unique_ptr<UpstreamConnection>>& list, SteadyTime now);
+
+  std::vector<std::deque<std::unique_ptr<UpstreamConnection>>> idle_;  // oldest first
+  int max_per_endpoint_;
+  std::chrono::milliseconds idle_timeout_;
+};
+
+// True when an idle socket can carry a new request: no EOF, no error, no unexpected bytes.
+bool still_open(boost::asio::ip::tcp::socket& socket);
+
+}  // namespace sluice::gateway::proxy

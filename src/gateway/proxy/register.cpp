@@ -1,0 +1,41 @@
+// Registers the `proxy` handler kind. The `upstreams:` section is in upstreams_section.cpp.
+#include "chaos/upstream_faults.hpp"
+#include "core/config_errors.hpp"
+#include "gateway/config.hpp"
+#include "gateway/handlers/handler_registry.hpp"
+#include "gateway/proxy/proxy_handler.hpp"
+#include "gateway/proxy/upstreams_section.hpp"
+
+namespace sluice::gateway::proxy {
+namespace {
+
+std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
+  auto route = std::make_shared<ProxyRoute>();
+  const std::string name = s.string("cluster");
+  const ClusterSet* set =
+      services.building != nullptr ? services.building->extras->get<ClusterSet>() : nullptr;
+  if (name.empty()) {
+    s.error("cluster", "missing upstream cluster name (a key of the top-level `upstreams:`)");
+  } else if (set == nullptr || !(route->cluster = set->find(name))) {
+    const auto names = set != nullptr ? set->names() : std::vector<std::string>{};
+    s.error("cluster", "unknown upstream cluster \"" + name + "\"" + did_you_mean(name, names) +
+                           (names.empty() ? " (no clusters under `upstreams:`)" : ""));
+  }
+  route->timeout = s.millis("timeout_ms", route->timeout);
+  route->forwarding.host_rewrite = s.string("host_rewrite");
+  route->forwarding.strip_prefix = s.string("strip_prefix");
+  if (!route->forwarding.strip_prefix.empty() && route->forwarding.strip_prefix[0] != '/')
+    s.error("strip_prefix", "must start with '/'");
+  for (const auto& cidr : s.strings("trusted_proxies")) {
+    std::string error;
+    if (!route->forwarding.trusted_proxies.add(cidr, error)) s.error("trusted_proxies", error);
+  }
+  route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  if (!route->cluster) return nullptr;
+  return std::make_shared<ProxyHandler>(std::move(route));
+}
+
+const HandlerRegistrar proxy_kind("proxy", make_proxy);
+
+}  // namespace
+}  // namespace sluice::gateway::proxy

@@ -1,0 +1,552 @@
+// The `proxy` handler against real upstreams on loopback: cpp-httplib servers, raw sockets that
+// misbehave on purpose, and nginx from Debian (skipped only when /usr/sbin/nginx is missing).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/raw_client.hpp"
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// An httplib::Server on 127.0.0.1:port-0, listening in its own thread until destruction.
+class HttpUpstream {
+ public:
+  HttpUpstream() = default;
+  ~HttpUpstream() { stop(); }
+  httplib::Server& server() { return server_; }
+  int start() {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+    return port_;
+  }
+  void stop() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// A listener whose every accepted connection is handed to `serve(fd)` on its own thread.
+class RawUpstream {
+ public:
+  explicit RawUpstream(std::function<void(int)> serve) : serve_(std::move(serve)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 64);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        if (stopping_) {
+          ::close(c);
+          return;
+        }
+        accepted_++;
+        workers_.emplace_back([this, c] {
+          serve_(c);
+          ::close(c);
+        });
+      }
+    });
+  }
+  ~RawUpstream() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    for (auto& w : workers_)
+      w.join();
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+  std::atomic<bool>& stopping() { return stopping_; }
+
+ private:
+  std::function<void(int)> serve_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+  std::vector<std::thread> workers_;
+};
+
+// Reads one request head (until the blank line); returns it, empty on EOF.
+std::string read_head(int fd) {
+  std::string head;
+  char c;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    if (::read(fd, &c, 1) != 1) return {};
+    head += c;
+  }
+  return head;
+}
+
+void write_all(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    auto n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// nginx from Debian in a temp prefix, `daemon off`, stopped on destruction.
+class Nginx {
+ public:
+  static bool available() { return ::access("/usr/sbin/nginx", X_OK) == 0; }
+  explicit Nginx(const std::string& server_block) {
+    port_ = free_port();
+    ::mkdir(dir_.file("logs").c_str(), 0755);
+    std::string conf = "worker_processes 1;\nerror_log " + dir_.file("logs/error.log") + ";\npid " +
+                       dir_.file("nginx.pid") +
+                       ";\nevents { worker_connections 256; }\nhttp {\n access_log off;\n"
+                       " client_body_temp_path " +
+                       dir_.path() +
+                       ";\n"
+                       " server {\n  listen 127.0.0.1:" +
+                       std::to_string(port_) + ";\n" + server_block + "\n }\n}\n";
+    dir_.write("nginx.conf", conf);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/usr/sbin/nginx", "nginx", "-p", dir_.path().c_str(), "-c",
+              dir_.file("nginx.conf").c_str(), "-g", "daemon off;", nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_connection_timeout(0, 50'000);
+      if (c.Get("/")) break;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~Nginx() {
+    ::kill(pid_, SIGQUIT);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  int port() const { return port_; }
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+std::string cluster(const std::string& name, std::vector<int> ports,
+                    const std::string& extra = "") {
+  std::string eps;
+  for (int p : ports)
+    eps += (eps.empty() ? "\"" : ", \"") + std::string("127.0.0.1:") + std::to_string(p) + "\"";
+  return "  " + name + ": { endpoints: [" + eps + "]" + (extra.empty() ? "" : ", " + extra) +
+         " }\n";
+}
+
+std::string one_route(const std::string& upstreams, const std::string& handler_extra = "",
+                      const std::string& middlewares = "[]", const std::string& top = "") {
+  return top + "workers: 1\nupstreams:\n" + upstreams +
+         "routes:\n  - name: p\n    middlewares: " + middlewares +
+         "\n    handler: { type: proxy, cluster: backend" +
+         (handler_extra.empty() ? "" : ", " + handler_extra) + " }\n";
+}
+
+TEST(Proxy, RoundRobinOverTwoUpstreams) {
+  HttpUpstream a, b;
+  a.server().Get("/who", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content("a", "text/plain");
+  });
+  b.server().Get("/who", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content("b", "text/plain");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {a.start(), b.start()})));
+  httplib::Client c("127.0.0.1", gw.port());
+  int as = 0, bs = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = c.Get("/who");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    (r->body == "a" ? as : bs)++;
+    EXPECT_EQ(r->get_header_value("Via"), "1.1 sluice");
+  }
+  EXPECT_EQ(as, 5);
+  EXPECT_EQ(bs, 5);
+  auto missing = c.Get("/nothing-here");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404) << "upstream statuses pass through";
+}
+
+TEST(Proxy, LeastRequestAvoidsTheBusyEndpoint) {
+  HttpUpstream a, b;
+  for (auto* u : {&a, &b}) {
+    const std::string id = u == &a ? "a" : "b";
+    u->server().Get("/slow", [id](const httplib::Request&, httplib::Response& r) {
+      std::this_thread::sleep_for(600ms);
+      r.set_content(id, "text/plain");
+    });
+    u->server().Get("/fast", [id](const httplib::Request&, httplib::Response& r) {
+      r.set_content(id, "text/plain");
+    });
+  }
+  SluiceProcess gw(one_route(cluster("backend", {a.start(), b.start()}, "lb: least_request")));
+  auto slow = std::async(std::launch::async, [&] {
+    httplib::Client c("127.0.0.1", gw.port());
+    auto r = c.Get("/slow");
+    return r ? r->body : std::string("error");
+  });
+  std::this_thread::sleep_for(150ms);  // the slow request is in flight on one endpoint
+  httplib::Client c("127.0.0.1", gw.port());
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 10; ++i) {
+    auto r = c.Get("/fast");
+    ASSERT_TRUE(r);
+    seen[r->body]++;
+  }
+  const std::string busy = slow.get();
+  ASSERT_TRUE(busy == "a" || busy == "b");
+  EXPECT_EQ(seen[busy], 0) << "least request sends nothing to the endpoint that is busy";
+  EXPECT_EQ(seen[busy == "a" ? "b" : "a"], 10);
+}
+
+TEST(Proxy, UpstreamKilledMidResponseIs502) {
+  RawUpstream up([](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()})));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  auto body = nlohmann::json::parse(r->body);
+  EXPECT_EQ(body["error"], "bad_gateway");
+  EXPECT_EQ(up.accepted(), 1) << "an answer cut short is not retried";
+}
+
+TEST(Proxy, GarbageAnswerIs502AndUnreachableIs502) {
+  RawUpstream up([](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd, "NOT HTTP AT ALL\r\n\r\n");
+  });
+  const int closed_port = free_port();
+  SluiceProcess gw(
+      "workers: 1\nupstreams:\n" + cluster("garbage", {up.port()}) +
+      cluster("down", {closed_port}) +
+      "routes:\n"
+      "  - { name: g, match: { prefix: /g }, handler: { type: proxy, cluster: garbage } }\n"
+      "  - { name: d, match: { prefix: /d }, handler: { type: proxy, cluster: down } }\n");
+  httplib::Client c("127.0.0.1", gw.port());
+  auto g = c.Post("/g", "x", "text/plain");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->status, 502);
+  EXPECT_EQ(nlohmann::json::parse(g->body)["error"], "bad_gateway");
+  auto d = c.Get("/d");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, 502);
+  EXPECT_EQ(nlohmann::json::parse(d->body)["error"], "upstream_unreachable");
+}
+
+TEST(Proxy, UpstreamThatNeverAnswersIs504WithinTheTimeout) {
+  RawUpstream up([&](int fd) {
+    read_head(fd);
+    char c;
+    while (::read(fd, &c, 1) > 0) {
+    }
+  });
+  SluiceProcess gw("workers: 1\nupstreams:\n" + cluster("backend", {up.port()}) +
+                   "routes:\n"
+                   "  - name: handler-timeout\n    match: { prefix: /h }\n"
+                   "    handler: { type: proxy, cluster: backend, timeout_ms: 300 }\n"
+                   "  - name: middleware-timeout\n    match: { prefix: /m }\n"
+                   "    middlewares: [ { type: timeout, timeout_ms: 200 } ]\n"
+                   "    handler: { type: proxy, cluster: backend, timeout_ms: 10000 }\n");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (const char* path : {"/h", "/m"}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = c.Get(path);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 504) << path;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["error"], "upstream_timeout");
+    EXPECT_GE(took, 180ms) << path;
+    EXPECT_LT(took, 2s) << path;
+  }
+}
+
+TEST(Proxy, NginxUpstreamClosingIdleConnectionsFailsNoRequest) {
+  if (!Nginx::available()) GTEST_SKIP() << "nginx is not installed";
+  Nginx nginx("  keepalive_timeout 100ms;\n  location / { return 200 \"nginx\\n\"; }");
+  SluiceProcess gw(one_route(cluster("backend", {nginx.port()}, "retries: { max: 0 }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.Get("/");
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200) << i;
+    EXPECT_EQ(r->body, "nginx\n");
+    std::this_thread::sleep_for(250ms);  // nginx closes the pooled connection meanwhile
+  }
+}
+
+TEST(Proxy, PooledConnectionClosedJustBeforeReuseIsRetriedOnAFreshOne) {
+  // Answers one request per connection, keeps it open (keep-alive), then closes it without a
+  // FIN visible before the next request is written: a real race, made certain here.
+  std::atomic<int> served{0};
+  RawUpstream up([&](int fd) {
+    if (read_head(fd).empty()) return;
+    served++;
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    // Read the next request and drop it on the floor (close without answering).
+    read_head(fd);
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()}, "retries: { max: 0 }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 4; ++i) {
+    auto r = c.Post("/p", "body", "text/plain");  // not idempotent: only the fresh-retry path
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200) << i;
+  }
+  EXPECT_EQ(served.load(), 4);
+}
+
+TEST(Proxy, SlowClientAndChunkedBodiesBothWays) {
+  HttpUpstream up;
+  up.server().Post("/echo", [](const httplib::Request& req, httplib::Response& r) {
+    auto body = std::make_shared<std::string>(req.body);
+    r.set_header("X-Got-Content-Length", req.get_header_value("Content-Length"));
+    r.set_chunked_content_provider("text/plain", [body](std::size_t, httplib::DataSink& sink) {
+      for (std::size_t off = 0; off < body->size(); off += 1000)
+        sink.write(body->data() + off, std::min<std::size_t>(1000, body->size() - off));
+      sink.done();
+      return true;
+    });
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.start()})));
+  RawClient client(gw.port());
+  // A chunked request, sent slowly, in pieces.
+  ASSERT_TRUE(client.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(client.send("\r\n5\r\nhello\r\n"));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(client.send("6\r\n world\r\n0\r\n\r\n"));
+  auto out = client.read_responses(1);
+  EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-Got-Content-Length: 11"), std::string::npos)
+      << "the upstream got the body with a Content-Length";
+  EXPECT_NE(out.find("Content-Length: 11"), std::string::npos) << "re-framed for the client";
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+  EXPECT_NE(out.find("\r\n\r\nhello world"), std::string::npos) << out;
+}
+
+TEST(Proxy, LargeBodiesBothWays) {
+  HttpUpstream up;
+  up.server().Post("/big", [](const httplib::Request& req, httplib::Response& r) {
+    std::string reversed(req.body.rbegin(), req.body.rend());
+    r.set_content(reversed, "application/octet-stream");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.start()}, "max_response_bytes: 33554432"), "",
+                             "[]", "limits: { max_body_bytes: 33554432 }\n"));
+  std::string body(20 * 1024 * 1024, 'x');
+  for (std::size_t i = 0; i < body.size(); i += 4093)
+    body[i] = static_cast<char>('a' + i % 26);
+  httplib::Client c("127.0.0.1", gw.port());
+  c.set_read_timeout(20, 0);
+  auto r = c.Post("/big", body, "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(r->body.size(), body.size());
+  EXPECT_TRUE(std::equal(body.rbegin(), body.rend(), r->body.begin()));
+}
+
+TEST(Proxy, HopByHopHeadersAreRemovedBothWays) {
+  std::string seen_head;
+  std::mutex mutex;
+  RawUpstream up([&](int fd) {
+    auto head = read_head(fd);
+    if (head.empty()) return;
+    {
+      std::lock_guard lock(mutex);
+      seen_head = head;
+    }
+    write_all(fd,
+              "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close, X-Internal\r\n"
+              "X-Internal: secret\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\n"
+              "X-Public: yes\r\n\r\nok");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()})));
+  RawClient client(gw.port());
+  ASSERT_TRUE(client.send(
+      "GET /h HTTP/1.1\r\nHost: front.example\r\nConnection: keep-alive, X-Drop-Me\r\n"
+      "X-Drop-Me: 1\r\nKeep-Alive: timeout=9\r\nTE: trailers\r\nProxy-Authorization: Basic x\r\n"
+      "Upgrade: websocket\r\nX-Keep-Me: 1\r\nVia: 1.0 edge\r\n\r\n"));
+  auto out = client.read_responses(1);
+  {
+    std::lock_guard lock(mutex);
+    std::string lower = seen_head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    for (const char* gone :
+         {"x-drop-me", "keep-alive: timeout", "te:", "proxy-authorization", "upgrade"}) {
+      EXPECT_EQ(lower.find(gone), std::string::npos) << gone << " reached the upstream";
+    }
+    EXPECT_NE(lower.find("x-keep-me: 1"), std::string::npos);
+    EXPECT_NE(lower.find("via: 1.0 edge, 1.1 sluice"), std::string::npos) << seen_head;
+    EXPECT_NE(lower.find("host: front.example"), std::string::npos);
+    EXPECT_NE(lower.find("x-forwarded-host: front.example"), std::string::npos);
+  }
+  EXPECT_NE(out.find("X-Public: yes"), std::string::npos) << out;
+  for (const char* gone : {"X-Internal", "Keep-Alive", "Proxy-Authenticate"}) {
+    EXPECT_EQ(out.find(gone), std::string::npos) << gone << " reached the client";
+  }
+}
+
+TEST(Proxy, ForwardedHeadersTrustOnlyConfiguredProxies) {
+  HttpUpstream up;
+  up.server().Get("/h", [](const httplib::Request& req, httplib::Response& r) {
+    r.set_content(req.get_header_value("X-Forwarded-For") + "|" +
+                      req.get_header_value("X-Forwarded-Proto") + "|" +
+                      req.get_header_value("X-Forwarded-Host") + "|" + req.get_header_value("Host"),
+                  "text/plain");
+  });
+  const int port = up.start();
+  SluiceProcess gw("workers: 1\nupstreams:\n" + cluster("backend", {port}) +
+                   "routes:\n"
+                   "  - name: untrusted\n    match: { prefix: /u }\n"
+                   "    handler: { type: proxy, cluster: backend, strip_prefix: /u, "
+                   "trusted_proxies: [\"10.0.0.0/8\"] }\n"
+                   "  - name: trusted\n    match: { prefix: /t }\n"
+                   "    handler: { type: proxy, cluster: backend, strip_prefix: /t, "
+                   "trusted_proxies: [\"127.0.0.0/8\", \"::1\"], host_rewrite: endpoint }\n");
+  httplib::Client c("127.0.0.1", gw.port());
+  httplib::Headers spoof = {{"X-Forwarded-For", "6.6.6.6"},
+                            {"X-Forwarded-Proto", "https"},
+                            {"X-Forwarded-Host", "evil.example"}};
+  auto u = c.Get("/u/h", spoof);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->body, "127.0.0.1|http|127.0.0.1:" + std::to_string(gw.port()) +
+                         "|127.0.0.1:" + std::to_string(gw.port()));
+  auto t = c.Get("/t/h", spoof);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->body, "6.6.6.6, 127.0.0.1|https|evil.example|127.0.0.1:" + std::to_string(port));
+}
+
+struct CountingUpstream {
+  HttpUpstream http;
+  std::atomic<int> hits{0};
+  explicit CountingUpstream(int status) {
+    auto handler = [this, status](const httplib::Request&, httplib::Response& r) {
+      hits++;
+      r.status = status;
+      r.set_content("s", "text/plain");
+    };
+    http.server().Get("/.*", handler);
+    http.server().Post("/.*", handler);
+  }
+};
+
+TEST(Proxy, RetriesOnlyIdempotentMethodsOnConfiguredStatuses) {
+  CountingUpstream up(503);
+  SluiceProcess gw(
+      one_route(cluster("backend", {up.http.start()}, "retries: { max: 2, on_status: [503] }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto g = c.Get("/r");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->status, 503);
+  EXPECT_EQ(up.hits.load(), 3) << "one try and two retries";
+  up.hits = 0;
+  auto p = c.Post("/r", "x", "text/plain");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->status, 503);
+  EXPECT_EQ(up.hits.load(), 1) << "POST is never retried on a status";
+}
+
+TEST(Proxy, RetryBudgetRefusesRetriesBeyondIt) {
+  CountingUpstream up(503);
+  SluiceProcess gw(one_route(
+      cluster("backend", {up.http.start()},
+              "retries: { max: 2, on_status: [503], budget_percent: 0, min_concurrency: 0 }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto g = c.Get("/r");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->status, 503);
+  EXPECT_EQ(up.hits.load(), 1) << "an empty budget allows no retry";
+}
+
+TEST(Proxy, OutlierDetectionEjectsAFailingEndpointButNeverAll) {
+  CountingUpstream bad(500), good(200);
+  SluiceProcess gw(one_route(cluster(
+      "backend", {bad.http.start(), good.http.start()},
+      "retries: { max: 0 }, outlier: { consecutive_failures: 3, base_ejection_ms: 60000 }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  int errors = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.Get("/o");
+    ASSERT_TRUE(r);
+    if (r->status == 500) ++errors;
+  }
+  EXPECT_EQ(errors, 3) << "ejected after 3 consecutive 5xx";
+  EXPECT_EQ(bad.hits.load(), 3);
+  EXPECT_NE(gw.log().find("ejected"), std::string::npos) << gw.log();
+
+  CountingUpstream lonely(500);
+  SluiceProcess single(one_route(cluster(
+      "backend", {lonely.http.start()},
+      "retries: { max: 0 }, outlier: { consecutive_failures: 2, base_ejection_ms: 60000 }")));
+  httplib::Client s("127.0.0.1", single.port());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(s.Get("/o"));
+  EXPECT_EQ(lonely.hits.load(), 5) << "the only endpoint is still used (panic threshold)";
+}
+
+TEST(Proxy, UnknownClusterIsAConfigErrorWithPosition) {
+  TempDir dir;
+  auto path = dir.write("bad.yaml",
+                        "upstreams:\n  backend: { endpoints: [\"127.0.0.1:9\"] }\n"
+                        "routes:\n  - { name: p, handler: { type: proxy, cluster: backnd } }\n");
+  auto result = run_sluice("check -c " + path);
+  EXPECT_NE(result.status, 0);
+  EXPECT_NE(result.output.find("bad.yaml:4:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("did you mean \"backend\""), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace sluice::testing
