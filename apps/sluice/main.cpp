@@ -2,6 +2,7 @@
 //   sluice run [-c FILE] [--port-file FILE]   serve (embedded default config without -c)
 //   sluice check -c FILE                      validate a config; exit 0 when valid, 1 otherwise
 //   sluice version
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -109,7 +110,10 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs go to stderr, a line at a time: a crash or a kill must not eat the last lines.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sluice"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::flush_on(spdlog::level::trace);
   Args a = parse(argc, argv);
   if (!a.error.empty()) {
     std::cerr << "sluice: " << a.error << "\n\n" << kUsage;

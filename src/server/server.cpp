@@ -43,6 +43,16 @@ std::string Server::listen(const std::string& host, unsigned short port) {
   boost::system::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return "invalid listen address \"" + host + "\": " + ec.message();
+  if (port != 0) {
+    // SO_REUSEPORT would let a second sluice silently share a port that is already taken;
+    // a plain bind first makes "address in use" an error, as users expect.
+    tcp::acceptor probe(pool_.context(0));
+    tcp::endpoint endpoint(address, port);
+    probe.open(endpoint.protocol(), ec);
+    if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);  // TIME_WAIT is fine
+    if (!ec) probe.bind(endpoint, ec);
+    if (ec) return "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message();
+  }
   for (int w = 0; w < pool_.size(); ++w) {
     auto a = std::make_unique<Acceptor>(pool_.context(w), w);
     tcp::endpoint endpoint(address, port_ != 0 ? port_ : port);

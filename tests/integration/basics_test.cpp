@@ -144,6 +144,17 @@ TEST(Basics, GracefulDrainFinishesInFlightAndExitsZero) {
   EXPECT_NE(gw.log().find("drained"), std::string::npos) << gw.log();
 }
 
+TEST(Basics, APortInUseIsAnErrorNotASharedPort) {
+  SluiceProcess gw(kConfig);
+  TempDir dir;
+  auto second = dir.write("second.yaml", "listen: 127.0.0.1:" + std::to_string(gw.port()) +
+                                             "\nadmin: { enabled: false }\n"
+                                             "routes: [ { handler: { type: echo } } ]\n");
+  auto r = run_sluice("run -c " + second + " 2>&1 & p=$!; sleep 3; kill $p 2>/dev/null; wait $p");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
+}
+
 TEST(Check, GoodAndBadFiles) {
   TempDir dir;
   auto good = dir.write("good.yaml", kConfig);
