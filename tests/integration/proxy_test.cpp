@@ -32,7 +32,8 @@ class HttpUpstream {
   int start() {
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+    while (!server_.is_running())
+      std::this_thread::sleep_for(1ms);
     return port_;
   }
   void stop() {
@@ -535,6 +536,38 @@ TEST(Proxy, OutlierDetectionEjectsAFailingEndpointButNeverAll) {
   for (int i = 0; i < 5; ++i)
     ASSERT_TRUE(s.Get("/o"));
   EXPECT_EQ(lonely.hits.load(), 5) << "the only endpoint is still used (panic threshold)";
+}
+
+TEST(Proxy, EjectionsAndPoolsSurviveAReloadThatKeepsTheCluster) {
+  CountingUpstream bad(500), good(200);
+  const std::string upstreams =
+      cluster("backend", {bad.http.start(), good.http.start()},
+              "retries: { max: 0 }, outlier: { consecutive_failures: 2, base_ejection_ms: 60000 }");
+  SluiceProcess gw(one_route(upstreams));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 8; ++i)
+    ASSERT_TRUE(c.Get("/o"));
+  ASSERT_EQ(bad.hits.load(), 2);
+  // Same cluster, one more route: a reload keeps the cluster object and its ejection.
+  gw.rewrite_config("workers: 1\nupstreams:\n" + upstreams +
+                    "routes:\n"
+                    "  - { name: extra, match: { exact: /extra }, handler: { type: respond, "
+                    "status: 201 } }\n"
+                    "  - { name: p, handler: { type: proxy, cluster: backend } }\n");
+  ::kill(gw.pid(), SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    auto r = c.Get("/extra");
+    reloaded = r && r->status == 201;
+    if (!reloaded) std::this_thread::sleep_for(30ms);
+  }
+  ASSERT_TRUE(reloaded) << gw.log();
+  for (int i = 0; i < 8; ++i) {
+    auto r = c.Get("/o");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_EQ(bad.hits.load(), 2) << "the ejected endpoint stays ejected after the reload";
 }
 
 TEST(Proxy, UnknownClusterIsAConfigErrorWithPosition) {
