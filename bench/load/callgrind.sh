@@ -16,7 +16,7 @@ pid $work/nginx.pid;
 error_log $work/logs/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:18091; location / { return 200 "ok"; } } }
+       server { listen 127.0.0.1:18191; location / { return 200 "ok"; } } }
 NGX
 
 wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
@@ -45,9 +45,12 @@ measure() {
     'BEGIN { printf "%s requests=%d instructions_per_request=%.0f\n", name, n, (b - a) / n }'
 }
 
-measure nginx 18091 nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
-measure sluice-empty 18082 "$bin" run -c bench/load/direct_empty.yaml | tee "$work/empty.txt"
-measure sluice-5mw 18080 "$bin" run -c bench/load/direct.yaml | tee "$work/chain.txt"
+measure nginx 18191 nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
+# Own ports, so a load benchmark running at the same time cannot answer for us.
+sed 's/127.0.0.1:18082/127.0.0.1:18182/' bench/load/direct_empty.yaml >"$work/empty.yaml"
+sed 's/127.0.0.1:18080/127.0.0.1:18180/' bench/load/direct.yaml >"$work/chain.yaml"
+measure sluice-empty 18182 "$bin" run -c "$work/empty.yaml" | tee "$work/empty.txt"
+measure sluice-5mw 18180 "$bin" run -c "$work/chain.yaml" | tee "$work/chain.txt"
 ipr() { sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$1"; }
 awk -v e="$(ipr "$work/empty.txt")" -v c="$(ipr "$work/chain.txt")" -v n="$(ipr "$work/nginx.txt")" \
   'BEGIN { printf "ratio to nginx: empty chain %.2f, 5-middleware chain %.2f\n", e/n, c/n }'
