@@ -1,43 +1,64 @@
 #include "gateway/proxy/connection_pool.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <algorithm>
 
 namespace sluice::gateway::proxy {
 
-bool still_open(boost::asio::ip::tcp::socket& socket) {
-  if (!socket.is_open()) return false;
-  char byte = 0;
-  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  // 0: the upstream closed (FIN); > 0: bytes nobody asked for (the stream is out of step);
-  // an error other than "nothing to read": reset.
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-void ConnectionPool::expire(std::deque<std::unique_ptr<UpstreamConnection>>& list, SteadyTime now) {
-  while (!list.empty() && now - list.front()->idle_since >= idle_timeout_)
+void ConnectionPool::expire(std::deque<std::shared_ptr<UpstreamConnection>>& list, SteadyTime now) {
+  while (!list.empty() && now - list.front()->idle_since >= idle_timeout_) {
+    list.front()->idle_token++;
     list.pop_front();
+  }
 }
 
-std::unique_ptr<UpstreamConnection> ConnectionPool::take(std::size_t endpoint, SteadyTime now) {
+std::shared_ptr<UpstreamConnection> ConnectionPool::take(std::size_t endpoint, SteadyTime now) {
   auto& list = idle_[endpoint];
   expire(list, now);
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
-    if (still_open(conn->socket)) return conn;
+    conn->idle_token++;
+    boost::system::error_code ec;
+    conn->socket.cancel(ec);  // ends the readiness wait (no syscall)
+    if (!ec && conn->socket.is_open()) return conn;
   }
   return nullptr;
 }
 
-void ConnectionPool::put(std::unique_ptr<UpstreamConnection> conn, SteadyTime now) {
+void ConnectionPool::put(std::shared_ptr<UpstreamConnection> conn, SteadyTime now) {
   auto& list = idle_[conn->endpoint];
   expire(list, now);
   if (max_per_endpoint_ <= 0) return;
-  if (static_cast<int>(list.size()) >= max_per_endpoint_) list.pop_front();
+  if (static_cast<int>(list.size()) >= max_per_endpoint_) {
+    list.front()->idle_token++;
+    list.pop_front();
+  }
   conn->idle_since = now;
+  conn->idle_token++;
+  watch(conn);
   list.push_back(std::move(conn));
+}
+
+// An idle connection becomes readable only when the upstream closed it, reset it or sent bytes
+// nobody asked for: in every case it can no longer carry a request.
+void ConnectionPool::watch(const std::shared_ptr<UpstreamConnection>& conn) {
+  std::weak_ptr<UpstreamConnection> weak = conn;
+  conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                          [this, weak, token = conn->idle_token](boost::system::error_code ec) {
+                            if (ec == boost::asio::error::operation_aborted) return;
+                            auto c = weak.lock();
+                            // Still idle in this pool (same token): the pool, which owns it, is
+                            // alive too.
+                            if (c && c->idle_token == token) on_readable(c.get());
+                          });
+}
+
+void ConnectionPool::on_readable(UpstreamConnection* conn) {
+  auto& list = idle_[conn->endpoint];
+  auto it = std::find_if(list.begin(), list.end(), [&](const auto& c) { return c.get() == conn; });
+  if (it == list.end()) return;
+  (*it)->idle_token++;
+  list.erase(it);
 }
 
 }  // namespace sluice::gateway::proxy

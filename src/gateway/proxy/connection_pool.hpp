@@ -1,7 +1,9 @@
 // ConnectionPool — the idle keep-alive connections of one worker to the endpoints of one
-// cluster. Owned by the cluster, used only on its worker's thread (no locks). A connection is
-// checked before reuse: one the upstream closed (EOF), reset, or that holds stray bytes is
-// dropped, never handed out.
+// cluster. Owned by the cluster, used only on its worker's thread (no locks). Each idle
+// connection waits for readability in the worker's reactor (no syscall per request): when the
+// upstream closes it (EOF), resets it or sends stray bytes, it leaves the pool at once, so it is
+// not handed out for a new request. The race that remains (a close in flight while a request
+// takes the connection) is covered by UpstreamCall's one retry on a fresh connection.
 //
 //   auto conn = pool.take(endpoint, now);          // nullptr: connect a new one
 //   ... request / response ...
@@ -12,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -27,6 +30,7 @@ struct UpstreamConnection {
   boost::beast::flat_buffer buffer;  // read buffer, kept with the connection
   std::size_t endpoint;
   SteadyTime idle_since{};
+  std::uint64_t idle_token = 0;  // changes on every take: a stale readiness wait is ignored
   int uses = 0;
 };
 
@@ -37,20 +41,19 @@ class ConnectionPool {
       : idle_(endpoints), max_per_endpoint_(max_per_endpoint), idle_timeout_(idle_timeout) {}
 
   // The most recently used idle connection that is still open, or nullptr.
-  std::unique_ptr<UpstreamConnection> take(std::size_t endpoint, SteadyTime now);
+  std::shared_ptr<UpstreamConnection> take(std::size_t endpoint, SteadyTime now);
   // Keeps a connection after a complete exchange (closes it when the pool is full).
-  void put(std::unique_ptr<UpstreamConnection> conn, SteadyTime now);
+  void put(std::shared_ptr<UpstreamConnection> conn, SteadyTime now);
   std::size_t idle(std::size_t endpoint) const { return idle_[endpoint].size(); }
 
  private:
-  void expire(std::deque<std::unique_ptr<UpstreamConnection>>& list, SteadyTime now);
+  void expire(std::deque<std::shared_ptr<UpstreamConnection>>& list, SteadyTime now);
+  void watch(const std::shared_ptr<UpstreamConnection>& conn);
+  void on_readable(UpstreamConnection* conn);
 
-  std::vector<std::deque<std::unique_ptr<UpstreamConnection>>> idle_;  // oldest first
+  std::vector<std::deque<std::shared_ptr<UpstreamConnection>>> idle_;  // oldest first
   int max_per_endpoint_;
   std::chrono::milliseconds idle_timeout_;
 };
-
-// True when an idle socket can carry a new request: no EOF, no error, no unexpected bytes.
-bool still_open(boost::asio::ip::tcp::socket& socket);
 
 }  // namespace sluice::gateway::proxy

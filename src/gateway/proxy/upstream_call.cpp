@@ -124,7 +124,7 @@ void UpstreamCall::try_once(int avoid) {
 
 void UpstreamCall::connect_fresh() {
   const auto& ep = *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)];
-  conn_ = std::make_unique<UpstreamConnection>(io_, static_cast<std::size_t>(endpoint_));
+  conn_ = std::make_shared<UpstreamConnection>(io_, static_cast<std::size_t>(endpoint_));
   reused_ = false;
   arm(earliest(try_deadline_, cluster_.clock().now() + cluster_.config().connect_timeout),
       Wait::kConnect);

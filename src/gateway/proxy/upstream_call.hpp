@@ -81,7 +81,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   boost::asio::steady_timer timer_;
   UpstreamRequest request_;
   std::string client_host_;
-  std::unique_ptr<UpstreamConnection> conn_;
+  std::shared_ptr<UpstreamConnection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
   SteadyTime started_;
   std::optional<SteadyTime> deadline_;      // the whole request
