@@ -43,6 +43,9 @@ class Settings {
   Settings child(std::string_view key) const;
   // A list of maps.
   std::vector<Settings> children(std::string_view key) const;
+  // The elements of this node when it is itself a list (a top-level section such as
+  // `plugins: [...]`); empty when absent, an error when it is not a list.
+  std::vector<Settings> items() const;
 
   // Reports an error at this map (key empty) or at one of its keys.
   void error(std::string_view key, std::string_view message) const;

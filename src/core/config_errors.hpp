@@ -52,6 +52,10 @@ struct Settings::State {
   std::set<std::string, std::less<>> known;
   YAML::Mark mark;  // where the map (or the key that should hold it) is
   bool accept_all = false;
+  // A list where a map was expected; an error at finish() unless items() read it.
+  YAML::Node list;
+  bool has_list = false;
+  bool list_read = false;
 };
 
 // The closest candidate within a small edit distance, or empty: for "did you mean ...?".

@@ -36,7 +36,12 @@ Settings ConfigErrors::settings(const YAML::Node& node, std::string path) {
   state->path = std::move(path);
   state->errors = this;
   state->mark = node.Mark();
-  if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
+  if (node.IsSequence()) {
+    // reset(), not operator=: assigning a YAML::Node writes through to the node it refers to.
+    state->list.reset(node);  // a list section reads it through items(); see finish()
+    state->has_list = true;
+    state->node.reset(YAML::Node(YAML::NodeType::Map));
+  } else if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
     add(node, state->path, "must be a map of settings");
     state->node = YAML::Node(YAML::NodeType::Map);
   }
@@ -46,6 +51,7 @@ Settings ConfigErrors::settings(const YAML::Node& node, std::string path) {
 
 void ConfigErrors::finish() {
   for (const auto& s : states_) {
+    if (s->has_list && !s->list_read) add(s->list, s->path, "must be a map of settings");
     if (!s->node.IsMap() || s->accept_all) continue;
     std::vector<std::string> known(s->known.begin(), s->known.end());
     for (const auto& kv : s->node) {
@@ -301,6 +307,20 @@ std::vector<Settings> Settings::children(std::string_view key) const {
   for (std::size_t i = 0; i < n.size(); ++i) {
     out.push_back(
         state_->errors->settings(n[i], key_path(*state_, key) + "[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+std::vector<Settings> Settings::items() const {
+  std::vector<Settings> out;
+  if (!state_->has_list) {
+    if (state_->node.size() != 0) state_->errors->add(state_->mark, state_->path, "must be a list");
+    return out;
+  }
+  state_->list_read = true;
+  const YAML::Node& n = state_->list;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    out.push_back(state_->errors->settings(n[i], state_->path + "[" + std::to_string(i) + "]"));
   }
   return out;
 }
