@@ -307,7 +307,7 @@ TEST(Proxy, UpstreamThatNeverAnswersIs504WithinTheTimeout) {
     const auto t0 = std::chrono::steady_clock::now();
     auto r = c.Get(path);
     const auto took = std::chrono::steady_clock::now() - t0;
-    ASSERT_TRUE(r) << path;
+    ASSERT_TRUE(r) << path << ": " << httplib::to_string(r.error());
     EXPECT_EQ(r->status, 504) << path;
     EXPECT_EQ(nlohmann::json::parse(r->body)["error"], "upstream_timeout");
     EXPECT_GE(took, 180ms) << path;

@@ -47,7 +47,10 @@ Cluster::Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> en
       metrics_(metrics),
       balancer_(config_.lb, config_.outlier.panic_threshold_percent),
       budget_(config_.retries.budget_percent, config_.retries.min_concurrency),
-      pools_(kMaxWorkerSlots) {}
+      pools_(kMaxWorkerSlots) {
+  for (auto& ep : endpoints_)
+    ep->label = config_.name + "/" + ep->text;
+}
 
 Cluster::~Cluster() = default;
 

@@ -50,6 +50,7 @@ class EndpointHealth {
 struct Endpoint {
   std::string text;         // as configured: "localhost:9001"
   std::string host_header;  // Host for `host_rewrite: endpoint`
+  std::string label;        // "cluster/endpoint", for Exchange::set_upstream
   boost::asio::ip::tcp::endpoint address;
   EndpointHealth health;
   std::atomic<int> active{0};  // requests in flight to this endpoint, all workers

@@ -147,6 +147,21 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
   out.keep_alive(true);
 }
 
+void serialize_head(const UpstreamRequest& request, std::string& out) {
+  out.clear();
+  const auto method = request.method_string();
+  const auto target = request.target();
+  out.append(method.data(), method.size()).append(" ");
+  out.append(target.data(), target.size()).append(" HTTP/1.1\r\n");
+  for (const auto& field : request) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    out.append(name.data(), name.size()).append(": ");
+    out.append(value.data(), value.size()).append("\r\n");
+  }
+  out.append("\r\n");
+}
+
 void set_upstream_host(UpstreamRequest& out, const ForwardingPolicy& policy,
                        const Endpoint& endpoint, std::string_view client_host) {
   if (policy.host_rewrite.empty()) {

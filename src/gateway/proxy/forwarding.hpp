@@ -36,6 +36,9 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
 // Sets Host for the chosen endpoint (may differ between tries with host_rewrite: endpoint).
 void set_upstream_host(UpstreamRequest& out, const ForwardingPolicy& policy,
                        const Endpoint& endpoint, std::string_view client_host);
+// The request line and header block of `request` as sent on the wire (the body goes after it
+// in the same gather write): cheaper than Beast's generic serializer on the hot path.
+void serialize_head(const UpstreamRequest& request, std::string& out);
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
 // The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.

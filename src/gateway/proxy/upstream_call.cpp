@@ -2,10 +2,11 @@
 
 #include <prometheus/counter.h>
 
+#include <array>
 #include <boost/asio/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "chaos/upstream_faults.hpp"
 #include "core/http_message.hpp"
@@ -149,9 +150,11 @@ void UpstreamCall::send() {
   parser_->header_limit(64 * 1024);
   parser_->body_limit(cluster_.config().max_response_bytes);
   if (request_.method() == http::verb::head) parser_->skip(true);
-  http::async_write(
-      conn_->socket, request_,
-      [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+  serialize_head(request_, head_);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body())};
+  asio::async_write(conn_->socket, wire, [self = shared_from_this()](error_code ec, std::size_t) {
+    self->on_written(ec);
+  });
 }
 
 void UpstreamCall::on_written(error_code ec) {
@@ -306,12 +309,13 @@ void UpstreamCall::deliver() {
   out.version(version);
   strip_hop_by_hop(out.base());
   out.erase(http::field::content_length);  // the server frames the body it writes
-  auto via = out[http::field::via];
-  out.set(http::field::via,
-          via.empty() ? std::string("1.1 sluice") : std::string(via) + ", 1.1 sluice");
-  ex_->set_upstream(
-      cluster_.name() + "/" + cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->text,
-      cluster_.clock().now() - started_);
+  if (auto via = out[http::field::via]; via.empty()) {
+    out.set(http::field::via, "1.1 sluice");
+  } else {
+    out.set(http::field::via, std::string(via) + ", 1.1 sluice");
+  }
+  ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
+                    cluster_.clock().now() - started_);
   finish();
 }
 

@@ -80,6 +80,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   UpstreamRequest request_;
+  std::string head_;  // request_'s serialized head for the current try
   std::string client_host_;
   std::shared_ptr<UpstreamConnection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
