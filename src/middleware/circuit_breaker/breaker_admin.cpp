@@ -1,0 +1,120 @@
+// Admin API of the circuit breakers:
+//   GET  /breakers                               every breaker: state, window figures, config
+//   POST /breakers/{name}/force_open|force_closed|reset
+// A name is "<middleware>:<resource>" (e.g. "cb:orders"), percent-encoded in the path.
+#include <nlohmann/json.hpp>
+
+#include "gateway/admin/admin_api.hpp"
+#include "gateway/gateway.hpp"
+#include "middleware/circuit_breaker/breaker_shared.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+using json = nlohmann::json;
+
+double millis(Nanos d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+json describe(const resilience::CircuitBreaker& b, SteadyTime now) {
+  const auto s = b.snapshot();
+  const auto& c = b.config();
+  return {{"name", s.name},
+          {"state", resilience::to_string(s.state)},
+          {"forced", s.forced},
+          {"epoch", s.epoch},
+          {"probes_in_flight", s.probes_in_flight},
+          {"retry_after_ms", millis(b.retry_after(now))},
+          {"rejected", s.rejected},
+          {"window",
+           {{"total", s.window.total},
+            {"errors", s.window.errors},
+            {"slow", s.window.slow},
+            {"error_ratio", s.window.error_ratio()},
+            {"slow_ratio", s.window.slow_ratio()},
+            {"average_rt_ms", millis(s.window.average_rt())}}},
+          {"config",
+           {{"strategy", resilience::to_string(c.strategy)},
+            {"threshold", c.threshold},
+            {"retry_timeout_ms", c.retry_timeout.count()},
+            {"min_request_amount", c.min_request_amount},
+            {"stat_interval_ms", c.stat_interval.count()},
+            {"stat_sliding_window_bucket_count", c.stat_sliding_window_bucket_count},
+            {"max_allowed_rt_ms", c.max_allowed_rt.count()},
+            {"half_open_max_probes", c.half_open_max_probes}}}};
+}
+
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+Decision reply(Exchange& ex, int status, const json& body) {
+  return ex.answer(status, "application/json",
+                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+bool handle(Exchange& ex, gateway::Gateway& gw) {
+  const std::string_view path = ex.request().path();
+  if (path != "/breakers" && !path.starts_with("/breakers/")) return false;
+  auto registry = find_breaker_registry(gw.services());
+  const SteadyTime now = gw.services().clock->now();
+  const bool get = ex.request().method() == "GET" || ex.request().method() == "HEAD";
+  if (path == "/breakers" || path == "/breakers/") {
+    if (!get) {
+      ex.answer_error(405, "method_not_allowed", "GET /breakers lists the breakers");
+      return true;
+    }
+    json list = json::array();
+    if (registry)
+      for (const auto& b : registry->all())
+        list.push_back(describe(b->breaker, now));
+    reply(ex, 200, {{"breakers", list}});
+    return true;
+  }
+  const std::string_view rest = path.substr(std::string_view("/breakers/").size());
+  const auto slash = rest.rfind('/');
+  if (slash == std::string_view::npos || ex.request().method() != "POST") {
+    ex.answer_error(405, "method_not_allowed",
+                    "use POST /breakers/{name}/force_open|force_closed|reset");
+    return true;
+  }
+  const std::string name = percent_decode(rest.substr(0, slash));
+  const std::string_view action = rest.substr(slash + 1);
+  if (action != "force_open" && action != "force_closed" && action != "reset") {
+    ex.answer_error(404, "not_found", "expected force_open, force_closed or reset");
+    return true;
+  }
+  auto found = registry ? registry->find(name) : std::vector<std::shared_ptr<ManagedBreaker>>{};
+  if (found.empty()) {
+    ex.answer_error(404, "not_found", "no circuit breaker named \"" + name + "\"");
+    return true;
+  }
+  json list = json::array();
+  for (const auto& b : found) {
+    if (action == "force_open")
+      b->breaker.force_open();
+    else if (action == "force_closed")
+      b->breaker.force_closed();
+    else
+      b->breaker.reset();
+    list.push_back(describe(b->breaker, now));
+  }
+  reply(ex, 200, {{"action", action}, {"breakers", list}});
+  return true;
+}
+
+const gateway::AdminEndpointRegistrar endpoint({"/breakers", handle});
+
+}  // namespace
+}  // namespace sluice::middleware

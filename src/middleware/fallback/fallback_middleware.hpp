@@ -1,0 +1,101 @@
+// fallback — when a request failed (or matched a rule), answers from an ordered list of
+// fallbacks instead: the last good response for the same request (cache_snapshot) or a fixed
+// answer (static) or an alternate upstream (upstream, asynchronous, bounded by timeout_ms).
+// The first fallback whose `when:` matches is tried; if it cannot answer
+// (no snapshot), the next matching one is. Put it FIRST in the chain (outside the breaker and
+// the limiters) so its post_handle sees their rejections. Answers carry X-Sluice-Fallback.
+//
+//   - type: fallback
+//     fallbacks:
+//       - { name: snapshot, kind: cache_snapshot, when: { status: [5xx] } }
+//       - { name: sorry, kind: static, status: 503, body: "try later", when: {} }
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "middleware/fallback/fallback_rule.hpp"
+#include "middleware/fallback/shadow_client.hpp"
+#include "observe/latency_estimator.hpp"
+#include "resilience/response_cache.hpp"
+#include "sluice/exchange.hpp"
+
+namespace prometheus {
+class Counter;
+}
+
+namespace sluice::middleware {
+
+struct FallbackSpec {
+  enum class Kind { kCacheSnapshot, kStatic, kUpstream };
+  std::string name;
+  FallbackRule when;
+  Kind kind = Kind::kStatic;
+  // Bounds how long the fallback may take to answer; cache_snapshot and static answer at once.
+  std::chrono::milliseconds timeout{100};
+  int status = 200;  // static
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  ShadowEndpoint endpoint;  // upstream
+  // sluice_fallback_total{fallback,result}; may be null.
+  prometheus::Counter* served = nullptr;
+  prometheus::Counter* failed = nullptr;
+  prometheus::Counter* timed_out = nullptr;
+};
+
+struct SnapshotSettings {
+  std::size_t max_bytes = 16 << 20;
+  std::chrono::milliseconds ttl{60'000};
+  std::vector<std::string> key_headers;             // part of the cache key
+  std::vector<std::string> methods{"GET", "HEAD"};  // responses stored for these
+};
+
+struct FallbackConfig {
+  std::vector<FallbackSpec> fallbacks;
+  SnapshotSettings snapshots;
+};
+
+class FallbackMiddleware final : public Middleware {
+ public:
+  // `latency` is the route's shared estimator (recorded here, read by route_p99_above_ms).
+  FallbackMiddleware(std::string name, FallbackConfig config,
+                     std::shared_ptr<observe::LatencyEstimator> latency, const Clock& clock);
+
+  std::string_view name() const override { return name_; }
+  std::string_view type() const override { return "fallback"; }
+  Decision pre_handle(Exchange& ex) override;
+  void post_handle(Exchange& ex, std::chrono::nanoseconds elapsed) override;
+  bool recover(Exchange& ex, const std::exception_ptr& error) override;
+
+  const resilience::ResponseCache& snapshots() const { return cache_; }
+
+ private:
+  struct Attempt;
+  enum class Outcome { kNone, kServed, kWaiting };
+  // Tries the matching fallbacks in order from `start`. An upstream fallback makes the request
+  // wait (kWaiting; `attempt` carries the wait on); with allow_async false it stops the search
+  // instead (recover() cannot wait).
+  Outcome run_from(Exchange& ex, std::size_t start, const RuleContext& ctx,
+                   std::shared_ptr<Attempt> attempt, bool allow_async);
+  void on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt, ShadowResult result);
+  RuleContext rule_context();
+  bool serve_snapshot(Exchange& ex);
+  void serve_static(Exchange& ex, const FallbackSpec& f);
+  void mark(Exchange& ex, const FallbackSpec& f);
+  std::string cache_key(const Exchange& ex) const;
+  void maybe_store(Exchange& ex);
+
+  std::string name_;
+  FallbackConfig config_;
+  bool uses_snapshots_ = false;
+  bool uses_p99_ = false;
+  resilience::ResponseCache cache_;
+  std::shared_ptr<observe::LatencyEstimator> latency_;
+  const Clock& clock_;
+};
+
+}  // namespace sluice::middleware

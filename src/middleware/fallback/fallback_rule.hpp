@@ -1,0 +1,52 @@
+// FallbackRule — the `when:` of one fallback: which outcomes and which request context it
+// answers for.
+//
+//   when: { status: [5xx], breaker_open: true }                 # any of these outcomes
+//   when: { route_p99_above_ms: 800, user_tier: { header: X-User-Tier, in: [vip] } }
+//
+// Outcome keys (status, detail, breaker_open, timeout, upstream_error, concurrency_limited,
+// rate_limited, exception) match when ANY of them matches; with none given, any failure matches
+// (status >= 500 or an exception). Context keys (user_tier, route_p99_above_ms) must ALL match.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/exchange.hpp"
+#include "sluice/settings.hpp"
+
+namespace sluice::middleware {
+
+struct RuleContext {
+  std::chrono::nanoseconds route_p99{0};  // the route's recent p99 (0: no samples)
+};
+
+class FallbackRule {
+ public:
+  // Reads a `when:` map; errors go through `s`.
+  static FallbackRule parse(const Settings& s);
+
+  bool matches(const Exchange& ex, const RuleContext& ctx) const;
+  bool uses_route_p99() const { return p99_above_.has_value(); }
+
+ private:
+  bool outcome_matches(const Exchange& ex) const;
+
+  std::vector<int> statuses_;  // exact statuses
+  std::vector<int> classes_;   // 5 for "5xx"
+  std::vector<std::string> details_;
+  bool breaker_open_ = false;
+  bool timeout_ = false;
+  bool upstream_error_ = false;
+  bool concurrency_limited_ = false;
+  bool rate_limited_ = false;
+  bool exception_ = false;
+  bool any_outcome_key_ = false;
+  std::optional<std::chrono::milliseconds> p99_above_;
+  std::optional<std::string> tier_header_;  // unset: the context's user is the tier
+  std::vector<std::string> tiers_;
+};
+
+}  // namespace sluice::middleware

@@ -1,0 +1,115 @@
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <mutex>
+
+#include "gateway/services.hpp"
+#include "middleware/fallback/fallback_middleware.hpp"
+#include "sluice/registry.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+// The recent latency of each route, shared by the fallback middlewares of that route and kept
+// across reloads (GatewayServices::shared).
+struct RouteLatencies {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<observe::LatencyEstimator>> by_route;
+};
+
+std::shared_ptr<observe::LatencyEstimator> latency_for(GatewayServices* services,
+                                                       const std::string& route,
+                                                       std::chrono::milliseconds window) {
+  if (services == nullptr) return std::make_shared<observe::LatencyEstimator>(window);
+  auto& all = services->shared.get_or_emplace<RouteLatencies>();
+  std::lock_guard lock(all.mu);
+  auto& slot = all.by_route[route + "/" + std::to_string(window.count())];
+  if (!slot) slot = std::make_shared<observe::LatencyEstimator>(window);
+  return slot;
+}
+
+void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
+  if (metrics == nullptr) return;
+  auto& family = prometheus::BuildCounter()
+                     .Name("sluice_fallback_total")
+                     .Help("Fallback attempts by fallback and result")
+                     .Register(*metrics);
+  f.served = &family.Add({{"fallback", f.name}, {"result", "served"}});
+  f.failed = &family.Add({{"fallback", f.name}, {"result", "failed"}});
+  f.timed_out = &family.Add({{"fallback", f.name}, {"result", "timed_out"}});
+}
+
+std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
+  prometheus::Registry* metrics = spec.services != nullptr ? spec.services->metrics.get() : nullptr;
+  const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
+  FallbackConfig config;
+  Settings snap = s.child("snapshots");
+  config.snapshots.max_bytes =
+      static_cast<std::size_t>(snap.integer("max_bytes", 16 << 20, 1024, std::int64_t{1} << 40));
+  config.snapshots.ttl = snap.millis("ttl_ms", config.snapshots.ttl);
+  config.snapshots.key_headers = snap.strings("key_headers");
+  if (snap.has("methods")) config.snapshots.methods = snap.strings("methods");
+  const auto window = s.millis("latency_window_ms", std::chrono::milliseconds(10'000));
+  if (window.count() <= 0) s.error("latency_window_ms", "must be > 0");
+
+  auto items = s.children("fallbacks");
+  if (items.empty()) s.error("fallbacks", "at least one fallback is required");
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Settings& item = items[i];
+    FallbackSpec f;
+    f.name = item.string("name", "fallback" + std::to_string(i));
+    if (std::find(names.begin(), names.end(), f.name) != names.end())
+      item.error("name", "duplicate fallback name \"" + f.name + "\"");
+    names.push_back(f.name);
+    if (!item.has("kind")) item.error("kind", "is required (cache_snapshot, static or upstream)");
+    const auto kind = item.choice("kind", {"cache_snapshot", "static", "upstream"}, "static");
+    f.kind = kind == "cache_snapshot" ? FallbackSpec::Kind::kCacheSnapshot
+             : kind == "upstream"     ? FallbackSpec::Kind::kUpstream
+                                      : FallbackSpec::Kind::kStatic;
+    if (f.kind == FallbackSpec::Kind::kUpstream) {
+      if (item.has("cluster")) {
+        item.error("cluster",
+                   "clusters need the proxy's client API, not available yet; give "
+                   "endpoint: \"host:port\" instead");
+      }
+      const auto endpoint = item.string("endpoint");
+      const auto colon = endpoint.rfind(':');
+      if (endpoint.empty()) {
+        item.error("endpoint", "is required for kind: upstream (e.g. \"127.0.0.1:9000\")");
+      } else if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) {
+        item.error("endpoint", "must be host:port, got \"" + endpoint + "\"");
+      } else {
+        f.endpoint = {endpoint.substr(0, colon), endpoint.substr(colon + 1)};
+      }
+    }
+    f.when = FallbackRule::parse(item.child("when"));
+    f.timeout = item.millis("timeout_ms", f.timeout);
+    if (f.kind == FallbackSpec::Kind::kStatic) {
+      f.status = static_cast<int>(item.integer("status", 200, 100, 599));
+      f.body = item.string("body");
+      for (auto& [name, value] : item.string_map("headers")) {
+        if (name == "Content-Type" || name == "content-type") {
+          f.content_type = value;
+        } else {
+          f.headers.emplace_back(name, value);
+        }
+      }
+    } else {
+      for (const char* key : {"status", "body", "headers"})
+        if (item.has(key)) item.error(key, "only for kind: static");
+    }
+    add_counters(metrics, f);
+    config.fallbacks.push_back(std::move(f));
+  }
+  if (!s.ok()) return nullptr;
+  auto latency = latency_for(spec.services, spec.route, window);
+  return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
+                                              clock);
+}
+
+const MiddlewareRegistrar registrar("fallback", build);
+
+}  // namespace
+}  // namespace sluice::middleware

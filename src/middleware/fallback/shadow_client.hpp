@@ -1,0 +1,47 @@
+// ShadowCall — one HTTP/1.1 request to an alternate upstream ("host:port") on the calling
+// worker's io_context, bounded by a timeout: the `upstream` fallback kind's client, kept tiny
+// until the gateway's proxy offers a client API (then `cluster:` replaces `endpoint:`).
+//
+//   auto cancel = start_shadow_call(io, {"127.0.0.1", "9000"}, request, 300ms,
+//                                   [](ShadowResult r) { if (r.ok) use(r.status, r.body); });
+//   ex.on_cancel(cancel);
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace sluice {
+class Request;
+}
+
+namespace sluice::middleware {
+
+struct ShadowEndpoint {
+  std::string host;
+  std::string port;
+};
+
+struct ShadowResult {
+  bool ok = false;         // a complete response arrived in time
+  bool timed_out = false;  // the timeout fired first
+  std::string error;       // what went wrong, for the log
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // hop-by-hop ones removed
+  std::string body;
+};
+
+// Sends a copy of `request` (method, target, headers except hop-by-hop, body; Host set to the
+// endpoint). `done` runs exactly once, on `io`. The returned function aborts the call (then
+// `done` gets an error); it must be called on `io`'s thread.
+std::function<void()> start_shadow_call(boost::asio::io_context& io, const ShadowEndpoint& to,
+                                        const Request& request, std::chrono::milliseconds timeout,
+                                        std::function<void(ShadowResult)> done);
+
+}  // namespace sluice::middleware

@@ -1,0 +1,144 @@
+#include "middleware/rate_limit/redis_backend.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+
+namespace sluice::middleware {
+
+using resilience::redis::RedisLimiterConfig;
+using resilience::redis::RedisRateLimiter;
+
+std::optional<RedisLimiterConfig> read_redis_config(const Settings& s) {
+  RedisLimiterConfig c;
+  const std::string address = s.string("address", "127.0.0.1:6379");
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    s.error("address", "must be host:port (e.g. 127.0.0.1:6379), got \"" + address + "\"");
+  } else {
+    c.host = address.substr(0, colon);
+    c.port = std::atoi(address.c_str() + colon + 1);
+  }
+  c.username = s.string("username");
+  c.password = s.string("password");
+  if (auto env = s.optional_string("password_env")) {
+    const char* value = std::getenv(env->c_str());
+    if (value == nullptr)
+      s.error("password_env", "environment variable " + *env + " is not set");
+    else
+      c.password = value;
+  }
+  c.db = static_cast<int>(s.integer("db", 0, 0, 1 << 20));
+  c.connect_timeout = s.millis("connect_timeout_ms", c.connect_timeout);
+  c.command_timeout = s.millis("command_timeout_ms", c.command_timeout);
+  c.reconnect_backoff_min = s.millis("reconnect_backoff_min_ms", c.reconnect_backoff_min);
+  c.reconnect_backoff_max = s.millis("reconnect_backoff_max_ms", c.reconnect_backoff_max);
+  c.connections = static_cast<int>(s.integer("connections", c.connections, 1, 64));
+  c.key_prefix = s.string("key_prefix", c.key_prefix);
+  c.mode = s.choice("mode", {"per_request", "leased"}, "per_request") == "leased"
+               ? RedisLimiterConfig::Mode::kLeased
+               : RedisLimiterConfig::Mode::kPerRequest;
+  const auto policy = s.choice("on_failure", {"fail_open", "fail_closed", "local"}, "local");
+  c.on_failure = policy == "fail_open"     ? RedisLimiterConfig::FailurePolicy::kFailOpen
+                 : policy == "fail_closed" ? RedisLimiterConfig::FailurePolicy::kFailClosed
+                                           : RedisLimiterConfig::FailurePolicy::kLocal;
+  c.expected_instances = static_cast<int>(s.integer("expected_instances", 1, 1, 100000));
+  c.failure_threshold =
+      static_cast<int>(s.integer("failure_threshold", c.failure_threshold, 1, 1000));
+  c.probe_backoff_min = s.millis("probe_backoff_min_ms", c.probe_backoff_min);
+  c.probe_backoff_max = s.millis("probe_backoff_max_ms", c.probe_backoff_max);
+  c.lease_period = s.millis("lease_period_ms", c.lease_period);
+  c.lease_max_age = s.millis("lease_max_age_ms", c.lease_max_age);
+  c.lease_low_water = s.number("lease_low_water", c.lease_low_water);
+  c.lease_max = static_cast<int>(s.integer("lease_max", c.lease_max, 0, 1 << 30));
+  if (!s.ok()) return std::nullopt;
+  if (auto err = c.validate(); !err.empty()) {
+    // "redis.command_timeout: must be > 0 ms (got 0)": point at the settings map itself.
+    s.error("", err);
+    return std::nullopt;
+  }
+  return c;
+}
+
+namespace {
+// Metric series of one Redis-backed middleware. Shared by the hooks (I/O thread) and the
+// middleware; counters only move forward, by the difference to the limiter's own counts.
+struct RedisMetrics {
+  prometheus::Gauge* up = nullptr;
+  prometheus::Counter* timeout = nullptr;
+  prometheus::Counter* connection = nullptr;
+  prometheus::Counter* script = nullptr;
+  prometheus::Histogram* rtt = nullptr;
+  std::atomic<RedisRateLimiter*> limiter{nullptr};
+  std::mutex mu;
+  std::uint64_t seen_timeout = 0, seen_connection = 0, seen_script = 0;
+
+  void sync() {
+    std::lock_guard lock(mu);
+    RedisRateLimiter* l = limiter.load(std::memory_order_acquire);
+    if (l == nullptr || up == nullptr) return;
+    const auto s = l->stats();
+    auto bump = [](prometheus::Counter* c, std::uint64_t now, std::uint64_t& seen) {
+      if (now > seen) c->Increment(static_cast<double>(now - seen));
+      seen = std::max(seen, now);
+    };
+    bump(timeout, s.errors_timeout, seen_timeout);
+    bump(connection, s.errors_connection, seen_connection);
+    bump(script, s.errors_script, seen_script);
+  }
+};
+}  // namespace
+
+RedisBackend make_redis_backend(const RedisLimiterConfig& config, prometheus::Registry* metrics,
+                                const std::string& limiter_label) {
+  auto m = std::make_shared<RedisMetrics>();
+  if (metrics != nullptr) {
+    m->up = &prometheus::BuildGauge()
+                 .Name("sluice_ratelimit_backend_up")
+                 .Help("1 while the rate limiter's Redis backend answers, 0 while degraded")
+                 .Register(*metrics)
+                 .Add({{"limiter", limiter_label}});
+    auto& errors = prometheus::BuildCounter()
+                       .Name("sluice_ratelimit_backend_errors_total")
+                       .Help("Failed Redis calls of the rate limiter, by kind")
+                       .Register(*metrics);
+    m->timeout = &errors.Add({{"limiter", limiter_label}, {"kind", "timeout"}});
+    m->connection = &errors.Add({{"limiter", limiter_label}, {"kind", "connection"}});
+    m->script = &errors.Add({{"limiter", limiter_label}, {"kind", "script"}});
+    m->rtt = &prometheus::BuildHistogram()
+                  .Name("sluice_ratelimit_redis_rtt_seconds")
+                  .Help("Round-trip time of the rate limiter's Redis calls")
+                  .Register(*metrics)
+                  .Add({{"limiter", limiter_label}}, prometheus::Histogram::BucketBoundaries{
+                                                         0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25});
+    m->up->Set(1);
+  }
+  resilience::redis::RedisLimiterHooks hooks;
+  hooks.on_rtt = [m](double seconds) {
+    if (m->rtt != nullptr) m->rtt->Observe(seconds);
+  };
+  hooks.on_backend_state = [m](bool up) {
+    if (m->up != nullptr) m->up->Set(up ? 1 : 0);
+    m->sync();
+  };
+  // The deleter unhooks the metrics first: decisions the limiter answers while it is destroyed
+  // may still call sync_errors.
+  std::shared_ptr<RedisRateLimiter> limiter(new RedisRateLimiter(config, std::move(hooks)),
+                                            [m](RedisRateLimiter* l) {
+                                              {
+                                                std::lock_guard lock(m->mu);
+                                                m->limiter.store(nullptr);
+                                              }
+                                              delete l;
+                                            });
+  m->limiter.store(limiter.get(), std::memory_order_release);
+  return {limiter, [m] { m->sync(); }};
+}
+
+}  // namespace sluice::middleware

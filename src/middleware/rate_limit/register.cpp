@@ -1,0 +1,74 @@
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include "gateway/services.hpp"
+#include "middleware/rate_limit/rate_limit_middleware.hpp"
+#include "middleware/rate_limit/redis_backend.hpp"
+#include "resilience/local_rate_limiter.hpp"
+#include "sluice/registry.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+void add_counters(prometheus::Registry* metrics, const std::string& label, LimitRule& rule) {
+  if (metrics == nullptr) return;
+  auto& family = prometheus::BuildCounter()
+                     .Name("sluice_ratelimit_decisions_total")
+                     .Help("Rate-limit decisions by limiter and result")
+                     .Register(*metrics);
+  rule.allowed = &family.Add({{"limiter", label}, {"result", "allowed"}});
+  rule.denied = &family.Add({{"limiter", label}, {"result", "denied"}});
+  rule.allowed_degraded = &family.Add({{"limiter", label}, {"result", "allowed_degraded"}});
+  rule.denied_degraded = &family.Add({{"limiter", label}, {"result", "denied_degraded"}});
+}
+
+std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
+  prometheus::Registry* metrics = spec.services != nullptr ? spec.services->metrics.get() : nullptr;
+  const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
+  RateLimitConfig config;
+  config.headers = s.boolean("headers", true);
+  auto items = s.children("limits");
+  if (items.empty())
+    s.error("limits",
+            "at least one limit is required, e.g. "
+            "[{name: per_ip, key: client_ip, rate: 10, burst: 20}]");
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Settings& item = items[i];
+    LimitRule rule;
+    rule.name = item.string("name", "limit" + std::to_string(i));
+    if (std::find(names.begin(), names.end(), rule.name) != names.end())
+      item.error("name", "duplicate limit name \"" + rule.name + "\"");
+    names.push_back(rule.name);
+    rule.key = RequestKey::parse(item, "key", "client_ip");
+    if (!item.has("rate")) item.error("rate", "is required (tokens per second)");
+    rule.limit.rate_per_second = item.number("rate", 1);
+    rule.limit.burst = item.number("burst", std::max(1.0, rule.limit.rate_per_second));
+    if (rule.limit.rate_per_second <= 0) item.error("rate", "must be greater than 0");
+    if (rule.limit.burst < 1) item.error("burst", "must be at least 1");
+    add_counters(metrics, spec.name + "/" + rule.name, rule);
+    config.limits.push_back(std::move(rule));
+  }
+  const auto backend = s.choice("backend", {"local", "redis"}, "local");
+  const auto max_keys = s.integer("max_keys", 100000, 1, 100'000'000);
+  Settings redis = s.child("redis");
+  if (backend == "redis") {
+    config.fail_closed_status =
+        static_cast<int>(redis.integer("fail_closed_status", 503, 400, 599));
+    auto redis_config = read_redis_config(redis);
+    if (!redis_config || !s.ok()) return nullptr;
+    auto b = make_redis_backend(*redis_config, metrics, spec.name);
+    return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), b.limiter,
+                                                 b.sync_errors);
+  }
+  if (s.has("redis")) s.error("redis", "only used with backend: redis");
+  if (!s.ok()) return nullptr;
+  auto local =
+      std::make_shared<resilience::LocalRateLimiter>(clock, static_cast<std::size_t>(max_keys));
+  return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), std::move(local));
+}
+
+const MiddlewareRegistrar registrar("rate_limit", build);
+
+}  // namespace
+}  // namespace sluice::middleware

@@ -1,0 +1,342 @@
+// The resilience middlewares in the real binary: a failing route opens its breaker within one
+// stat interval, fallbacks answer in order, the breaker half-opens after the retry timeout and
+// closes once the route is healthy; exact 429 headers; no over-admission with two workers and
+// many clients; the Redis backend shared by two instances and its failure policy; the admin
+// API of the breakers; the shipped example config passes `sluice check`.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/redis_test_server.hpp"
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+std::string breaker_config(int handler_status) {
+  return R"(
+workers: 2
+routes:
+  - name: api
+    match: { prefix: /api }
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: snapshot, kind: cache_snapshot, when: { status: [5xx] } }
+          - { name: sorry, kind: static, when: { breaker_open: true }, status: 503, body: sorry }
+      - { type: circuit_breaker, name: cb, strategy: error_ratio, threshold: 0.5,
+          min_request_amount: 5, stat_interval_ms: 1000, retry_timeout_ms: 1000 }
+    handler: { type: respond, status: )" +
+         std::to_string(handler_status) + R"(, body: "from handler" }
+  - name: plain
+    middlewares:
+      - { type: circuit_breaker, name: cb, strategy: error_count, threshold: 2,
+          min_request_amount: 1, retry_timeout_ms: 30000 }
+    handler: { type: respond, status: 500 }
+)";
+}
+
+void reload(const SluiceProcess& gw, const std::string& config) {
+  gw.rewrite_config(config);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Post("/reload");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+}
+
+json breakers(const SluiceProcess& gw) {
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/breakers");
+  EXPECT_TRUE(r && r->status == 200);
+  return r ? json::parse(r->body) : json();
+}
+
+std::string state_of(const json& list, const std::string& name) {
+  for (const auto& b : list["breakers"])
+    if (b["name"] == name) return b["state"];
+  return "missing";
+}
+
+TEST(Resilience, BreakerOpensFallbacksServeInOrderThenHalfOpensAndCloses) {
+  SluiceProcess gw(breaker_config(200));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto good = c.Get("/api/a");
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->body, "from handler");
+
+  reload(gw, breaker_config(500));  // the breaker and fallback items are unchanged: kept
+  const auto first_error = std::chrono::steady_clock::now();
+  // min_request_amount 5 counts the good request too (same window): 4 or 5 errors trip it.
+  int errors = 0;
+  for (; errors < 10; ++errors) {
+    auto r = c.Get("/api/b");
+    ASSERT_TRUE(r);
+    if (r->status != 500) break;
+  }
+  EXPECT_GE(errors, 4);
+  EXPECT_LE(errors, 5);
+  auto snap = c.Get("/api/a");
+  auto sorry = c.Get("/api/b");
+  EXPECT_LT(std::chrono::steady_clock::now() - first_error, 1s) << "open within one interval";
+  ASSERT_TRUE(snap && sorry);
+  EXPECT_EQ(snap->status, 200);
+  EXPECT_EQ(snap->body, "from handler");
+  EXPECT_EQ(snap->get_header_value("X-Sluice-Fallback"), "snapshot");
+  EXPECT_TRUE(snap->has_header("Age"));
+  EXPECT_EQ(sorry->status, 503);
+  EXPECT_EQ(sorry->body, "sorry");
+  EXPECT_EQ(sorry->get_header_value("X-Sluice-Fallback"), "sorry");
+  EXPECT_EQ(state_of(breakers(gw), "cb:api"), "open");
+
+  // After the retry timeout one probe passes; the route is healthy again, so it closes.
+  std::this_thread::sleep_for(1100ms);
+  reload(gw, breaker_config(200));
+  auto probe = c.Get("/api/b");
+  ASSERT_TRUE(probe);
+  EXPECT_EQ(probe->status, 200);
+  EXPECT_FALSE(probe->has_header("X-Sluice-Fallback"));
+  EXPECT_EQ(state_of(breakers(gw), "cb:api"), "closed");
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  for (const char* line : {"sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+                           "\"closed\",to=\"open\"} 1",
+                           "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+                           "\"open\",to=\"half_open\"} 1",
+                           "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+                           "\"half_open\",to=\"closed\"} 1",
+                           "sluice_circuit_breaker_state{breaker=\"cb:api\"} 0",
+                           "sluice_fallback_total{fallback=\"snapshot\",result=\"served\"} 1",
+                           "sluice_fallback_total{fallback=\"sorry\",result=\"served\"} 2"})
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line;
+  EXPECT_NE(gw.log().find("circuit breaker cb:api: closed -> open"), std::string::npos);
+}
+
+TEST(Resilience, OpenBreakerWithoutFallbackIs503WithRetryAfter) {
+  SluiceProcess gw(breaker_config(500));
+  httplib::Client c("127.0.0.1", gw.port());
+  EXPECT_EQ(c.Get("/x")->status, 500);
+  EXPECT_EQ(c.Get("/x")->status, 500);
+  auto r = c.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "30");
+  auto body = json::parse(r->body);
+  EXPECT_EQ(body["error"], "circuit_open");
+  EXPECT_TRUE(body.contains("request_id"));
+}
+
+TEST(Resilience, AdminForcesAndResetsBreakers) {
+  SluiceProcess gw(breaker_config(200));
+  httplib::Client c("127.0.0.1", gw.port());
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto list = breakers(gw);
+  ASSERT_EQ(state_of(list, "cb:api"), "closed") << list.dump();
+  for (const auto& b : list["breakers"]) {
+    if (b["name"] != "cb:api") continue;
+    EXPECT_EQ(b["config"]["strategy"], "error_ratio");
+    EXPECT_EQ(b["config"]["min_request_amount"], 5);
+    EXPECT_TRUE(b["window"].contains("error_ratio"));
+  }
+  auto forced = admin.Post("/breakers/cb:api/force_open");
+  ASSERT_TRUE(forced);
+  EXPECT_EQ(forced->status, 200) << forced->body;
+  auto r = c.Get("/api/z");
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "sorry");
+  EXPECT_EQ(admin.Post("/breakers/cb:api/reset")->status, 200);
+  EXPECT_EQ(c.Get("/api/z")->status, 200);
+  EXPECT_EQ(admin.Post("/breakers/nope/reset")->status, 404);
+  EXPECT_EQ(admin.Post("/breakers/cb:api/explode")->status, 404);
+}
+
+const char* kLimitConfig = R"(
+workers: 2
+routes:
+  - name: limited
+    match: { prefix: /limited }
+    middlewares:
+      - { type: rate_limit, name: rl, limits: [ { name: global, key: route, rate: 1, burst: 2 } ] }
+    handler: { type: respond, body: ok }
+  - name: hammer
+    middlewares:
+      - { type: rate_limit, limits: [ { name: global, key: route, rate: 50, burst: 20 } ] }
+    handler: { type: respond, body: ok }
+)";
+
+TEST(Resilience, RateLimitHeadersExact) {
+  SluiceProcess gw(kLimitConfig);
+  httplib::Client c("127.0.0.1", gw.port());
+  auto a = c.Get("/limited");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->get_header_value("RateLimit-Limit"), "2");
+  EXPECT_EQ(a->get_header_value("RateLimit-Remaining"), "1");
+  EXPECT_EQ(a->get_header_value("RateLimit-Policy"), "1;w=1;burst=2");
+  EXPECT_EQ(c.Get("/limited")->status, 200);
+  auto r = c.Get("/limited");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(r->get_header_value("RateLimit-Limit"), "2");
+  EXPECT_EQ(r->get_header_value("RateLimit-Remaining"), "0");
+  EXPECT_EQ(r->get_header_value("RateLimit-Reset"), "2");
+  EXPECT_EQ(r->get_header_value("RateLimit-Policy"), "1;w=1;burst=2");
+  EXPECT_EQ(json::parse(r->body)["error"], "rate_limited");
+}
+
+TEST(Resilience, NoOverAdmissionWithTwoWorkersAndManyClients) {
+  SluiceProcess gw(kLimitConfig);
+  std::atomic<int> admitted{0}, rejected{0}, failed{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      httplib::Client c("127.0.0.1", gw.port());
+      while (std::chrono::steady_clock::now() - start < 1s) {
+        auto r = c.Get("/hammer");
+        if (!r)
+          ++failed;
+        else if (r->status == 200)
+          ++admitted;
+        else if (r->status == 429)
+          ++rejected;
+      }
+    });
+  }
+  for (auto& t : clients)
+    t.join();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(rejected.load(), 0);
+  EXPECT_LE(admitted.load(), 20 + 50 * elapsed) << "admitted " << admitted << " in " << elapsed;
+  EXPECT_GE(admitted.load(), 20 + 50 * (elapsed - 0.2)) << "the limit is not over-strict";
+}
+
+std::string redis_config(int port, const std::string& policy) {
+  return R"(
+workers: 2
+routes:
+  - name: shared
+    middlewares:
+      - type: rate_limit
+        name: shared_rl
+        backend: redis
+        redis: { address: "127.0.0.1:)" +
+         std::to_string(port) + R"(", key_prefix: "sluice-test", command_timeout_ms: 100,
+                 connect_timeout_ms: 200, on_failure: )" +
+         policy + R"(, failure_threshold: 1 }
+        limits: [ { name: q, key: route, rate: 0.5, burst: 10 } ]
+    handler: { type: respond, body: ok }
+)";
+}
+
+TEST(Resilience, RedisBackendSharesOneQuotaAndAppliesItsPolicyWhenRedisDies) {
+  if (!RedisTestServer::available()) GTEST_SKIP() << "redis-server is not installed";
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.start());
+  SluiceProcess a(redis_config(redis.port(), "fail_closed"));
+  SluiceProcess b(redis_config(redis.port(), "fail_open"));
+  httplib::Client ca("127.0.0.1", a.port());
+  httplib::Client cb("127.0.0.1", b.port());
+  int admitted = 0;
+  for (int i = 0; i < 10; ++i) {
+    for (auto* c : {&ca, &cb}) {
+      auto r = c->Get("/");
+      ASSERT_TRUE(r);
+      if (r->status == 200)
+        ++admitted;
+      else
+        EXPECT_EQ(r->status, 429);
+    }
+  }
+  EXPECT_GE(admitted, 10);
+  EXPECT_LE(admitted, 11) << "one quota of 10 (+1 refilled at 0.5/s) for both instances";
+
+  redis.kill();
+  for (auto* c : {&ca, &cb}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) {
+      auto r = c->Get("/");
+      ASSERT_TRUE(r) << "no hang, no crash";
+      if (c == &ca) {
+        EXPECT_EQ(r->status, 503);
+        EXPECT_EQ(json::parse(r->body)["error"], "rate_limiter_unavailable");
+      } else {
+        EXPECT_EQ(r->status, 200) << "fail_open allows";
+      }
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  }
+  httplib::Client admin("127.0.0.1", a.admin_port());
+  auto m = admin.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("sluice_ratelimit_backend_up{limiter=\"shared_rl\"} 0"), std::string::npos)
+      << m->body;
+  EXPECT_NE(m->body.find("sluice_ratelimit_redis_rtt_seconds_count{limiter=\"shared_rl\"}"),
+            std::string::npos);
+}
+
+TEST(Resilience, UpstreamFallbackServesFromTheShadowOrTimesOutToTheNext) {
+  httplib::Server shadow;
+  shadow.Get("/ok", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content("from shadow, tier " + req.get_header_value("X-User-Tier"), "text/plain");
+  });
+  shadow.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(400ms);
+    res.set_content("too late", "text/plain");
+  });
+  const int port = shadow.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { shadow.listen_after_bind(); });
+  {
+    SluiceProcess gw(R"(
+workers: 2
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: shadow, kind: upstream, endpoint: "127.0.0.1:)" +
+                     std::to_string(port) + R"(", when: { status: [5xx] }, timeout_ms: 150 }
+          - { name: sorry, kind: static, status: 503, body: sorry, when: { status: [5xx] } }
+    handler: { type: respond, status: 502 }
+)");
+    httplib::Client c("127.0.0.1", gw.port());
+    auto ok = c.Get("/ok", {{"X-User-Tier", "vip"}});
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(ok->body, "from shadow, tier vip");
+    EXPECT_EQ(ok->get_header_value("X-Sluice-Fallback"), "shadow");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto slow = c.Get("/slow");
+    ASSERT_TRUE(slow);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 350ms) << "the shadow's 150 ms timeout";
+    EXPECT_EQ(slow->status, 503);
+    EXPECT_EQ(slow->body, "sorry");
+    EXPECT_EQ(slow->get_header_value("X-Sluice-Fallback"), "sorry");
+    httplib::Client admin("127.0.0.1", gw.admin_port());
+    auto m = admin.Get("/metrics");
+    ASSERT_TRUE(m);
+    EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"served\"} 1"),
+              std::string::npos);
+    EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"timed_out\"} 1"),
+              std::string::npos);
+  }
+  shadow.stop();
+  server.join();
+}
+
+TEST(Resilience, ExampleFallbackConfigPassesCheck) {
+  auto r = run_sluice("check -c " + source_dir() + "/examples/fallback.yaml");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace sluice::testing
