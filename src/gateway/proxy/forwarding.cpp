@@ -1,6 +1,7 @@
 #include "gateway/proxy/forwarding.hpp"
 
 #include <boost/beast/core/string.hpp>
+#include <vector>
 
 #include "core/http_message.hpp"
 #include "gateway/proxy/endpoint.hpp"
@@ -13,6 +14,10 @@ namespace http = beast::http;
 namespace {
 constexpr std::string_view kVia = "1.1 sluice";
 
+std::string_view sv(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
@@ -21,45 +26,61 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection", "keep-alive",        "te",
-                                                "trailer",    "transfer-encoding", "upgrade"};
-  for (auto n : kNames)
-    if (beast::iequals(name, n)) return true;
-  return name.size() >= 6 && beast::iequals(name.substr(0, 6), "proxy-");
+// Known fields compare by enum; only unknown names need a string compare ("Proxy-Foo").
+bool is_hop_by_hop(http::field name, std::string_view text) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authentication_info:
+    case http::field::proxy_authorization:
+    case http::field::proxy_connection:
+    case http::field::proxy_features:
+    case http::field::proxy_instruction:
+      return true;
+    case http::field::unknown:
+      return text.size() >= 6 && beast::iequals(text.substr(0, 6), "proxy-");
+    default:
+      return false;
+  }
 }
 
-// Is `name` one of the comma-separated tokens of the Connection header values?
-bool named_by_connection(std::string_view name, const std::vector<std::string_view>& tokens) {
-  for (auto t : tokens)
+// The comma-separated tokens of every Connection field: the headers it names are hop-by-hop.
+std::vector<std::string> connection_tokens(const http::fields& fields) {
+  std::vector<std::string> tokens;
+  for (auto it = fields.find(http::field::connection);
+       it != fields.end() && it->name() == http::field::connection; ++it) {
+    std::string_view rest = sv(it->value());
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      auto token = trim(rest.substr(0, comma));
+      if (!token.empty()) tokens.emplace_back(token);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  return tokens;
+}
+
+bool named_by(const std::vector<std::string>& tokens, std::string_view name) {
+  for (const auto& t : tokens)
     if (beast::iequals(t, name)) return true;
   return false;
 }
 
-std::string_view sv(beast::string_view s) {
-  return {s.data(), s.size()};
+void append_line(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
 }
 }  // namespace
 
 void strip_hop_by_hop(http::fields& fields) {
-  std::vector<std::string_view> tokens;
-  std::vector<std::string> storage;
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    storage.emplace_back(sv(it->value()));
-  }
-  for (const auto& value : storage) {
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      auto token = trim(rest.substr(0, comma));
-      if (!token.empty()) tokens.push_back(token);
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
-  }
+  const auto tokens = connection_tokens(fields);
   for (auto it = fields.begin(); it != fields.end();) {
-    const auto name = sv(it->name_string());
-    if (is_hop_by_hop(name) || (!tokens.empty() && named_by_connection(name, tokens))) {
+    const auto text = sv(it->name_string());
+    if (is_hop_by_hop(it->name(), text) || (!tokens.empty() && named_by(tokens, text))) {
       it = fields.erase(it);
     } else {
       ++it;
@@ -83,95 +104,79 @@ std::string upstream_target(std::string_view target, std::string_view strip_pref
 void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
                             UpstreamRequest& out) {
   auto& msg = in.native();
-  out.method(msg.method());
-  if (msg.method() == http::verb::unknown) out.method_string(msg.method_string());
-  out.target(upstream_target(sv(msg.target()), policy.strip_prefix));
-  out.version(11);
+  out.method = msg.method();
+  out.method_text = sv(msg.method_string());
+  out.target = upstream_target(sv(msg.target()), policy.strip_prefix);
+  out.fields.clear();
 
   const bool trusted = policy.trusted_proxies.contains(client_ip);
+  const http::fields& f = msg.base();
+  const auto tokens = connection_tokens(f);
   std::string forwarded_for;
-  std::string forwarded_proto;
-  std::string forwarded_host;
+  std::string_view forwarded_proto;
+  std::string_view forwarded_host;
   std::string via;
-  http::fields& f = msg.base();
-  strip_hop_by_hop(f);
   for (const auto& field : f) {
     const auto name = field.name();
+    const auto text = sv(field.name_string());
     const auto value = sv(field.value());
+    if (is_hop_by_hop(name, text) || (!tokens.empty() && named_by(tokens, text))) continue;
     switch (name) {
       case http::field::host:
       case http::field::content_length:
       case http::field::expect:  // 100-continue was answered by sluice itself
         continue;
       case http::field::via:
-        via += (via.empty() ? "" : ", ") + std::string(value);
+        via.append(via.empty() ? "" : ", ").append(value);
         continue;
+      case http::field::unknown:
+        if (beast::iequals(text, "x-forwarded-for")) {
+          if (trusted) forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(value);
+          continue;
+        }
+        if (beast::iequals(text, "x-forwarded-proto")) {
+          if (trusted && forwarded_proto.empty()) forwarded_proto = value;
+          continue;
+        }
+        if (beast::iequals(text, "x-forwarded-host")) {
+          if (trusted && forwarded_host.empty()) forwarded_host = value;
+          continue;
+        }
+        break;
       default:
         break;
     }
-    const auto n = sv(field.name_string());
-    if (beast::iequals(n, "x-forwarded-for")) {
-      if (trusted) forwarded_for += (forwarded_for.empty() ? "" : ", ") + std::string(value);
-      continue;
-    }
-    if (beast::iequals(n, "x-forwarded-proto")) {
-      if (trusted && forwarded_proto.empty()) forwarded_proto = value;
-      continue;
-    }
-    if (beast::iequals(n, "x-forwarded-host")) {
-      if (trusted && forwarded_host.empty()) forwarded_host = value;
-      continue;
-    }
-    if (name == http::field::unknown) {
-      out.insert(field.name_string(), field.value());
-    } else {
-      out.insert(name, field.value());
-    }
+    append_line(out.fields, text, value);
   }
-  forwarded_for += (forwarded_for.empty() ? "" : ", ") + std::string(client_ip);
-  out.set("X-Forwarded-For", forwarded_for);
-  out.set("X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
-  const auto host = sv(msg[http::field::host]);
-  if (!forwarded_host.empty())
-    out.set("X-Forwarded-Host", forwarded_host);
-  else if (!host.empty())
-    out.set("X-Forwarded-Host", host);
-  out.set(http::field::via, via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
+  forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
+  append_line(out.fields, "X-Forwarded-For", forwarded_for);
+  append_line(out.fields, "X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
+  if (forwarded_host.empty()) forwarded_host = sv(msg[http::field::host]);
+  if (!forwarded_host.empty()) append_line(out.fields, "X-Forwarded-Host", forwarded_host);
+  via.append(via.empty() ? "" : ", ").append(kVia);
+  append_line(out.fields, "Via", via);
 
-  out.body() = std::move(msg.body());
+  out.body = std::move(msg.body());
   // A body (even empty, for methods that carry one) always goes with a Content-Length.
-  if (!out.body().empty() || msg.method() == http::verb::post || msg.method() == http::verb::put ||
-      msg.method() == http::verb::patch) {
-    out.content_length(out.body().size());
+  if (!out.body.empty() || out.method == http::verb::post || out.method == http::verb::put ||
+      out.method == http::verb::patch) {
+    append_line(out.fields, "Content-Length", std::to_string(out.body.size()));
   }
-  out.keep_alive(true);
 }
 
-void serialize_head(const UpstreamRequest& request, std::string& out) {
+std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,
+                               std::string_view client_host) {
+  if (policy.host_rewrite.empty())
+    return client_host.empty() ? std::string_view(endpoint.host_header) : client_host;
+  if (policy.host_rewrite == "endpoint") return endpoint.host_header;
+  return policy.host_rewrite;
+}
+
+void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out) {
   out.clear();
-  const auto method = request.method_string();
-  const auto target = request.target();
-  out.append(method.data(), method.size()).append(" ");
-  out.append(target.data(), target.size()).append(" HTTP/1.1\r\n");
-  for (const auto& field : request) {
-    const auto name = field.name_string();
-    const auto value = field.value();
-    out.append(name.data(), name.size()).append(": ");
-    out.append(value.data(), value.size()).append("\r\n");
-  }
-  out.append("\r\n");
-}
-
-void set_upstream_host(UpstreamRequest& out, const ForwardingPolicy& policy,
-                       const Endpoint& endpoint, std::string_view client_host) {
-  if (policy.host_rewrite.empty()) {
-    out.set(http::field::host,
-            client_host.empty() ? std::string_view(endpoint.host_header) : client_host);
-  } else if (policy.host_rewrite == "endpoint") {
-    out.set(http::field::host, endpoint.host_header);
-  } else {
-    out.set(http::field::host, policy.host_rewrite);
-  }
+  out.append(request.method_text).append(" ").append(request.target).append(" HTTP/1.1\r\n");
+  append_line(out, "Host", host);
+  out.append(request.fields).append("\r\n");
 }
 
 }  // namespace sluice::gateway::proxy

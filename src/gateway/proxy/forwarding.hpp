@@ -5,12 +5,11 @@
 //
 //   ForwardingPolicy p;  p.host_rewrite = "endpoint";
 //   build_upstream_request(ex.request(), ex.context().client_ip(), p, upstream_request);
-//   set_upstream_host(upstream_request, p, endpoint, client_host);
+//   serialize_head(upstream_request, upstream_host(p, endpoint, client_host), head);
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <string>
 #include <string_view>
 
@@ -27,18 +26,24 @@ struct ForwardingPolicy {
   std::string strip_prefix;  // removed from the start of the path
 };
 
-using UpstreamRequest = boost::beast::http::request<boost::beast::http::string_body>;
-using UpstreamResponse = boost::beast::http::response<boost::beast::http::string_body>;
+// The request as it goes upstream, kept serialized: header lines are written once per request,
+// not stored in a field container (no per-field allocation on the hot path).
+struct UpstreamRequest {
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string method_text;
+  std::string target;
+  std::string fields;  // "Name: value\r\n" lines, Host excluded (chosen per try)
+  std::string body;
+};
 
 // Fills `out` from the client's request; the body is moved (forwarded with Content-Length).
 void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
                             UpstreamRequest& out);
-// Sets Host for the chosen endpoint (may differ between tries with host_rewrite: endpoint).
-void set_upstream_host(UpstreamRequest& out, const ForwardingPolicy& policy,
-                       const Endpoint& endpoint, std::string_view client_host);
-// The request line and header block of `request` as sent on the wire (the body goes after it
-// in the same gather write): cheaper than Beast's generic serializer on the hot path.
-void serialize_head(const UpstreamRequest& request, std::string& out);
+// The Host for a try to `endpoint` (host_rewrite: endpoint may differ between tries).
+std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,
+                               std::string_view client_host);
+// Request line, Host and the header block, ready for a gather write with the body.
+void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out);
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
 // The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.

@@ -37,7 +37,7 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex
 UpstreamCall::~UpstreamCall() = default;
 
 bool UpstreamCall::idempotent() const {
-  switch (request_.method()) {
+  switch (request_.method) {
     case http::verb::get:
     case http::verb::head:
     case http::verb::options:
@@ -57,7 +57,7 @@ void UpstreamCall::start() {
   ex_->on_cancel([weak] {
     if (auto self = weak.lock()) self->on_cancel();
   });
-  client_host_ = std::string(ex_->request().header("Host"));
+  client_host_ = ex_->request().header("Host");
   build_upstream_request(ex_->request(), ex_->context().client_ip(), route_->forwarding, request_);
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, started_ + route_->timeout);
@@ -90,7 +90,6 @@ void UpstreamCall::try_once(int avoid) {
   if (endpoint_ < 0) return fail(502, "upstream_unreachable", "the cluster has no endpoints");
   auto& ep = *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)];
   ep.active.fetch_add(1, std::memory_order_relaxed);
-  set_upstream_host(request_, route_->forwarding, ep, client_host_);
 
   if (route_->faults != nullptr) {
     if (auto fault = route_->faults->check(cluster_.name())) {
@@ -149,9 +148,13 @@ void UpstreamCall::send() {
   parser_.emplace();
   parser_->header_limit(64 * 1024);
   parser_->body_limit(cluster_.config().max_response_bytes);
-  if (request_.method() == http::verb::head) parser_->skip(true);
-  serialize_head(request_, head_);
-  const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body())};
+  if (request_.method == http::verb::head) parser_->skip(true);
+  serialize_head(
+      request_,
+      upstream_host(route_->forwarding, *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)],
+                    client_host_),
+      head_);
+  const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
   asio::async_write(conn_->socket, wire, [self = shared_from_this()](error_code ec, std::size_t) {
     self->on_written(ec);
   });
@@ -176,7 +179,7 @@ void UpstreamCall::on_read(error_code ec) {
     parser_.emplace();
     parser_->header_limit(64 * 1024);
     parser_->body_limit(cluster_.config().max_response_bytes);
-    if (request_.method() == http::verb::head) parser_->skip(true);
+    if (request_.method == http::verb::head) parser_->skip(true);
     return read();
   }
   on_response();

@@ -80,8 +80,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   UpstreamRequest request_;
-  std::string head_;  // request_'s serialized head for the current try
-  std::string client_host_;
+  std::string head_;              // request_'s serialized head for the current try
+  std::string_view client_host_;  // in the client request, which outlives every try
   std::shared_ptr<UpstreamConnection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
   SteadyTime started_;
