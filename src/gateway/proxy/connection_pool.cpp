@@ -17,10 +17,10 @@ std::shared_ptr<UpstreamConnection> ConnectionPool::take(std::size_t endpoint, S
   while (!list.empty()) {
     auto conn = std::move(list.back());
     list.pop_back();
+    // The readiness wait stays queued: it completes with the answer and, its token stale, does
+    // nothing. Cancelling it would post a completion now (a reactor wake-up per request).
     conn->idle_token++;
-    boost::system::error_code ec;
-    conn->socket.cancel(ec);  // ends the readiness wait (no syscall)
-    if (!ec && conn->socket.is_open()) return conn;
+    if (conn->socket.is_open()) return conn;
   }
   return nullptr;
 }

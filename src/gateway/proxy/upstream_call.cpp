@@ -163,7 +163,14 @@ void UpstreamCall::send() {
 void UpstreamCall::on_written(error_code ec) {
   if (done_) return;
   if (ec) return on_io_error(ec);
-  read();
+  // The answer cannot be there yet: wait for readability instead of a read that would only
+  // return EAGAIN (one syscall less per request).
+  conn_->socket.async_wait(asio::ip::tcp::socket::wait_read,
+                           [self = shared_from_this()](error_code wec) {
+                             if (self->done_) return;
+                             if (wec) return self->on_io_error(wec);
+                             self->read();
+                           });
 }
 
 void UpstreamCall::read() {
