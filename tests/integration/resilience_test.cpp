@@ -298,13 +298,16 @@ TEST(Resilience, UpstreamFallbackServesFromTheShadowOrTimesOutToTheNext) {
   {
     SluiceProcess gw(R"(
 workers: 2
+upstreams:
+  shadow_cluster: { endpoints: ["127.0.0.1:)" +
+                     std::to_string(port) + R"("] }
 routes:
   - name: api
     middlewares:
       - type: fallback
         fallbacks:
-          - { name: shadow, kind: upstream, endpoint: "127.0.0.1:)" +
-                     std::to_string(port) + R"(", when: { status: [5xx] }, timeout_ms: 150 }
+          - { name: shadow, kind: upstream, cluster: shadow_cluster, when: { status: [5xx] },
+              timeout_ms: 150 }
           - { name: sorry, kind: static, status: 503, body: sorry, when: { status: [5xx] } }
     handler: { type: respond, status: 502 }
 )");
@@ -328,6 +331,22 @@ routes:
               std::string::npos);
     EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"timed_out\"} 1"),
               std::string::npos);
+  }
+  {  // a fixed endpoint instead of a cluster
+    SluiceProcess gw(R"(
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: shadow, kind: upstream, endpoint: "127.0.0.1:)" +
+                     std::to_string(port) + R"(", when: {} }
+    handler: { type: respond, status: 500 }
+)");
+    httplib::Client c("127.0.0.1", gw.port());
+    auto ok = c.Get("/ok");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->body, "from shadow, tier ");
   }
   shadow.stop();
   server.join();

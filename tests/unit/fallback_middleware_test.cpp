@@ -149,6 +149,25 @@ routes:
             std::string::npos);
 }
 
+TEST(FallbackMiddleware, AReloadThatDropsTheShadowClusterIsRefused) {
+  const std::string route = R"(
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks: [ { name: shadow, kind: upstream, cluster: shadow, when: {} } ]
+    handler: { type: respond }
+)";
+  Harness h("upstreams: { shadow: { endpoints: [\"127.0.0.1:1\"] } }" + route);
+  ASSERT_TRUE(h.errors.empty()) << h.errors[0];
+  auto kept = h.reload("upstreams: { shadow: { endpoints: [\"127.0.0.1:2\"] } }" + route);
+  EXPECT_TRUE(kept.empty()) << kept[0];
+  auto errors = h.reload("upstreams: { other: { endpoints: [\"127.0.0.1:2\"] } }" + route);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors[0].find("unknown cluster \"shadow\" (not in upstreams:)"), std::string::npos)
+      << errors[0];
+}
+
 TEST(FallbackMiddleware, ConfigErrors) {
   auto first_error = [](const std::string& fallback) {
     Harness h("routes: [{name: api, middlewares: [" + fallback + "], handler: {type: echo}}]");
@@ -158,12 +177,15 @@ TEST(FallbackMiddleware, ConfigErrors) {
             "test.yaml:1:36: routes[0].middlewares[0].fallbacks: at least one fallback is "
             "required");
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream}]}"),
-            "test.yaml:1:65: routes[0].middlewares[0].fallbacks[0].endpoint: is required for "
-            "kind: upstream (e.g. \"127.0.0.1:9000\")");
+            "test.yaml:1:65: routes[0].middlewares[0].fallbacks[0]: kind: upstream needs cluster: "
+            "<name of an upstreams: cluster> or endpoint: \"host:port\"");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, cluster: shadow}]}"),
+            "test.yaml:1:91: routes[0].middlewares[0].fallbacks[0].cluster: unknown cluster "
+            "\"shadow\" (not in upstreams:)");
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: x:1, cluster: "
                         "shadow}]}"),
-            "test.yaml:1:106: routes[0].middlewares[0].fallbacks[0].cluster: clusters need the "
-            "proxy's client API, not available yet; give endpoint: \"host:port\" instead");
+            "test.yaml:1:92: routes[0].middlewares[0].fallbacks[0].endpoint: give either cluster "
+            "or endpoint, not both");
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: static, when: {status: [5x]}}]}"),
             "test.yaml:1:95: routes[0].middlewares[0].fallbacks[0].when.status: expected "
             "statuses (503) or classes (5xx), got \"5x\"");

@@ -47,16 +47,29 @@ struct FallbackMiddleware::Attempt {
 
 FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
                                        std::shared_ptr<observe::LatencyEstimator> latency,
-                                       const Clock& clock)
+                                       const Clock& clock, ClusterBinder binder)
     : name_(std::move(name)),
       config_(std::move(config)),
       cache_(config_.snapshots.max_bytes, config_.snapshots.ttl),
       latency_(std::move(latency)),
-      clock_(clock) {
+      clock_(clock),
+      binder_(std::move(binder)) {
   for (const auto& f : config_.fallbacks) {
     uses_snapshots_ |= f.kind == FallbackSpec::Kind::kCacheSnapshot;
     uses_p99_ |= f.when.uses_route_p99();
+    if (!f.cluster.empty()) clusters_.push_back(f.cluster);
   }
+}
+
+InitResult FallbackMiddleware::init() {
+  if (clusters_.empty() || !binder_) return InitResult::success();
+  ClusterPicker picker;
+  std::string error = binder_(clusters_, picker);
+  if (!error.empty()) return InitResult::failure(name_ + ": " + error);
+  if (!picker) return InitResult::success();  // no config being loaded (a chain edit): keep
+  std::lock_guard lock(picker_mutex_);
+  picker_ = std::make_shared<const ClusterPicker>(std::move(picker));
+  return InitResult::success();
 }
 
 Decision FallbackMiddleware::pre_handle(Exchange& ex) {
@@ -135,7 +148,16 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     } else {
       if (!allow_async) return Outcome::kNone;
       boost::asio::io_context* io = server::current_io_context();
-      if (io == nullptr) {  // not on a server worker (tests, adapters): cannot call out
+      ShadowEndpoint to = f.endpoint;
+      if (!f.cluster.empty()) {
+        std::shared_ptr<const ClusterPicker> picker;
+        {
+          std::lock_guard lock(picker_mutex_);
+          picker = picker_;
+        }
+        to = picker ? (*picker)(f.cluster) : ShadowEndpoint{};
+      }
+      if (io == nullptr || to.host.empty()) {  // off a server worker, or no endpoint to call
         if (f.failed != nullptr) f.failed->Increment();
         continue;
       }
@@ -150,7 +172,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
       attempt->index = i;
       attempt->ctx = ctx;
       attempt->cancel = start_shadow_call(
-          *io, f.endpoint, ex.request(), f.timeout,
+          *io, to, ex.request(), f.timeout,
           [this, &ex, attempt](ShadowResult r) { on_shadow(ex, attempt, std::move(r)); });
       return Outcome::kWaiting;
     }

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,7 +42,8 @@ struct FallbackSpec {
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  ShadowEndpoint endpoint;  // upstream
+  ShadowEndpoint endpoint;  // upstream: a fixed address, or
+  std::string cluster;      // upstream: a cluster of `upstreams:` (an endpoint its balancer picks)
   // sluice_fallback_total{fallback,result}; may be null.
   prometheus::Counter* served = nullptr;
   prometheus::Counter* failed = nullptr;
@@ -59,12 +62,23 @@ struct FallbackConfig {
   SnapshotSettings snapshots;
 };
 
+// Finds a cluster's endpoint for an upstream fallback; empty host when none is available.
+// Re-bound on every config load (FallbackMiddleware::init) so a reused middleware follows the
+// current `upstreams:`.
+using ClusterPicker = std::function<ShadowEndpoint(const std::string& cluster)>;
+// Returns a picker for the config being loaded, or an error message naming a missing cluster.
+using ClusterBinder =
+    std::function<std::string(const std::vector<std::string>& clusters, ClusterPicker& out)>;
+
 class FallbackMiddleware final : public Middleware {
  public:
   // `latency` is the route's shared estimator (recorded here, read by route_p99_above_ms).
   FallbackMiddleware(std::string name, FallbackConfig config,
-                     std::shared_ptr<observe::LatencyEstimator> latency, const Clock& clock);
+                     std::shared_ptr<observe::LatencyEstimator> latency, const Clock& clock,
+                     ClusterBinder binder = {});
 
+  // Binds the clusters of upstream fallbacks to the config being loaded (when one is).
+  InitResult init() override;
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "fallback"; }
   Decision pre_handle(Exchange& ex) override;
@@ -96,6 +110,10 @@ class FallbackMiddleware final : public Middleware {
   resilience::ResponseCache cache_;
   std::shared_ptr<observe::LatencyEstimator> latency_;
   const Clock& clock_;
+  ClusterBinder binder_;
+  std::vector<std::string> clusters_;  // named by upstream fallbacks
+  std::mutex picker_mutex_;            // init() may run while requests use the old picker
+  std::shared_ptr<const ClusterPicker> picker_;
 };
 
 }  // namespace sluice::middleware

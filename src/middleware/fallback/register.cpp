@@ -4,6 +4,8 @@
 #include <map>
 #include <mutex>
 
+#include "gateway/config.hpp"
+#include "gateway/proxy/upstreams_section.hpp"
 #include "gateway/services.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
 #include "sluice/registry.hpp"
@@ -27,6 +29,41 @@ std::shared_ptr<observe::LatencyEstimator> latency_for(GatewayServices* services
   auto& slot = all.by_route[route + "/" + std::to_string(window.count())];
   if (!slot) slot = std::make_shared<observe::LatencyEstimator>(window);
   return slot;
+}
+
+const gateway::proxy::ClusterSet* clusters_of(GatewayServices* services) {
+  if (services == nullptr || services->building == nullptr) return nullptr;
+  return services->building->extras->get<gateway::proxy::ClusterSet>();
+}
+
+bool cluster_exists(GatewayServices* services, const std::string& name) {
+  const auto* set = clusters_of(services);
+  return set != nullptr && set->find(name) != nullptr;
+}
+
+// Binds upstream fallbacks to the clusters of the config being loaded: the picker holds those
+// clusters and asks their balancer for an endpoint (ejected ones are skipped).
+ClusterBinder binder_for(GatewayServices* services) {
+  return [services](const std::vector<std::string>& names, ClusterPicker& out) -> std::string {
+    const auto* set = clusters_of(services);
+    if (set == nullptr) return {};  // not a config load: keep the current binding
+    std::map<std::string, std::shared_ptr<gateway::proxy::Cluster>, std::less<>> bound;
+    for (const auto& name : names) {
+      auto cluster = set->find(name);
+      if (!cluster) return "unknown cluster \"" + name + "\" (not in upstreams:)";
+      bound[name] = cluster;
+    }
+    out = [bound = std::move(bound)](const std::string& name) -> ShadowEndpoint {
+      auto it = bound.find(name);
+      if (it == bound.end()) return {};
+      auto& cluster = *it->second;
+      const int i = cluster.pick(cluster.clock().now(), -1);
+      if (i < 0) return {};
+      const auto& address = cluster.endpoints()[static_cast<std::size_t>(i)]->address;
+      return {address.address().to_string(), std::to_string(address.port())};
+    };
+    return {};
+  };
 }
 
 void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
@@ -69,15 +106,18 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
              : kind == "upstream"     ? FallbackSpec::Kind::kUpstream
                                       : FallbackSpec::Kind::kStatic;
     if (f.kind == FallbackSpec::Kind::kUpstream) {
-      if (item.has("cluster")) {
-        item.error("cluster",
-                   "clusters need the proxy's client API, not available yet; give "
-                   "endpoint: \"host:port\" instead");
-      }
+      f.cluster = item.string("cluster");
       const auto endpoint = item.string("endpoint");
       const auto colon = endpoint.rfind(':');
-      if (endpoint.empty()) {
-        item.error("endpoint", "is required for kind: upstream (e.g. \"127.0.0.1:9000\")");
+      if (!f.cluster.empty() && !endpoint.empty()) {
+        item.error("endpoint", "give either cluster or endpoint, not both");
+      } else if (f.cluster.empty() && endpoint.empty()) {
+        item.error("",
+                   "kind: upstream needs cluster: <name of an upstreams: cluster> or "
+                   "endpoint: \"host:port\"");
+      } else if (!f.cluster.empty()) {
+        if (!cluster_exists(spec.services, f.cluster))
+          item.error("cluster", "unknown cluster \"" + f.cluster + "\" (not in upstreams:)");
       } else if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) {
         item.error("endpoint", "must be host:port, got \"" + endpoint + "\"");
       } else {
@@ -106,7 +146,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   if (!s.ok()) return nullptr;
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
-                                              clock);
+                                              clock, binder_for(spec.services));
 }
 
 const MiddlewareRegistrar registrar("fallback", build);

@@ -1,6 +1,6 @@
 // ShadowCall — one HTTP/1.1 request to an alternate upstream ("host:port") on the calling
-// worker's io_context, bounded by a timeout: the `upstream` fallback kind's client, kept tiny
-// until the gateway's proxy offers a client API (then `cluster:` replaces `endpoint:`).
+// worker's io_context, bounded by a timeout: the `upstream` fallback kind's client. Small on
+// purpose: a fresh connection per call (fallbacks are the rare path), no retries.
 //
 //   auto cancel = start_shadow_call(io, {"127.0.0.1", "9000"}, request, 300ms,
 //                                   [](ShadowResult r) { if (r.ok) use(r.status, r.body); });
@@ -24,7 +24,7 @@ class Request;
 namespace sluice::middleware {
 
 struct ShadowEndpoint {
-  std::string host;
+  std::string host;  // a name is resolved per call; an IP address is used as is
   std::string port;
 };
 
