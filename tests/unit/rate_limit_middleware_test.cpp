@@ -192,6 +192,23 @@ TEST(RateLimitMiddleware, BucketsSurviveAReloadOfAnUnchangedMiddleware) {
   EXPECT_EQ(h.get("api")->status(), 429);
 }
 
+TEST(RateLimitMiddleware, ErrorsOfSeveralMiddlewaresAreReportedExactlyOnce) {
+  Harness h(R"(
+routes:
+  - name: api
+    middlewares:
+      - { type: circuit_breaker }
+      - { type: rate_limit, limits: [ { rate: 0 } ] }
+      - { type: concurrency_limit, max_in_flight: 1, reject_status: 500 }
+    handler: { type: respond }
+)");
+  EXPECT_EQ(h.errors,
+            (std::vector<std::string>{
+                "test.yaml:5:9: routes[0].middlewares[0].threshold: is required",
+                "test.yaml:6:47: routes[0].middlewares[1].limits[0].rate: must be greater than 0",
+                "test.yaml:7:69: routes[0].middlewares[2].reject_status: must be 503 or 429"}));
+}
+
 TEST(RateLimitMiddleware, ConfigErrors) {
   auto first_error = [](const std::string& limiter) {
     Harness h(config(limiter));

@@ -74,7 +74,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   c.errors = read_errors(s.child("error_on"));
   c.key = read_key(s);
   const auto max_breakers = s.integer("max_breakers", 10000, 1, 10'000'000);
-  if (!s.ok()) return nullptr;
+  // Other settings errors leave valid fallback values: the middleware is still built (the load
+  // fails anyway), so an error elsewhere in the file does not add a vague "could not be built".
   if (auto err = b.validate(); !err.empty()) {
     report(s, err);
     return nullptr;

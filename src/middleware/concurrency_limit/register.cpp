@@ -53,7 +53,6 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (c.keyed && !group.empty()) s.error("group", "a group is one limiter: drop key or group");
   }
   c.max_keys = static_cast<size_t>(s.integer("max_keys", 10000, 1, 10'000'000));
-  if (!s.ok()) return nullptr;
   prometheus::Registry* registry =
       spec.services != nullptr ? spec.services->metrics.get() : nullptr;
   std::shared_ptr<resilience::ConcurrencyLimiter> shared;

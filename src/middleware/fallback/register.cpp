@@ -143,7 +143,6 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     add_counters(metrics, f);
     config.fallbacks.push_back(std::move(f));
   }
-  if (!s.ok()) return nullptr;
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
                                               clock, binder_for(spec.services));

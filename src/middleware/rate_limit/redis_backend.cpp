@@ -56,7 +56,6 @@ std::optional<RedisLimiterConfig> read_redis_config(const Settings& s) {
   c.lease_max_age = s.millis("lease_max_age_ms", c.lease_max_age);
   c.lease_low_water = s.number("lease_low_water", c.lease_low_water);
   c.lease_max = static_cast<int>(s.integer("lease_max", c.lease_max, 0, 1 << 30));
-  if (!s.ok()) return std::nullopt;
   if (auto err = c.validate(); !err.empty()) {
     // "redis.command_timeout: must be > 0 ms (got 0)": point at the settings map itself.
     s.error("", err);

@@ -56,13 +56,12 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     config.fail_closed_status =
         static_cast<int>(redis.integer("fail_closed_status", 503, 400, 599));
     auto redis_config = read_redis_config(redis);
-    if (!redis_config || !s.ok()) return nullptr;
+    if (!redis_config) return nullptr;
     auto b = make_redis_backend(*redis_config, metrics, spec.name);
     return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), b.limiter,
                                                  b.sync_errors);
   }
   if (s.has("redis")) s.error("redis", "only used with backend: redis");
-  if (!s.ok()) return nullptr;
   auto local =
       std::make_shared<resilience::LocalRateLimiter>(clock, static_cast<std::size_t>(max_keys));
   return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), std::move(local));
