@@ -11,13 +11,15 @@
 
 #include "gateway/admin/admin_api.hpp"
 #include "gateway/config_watcher.hpp"
+#include "observe/metrics/metrics_registry.hpp"
 
 namespace sluice::gateway {
 
 namespace asio = boost::asio;
 
 Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
-  services_.metrics = std::make_shared<prometheus::Registry>();
+  // A Registry that also collects scrape-time collectables (process_*, sharded http_* series).
+  services_.metrics = std::make_shared<observe::MetricsRegistry>();
   reloads_ = &prometheus::BuildCounter()
                   .Name("sluice_config_reloads_total")
                   .Help("Config reloads by result (ok, error).")

@@ -1,0 +1,40 @@
+// TracingObserver: W3C Trace Context in, one OTLP SERVER span per request out.
+// on_request_start continues the caller's trace (or starts one when traceparent is absent or
+// invalid — never an error), takes the sampling decision, fills ex.context().trace() and rewrites
+// the request's traceparent/tracestate with sluice's span as the parent, so a proxy forwards
+// them upstream. on_request_end builds the span (OTel HTTP semantic conventions) and hands it
+// to the exporter without blocking.
+//
+//   auto obs = std::make_shared<TracingObserver>(options, exporter);   // exporter: shared
+//   config.observers.push_back(obs);
+#pragma once
+
+#include <memory>
+
+#include "observe/otlp_exporter.hpp"
+#include "observe/sampler.hpp"
+#include "sluice/exchange.hpp"
+
+namespace sluice::observe {
+
+class TracingObserver final : public Observer {
+ public:
+  TracingObserver(Sampler sampler, std::shared_ptr<OtlpExporter> exporter,
+                  bool per_middleware_spans)
+      : sampler_(sampler),
+        exporter_(std::move(exporter)),
+        per_middleware_spans_(per_middleware_spans) {}
+
+  void on_request_start(Exchange& ex) override;
+  void on_request_end(Exchange& ex) override;
+  bool wants_middleware_times() const override { return per_middleware_spans_; }
+
+  const Sampler& sampler() const { return sampler_; }
+
+ private:
+  const Sampler sampler_;
+  const std::shared_ptr<OtlpExporter> exporter_;
+  const bool per_middleware_spans_;
+};
+
+}  // namespace sluice::observe

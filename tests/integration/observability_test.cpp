@@ -1,0 +1,325 @@
+// Observability against the real binary: /metrics passes `promtool check metrics` and counts
+// requests; spans reach a test OTLP collector with the caller's trace and sluice's span
+// forwarded upstream; hostile requests still give one JSON access-log line each; SIGUSR1
+// reopens a renamed log; /stats/middlewares answers with its documented shape.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "support/raw_client.hpp"
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+std::string scrape(const SluiceProcess& gw) {
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/metrics");
+  return r && r->status == 200 ? r->body : std::string();
+}
+
+// The value of one sample line "name{labels} value", or -1.
+double sample(const std::string& metrics, const std::string& series) {
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// Pipes `text` into `promtool check metrics`; returns its exit status and output.
+std::pair<int, std::string> promtool_check(const std::string& text, const TempDir& dir) {
+  const std::string in = dir.write("metrics.txt", text);
+  const std::string out = dir.file("promtool.out");
+  const int rc = std::system(("promtool check metrics < " + in + " > " + out + " 2>&1").c_str());
+  std::ifstream f(out);
+  std::stringstream s;
+  s << f.rdbuf();
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, s.str()};
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+TEST(Observability, MetricsPassPromtoolAndCountRequests) {
+  SluiceProcess gw(R"(
+routes:
+  - name: hello
+    match: { prefix: /hello }
+    middlewares: [ { type: request_id } ]
+    handler: { type: respond, status: 200, body: "hi\n" }
+  - name: broken
+    match: { prefix: /broken }
+    handler: { type: respond, status: 503, body: "down\n" }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(c.Get("/hello"));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(c.Post("/broken", "12345", "text/plain"));
+  ASSERT_TRUE(c.Get("/nowhere"));  // 404 by the router: no chain, not counted
+
+  const std::string m = scrape(gw);
+  TempDir dir;
+  auto [rc, out] = promtool_check(m, dir);
+  EXPECT_EQ(rc, 0) << out << "\n" << m;
+
+  EXPECT_EQ(sample(m, R"(http_requests_total{route="hello",method="GET",code="200"})"), 7);
+  EXPECT_EQ(sample(m, R"(http_requests_total{route="broken",method="POST",code="503"})"), 3);
+  EXPECT_EQ(sample(m, R"(http_request_duration_seconds_count{route="hello",method="GET"})"), 7);
+  EXPECT_EQ(sample(m, R"(http_request_size_bytes_sum{route="broken",method="POST"})"), 15);
+  EXPECT_EQ(sample(m, R"(http_response_size_bytes_sum{route="hello",method="GET"})"), 21);
+  EXPECT_EQ(
+      sample(m, R"(http_middleware_duration_seconds_count{middleware="request_id",route="hello"})"),
+      7);
+  EXPECT_EQ(sample(m, "http_requests_in_flight"), 0);
+  EXPECT_GT(sample(m, "process_resident_memory_bytes"), 0);
+  EXPECT_GT(sample(m, "process_open_fds"), 0);
+  EXPECT_GT(sample(m, "process_start_time_seconds"), 1.6e9);
+  EXPECT_EQ(m.find("route=\"nowhere\""), std::string::npos);
+}
+
+class Collector {
+ public:
+  Collector() {
+    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      const json body = json::parse(req.body);
+      for (auto& rs : body["resourceSpans"]) {
+        resource_ = rs["resource"];
+        for (auto& ss : rs["scopeSpans"])
+          for (auto& s : ss["spans"])
+            spans_.push_back(s);
+      }
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the accept loop runs would leave listen_after_bind running forever.
+    while (!server_.is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Collector() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<json> spans() {
+    std::lock_guard lock(mu_);
+    return spans_;
+  }
+  json resource() {
+    std::lock_guard lock(mu_);
+    return resource_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<json> spans_;
+  json resource_;
+};
+
+json attribute(const json& span, const std::string& key) {
+  for (const auto& a : span["attributes"])
+    if (a["key"] == key) return a["value"];
+  return nullptr;
+}
+
+TEST(Observability, SpansReachTheCollectorAndTraceparentIsForwarded) {
+  Collector collector;
+  SluiceProcess gw(R"(
+tracing:
+  service_name: gw-under-test
+  endpoint: http://127.0.0.1:)" +
+                   std::to_string(collector.port()) + R"(
+  sampler: parentbased_always_on
+  resource_attributes: { deployment.environment: test }
+  batch: { schedule_delay_ms: 50 }
+routes:
+  - name: echo
+    match: { prefix: /echo }
+    middlewares: [ { type: request_id } ]
+    handler: { type: echo }
+)");
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string parent = "00f067aa0ba902b7";
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/echo/a", {{"traceparent", "00-" + trace + "-" + parent + "-01"},
+                             {"tracestate", "vendor=abc"},
+                             {"User-Agent", "itest/1"}});
+  ASSERT_TRUE(r);
+  auto echoed = json::parse(r->body)["headers"];
+  const std::string forwarded = echoed["traceparent"][0];
+  std::smatch match;
+  ASSERT_TRUE(std::regex_match(forwarded, match, std::regex("00-" + trace + "-([0-9a-f]{16})-01")))
+      << forwarded;
+  const std::string sluice_span = match[1];
+  EXPECT_NE(sluice_span, parent);
+  EXPECT_EQ(echoed["tracestate"][0], "vendor=abc");
+
+  auto bad = c.Get("/echo/b", {{"traceparent", "00-zz-nonsense-01"}});  // never fails
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 200);
+
+  ASSERT_TRUE(eventually([&] { return collector.spans().size() >= 2; })) << gw.log();
+  json span;
+  for (const auto& s : collector.spans())
+    if (s["traceId"] == trace) span = s;
+  ASSERT_FALSE(span.is_null());
+  EXPECT_EQ(span["spanId"], sluice_span);
+  EXPECT_EQ(span["parentSpanId"], parent);
+  EXPECT_EQ(span["kind"], 2);
+  EXPECT_EQ(attribute(span, "http.route")["stringValue"], "echo");
+  EXPECT_EQ(attribute(span, "url.path")["stringValue"], "/echo/a");
+  EXPECT_EQ(attribute(span, "http.response.status_code")["intValue"], "200");
+  EXPECT_EQ(attribute(span, "client.address")["stringValue"], "127.0.0.1");
+  EXPECT_EQ(attribute(span, "user_agent.original")["stringValue"], "itest/1");
+  EXPECT_EQ(attribute(span, "server.address")["stringValue"], "127.0.0.1");
+  bool named = false, env = false;
+  const json resource = collector.resource();
+  for (const auto& a : resource["attributes"]) {
+    named |= a["key"] == "service.name" && a["value"]["stringValue"] == "gw-under-test";
+    env |= a["key"] == "deployment.environment" && a["value"]["stringValue"] == "test";
+  }
+  EXPECT_TRUE(named && env) << resource;
+  ASSERT_TRUE(
+      eventually([&] { return sample(scrape(gw), "sluice_otlp_spans_exported_total") >= 2; }));
+}
+
+TEST(Observability, HostileRequestsEachGiveOneJsonLine) {
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  SluiceProcess gw("access_log: { path: " + log + " }\n" + R"(
+routes:
+  - name: all
+    match: { prefix: / }
+    middlewares: [ { type: request_id } ]
+    handler: { type: respond, status: 200, body: "ok\n" }
+)");
+  const std::vector<std::string> targets = {"/q\"uote",       "/back\\slash",  "/ctl%00%0d%0a",
+                                            "/utf8-\xff\xfe", "/over\xc0\xaf", "/\x7f"};
+  const std::vector<std::string> agents = {"a\"b",      "c\\d",      "e\x01\x02",    "bad\xff\xc3",
+                                           "tab\there", "{\"x\":1}", "\xed\xa0\x80", "ok \xc3\xa9"};
+  int answered = 0;
+  auto send = [&](const std::string& target, const std::string& agent) {
+    RawClient client(gw.port());
+    client.send("GET " + target + " HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent +
+                "\r\nX-Evil: \"\\\r\nConnection: close\r\n\r\n");
+    auto codes = status_codes(client.read_responses(1));
+    if (!codes.empty() && codes[0] == 200) ++answered;
+  };
+  for (const auto& t : targets)
+    send(t, "plain");
+  for (const auto& a : agents)
+    send("/ua", a);
+  // A CR/LF injection attempt ends the header early: what follows is never a log field.
+  send("/crlf", "evil\r\nX-Injected: {\"status_code\":1}");
+  ASSERT_GT(answered, 8);
+
+  ASSERT_TRUE(eventually([&] { return static_cast<int>(read_lines(log).size()) >= answered; }));
+  auto lines = read_lines(log);
+  EXPECT_EQ(static_cast<int>(lines.size()), answered);
+  for (const auto& line : lines) {
+    json j;
+    ASSERT_NO_THROW(j = json::parse(line)) << line;
+    EXPECT_EQ(j["route"], "all");
+    EXPECT_EQ(j["status_code"], 200);
+    EXPECT_EQ(j["request_id"].get<std::string>().size(), 32u);
+    for (char c : line)
+      ASSERT_GE(static_cast<unsigned char>(c), 0x20) << line;
+  }
+}
+
+TEST(Observability, Sigusr1ReopensARenamedAccessLog) {
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  SluiceProcess gw("access_log: { path: " + log + " }\n" +
+                   "routes: [{ name: r, handler: { type: respond, status: 200 } }]\n");
+  httplib::Client c("127.0.0.1", gw.port());
+  ASSERT_TRUE(c.Get("/before"));
+  ASSERT_TRUE(eventually([&] { return read_lines(log).size() == 1; }));
+  ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+  ASSERT_TRUE(c.Get("/renamed"));  // still the old file: it is open
+  ASSERT_EQ(::kill(gw.pid(), SIGUSR1), 0);
+  ASSERT_TRUE(
+      eventually([&] { return sample(scrape(gw), "sluice_access_log_reopens_total") >= 1; }));
+  ASSERT_TRUE(c.Get("/after"));
+  ASSERT_TRUE(eventually([&] { return read_lines(log).size() == 1; }));
+  EXPECT_EQ(json::parse(read_lines(log)[0])["path"], "/after");
+  auto old = read_lines(log + ".1");
+  ASSERT_EQ(old.size(), 2u);
+  EXPECT_EQ(json::parse(old[1])["path"], "/renamed");
+}
+
+TEST(Observability, StatsMiddlewaresShape) {
+  SluiceProcess gw(R"(
+routes:
+  - name: api
+    match: { prefix: /api }
+    middlewares: [ { type: request_id }, { type: headers, response: { set: { X-A: b } } } ]
+    handler: { type: respond, status: 200 }
+  - name: idle
+    match: { prefix: /idle }
+    middlewares: [ { type: request_id } ]
+    handler: { type: respond, status: 200 }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(c.Get("/api/x"));
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/stats/middlewares");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  auto body = json::parse(r->body);
+  ASSERT_TRUE(body["middlewares"].is_array());
+  ASSERT_EQ(body["middlewares"].size(), 3u);
+  double previous_cost = 1e300;
+  for (const auto& m : body["middlewares"]) {
+    for (const char* key : {"route", "middleware", "count", "p50_us", "p99_us", "cost_ms"})
+      EXPECT_TRUE(m.contains(key)) << m;
+    EXPECT_LE(m["cost_ms"].get<double>(), previous_cost) << "sorted by cost";
+    previous_cost = m["cost_ms"].get<double>();
+    if (m["route"] == "api") {
+      EXPECT_EQ(m["count"], 20);
+      EXPECT_GT(m["p99_us"].get<double>(), 0);
+      EXPECT_GE(m["p99_us"].get<double>(), m["p50_us"].get<double>());
+    } else {
+      EXPECT_EQ(m["count"], 0);
+    }
+  }
+  EXPECT_EQ(body["middlewares"].back()["route"], "idle");
+  auto post = admin.Post("/stats/middlewares", "", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+}
+
+}  // namespace
+}  // namespace sluice::testing

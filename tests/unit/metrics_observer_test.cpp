@@ -1,0 +1,225 @@
+// Sharded metric primitives, and the metrics observer run through a real Chain: early answers,
+// exceptions, unknown methods and per-middleware self time, read back through Collect().
+#include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "gateway/config.hpp"
+#include "observe/metrics/http_metrics.hpp"
+#include "observe/metrics/metrics_observer.hpp"
+#include "observe/metrics/metrics_registry.hpp"
+#include "sluice/chain.hpp"
+#include "sluice/exchange.hpp"
+#include "support/manual_host.hpp"
+
+namespace sluice::observe {
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+const prometheus::ClientMetric* find_metric(const std::vector<prometheus::MetricFamily>& families,
+                                            const std::string& name, const Labels& labels) {
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      Labels have;
+      for (const auto& l : m.label)
+        have[l.name] = l.value;
+      if (have == labels) return &m;
+    }
+  }
+  return nullptr;
+}
+
+TEST(ShardedHistogram, BoundsAreInclusiveAndTotalsAddUp) {
+  ShardedHistogram h({10, 100});
+  for (uint64_t v : {1, 10, 11, 100, 101, 5000})
+    h.observe(v);
+  auto t = h.totals();
+  EXPECT_EQ(t.counts, (std::vector<uint64_t>{2, 2, 2}));
+  EXPECT_EQ(t.sum, 1u + 10 + 11 + 100 + 101 + 5000);
+}
+
+TEST(ShardedHistogram, ConcurrentObserversLoseNothing) {
+  ShardedHistogram h({1000});
+  ShardedCounter c;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) {
+        h.observe(static_cast<uint64_t>(i % 2000));
+        c.add();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  auto totals = h.totals();
+  EXPECT_EQ(totals.counts[0] + totals.counts[1], 40000u);
+  EXPECT_EQ(totals.counts[0], 4u * 5 * 1001);  // 0..1000 (inclusive) of each 2000
+  EXPECT_EQ(c.value(), 40000u);
+}
+
+TEST(HttpMetrics, MethodsOutsideTheStandardSetAreOther) {
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("GET")], "GET");
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("PATCH")], "PATCH");
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("OPTIONS")], "OPTIONS");
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("get")], "other");
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("BREW")], "other");
+  EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("")], "other");
+}
+
+// Answers 401 on /deny; spins a little so its self time is measurable.
+class Auth final : public Middleware {
+ public:
+  std::string_view name() const override { return "auth"; }
+  Decision pre_handle(Exchange& ex) override {
+    if (ex.request().path() == "/deny") return ex.answer_error(401, "unauthorized", "no");
+    return Decision::next();
+  }
+};
+
+class Thrower final : public Middleware {
+ public:
+  std::string_view name() const override { return "thrower"; }
+  Decision pre_handle(Exchange& ex) override {
+    if (ex.request().path() == "/boom") throw std::runtime_error("boom");
+    return Decision::next();
+  }
+};
+
+class Ok final : public Handler {
+ public:
+  std::string_view kind() const override { return "ok"; }
+  Decision handle(Exchange& ex) override { return ex.answer(200, "text/plain", "12345"); }
+};
+
+TEST(MetricsObserver, SeesEveryOutcomeThroughTheChain) {
+  auto http = std::make_shared<HttpMetrics>();
+  auto registry = std::make_shared<MetricsRegistry>();
+  auto collectable = std::make_shared<FunctionCollectable>([http] { return http->collect(); });
+  registry->add_collectable(collectable);
+
+  Chain chain("api", {std::make_shared<MetricsObserver>(*http)});
+  ASSERT_TRUE(chain.use(std::make_shared<Auth>()).ok());
+  ASSERT_TRUE(chain.use(std::make_shared<Thrower>()).ok());
+  RouteInfo info{"api"};
+  Ok handler;
+  auto host = std::make_shared<testing::ManualHost>();
+  auto run = [&](std::string_view method, std::string_view path) {
+    auto& ex = host->exchange(method, path);
+    ex.set_route(&info);
+    auto lease = chain.acquire();
+    bool done = false;
+    ex.run(*lease, handler, [&] { done = true; });
+    host->run_all();
+    ASSERT_TRUE(done);
+  };
+  for (int i = 0; i < 3; ++i)
+    run("GET", "/ok");
+  run("POST", "/deny");
+  run("POST", "/deny");
+  run("GET", "/boom");
+  run("BREW", "/ok");
+
+  auto families = registry->Collect();
+  EXPECT_EQ(registry->Collect().size(), families.size()) << "a second scrape sees the same";
+  auto count = [&](Labels l) {
+    const auto* m = find_metric(families, "http_requests_total", l);
+    return m ? m->counter.value : -1;
+  };
+  EXPECT_EQ(count({{"route", "api"}, {"method", "GET"}, {"code", "200"}}), 3);
+  EXPECT_EQ(count({{"route", "api"}, {"method", "POST"}, {"code", "401"}}), 2);
+  EXPECT_EQ(count({{"route", "api"}, {"method", "GET"}, {"code", "500"}}), 1);
+  EXPECT_EQ(count({{"route", "api"}, {"method", "other"}, {"code", "200"}}), 1);
+  EXPECT_EQ(count({{"route", "api"}, {"method", "BREW"}, {"code", "200"}}), -1);
+
+  const auto* get =
+      find_metric(families, "http_request_duration_seconds", {{"route", "api"}, {"method", "GET"}});
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(get->histogram.sample_count, 4u);
+  ASSERT_EQ(get->histogram.bucket.size(), 17u);  // 16 default bounds + Inf
+  EXPECT_DOUBLE_EQ(get->histogram.bucket.front().upper_bound, 0.0001);
+  EXPECT_DOUBLE_EQ(get->histogram.bucket[15].upper_bound, 10);
+  EXPECT_EQ(get->histogram.bucket.back().cumulative_count, 4u);
+  const auto* size =
+      find_metric(families, "http_response_size_bytes", {{"route", "api"}, {"method", "GET"}});
+  ASSERT_NE(size, nullptr);
+  EXPECT_EQ(size->histogram.sample_count, 4u);
+
+  // auth ran for all 7 requests; thrower only for the 5 that auth let through.
+  const auto* auth = find_metric(families, "http_middleware_duration_seconds",
+                                 {{"middleware", "auth"}, {"route", "api"}});
+  const auto* thrower = find_metric(families, "http_middleware_duration_seconds",
+                                    {{"middleware", "thrower"}, {"route", "api"}});
+  ASSERT_NE(auth, nullptr);
+  ASSERT_NE(thrower, nullptr);
+  EXPECT_EQ(auth->histogram.sample_count, 7u);
+  EXPECT_EQ(thrower->histogram.sample_count, 5u);
+  EXPECT_GT(auth->histogram.sample_sum, 0);
+
+  const auto* in_flight = find_metric(families, "http_requests_in_flight", {});
+  ASSERT_NE(in_flight, nullptr);
+  EXPECT_EQ(in_flight->gauge.value, 0);
+  EXPECT_EQ(http->find_route("api")
+                ->find_middleware("auth")
+                ->recent.snapshot(std::chrono::steady_clock::now())
+                .count,
+            7u);
+}
+
+TEST(MetricsObserver, InFlightCountsRequestsThatWait) {
+  HttpMetrics http;
+  class Waiter final : public Middleware {
+   public:
+    std::string_view name() const override { return "waiter"; }
+    Decision pre_handle(Exchange& ex) override {
+      resume = ex.defer();
+      return Decision::wait();
+    }
+    Resume resume;
+  };
+  auto waiter = std::make_shared<Waiter>();
+  Chain chain("r", {std::make_shared<MetricsObserver>(http)});
+  ASSERT_TRUE(chain.use(waiter).ok());
+  auto host = std::make_shared<testing::ManualHost>();
+  auto& ex = host->exchange("GET", "/");
+  Ok handler;
+  auto lease = chain.acquire();
+  ex.run(*lease, handler, [] {});
+  EXPECT_EQ(http.in_flight().value(), 1);
+  waiter->resume(Decision::next());
+  host->run_all();
+  EXPECT_EQ(http.in_flight().value(), 0);
+}
+
+TEST(MetricsSection, OnByDefaultAndConfigurable) {
+  GatewayServices services;
+  services.metrics = std::make_shared<MetricsRegistry>();
+  const std::string routes = "routes: [{ name: r, handler: { type: respond, status: 200 } }]\n";
+  auto plain = gateway::load_config_text(routes, "t.yaml", nullptr, services);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain.config->observers.size(), 1u);
+
+  auto off = gateway::load_config_text("metrics: { enabled: false }\n" + routes, "t.yaml", nullptr,
+                                       services);
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off.config->observers.empty());
+
+  auto bad = gateway::load_config_text(
+      "metrics: { duration_buckets_seconds: [0.1, 0.01] }\n" + routes, "t.yaml", nullptr, services);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.errors.at(0).find("ascending"), std::string::npos) << bad.errors.at(0);
+  EXPECT_NE(bad.errors.at(0).find("t.yaml:1:"), std::string::npos) << bad.errors.at(0);
+
+  // process_* comes from /proc at scrape time.
+  bool process = false;
+  for (const auto& f : services.metrics->Collect())
+    process |= f.name == "process_open_fds";
+  EXPECT_TRUE(process);
+}
+
+}  // namespace
+}  // namespace sluice::observe

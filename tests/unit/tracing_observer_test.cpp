@@ -1,0 +1,237 @@
+// The tracing observer through a real Chain: trace context in (valid, invalid, unsampled),
+// traceparent/tracestate rewritten for the upstream, and the exported SERVER span decoded from
+// a test OTLP collector: ids, parent link, semconv attributes, error status, middleware spans.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT 1
+#endif
+#ifndef CPPHTTPLIB_ZLIB_SUPPORT
+#define CPPHTTPLIB_ZLIB_SUPPORT 1
+#endif
+#ifndef CPPHTTPLIB_BROTLI_SUPPORT
+#define CPPHTTPLIB_BROTLI_SUPPORT 1
+#endif
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "observe/tracing/tracing_observer.hpp"
+#include "observe/tracing/tracing_options.hpp"
+#include "sluice/chain.hpp"
+#include "support/manual_host.hpp"
+
+namespace sluice::observe {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class Collector {
+ public:
+  Collector() {
+    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      const json body = json::parse(req.body);
+      for (auto& rs : body["resourceSpans"])
+        for (auto& ss : rs["scopeSpans"])
+          for (auto& s : ss["spans"])
+            spans_.push_back(s);
+      res.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the accept loop runs would leave listen_after_bind running forever.
+    while (!server_.is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Collector() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<json> spans() {
+    std::lock_guard lock(mu_);
+    return spans_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<json> spans_;
+};
+
+json attribute(const json& span, const std::string& key) {
+  for (const auto& a : span["attributes"])
+    if (a["key"] == key) return a["value"];
+  return nullptr;
+}
+
+class Gate final : public Middleware {
+ public:
+  std::string_view name() const override { return "gate"; }
+  Decision pre_handle(Exchange& ex) override {
+    if (ex.request().path() == "/closed") return ex.answer_error(503, "circuit_open", "open");
+    return Decision::next();
+  }
+};
+
+// Returns what an upstream would see: the request's trace headers.
+class HeaderEcho final : public Handler {
+ public:
+  std::string_view kind() const override { return "echo"; }
+  Decision handle(Exchange& ex) override {
+    traceparent = std::string(ex.request().header("traceparent"));
+    tracestate = std::string(ex.request().header("tracestate"));
+    return ex.answer(200, "text/plain", "ok");
+  }
+  std::string traceparent, tracestate;
+};
+
+struct Fixture {
+  explicit Fixture(Sampler sampler = Sampler::parent_based(Sampler::always_on()),
+                   bool middleware_spans = false) {
+    OtlpConfig config;
+    config.endpoint = collector.url();
+    config.schedule_delay = 20ms;
+    exporter = std::make_shared<OtlpExporter>(
+        config, [](const std::string& e) { ADD_FAILURE() << "exporter: " << e; });
+    chain = std::make_unique<Chain>(
+        "api", std::vector<std::shared_ptr<Observer>>{
+                   std::make_shared<TracingObserver>(sampler, exporter, middleware_spans)});
+    EXPECT_TRUE(chain->use(std::make_shared<Gate>()).ok());
+  }
+  Exchange& run(std::string_view path, std::vector<std::pair<std::string, std::string>> headers) {
+    auto& ex = host->exchange("GET", path);
+    for (auto& [k, v] : headers)
+      ex.request().add_header(k, v);
+    ex.context().set_client_ip("10.1.2.3");
+    ex.set_route(&info);
+    auto lease = chain->acquire();
+    ex.run(*lease, handler, [] {});
+    host->run_all();
+    return ex;
+  }
+  std::vector<json> exported(std::size_t n) {
+    EXPECT_TRUE(exporter->flush(5s));
+    EXPECT_EQ(exporter->exported_total(), n) << "dropped " << exporter->dropped_total();
+    auto s = collector.spans();
+    EXPECT_EQ(s.size(), n);
+    return s;
+  }
+
+  Collector collector;
+  std::shared_ptr<OtlpExporter> exporter;
+  std::unique_ptr<Chain> chain;
+  RouteInfo info{"api"};
+  HeaderEcho handler;
+  std::shared_ptr<testing::ManualHost> host = std::make_shared<testing::ManualHost>();
+};
+
+const std::string kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+const std::string kParent = "00f067aa0ba902b7";
+
+TEST(TracingObserver, ContinuesAValidTraceAndExportsTheServerSpan) {
+  Fixture f;
+  auto& ex = f.run("/users/7", {{"traceparent", "00-" + kTrace + "-" + kParent + "-01"},
+                                {"tracestate", "congo=t61rcWkgMzE"},
+                                {"tracestate", "rojo=00f067aa0ba902b7"},
+                                {"Host", "example.com:8443"},
+                                {"User-Agent", "curl/8.0"}});
+  const auto& slot = ex.context().trace();
+  ASSERT_TRUE(slot.valid);
+  auto hex = [](const uint8_t* p, std::size_t n) {
+    std::string out(2 * n, '0');
+    to_hex(p, n, out.data());
+    return out;
+  };
+  EXPECT_EQ(hex(slot.trace_id.data(), 16), kTrace);
+  EXPECT_EQ(hex(slot.parent_span_id.data(), 8), kParent);
+  const std::string span_id = hex(slot.span_id.data(), 8);
+  EXPECT_NE(span_id, kParent);
+  EXPECT_EQ(f.handler.traceparent, "00-" + kTrace + "-" + span_id + "-01");
+  EXPECT_EQ(f.handler.tracestate, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+
+  auto spans = f.exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const json& s = spans[0];
+  EXPECT_EQ(s["traceId"], kTrace);
+  EXPECT_EQ(s["spanId"], span_id);
+  EXPECT_EQ(s["parentSpanId"], kParent);
+  EXPECT_EQ(s["kind"], 2);
+  EXPECT_EQ(s["name"], "GET api");
+  EXPECT_EQ(s["traceState"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
+  EXPECT_EQ(attribute(s, "http.request.method")["stringValue"], "GET");
+  EXPECT_EQ(attribute(s, "url.path")["stringValue"], "/users/7");
+  EXPECT_EQ(attribute(s, "http.route")["stringValue"], "api");
+  EXPECT_EQ(attribute(s, "http.response.status_code")["intValue"], "200");
+  EXPECT_EQ(attribute(s, "server.address")["stringValue"], "example.com");
+  EXPECT_EQ(attribute(s, "server.port")["intValue"], "8443");
+  EXPECT_EQ(attribute(s, "client.address")["stringValue"], "10.1.2.3");
+  EXPECT_EQ(attribute(s, "user_agent.original")["stringValue"], "curl/8.0");
+  EXPECT_TRUE(!s.contains("status") || s["status"].value("code", 0) == 0);
+}
+
+TEST(TracingObserver, InvalidTraceparentStartsANewTraceAndDropsTracestate) {
+  Fixture f;
+  auto& ex = f.run("/x", {{"traceparent", "00-" + std::string(32, 'A') + "-" + kParent + "-01"},
+                          {"tracestate", "congo=t61rcWkgMzE"}});
+  EXPECT_EQ(ex.response().status(), 200);
+  ASSERT_TRUE(ex.context().trace().valid);
+  EXPECT_EQ(ex.context().trace().parent_span_id, (std::array<uint8_t, 8>{}));
+  EXPECT_EQ(f.handler.tracestate, "");
+  auto tp = parse_traceparent(f.handler.traceparent);
+  ASSERT_TRUE(tp);
+  EXPECT_TRUE(tp->sampled());
+  auto spans = f.exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0]["traceId"], to_hex(tp->trace_id));
+  EXPECT_TRUE(!spans[0].contains("parentSpanId") || spans[0]["parentSpanId"] == "");
+}
+
+TEST(TracingObserver, UnsampledParentIsFollowedAndNothingIsExported) {
+  Fixture f;
+  f.run("/x", {{"traceparent", "00-" + kTrace + "-" + kParent + "-00"}});
+  auto tp = parse_traceparent(f.handler.traceparent);
+  ASSERT_TRUE(tp);
+  EXPECT_EQ(to_hex(tp->trace_id), kTrace);
+  EXPECT_FALSE(tp->sampled());
+  f.exported(0);
+}
+
+TEST(TracingObserver, EarlyAnswer5xxIsAnErrorSpanWithTheAnsweringMiddleware) {
+  Fixture f;
+  f.run("/closed", {});
+  auto spans = f.exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0]["status"]["code"], 2);
+  EXPECT_EQ(attribute(spans[0], "http.response.status_code")["intValue"], "503");
+  EXPECT_EQ(attribute(spans[0], "error.type")["stringValue"], "503");
+  EXPECT_EQ(attribute(spans[0], "sluice.answered_by")["stringValue"], "gate");
+  EXPECT_EQ(attribute(spans[0], "sluice.detail")["stringValue"], "circuit_open");
+}
+
+TEST(TracingObserver, RatioZeroRootSamplerSamplesNoRootSpan) {
+  Fixture f(Sampler::parent_based(Sampler::trace_id_ratio(0)));
+  for (int i = 0; i < 5; ++i)
+    f.run("/x", {});
+  f.exported(0);
+}
+
+TEST(TracingObserver, OptionalChildSpanPerMiddleware) {
+  Fixture f(Sampler::always_on(), true);
+  f.run("/x", {});
+  auto spans = f.exported(2);
+  ASSERT_EQ(spans.size(), 2u);
+  const json& child = spans[0]["kind"] == 1 ? spans[0] : spans[1];
+  const json& server = spans[0]["kind"] == 1 ? spans[1] : spans[0];
+  EXPECT_EQ(child["name"], "gate");
+  EXPECT_EQ(child["parentSpanId"], server["spanId"]);
+  EXPECT_EQ(child["traceId"], server["traceId"]);
+}
+
+}  // namespace
+}  // namespace sluice::observe
