@@ -69,7 +69,9 @@ bool AccessLogWriter::write(std::string line) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    wake = queue_.empty();  // the writer drains everything it wakes up for
+    // An idle writer is woken by the first line; a busy one collects lines for a batch interval
+    // on its own, so a steady stream of requests costs no futex wake per line.
+    wake = (writer_idle_ && queue_.empty()) || queue_.size() + 1 == kWakeLines;
     queued_bytes_ += line.size();
     queue_.push_back(std::move(line));
     queued_lines_.store(queue_.size(), std::memory_order_relaxed);
@@ -144,9 +146,20 @@ void AccessLogWriter::run() {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] {
-        return stopping_ || !queue_.empty() || reopen_at_ || flush_requested_ > flush_done_;
-      });
+      auto urgent = [&] {
+        return stopping_ || reopen_at_ || flush_requested_ > flush_done_ ||
+               queue_.size() >= kWakeLines;
+      };
+      auto ready = [&] { return urgent() || !queue_.empty(); };
+      if (writer_idle_)
+        wake_.wait(lock, ready);
+      else
+        wake_.wait_for(lock, kBatchInterval, urgent);
+      if (!ready()) {  // a whole interval without a line: sleep until the next one
+        writer_idle_ = true;
+        continue;
+      }
+      writer_idle_ = false;
       batch.swap(queue_);
       queued_bytes_ = 0;
       queued_lines_.store(0, std::memory_order_relaxed);

@@ -64,6 +64,10 @@ class AccessLogWriter {
   void write_lines(const std::vector<std::string>& lines, std::size_t from, std::size_t to);
   void report(const std::string& message);
 
+  // A busy writer drains every kBatchInterval, or as soon as kWakeLines lines wait.
+  static constexpr std::chrono::milliseconds kBatchInterval{2};
+  static constexpr std::size_t kWakeLines = 1024;
+
   const Options options_;
   const ErrorHandler on_error_;
   int fd_ = -1;  // owned by the writer thread after construction
@@ -75,6 +79,7 @@ class AccessLogWriter {
   std::size_t queued_bytes_ = 0;          // guarded by mu_
   std::optional<std::size_t> reopen_at_;  // guarded by mu_: index in queue_
   bool stopping_ = false;                 // guarded by mu_
+  bool writer_idle_ = true;               // guarded by mu_: the writer waits for a notify
   uint64_t flush_requested_ = 0;          // guarded by mu_
   uint64_t flush_done_ = 0;               // guarded by mu_
 
