@@ -17,7 +17,7 @@ backend=$(NGINX_CPU=1 "$peers/nginx.sh" direct 18090)
 front=$("$peers/nginx.sh" proxy 18084 18090)
 taskset -c 0 "$bin" run -c bench/load/proxy.yaml >/dev/null 2>&1 &
 sluice=$!
-trap '"$peers/nginx.sh" stop "$backend"; "$peers/nginx.sh" stop "$front"; kill $sluice 2>/dev/null || true' EXIT
+trap '"$peers/nginx.sh" stop "$backend"; "$peers/nginx.sh" stop "$front"; kill $sluice 2>/dev/null || true; sleep 0.3; rm -rf "$backend" "$front" "$out"' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18083) 2>/dev/null && break; sleep 0.1; done
 
 front_pid=$(cat "$front/nginx.pid")
@@ -40,4 +40,4 @@ for s in sluice-empty sluice-chain; do
       -v c="$(field $s cpu_us_per_req)" -v nc="$(field nginx-proxy cpu_us_per_req)" \
       'BEGIN { printf "%s / nginx-proxy: req/s %.2fx  p99 %.2fx  cpu/req %.2fx\n", name, r/nr, p/np, c/nc }'
 done
-rm -f "$out"
+
