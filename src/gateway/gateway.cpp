@@ -39,6 +39,11 @@ LoadOutcome Gateway::load(const LoadedConfig* previous) {
 }
 
 std::vector<std::string> Gateway::start() {
+  // Signals are caught from here on: a SIGTERM that arrives right after the port file appears
+  // must drain, not kill the process.
+  control_ = std::make_unique<asio::io_context>(1);
+  signals_ = std::make_unique<asio::signal_set>(*control_, SIGTERM, SIGINT, SIGHUP);
+  signals_->add(SIGUSR1);
   auto outcome = load(nullptr);
   if (!outcome.ok()) return outcome.errors;
   const GatewaySettings settings = outcome.config->settings;
@@ -137,9 +142,8 @@ void Gateway::request_stop() {
 }
 
 int Gateway::wait() {
-  asio::io_context control(1);
-  asio::signal_set signals(control, SIGTERM, SIGINT, SIGHUP);
-  signals.add(SIGUSR1);
+  asio::io_context& control = *control_;
+  asio::signal_set& signals = *signals_;
   bool stopping = false;
   std::function<void()> arm = [&] {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {

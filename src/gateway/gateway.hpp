@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
 #include "gateway/config.hpp"
 #include "gateway/router.hpp"
 #include "server/server.hpp"
@@ -59,6 +62,8 @@ class Gateway {
   void drain_and_stop();
 
   GatewayOptions options_;
+  std::unique_ptr<boost::asio::io_context> control_;  // signals, config watch, main thread
+  std::unique_ptr<boost::asio::signal_set> signals_;
   GatewayServices services_;
   std::unique_ptr<ConfigCell> config_cell_;
   std::mutex reload_mutex_;

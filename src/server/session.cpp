@@ -229,7 +229,13 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   head_ += "\r\n";
   if (with_body) {
     head_ += "Content-Length: ";
-    append_number(head_, response_.body().size());
+    // A HEAD answer from an upstream has no body but says how long the body would be.
+    auto declared = response_.find(http::field::content_length);
+    if (head_request_ && response_.body().empty() && declared != response_.end()) {
+      head_.append(declared->value().data(), declared->value().size());
+    } else {
+      append_number(head_, response_.body().size());
+    }
     head_ += "\r\n";
   }
   if (!keep_alive)

@@ -1,9 +1,65 @@
 #include "support/manual_host.hpp"
 
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+
 namespace sluice::testing {
 
+namespace {
+struct LiveHosts {
+  std::mutex mutex;
+  std::set<ManualHost*> hosts;
+};
+LiveHosts& live_hosts() {
+  static LiveHosts* live = new LiveHosts;  // never destroyed: hosts may outlive static teardown
+  return *live;
+}
+
+bool is_live(ManualHost* host) {
+  std::lock_guard lock(live_hosts().mutex);
+  return live_hosts().hosts.count(host) != 0;
+}
+
+class DrainHostsAtExit : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::set<ManualHost*> hosts;
+    {
+      std::lock_guard lock(live_hosts().mutex);
+      hosts = live_hosts().hosts;
+    }
+    for (ManualHost* h : hosts) {
+      if (is_live(h)) h->drop_pending();  // may destroy other hosts of the set
+    }
+  }
+};
+[[maybe_unused]] ::testing::Environment* const drain_environment =
+    ::testing::AddGlobalTestEnvironment(new DrainHostsAtExit);
+}  // namespace
+
 ManualHost::ManualHost()
-    : exchange_(std::make_unique<Exchange>(*this, Request(request_), Response(response_))) {}
+    : exchange_(std::make_unique<Exchange>(*this, Request(request_), Response(response_))) {
+  std::lock_guard lock(live_hosts().mutex);
+  live_hosts().hosts.insert(this);
+}
+
+ManualHost::~ManualHost() {
+  std::lock_guard lock(live_hosts().mutex);
+  live_hosts().hosts.erase(this);
+}
+
+void ManualHost::drop_pending() {
+  // Keep this host alive while its own queue (which may hold the last references) is dropped.
+  auto self = weak_from_this().lock();
+  while (!queue_.empty() || !timers_.empty()) {
+    auto queue = std::move(queue_);
+    queue_.clear();
+    auto timers = std::move(timers_);
+    timers_.clear();
+  }  // dropping an uncalled Resume posts once more; the loop drops that too
+}
 
 Exchange& ManualHost::exchange(std::string_view method, std::string_view target) {
   request_ = detail::RequestMessage{};

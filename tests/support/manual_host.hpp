@@ -22,6 +22,11 @@ namespace sluice::testing {
 class ManualHost final : public ExchangeHost {
  public:
   ManualHost();
+  ~ManualHost() override;
+  // Drops queued work and timers without running them. Pending work holds Resumes, and a Resume
+  // holds its host: a test that ends with work still queued would otherwise leak the host in a
+  // cycle. Every live host is drained like this after the last test (a gtest environment).
+  void drop_pending();
   Exchange& exchange(std::string_view method, std::string_view target);
   detail::RequestMessage& request() { return request_; }
   detail::ResponseMessage& response() { return response_; }
