@@ -127,8 +127,15 @@ struct AsyncFixture {
     c.fail_closed_status = 503;
     EXPECT_TRUE(chain.use(std::make_shared<RateLimitMiddleware>("rl", std::move(c), backend)).ok());
   }
+  ~AsyncFixture() {
+    backend->waiting.clear();  // drops Resumes: they post to their hosts, drained here
+    for (auto& host : hosts)
+      host->advance(std::chrono::hours(24));
+  }
+  std::vector<std::shared_ptr<ManualHost>> hosts;
   std::unique_ptr<Call> start() {
     auto call = std::make_unique<Call>();
+    hosts.push_back(call->host);
     call->ex = &call->host->exchange("GET", "/");
     call->ex->set_route(&route);
     call->snapshot = chain.current();

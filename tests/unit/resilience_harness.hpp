@@ -49,6 +49,16 @@ class ScriptedHandler final : public Handler {
 };
 
 struct Call {
+  Call() = default;
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+  // A request still waiting is cancelled and every timer fired, so nothing queued on the host
+  // (a Resume holds its host) outlives the call.
+  ~Call() {
+    if (ex != nullptr && !done) ex->cancel();
+    host->advance(std::chrono::hours(24));
+  }
+
   std::shared_ptr<ManualHost> host = std::make_shared<ManualHost>();
   Exchange* ex = nullptr;
   std::shared_ptr<const ChainSnapshot> snapshot;
@@ -70,6 +80,14 @@ class Harness {
     config = out.config;
     handler.clock = &clock;
   }
+  // Resumes the handler still holds fire into their hosts' queues; drain those.
+  ~Harness() {
+    handler.held.clear();
+    for (auto& host : hosts_)
+      host->advance(std::chrono::hours(24));
+  }
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
   // Loads `yaml` as a reload of the current config (unchanged middlewares are reused).
   std::vector<std::string> reload(const std::string& yaml) {
     auto out = gateway::load_config_text(yaml, "test.yaml", config.get(), services);
@@ -89,6 +107,7 @@ class Harness {
                               std::vector<std::pair<std::string, std::string>> headers = {},
                               std::string client_ip = "10.0.0.1") {
     auto call = std::make_unique<Call>();
+    hosts_.push_back(call->host);
     const auto& r = route(route_name);
     call->ex = &call->host->exchange(method, target);
     for (auto& [k, v] : headers)
@@ -117,6 +136,9 @@ class Harness {
   std::shared_ptr<gateway::LoadedConfig> config;
   std::vector<std::string> errors;
   ScriptedHandler handler;
+
+ private:
+  std::vector<std::shared_ptr<ManualHost>> hosts_;
 };
 
 }  // namespace sluice::testing

@@ -104,7 +104,11 @@ Decision ConcurrencyLimitMiddleware::pre_handle(Exchange& ex) {
     w->resume(Decision::respond());  // post_handle writes the answer
   });
   ex.on_cancel([w, limiter] {
-    if (limiter->cancel(w->id)) w->removed = true;
+    if (!limiter->cancel(w->id)) return;  // granted: post_handle gives the slot back
+    w->removed = true;
+    // Nobody will call this Resume now. It holds the request's host, which holds the Context
+    // that holds `w`: drop it (its post is stale) or the connection would never be freed.
+    Resume stale = std::move(w->resume);
   });
   return Decision::wait();
 }
@@ -114,15 +118,15 @@ void ConcurrencyLimitMiddleware::post_handle(Exchange& ex, std::chrono::nanoseco
   if (call == nullptr || !call->limiter) return;
   auto limiter = std::move(call->limiter);
   call->limiter.reset();
-  if (call->waiting) {
-    if (call->waiting->timed_out) {
+  if (auto waiting = std::move(call->waiting)) {
+    if (waiting->timed_out) {
       if (!ex.cancelled()) {
         reject(ex, metrics_.rejected_timeout,
                "waited " + std::to_string(config_.max_wait.count()) + " ms for a slot");
       }
       return;
     }
-    if (call->waiting->removed) return;  // left the queue without a slot
+    if (waiting->removed) return;  // left the queue without a slot
   }
   limiter->release();
   if (metrics_.in_flight != nullptr) metrics_.in_flight->Decrement();

@@ -182,9 +182,9 @@ void RateLimitMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
   auto* call = InstanceState<RateCall>::find(ex.context(), this);
   if (call == nullptr) return;  // rejected synchronously: the answer is complete
   RateDecision d;
-  if (call->pending) {
-    if (!call->pending->done.load(std::memory_order_acquire)) return;  // cancelled meanwhile
-    d = call->pending->verdict;
+  if (auto pending = std::move(call->pending)) {
+    if (!pending->done.load(std::memory_order_acquire)) return;  // cancelled meanwhile
+    d = pending->verdict;
     if (!d.allowed) {
       if (!ex.cancelled()) reject(ex, d);
       return;
