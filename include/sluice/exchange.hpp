@@ -33,6 +33,10 @@ class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
   virtual ~ExchangeHost() = default;
   virtual void post(std::function<void()> fn) = 0;
   virtual void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) = 0;
+  // A hook of the exchange started waiting: a host that can notice the client going away
+  // meanwhile starts watching for it now and then calls Exchange::cancel(). Requests that
+  // never wait pay nothing for this.
+  virtual void on_wait() {}
 };
 
 // Continues a waiting exchange. Call it exactly once, from any thread: it hops back to the

@@ -91,6 +91,7 @@ std::string_view Exchange::answered_by() const {
 
 Resume Exchange::defer() {
   waiting_ = true;
+  host_->on_wait();
   return Resume(host_->shared_from_this(), this, ++wait_id_);
 }
 
@@ -201,9 +202,8 @@ void Exchange::step_handler() {
 // read per request instead of one per middleware.
 void Exchange::step_post() {
   const auto& mws = chain_->active();
-  const auto elapsed = post_next_ > 0
-                           ? std::chrono::steady_clock::now() - context_.start_steady()
-                           : std::chrono::nanoseconds{0};
+  const auto elapsed = post_next_ > 0 ? std::chrono::steady_clock::now() - context_.start_steady()
+                                      : std::chrono::nanoseconds{0};
   while (post_next_ > 0) {
     const std::size_t i = --post_next_;
     const SteadyTime started = timing_ ? std::chrono::steady_clock::now() : SteadyTime{};

@@ -1,6 +1,9 @@
 #include "server/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <array>
 #include <boost/asio/post.hpp>
@@ -47,6 +50,24 @@ void Session::post(std::function<void()> fn) {
 void Session::post_after(std::chrono::nanoseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
   timer->async_wait([timer, fn = std::move(fn)](error_code) { fn(); });
+}
+
+// While a request waits (a timer, Redis, an upstream), nothing reads the socket; watch it, and
+// if the client closed its side, cancel the request so what it started is dropped (499).
+// Readable with data means a pipelined request: it is left in the socket for after the answer.
+void Session::on_wait() {
+  if (watching_ || closed_) return;
+  watching_ = true;
+  socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
+    self->watching_ = false;
+    if (ec || self->closed_ || !self->busy_) return;
+    char byte;
+    const auto n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      self->closing_ = true;
+      self->exchange_.cancel();
+    }
+  });
 }
 
 void Session::check_deadline(SteadyTime now) {

@@ -38,6 +38,7 @@ class Session final : public ExchangeHost {
 
   void post(std::function<void()> fn) override;
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;
+  void on_wait() override;
 
  private:
   using error_code = boost::system::error_code;
@@ -77,6 +78,7 @@ class Session final : public ExchangeHost {
   bool closing_ = false;
   bool closed_ = false;
   bool timed_out_ = false;
+  bool watching_ = false;  // waiting for the client to close while a request waits
 };
 
 }  // namespace sluice::server

@@ -1,0 +1,77 @@
+// A request's life at its edges: a client that goes away while its request waits (the wait is
+// cancelled and the request counted as 499), and a drain that lets a waiting request finish.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "support/raw_client.hpp"
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+std::string slow_route(int delay_ms) {
+  return "drain_timeout_ms: 5000\n"
+         "routes:\n"
+         "  - name: slow\n"
+         "    middlewares:\n"
+         "      - type: fault\n"
+         "        faults: [ { name: wait, delay: { fixed_ms: " +
+         std::to_string(delay_ms) +
+         " } } ]\n"
+         "    handler: { type: respond, status: 200, body: late }\n";
+}
+
+bool has_499(int admin_port) {
+  httplib::Client admin("127.0.0.1", admin_port);
+  auto r = admin.Get("/metrics");
+  if (!r) return false;
+  std::istringstream lines(r->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("http_requests_total{", 0) == 0 &&
+        line.find("code=\"499\"") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+TEST(Lifecycle, ClientGoneWhileWaitingCancelsTheRequest) {
+  SluiceProcess gw(slow_route(2500));
+  {
+    RawClient c(gw.port());
+    c.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }  // the client closes while the request waits on its 2.5 s delay
+  bool seen = false;
+  const auto start = std::chrono::steady_clock::now();
+  while (!seen && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    seen = has_499(gw.admin_port());
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(seen) << "the request was not cancelled when its client went away";
+  httplib::Client ok("127.0.0.1", gw.port());
+  ok.set_read_timeout(std::chrono::seconds(10));
+  auto r = ok.Get("/y");  // the server is still serving
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "late");
+}
+
+TEST(Lifecycle, DrainLetsAWaitingRequestFinish) {
+  SluiceProcess gw(slow_route(600));
+  RawClient c(gw.port());
+  c.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  std::thread stopper([&] { EXPECT_EQ(gw.stop(SIGTERM), 0); });
+  auto out = c.read_responses(1, std::chrono::seconds(5));
+  stopper.join();
+  EXPECT_EQ(status_codes(out), std::vector<int>{200}) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+  EXPECT_NE(out.find("late"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::testing
