@@ -44,11 +44,7 @@ WriterPool& WriterPool::of(GatewayServices& services) {
   return *holder->pool;
 }
 
-WriterPool::~WriterPool() {
-  reap();
-}
-
-void WriterPool::Totals::add(const AccessLogWriter& w, bool with_queue) {
+void AccessLogTotals::add(const AccessLogWriter& w, bool with_queue) {
   written += static_cast<double>(w.written_total());
   dropped += static_cast<double>(w.dropped_total());
   errors += static_cast<double>(w.write_errors_total());
@@ -57,55 +53,12 @@ void WriterPool::Totals::add(const AccessLogWriter& w, bool with_queue) {
 }
 
 std::shared_ptr<AccessLogWriter> WriterPool::get(const AccessLogWriter::Options& options) {
-  const std::string key = key_of(options);
-  std::lock_guard lock(mu_);
-  std::erase_if(live_, [](const auto& kv) { return kv.second.expired(); });
-  for (const auto& [k, weak] : live_) {
-    if (k != key) continue;
-    if (auto w = weak.lock()) return w;
-  }
-  std::weak_ptr<WriterPool> self = weak_from_this();
-  std::shared_ptr<AccessLogWriter> w(new AccessLogWriter(options, warn_rate_limited),
-                                     [self](AccessLogWriter* raw) {
-                                       if (auto pool = self.lock()) {
-                                         pool->retire(raw);
-                                       } else {
-                                         delete raw;  // the destructor flushes and closes
-                                       }
-                                     });
-  live_.emplace_back(key, w);
-  return w;
-}
-
-void WriterPool::retire(AccessLogWriter* writer) {
-  std::lock_guard lock(mu_);
-  retired_.emplace_back(writer);
-}
-
-void WriterPool::reap() {
-  std::vector<std::unique_ptr<AccessLogWriter>> done;
-  {
-    std::lock_guard lock(mu_);
-    done.swap(retired_);
-  }
-  for (auto& w : done)
-    w->shutdown();
-  std::lock_guard lock(mu_);
-  for (auto& w : done)
-    finished_.add(*w, false);
+  return RetiringPool::get(key_of(options),
+                           [&] { return new AccessLogWriter(options, warn_rate_limited); });
 }
 
 std::vector<prometheus::MetricFamily> WriterPool::collect() const {
-  Totals t;
-  {
-    std::lock_guard lock(mu_);
-    t = finished_;
-    for (const auto& [key, weak] : live_) {
-      if (auto w = weak.lock()) t.add(*w, true);
-    }
-    for (const auto& w : retired_)
-      t.add(*w, true);
-  }
+  const AccessLogTotals t = totals();
   return {
       counter_family("sluice_access_log_lines_written_total", "Access log lines written.",
                      t.written),

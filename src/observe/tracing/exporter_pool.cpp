@@ -40,11 +40,7 @@ ExporterPool& ExporterPool::of(GatewayServices& services) {
   return *holder->pool;
 }
 
-ExporterPool::~ExporterPool() {
-  reap();
-}
-
-void ExporterPool::Totals::add(const OtlpExporter& e, bool with_queue) {
+void ExporterTotals::add(const OtlpExporter& e, bool with_queue) {
   exported += static_cast<double>(e.exported_total());
   dropped += static_cast<double>(e.dropped_total());
   failed += static_cast<double>(e.failed_exports_total());
@@ -53,55 +49,11 @@ void ExporterPool::Totals::add(const OtlpExporter& e, bool with_queue) {
 }
 
 std::shared_ptr<OtlpExporter> ExporterPool::get(const OtlpConfig& config, const std::string& key) {
-  std::lock_guard lock(mu_);
-  std::erase_if(live_, [](const auto& kv) { return kv.second.expired(); });
-  for (const auto& [k, weak] : live_) {
-    if (k != key) continue;
-    if (auto e = weak.lock()) return e;
-  }
-  std::weak_ptr<ExporterPool> self = weak_from_this();
-  std::shared_ptr<OtlpExporter> e(new OtlpExporter(config, warn_rate_limited),
-                                  [self](OtlpExporter* raw) {
-                                    if (auto pool = self.lock()) {
-                                      pool->retire(raw);
-                                    } else {
-                                      raw->shutdown();
-                                      delete raw;
-                                    }
-                                  });
-  live_.emplace_back(key, e);
-  return e;
-}
-
-void ExporterPool::retire(OtlpExporter* exporter) {
-  std::lock_guard lock(mu_);
-  retired_.emplace_back(exporter);
-}
-
-void ExporterPool::reap() {
-  std::vector<std::unique_ptr<OtlpExporter>> done;
-  {
-    std::lock_guard lock(mu_);
-    done.swap(retired_);
-  }
-  for (auto& e : done)
-    e->shutdown();
-  std::lock_guard lock(mu_);
-  for (auto& e : done)
-    finished_.add(*e, false);
+  return RetiringPool::get(key, [&] { return new OtlpExporter(config, warn_rate_limited); });
 }
 
 std::vector<prometheus::MetricFamily> ExporterPool::collect() const {
-  Totals t;
-  {
-    std::lock_guard lock(mu_);
-    t = finished_;
-    for (const auto& [key, weak] : live_) {
-      if (auto e = weak.lock()) t.add(*e, true);
-    }
-    for (const auto& e : retired_)
-      t.add(*e, true);
-  }
+  const ExporterTotals t = totals();
   return {
       counter_family("sluice_otlp_spans_exported_total", "Spans accepted by the OTLP collector.",
                      t.exported),
