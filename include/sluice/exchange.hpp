@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sluice/body_stream.hpp"
 #include "sluice/chain.hpp"
 #include "sluice/context.hpp"
 #include "sluice/http.hpp"
@@ -128,6 +129,18 @@ class Exchange {
   std::chrono::nanoseconds upstream_latency() const { return upstream_latency_; }
   std::size_t bytes_in() const { return bytes_in_; }
   void set_bytes_in(std::size_t n) { bytes_in_ = n; }
+  // The response body's size: the buffered body's, or a stream's declared length (0 if unknown).
+  std::uint64_t bytes_out() const;
+
+  // Streamed bodies (sluice/body_stream.hpp). A request body larger than the server buffers
+  // arrives as a stream (request().body() is then empty); nullptr when the body was buffered.
+  const std::shared_ptr<BodyStream>& request_body_stream() const { return request_stream_; }
+  // A handler answers with a streamed body: the response's headers are final, the body comes
+  // from the stream (response().body() is ignored). answer()/answer_error() drop it.
+  void set_response_body_stream(std::shared_ptr<BodyStream> stream) {
+    response_stream_ = std::move(stream);
+  }
+  const std::shared_ptr<BodyStream>& response_body_stream() const { return response_stream_; }
 
   // --- for servers and adapters -------------------------------------------------------------
   // Resets the per-request state; `steady_now` is the request's start time.
@@ -138,6 +151,10 @@ class Exchange {
   // The client went away: cancel what this request waits on, then finish it (status 499).
   void cancel();
   bool running() const { return phase_ != Phase::kIdle; }
+  void set_request_body_stream(std::shared_ptr<BodyStream> stream) {
+    request_stream_ = std::move(stream);
+  }
+  std::shared_ptr<BodyStream> take_response_body_stream() { return std::move(response_stream_); }
 
  private:
   friend class Resume;
@@ -178,6 +195,8 @@ class Exchange {
   std::string upstream_;
   std::chrono::nanoseconds upstream_latency_{0};
   std::size_t bytes_in_ = 0;
+  std::shared_ptr<BodyStream> request_stream_;
+  std::shared_ptr<BodyStream> response_stream_;
 };
 
 }  // namespace sluice

@@ -67,9 +67,17 @@ void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_poin
   upstream_.clear();
   upstream_latency_ = std::chrono::nanoseconds{0};
   bytes_in_ = 0;
+  request_stream_.reset();
+  response_stream_.reset();
+}
+
+std::uint64_t Exchange::bytes_out() const {
+  if (response_stream_) return response_stream_->length().value_or(0);
+  return response_.body().size();
 }
 
 Decision Exchange::answer(int status, std::string_view content_type, std::string body) {
+  response_stream_.reset();
   response_.clear();
   response_.set_status(status);
   response_.set_body(std::move(body), content_type);

@@ -148,6 +148,9 @@ class Loader {
         "max_header_bytes", static_cast<std::int64_t>(l.max_header_bytes), 1024, 1 << 20));
     l.max_body_bytes = static_cast<std::size_t>(limits.integer(
         "max_body_bytes", static_cast<std::int64_t>(l.max_body_bytes), 0, std::int64_t{1} << 40));
+    l.buffer_body_bytes = static_cast<std::size_t>(
+        limits.integer("buffer_body_bytes", static_cast<std::int64_t>(l.buffer_body_bytes), 1024,
+                       std::int64_t{1} << 30));
     l.header_timeout = limits.millis("header_timeout_ms", l.header_timeout);
     l.body_timeout = limits.millis("body_timeout_ms", l.body_timeout);
     l.idle_timeout = limits.millis("idle_timeout_ms", l.idle_timeout);

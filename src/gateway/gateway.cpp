@@ -61,6 +61,7 @@ std::vector<std::string> Gateway::start() {
     admin_pool_ = std::make_unique<server::WorkerPool>(1, "sluice-admin");
     server::ServerLimits admin_limits;
     admin_limits.max_connections = 64;
+    admin_limits.buffer_body_bytes = admin_limits.max_body_bytes + 1;  // never streamed
     admin_server_ = std::make_unique<server::Server>(*admin_pool_, admin_limits,
                                                      std::make_shared<AdminApi>(*this), "admin");
     if (auto error = admin_server_->listen(settings.admin.host, settings.admin.port);

@@ -7,8 +7,11 @@
 namespace sluice::server {
 
 struct ServerLimits {
-  std::size_t max_header_bytes = 16 * 1024;          // beyond: 431
-  std::size_t max_body_bytes = 1024 * 1024;          // beyond: 413
+  std::size_t max_header_bytes = 16 * 1024;  // beyond: 431
+  std::size_t max_body_bytes = 1024 * 1024;  // beyond: 413
+  // Bodies up to this size are buffered whole (Request::body()); larger ones reach the handler
+  // as a stream of pieces of at most this size (Exchange::request_body_stream()).
+  std::size_t buffer_body_bytes = 64 * 1024;
   std::chrono::milliseconds header_timeout{10'000};  // first byte to end of headers: 408
   std::chrono::milliseconds body_timeout{30'000};    // reading the body: 408
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request

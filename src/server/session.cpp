@@ -12,6 +12,7 @@
 #include <boost/beast/http/error.hpp>
 #include <charconv>
 
+#include "core/body_parsing.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
 
@@ -56,7 +57,8 @@ void Session::post_after(std::chrono::nanoseconds delay, std::function<void()> f
 // if the client closed its side, cancel the request so what it started is dropped (499).
 // Readable with data means a pipelined request: it is left in the socket for after the answer.
 void Session::on_wait() {
-  if (watching_ || closed_) return;
+  // A streamed body reads the socket itself and sees the client go away there.
+  if (watching_ || closed_ || (streaming_ && !body_done_)) return;
   watching_ = true;
   socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
     self->watching_ = false;
@@ -88,6 +90,8 @@ void Session::begin_request() {
   request_started_ = false;
   header_checked_ = false;
   timed_out_ = false;
+  streaming_ = piece_pending_ = body_done_ = false;
+  body_.clear();
   if (buffer_.size() > 0) return parse();
   // Between requests the connection may idle for idle_timeout; once the first byte of a
   // request arrives, the headers must be complete within header_timeout (no slowloris).
@@ -97,7 +101,7 @@ void Session::begin_request() {
 
 void Session::read() {
   reading_ = true;
-  socket_.async_read_some(buffer_.prepare(16 * 1024),
+  socket_.async_read_some(buffer_.prepare(streaming_ ? 64 * 1024 : 16 * 1024),
                           [self = self()](error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
@@ -105,6 +109,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
+  if (body_reader_) return continue_body_piece();
   parse();
 }
 
@@ -113,6 +118,7 @@ void Session::parse() {
     request_started_ = true;
     deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
   }
+  if (header_checked_) return parse_body();
   while (true) {
     error_code ec;
     const std::size_t used = parser_->put(buffer_.data(), ec);
@@ -125,8 +131,7 @@ void Session::parse() {
       return reject(413, "body_too_large", "request body exceeds the limit");
     }
     if (ec) return reject(400, "bad_request", "malformed HTTP request");
-    if (parser_->is_header_done() && !header_checked_ && !on_header_complete()) return;
-    if (parser_->is_done()) return dispatch();
+    if (parser_->is_header_done()) return on_header_complete() ? parse_body() : void();
     if (buffer_.size() == 0) break;
   }
   if (buffer_.size() >= server_.limits().max_header_bytes && !parser_->is_header_done()) {
@@ -159,7 +164,84 @@ bool Session::on_header_complete() {
   return true;
 }
 
+// The body: buffered whole up to buffer_body_bytes; past that, dispatched as a stream whose
+// first piece is what was buffered.
+void Session::parse_body() {
+  if (parser_->is_done()) return dispatch();
+  error_code ec;
+  switch (detail::put_body(*parser_, buffer_, body_, server_.limits().buffer_body_bytes, ec)) {
+    case detail::body_status::done:
+      return dispatch();
+    case detail::body_status::full:
+      streaming_ = piece_pending_ = true;
+      return dispatch();
+    case detail::body_status::need_more:
+      return read();
+    case detail::body_status::error:
+      return reject_body(ec);
+  }
+}
+
+void Session::reject_body(error_code ec) {
+  if (ec == http::error::body_limit) {
+    return reject(413, "body_too_large", "request body exceeds the limit");
+  }
+  reject(400, "bad_request", "malformed HTTP request body");
+}
+
+std::optional<std::uint64_t> Session::RequestBody::length() const {
+  if (!session_.parser_) return std::nullopt;
+  auto cl = session_.parser_->content_length();
+  return cl ? std::optional<std::uint64_t>(*cl) : std::nullopt;
+}
+
+// A handler reads the next piece of a streamed body: the buffered first piece, then what the
+// socket gives, at most buffer_body_bytes at a time. The socket is read only on demand, so a
+// slow upstream slows the client down instead of filling memory.
+void Session::read_body_piece(BodyStream::ReadFn fn) {
+  if (!streaming_ || closed_ || body_reader_) return fn({.failed = true, .status = 400});
+  if (piece_pending_) {
+    piece_pending_ = false;
+    return fn({.data = body_});
+  }
+  if (body_done_) return fn({.last = true});
+  body_.clear();
+  body_reader_ = std::move(fn);
+  continue_body_piece();
+}
+
+void Session::continue_body_piece() {
+  error_code ec;
+  const auto status =
+      detail::put_body(*parser_, buffer_, body_, server_.limits().buffer_body_bytes, ec);
+  if (status == detail::body_status::error) {
+    closing_ = true;
+    return fail_body_piece(ec == http::error::body_limit ? 413 : 400);
+  }
+  if (status == detail::body_status::need_more && body_.empty()) {
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+    return read();
+  }
+  deadline_ = SteadyTime::max();
+  body_done_ = status == detail::body_status::done;
+  exchange_.set_bytes_in(exchange_.bytes_in() + body_.size());
+  auto fn = std::move(body_reader_);
+  body_reader_ = nullptr;
+  fn({.data = body_, .last = body_done_});
+}
+
+void Session::fail_body_piece(int status) {
+  deadline_ = SteadyTime::max();
+  auto fn = std::move(body_reader_);
+  body_reader_ = nullptr;
+  fn({.failed = true, .status = status});
+}
+
 void Session::on_read_error(error_code ec) {
+  if (body_reader_) {  // the client stalled or went away in the middle of a streamed body
+    closing_ = true;
+    return fail_body_piece(timed_out_ && ec == asio::error::operation_aborted ? 408 : 400);
+  }
   if (timed_out_ && ec == asio::error::operation_aborted) {
     if (request_started_) return reject(408, "request_timeout", "request timed out");
     return close();
@@ -193,14 +275,21 @@ const char* Session::check_framing() const {
 void Session::dispatch() {
   busy_ = true;
   deadline_ = SteadyTime::max();
-  static_cast<http::request<http::string_body>&>(request_) = parser_->release();
-  parser_.reset();
+  // The header moves out of the parser; a streaming parser goes on reading the body.
+  request_.base() = std::move(parser_->get().base());
+  request_.body().clear();
+  if (!streaming_) {
+    request_.body().swap(body_);
+    parser_.reset();
+  }
   head_request_ = request_.method() == http::verb::head;
   static_cast<http::response<http::string_body>&>(response_) = {};
   response_.version(request_.version());
   exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
-  exchange_.set_bytes_in(request_.body().size());
+  exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
+  if (streaming_)
+    exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
     write_response(request_.keep_alive() && !closing_ && !server_.draining());
   });
@@ -248,7 +337,15 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   head_ += "Date: ";
   head_ += http_date_now();
   head_ += "\r\n";
-  if (with_body) {
+  if (with_body && out_stream_) {
+    if (out_chunked_) {
+      head_ += "Transfer-Encoding: chunked\r\n";
+    } else if (auto length = out_stream_->length()) {
+      head_ += "Content-Length: ";
+      append_number(head_, *length);
+      head_ += "\r\n";
+    }  // else HTTP/1.0 without a length: the body ends when the connection closes
+  } else if (with_body) {
     head_ += "Content-Length: ";
     // A HEAD answer from an upstream has no body but says how long the body would be.
     auto declared = response_.find(http::field::content_length);
@@ -271,18 +368,73 @@ void Session::write_response(bool keep_alive) {
   if (exchange_.context().get<ResetConnection>() != nullptr) return reset();
   const unsigned status = response_.result_int();
   const bool with_body = !(status < 200 || status == 204 || status == 304);
+  // A streamed request body that the handler did not read to its end leaves the connection
+  // in the middle of a message: answer, then close.
+  if (streaming_ && !body_done_) keep_alive = false;
+  out_stream_ = exchange_.take_response_body_stream();
+  if (out_stream_ && (!with_body || head_request_)) out_stream_.reset();
+  out_chunked_ = false;
+  if (out_stream_ && !out_stream_->length()) {
+    if (response_.version() == 11)
+      out_chunked_ = true;
+    else
+      keep_alive = false;
+  }
   serialize_head(keep_alive, with_body);
+  if (out_stream_) {
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+    asio::async_write(socket_, asio::buffer(head_),
+                      [self = self(), keep_alive](error_code ec, std::size_t) {
+                        if (ec) return self->end_response(ec, false);
+                        self->write_body_piece(keep_alive);
+                      });
+    return;
+  }
   std::array<asio::const_buffer, 2> buffers{
       asio::buffer(head_),
       with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
   // A client that does not read its response is closed after the body timeout.
   deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
   asio::async_write(socket_, buffers, [self = self(), keep_alive](error_code ec, std::size_t) {
-    self->busy_ = false;
-    self->deadline_ = SteadyTime::max();
-    if (ec || !keep_alive) return self->close();
-    self->begin_request();
+    self->end_response(ec, keep_alive);
   });
+}
+
+void Session::end_response(error_code ec, bool keep_alive) {
+  busy_ = false;
+  deadline_ = SteadyTime::max();
+  out_stream_.reset();
+  exchange_.set_request_body_stream(nullptr);  // it points back at this session
+  if (ec || !keep_alive) return close();
+  begin_request();
+}
+
+// A streamed response body: one piece from the handler's stream, written, then the next. The
+// stream is read only when the client has taken the previous piece (back-pressure).
+void Session::write_body_piece(bool keep_alive) {
+  if (closed_) return;
+  deadline_ = SteadyTime::max();  // the handler's stream has its own timeouts
+  auto stream = out_stream_;      // alive until read() returns, whatever the piece says
+  stream->read(
+      [self = self(), keep_alive](BodyPiece piece) { self->on_body_piece(piece, keep_alive); });
+}
+
+void Session::on_body_piece(BodyPiece piece, bool keep_alive) {
+  if (closed_) return;
+  if (piece.failed) {
+    // The head is out: only an abort tells the client that the body is incomplete.
+    out_stream_.reset();
+    return reset();
+  }
+  const auto buffers =
+      detail::body_piece_buffers(piece.data, piece.last, out_chunked_, chunk_head_);
+  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+  const bool last = piece.last;
+  asio::async_write(socket_, buffers,
+                    [self = self(), keep_alive, last](error_code ec, std::size_t) {
+                      if (ec || last) return self->end_response(ec, keep_alive);
+                      self->write_body_piece(keep_alive);
+                    });
 }
 
 // Answers a request that never reached the dispatcher, then closes the connection: after a
@@ -304,6 +456,8 @@ void Session::reject(int status, std::string_view error, std::string_view messag
 void Session::close() {
   if (closed_) return;
   closed_ = true;
+  exchange_.set_request_body_stream(nullptr);
+  out_stream_.reset();
   deadline_ = SteadyTime::max();
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -314,6 +468,8 @@ void Session::close() {
 void Session::reset() {
   if (closed_) return;
   closed_ = true;
+  exchange_.set_request_body_stream(nullptr);
+  out_stream_.reset();
   busy_ = false;
   deadline_ = SteadyTime::max();
   error_code ec;

@@ -7,11 +7,17 @@
 // serialized into a reused string and written with the body in one gather write, and deadlines
 // are checked by a per-worker sweep (Server) instead of a timer armed per read. Callgrind showed
 // Beast's serializer and type-erased executors costing more than the rest of the request.
+//
+// Bodies: one up to limits.buffer_body_bytes is read whole before dispatch; a larger one is
+// dispatched after its first piece and handed to the handler as a BodyStream that reads the
+// socket only when the handler asks (back-pressure; memory bounded by one piece). A response
+// with a BodyStream is written piece by piece, with Content-Length or chunked.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <optional>
 #include <string>
@@ -44,16 +50,35 @@ class Session final : public ExchangeHost {
   using error_code = boost::system::error_code;
   std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
 
+  // The request body as a stream, for handlers (sluice/body_stream.hpp).
+  class RequestBody final : public BodyStream {
+   public:
+    explicit RequestBody(Session& s) : session_(s) {}
+    void read(ReadFn fn) override { session_.read_body_piece(std::move(fn)); }
+    std::optional<std::uint64_t> length() const override;
+
+   private:
+    Session& session_;
+  };
+
   void begin_request();
   void read();
   void on_read(error_code ec, std::size_t n);
   void parse();
   bool on_header_complete();  // false when the request was rejected
+  void parse_body();
+  void reject_body(error_code ec);
+  void read_body_piece(BodyStream::ReadFn fn);
+  void continue_body_piece();
+  void fail_body_piece(int status);
   void on_read_error(error_code ec);
   const char* check_framing() const;
   void dispatch();
   void write_response(bool keep_alive);
   void serialize_head(bool keep_alive, bool with_body);
+  void write_body_piece(bool keep_alive);
+  void on_body_piece(BodyPiece piece, bool keep_alive);
+  void end_response(error_code ec, bool keep_alive);
   void reject(int status, std::string_view error, std::string_view message);
   void close();
   void reset();
@@ -62,7 +87,12 @@ class Session final : public ExchangeHost {
   int worker_;
   Socket socket_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body>> parser_;
+  std::string body_;  // the body being buffered, or the streamed piece the handler holds
+  RequestBody request_body_{*this};
+  BodyStream::ReadFn body_reader_;          // a handler's read waiting for the socket
+  std::shared_ptr<BodyStream> out_stream_;  // the response body being written, if streamed
+  std::string chunk_head_;                  // "<hex size>\r\n" of the chunk being written
   detail::RequestMessage request_;
   detail::ResponseMessage response_;
   Exchange exchange_;
@@ -78,7 +108,11 @@ class Session final : public ExchangeHost {
   bool closing_ = false;
   bool closed_ = false;
   bool timed_out_ = false;
-  bool watching_ = false;  // waiting for the client to close while a request waits
+  bool watching_ = false;       // waiting for the client to close while a request waits
+  bool streaming_ = false;      // this request's body goes to the handler as a stream
+  bool piece_pending_ = false;  // body_ holds the stream's first piece, not delivered yet
+  bool body_done_ = false;      // the streamed body was read to its end
+  bool out_chunked_ = false;    // the streamed response is written with chunked framing
 };
 
 }  // namespace sluice::server

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/raw_client.hpp"
+#include "support/raw_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -47,79 +48,6 @@ class HttpUpstream {
   std::thread thread_;
   int port_ = 0;
 };
-
-// A listener whose every accepted connection is handed to `serve(fd)` on its own thread.
-class RawUpstream {
- public:
-  explicit RawUpstream(std::function<void(int)> serve) : serve_(std::move(serve)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 64);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        if (stopping_) {
-          ::close(c);
-          return;
-        }
-        accepted_++;
-        workers_.emplace_back([this, c] {
-          serve_(c);
-          ::close(c);
-        });
-      }
-    });
-  }
-  ~RawUpstream() {
-    stopping_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-    for (auto& w : workers_)
-      w.join();
-  }
-  int port() const { return port_; }
-  int accepted() const { return accepted_; }
-  std::atomic<bool>& stopping() { return stopping_; }
-
- private:
-  std::function<void(int)> serve_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> accepted_{0};
-  std::thread thread_;
-  std::vector<std::thread> workers_;
-};
-
-// Reads one request head (until the blank line); returns it, empty on EOF.
-std::string read_head(int fd) {
-  std::string head;
-  char c;
-  while (head.find("\r\n\r\n") == std::string::npos) {
-    if (::read(fd, &c, 1) != 1) return {};
-    head += c;
-  }
-  return head;
-}
-
-void write_all(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    auto n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

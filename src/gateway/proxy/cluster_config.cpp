@@ -40,9 +40,12 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
              : LbPolicy::kRoundRobin;
   c.connect_timeout = s.millis("connect_timeout_ms", c.connect_timeout);
   c.per_try_timeout = s.millis("per_try_timeout_ms", c.per_try_timeout);
-  c.max_response_bytes = static_cast<std::size_t>(
-      s.integer("max_response_bytes", static_cast<std::int64_t>(c.max_response_bytes), 1,
-                std::int64_t{1} << 40));
+  c.max_response_bytes = static_cast<std::uint64_t>(
+      s.integer("max_response_bytes", static_cast<std::int64_t>(c.max_response_bytes), 0,
+                std::int64_t{1} << 50));
+  c.buffer_response_bytes = static_cast<std::size_t>(
+      s.integer("buffer_response_bytes", static_cast<std::int64_t>(c.buffer_response_bytes), 1024,
+                std::int64_t{1} << 30));
 
   Settings pool = s.child("pool");
   c.pool_max_per_endpoint =

@@ -48,7 +48,10 @@ struct ClusterConfig {
   std::chrono::milliseconds per_try_timeout{0};  // 0: only the request's deadline
   int pool_max_per_endpoint = 64;                // idle connections kept per worker and endpoint
   std::chrono::milliseconds pool_idle_timeout{30'000};
-  std::size_t max_response_bytes = 64 * 1024 * 1024;
+  // Answers up to buffer_response_bytes are buffered whole (middlewares' post_handle sees the
+  // body; the fallback cache can keep it); larger ones are streamed to the client piece by piece.
+  std::size_t buffer_response_bytes = 64 * 1024;
+  std::uint64_t max_response_bytes = 0;  // 0: no limit (streamed answers need none)
   RetryPolicy retries;
   OutlierPolicy outlier;
   HealthCheckPolicy health_check;

@@ -102,7 +102,7 @@ std::string upstream_target(std::string_view target, std::string_view strip_pref
 }
 
 void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
-                            UpstreamRequest& out) {
+                            UpstreamRequest& out, const BodyStream* stream) {
   auto& msg = in.native();
   out.method = msg.method();
   out.method_text = sv(msg.method_string());
@@ -156,6 +156,17 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
   via.append(via.empty() ? "" : ", ").append(kVia);
   append_line(out.fields, "Via", via);
 
+  out.chunked = false;
+  if (stream != nullptr) {
+    out.body.clear();
+    if (auto length = stream->length()) {
+      append_line(out.fields, "Content-Length", std::to_string(*length));
+    } else {
+      out.chunked = true;
+      append_line(out.fields, "Transfer-Encoding", "chunked");
+    }
+    return;
+  }
   out.body = std::move(msg.body());
   // A body (even empty, for methods that carry one) always goes with a Content-Length.
   if (!out.body.empty() || out.method == http::verb::post || out.method == http::verb::put ||

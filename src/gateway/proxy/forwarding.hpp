@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "gateway/proxy/cidr.hpp"
+#include "sluice/body_stream.hpp"
 #include "sluice/http.hpp"
 
 namespace sluice::gateway::proxy {
@@ -32,13 +33,15 @@ struct UpstreamRequest {
   boost::beast::http::verb method = boost::beast::http::verb::get;
   std::string method_text;
   std::string target;
-  std::string fields;  // "Name: value\r\n" lines, Host excluded (chosen per try)
-  std::string body;
+  std::string fields;    // "Name: value\r\n" lines, Host excluded (chosen per try)
+  std::string body;      // a buffered body, sent with Content-Length
+  bool chunked = false;  // a streamed body of unknown length, sent with chunked framing
 };
 
-// Fills `out` from the client's request; the body is moved (forwarded with Content-Length).
+// Fills `out` from the client's request; a buffered body is moved (forwarded with
+// Content-Length); a streamed one (`stream`) is framed by its declared length, else chunked.
 void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
-                            UpstreamRequest& out);
+                            UpstreamRequest& out, const BodyStream* stream = nullptr);
 // The Host for a try to `endpoint` (host_rewrite: endpoint may differ between tries).
 std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,
                                std::string_view client_host);

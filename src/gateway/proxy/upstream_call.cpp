@@ -6,9 +6,9 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
 
 #include "chaos/upstream_faults.hpp"
+#include "core/body_parsing.hpp"
 #include "core/http_message.hpp"
 
 namespace sluice::gateway::proxy {
@@ -23,6 +23,8 @@ std::optional<SteadyTime> earliest(std::optional<SteadyTime> a, std::optional<St
   if (!b) return a;
   return std::min(*a, *b);
 }
+
+constexpr std::size_t kPieceBytes = 64 * 1024;  // a streamed answer's pieces, at most
 }  // namespace
 
 UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex, Resume resume,
@@ -34,7 +36,13 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex
       io_(io),
       timer_(io) {}
 
-UpstreamCall::~UpstreamCall() = default;
+// A streamed answer dropped by the client before its end: the endpoint's in-flight count still
+// holds this call (the connection itself closes with conn_).
+UpstreamCall::~UpstreamCall() {
+  if (endpoint_ >= 0)
+    cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
+        1, std::memory_order_relaxed);
+}
 
 bool UpstreamCall::idempotent() const {
   switch (request_.method) {
@@ -58,7 +66,9 @@ void UpstreamCall::start() {
     if (auto self = weak.lock()) self->on_cancel();
   });
   client_host_ = ex_->request().header("Host");
-  build_upstream_request(ex_->request(), ex_->context().client_ip(), route_->forwarding, request_);
+  request_stream_ = ex_->request_body_stream();
+  build_upstream_request(ex_->request(), ex_->context().client_ip(), route_->forwarding, request_,
+                         request_stream_.get());
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, started_ + route_->timeout);
   try_once(-1);
@@ -140,15 +150,27 @@ void UpstreamCall::on_connected(error_code ec) {
                                                                     : "connect failed");
   error_code ignored;
   conn_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  conn_->socket.non_blocking(true, ignored);  // receive() reads what is there, never blocks
   send();
 }
 
+namespace {
+template <class Parser>
+void prepare_parser(std::optional<Parser>& parser, std::uint64_t max_body, bool head) {
+  parser.emplace();
+  parser->header_limit(64 * 1024);
+  parser->body_limit(max_body > 0 ? boost::optional<std::uint64_t>(max_body) : boost::none);
+  if (head) parser->skip(true);
+}
+}  // namespace
+
 void UpstreamCall::send() {
-  arm(try_deadline_, Wait::kTry);
-  parser_.emplace();
-  parser_->header_limit(64 * 1024);
-  parser_->body_limit(cluster_.config().max_response_bytes);
-  if (request_.method == http::verb::head) parser_->skip(true);
+  arm(request_stream_ ? std::optional<SteadyTime>(cluster_.clock().now() + idle_timeout())
+                      : try_deadline_,
+      Wait::kTry);
+  prepare_parser(parser_, cluster_.config().max_response_bytes,
+                 request_.method == http::verb::head);
+  response_body_.clear();
   serialize_head(
       request_,
       upstream_host(route_->forwarding, *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)],
@@ -163,37 +185,181 @@ void UpstreamCall::send() {
 void UpstreamCall::on_written(error_code ec) {
   if (done_) return;
   if (ec) return on_io_error(ec);
-  // The answer cannot be there yet: wait for readability instead of a read that would only
-  // return EAGAIN (one syscall less per request).
+  if (request_stream_) return send_body_piece();
+  wait_response();
+}
+
+// A streamed request body: the next piece from the client, then written upstream.
+void UpstreamCall::send_body_piece() {
+  body_started_ = true;
+  arm(std::nullopt, Wait::kTry);  // the client's pace is the server's body_timeout's business
+  request_stream_->read(
+      [self = shared_from_this()](BodyPiece piece) { self->on_body_piece(piece); });
+}
+
+void UpstreamCall::on_body_piece(BodyPiece piece) {
+  if (done_) return;
+  if (piece.failed) {
+    // The client stalled, sent too much or went away: nothing to answer upstream.
+    end_try(false);
+    ex_->answer_error(piece.status,
+                      piece.status == 408   ? "request_timeout"
+                      : piece.status == 413 ? "body_too_large"
+                                            : "bad_request",
+                      "the request body could not be read to its end");
+    return finish();
+  }
+  arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);  // progress: the idle wait restarts
+  const auto wire =
+      detail::body_piece_buffers(piece.data, piece.last, request_.chunked, chunk_head_);
+  asio::async_write(conn_->socket, wire,
+                    [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
+                      if (self->done_) return;
+                      if (ec) return self->on_io_error(ec);
+                      if (!last) return self->send_body_piece();
+                      self->body_sent();
+                    });
+}
+
+// The whole streamed body went out: the request's timeouts start now.
+void UpstreamCall::body_sent() {
+  const auto now = cluster_.clock().now();
+  deadline_ = ex_->context().deadline();
+  if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, now + route_->timeout);
+  try_deadline_ = deadline_;
+  if (cluster_.config().per_try_timeout.count() > 0)
+    try_deadline_ = earliest(try_deadline_, now + cluster_.config().per_try_timeout);
+  arm(try_deadline_, Wait::kTry);
+  wait_response();
+}
+
+std::chrono::milliseconds UpstreamCall::idle_timeout() const {
+  if (cluster_.config().per_try_timeout.count() > 0) return cluster_.config().per_try_timeout;
+  if (route_->timeout.count() > 0) return route_->timeout;
+  return std::chrono::seconds(60);
+}
+
+// The answer cannot be there yet: wait for readability instead of a read that would only
+// return EAGAIN (one syscall less per request).
+void UpstreamCall::wait_response() {
   conn_->socket.async_wait(asio::ip::tcp::socket::wait_read,
-                           [self = shared_from_this()](error_code wec) {
-                             if (self->done_) return;
-                             if (wec) return self->on_io_error(wec);
-                             self->read();
-                           });
+                           [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
 }
 
-void UpstreamCall::read() {
-  http::async_read(conn_->socket, conn_->buffer, *parser_,
-                   [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
-}
-
-void UpstreamCall::on_read(error_code ec) {
+void UpstreamCall::on_readable(error_code ec) {
+  if (streaming_response_) {
+    if (ec) return end_response_stream({.failed = true, .status = 502});
+    return receive();
+  }
   if (done_) return;
   if (ec) return on_io_error(ec);
-  const int status = parser_->get().result_int();
-  if (status >= 100 && status < 200 && status != 101) {  // interim answers: read on
-    parser_.emplace();
-    parser_->header_limit(64 * 1024);
-    parser_->body_limit(cluster_.config().max_response_bytes);
-    if (request_.method == http::verb::head) parser_->skip(true);
-    return read();
+  receive();
+}
+
+// Reads what the socket holds (non-blocking), then parses it.
+void UpstreamCall::receive() {
+  error_code ec;
+  const std::size_t n = conn_->socket.read_some(conn_->buffer.prepare(kPieceBytes), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_response();
+  if (ec == asio::error::eof && parser_->is_header_done() && parser_->need_eof()) {
+    parser_->put_eof(ec);  // a body delimited by the close: complete now
   }
-  on_response();
+  if (ec) {
+    if (streaming_response_) return end_response_stream({.failed = true, .status = 502});
+    return on_io_error(ec);
+  }
+  conn_->buffer.commit(n);
+  if (streaming_response_) return continue_response_piece();
+  parse_response();
+}
+
+void UpstreamCall::parse_response() {
+  while (!parser_->is_header_done()) {
+    error_code ec;
+    conn_->buffer.consume(parser_->put(conn_->buffer.data(), ec));
+    if (ec == http::error::need_more) return wait_response();
+    if (ec) return on_io_error(ec);
+    if (!parser_->is_header_done()) {
+      if (conn_->buffer.size() == 0) return wait_response();
+      continue;
+    }
+    const int status = parser_->get().result_int();
+    if (status >= 100 && status < 200 && status != 101) {  // interim answers: read on
+      prepare_parser(parser_, cluster_.config().max_response_bytes,
+                     request_.method == http::verb::head);
+      if (conn_->buffer.size() == 0) return wait_response();
+    }
+  }
+  upstream_keep_alive_ = parser_->get().keep_alive();
+  error_code ec;
+  switch (detail::put_body(*parser_, conn_->buffer, response_body_,
+                           cluster_.config().buffer_response_bytes, ec)) {
+    case detail::body_status::done:
+      return on_response();
+    case detail::body_status::full:
+      streaming_response_ = piece_pending_ = true;
+      return on_response();
+    case detail::body_status::need_more:
+      return wait_response();
+    case detail::body_status::error:
+      return on_io_error(ec);
+  }
+}
+
+std::optional<std::uint64_t> UpstreamCall::ResponseBody::length() const {
+  if (!call_.parser_) return std::nullopt;
+  auto cl = call_.parser_->content_length();
+  return cl ? std::optional<std::uint64_t>(*cl) : std::nullopt;
+}
+
+// The client reads the next piece of a streamed answer: first what was buffered, then what the
+// upstream sends, read only now (the client's pace sets the upstream's).
+void UpstreamCall::read_response_piece(BodyStream::ReadFn fn) {
+  if (piece_pending_) {
+    piece_pending_ = false;
+    return fn({.data = response_body_});
+  }
+  if (!streaming_response_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
+  response_body_.clear();
+  piece_reader_ = std::move(fn);
+  continue_response_piece();
+}
+
+void UpstreamCall::continue_response_piece() {
+  error_code ec;
+  const auto status = detail::put_body(*parser_, conn_->buffer, response_body_, kPieceBytes, ec);
+  if (status == detail::body_status::error)
+    return end_response_stream({.failed = true, .status = 502});
+  if (status == detail::body_status::need_more && response_body_.empty()) {
+    arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
+    return wait_response();
+  }
+  const bool last = status == detail::body_status::done;
+  arm(std::nullopt, Wait::kTry);  // a slow client is the server's body_timeout's business
+  if (last) {
+    streaming_response_ = false;
+    end_try(reusable());
+  }
+  auto fn = std::move(piece_reader_);
+  piece_reader_ = nullptr;
+  fn({.data = response_body_, .last = last});
+}
+
+// The upstream failed (or timed out) in the middle of a streamed answer: the client's read
+// fails, and the client connection is aborted (its head is already out).
+void UpstreamCall::end_response_stream(BodyPiece piece) {
+  streaming_response_ = false;
+  if (endpoint_ >= 0)
+    cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
+  end_try(false);
+  if (!piece_reader_) return;
+  auto fn = std::move(piece_reader_);
+  piece_reader_ = nullptr;
+  fn(piece);
 }
 
 void UpstreamCall::on_timer(error_code ec) {
-  if (ec || done_) return;
+  if (ec || (done_ && !streaming_response_)) return;
   timed_out_ = true;
   if (waiting_ == Wait::kBlackHole) return on_timeout();
   // Closing the socket completes the pending operation with an error; it then sees timed_out_.
@@ -227,7 +393,7 @@ void UpstreamCall::on_connect_failure(const char* why) {
 void UpstreamCall::on_io_error(error_code ec) {
   if (timed_out_) return on_timeout();
   const bool nothing_received = !parser_->got_some() && conn_->buffer.size() == 0;
-  if (reused_ && nothing_received && !fresh_retry_done_) {
+  if (reused_ && nothing_received && !fresh_retry_done_ && !body_started_) {
     // The pooled connection died under us (closed between the check and the write): once, on
     // a fresh connection to the same endpoint; this is not a retry of the request.
     fresh_retry_done_ = true;
@@ -253,6 +419,7 @@ void UpstreamCall::on_response() {
   else
     cluster_.record_success(static_cast<std::size_t>(endpoint_));
   if (cluster_.retry_on_status(status) && may_retry(false)) {
+    streaming_response_ = piece_pending_ = false;
     end_try(reusable());
     return retry();
   }
@@ -261,6 +428,7 @@ void UpstreamCall::on_response() {
 
 bool UpstreamCall::may_retry(bool nothing_sent) {
   if (retries_ >= cluster_.config().retries.max) return false;
+  if (body_started_) return false;  // the streamed body's pieces that went out are gone
   if (!nothing_sent && !idempotent()) return false;
   if (deadline_ && cluster_.clock().now() >= *deadline_) return false;
   if (holds_retry_slot_) {  // the retry that ends now gives its slot to the next one
@@ -285,8 +453,8 @@ void UpstreamCall::retry() {
 }
 
 bool UpstreamCall::reusable() const {
-  return conn_ && parser_ && parser_->is_done() && parser_->get().keep_alive() &&
-         !parser_->need_eof() && conn_->buffer.size() == 0;
+  return conn_ && parser_ && parser_->is_done() && upstream_keep_alive_ && !parser_->need_eof() &&
+         conn_->buffer.size() == 0;
 }
 
 // Ends the current try: the endpoint's in-flight count, the connection (pooled only after a
@@ -314,8 +482,16 @@ void UpstreamCall::deliver() {
   auto& out = ex_->response().native();
   const unsigned version = out.version();
   const bool keep = reusable();
-  static_cast<http::response<http::string_body>&>(out) = parser_->release();
-  end_try(keep);
+  // The header moves out of the parser; a streaming parser goes on reading the body.
+  out.base() = std::move(parser_->get().base());
+  out.body().clear();
+  if (streaming_response_) {
+    ex_->set_response_body_stream(
+        std::shared_ptr<BodyStream>(shared_from_this(), &response_stream_));
+  } else {
+    out.body().swap(response_body_);
+    end_try(keep);
+  }
   out.version(version);
   strip_hop_by_hop(out.base());
   out.erase(http::field::content_length);  // the server frames the body it writes
@@ -340,7 +516,7 @@ void UpstreamCall::fail(int status, std::string_view error, std::string message)
 void UpstreamCall::finish() {
   if (done_) return;
   done_ = true;
-  end_try(false);
+  if (!streaming_response_) end_try(false);
   if (holds_retry_slot_) cluster_.budget().retry_finished();
   holds_retry_slot_ = false;
   cluster_.budget().request_finished();

@@ -11,17 +11,24 @@
 //              '--connect--^   (connect error or timeout: retry or 502/504)
 // A pooled connection that fails before any byte of the answer arrived is retried once on a
 // fresh connection (the upstream closed it between our check and the write).
+//
+// Bodies: a request body the server streams (larger than limits.buffer_body_bytes) is sent
+// piece by piece as the client gives it, and cannot be retried once a piece went out; its
+// timeouts start when it has been sent (as Envoy's route timeout does), an idle timeout guards the
+// upload. An answer larger than the cluster's buffer_response_bytes is handed to the client as a
+// BodyStream that reads the upstream only when the client took the previous piece.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <memory>
 #include <optional>
 
 #include "gateway/proxy/cluster.hpp"
 #include "gateway/proxy/forwarding.hpp"
+#include "sluice/body_stream.hpp"
 #include "sluice/exchange.hpp"
 
 namespace sluice::chaos {
@@ -49,13 +56,33 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   using error_code = boost::system::error_code;
   enum class Wait { kNone, kConnect, kTry, kBlackHole };
 
+  // The upstream's answer as a stream (answers larger than buffer_response_bytes).
+  class ResponseBody final : public BodyStream {
+   public:
+    explicit ResponseBody(UpstreamCall& call) : call_(call) {}
+    void read(ReadFn fn) override { call_.read_response_piece(std::move(fn)); }
+    std::optional<std::uint64_t> length() const override;
+
+   private:
+    UpstreamCall& call_;
+  };
+
   void try_once(int avoid);
   void connect_fresh();
   void on_connected(error_code ec);
   void send();
   void on_written(error_code ec);
-  void read();
-  void on_read(error_code ec);
+  void send_body_piece();
+  void on_body_piece(BodyPiece piece);
+  void body_sent();
+  void wait_response();
+  void on_readable(error_code ec);
+  void receive();
+  void parse_response();
+  void read_response_piece(BodyStream::ReadFn fn);
+  void continue_response_piece();
+  void end_response_stream(BodyPiece piece);
+  std::chrono::milliseconds idle_timeout() const;
   void on_timer(error_code ec);
   void on_timeout();
   void on_connect_failure(const char* why);
@@ -83,7 +110,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::string head_;              // request_'s serialized head for the current try
   std::string_view client_host_;  // in the client request, which outlives every try
   std::shared_ptr<UpstreamConnection> conn_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  std::string response_body_;  // the buffered answer, or the streamed piece the client is sent
+  std::shared_ptr<BodyStream> request_stream_;  // the client's body, when the server streams it
+  std::string chunk_head_;                      // "<hex size>\r\n" of a request body chunk
+  ResponseBody response_stream_{*this};
+  BodyStream::ReadFn piece_reader_;  // the client's read of the next answer piece
   SteadyTime started_;
   std::optional<SteadyTime> deadline_;      // the whole request
   std::optional<SteadyTime> try_deadline_;  // this try
@@ -95,7 +127,11 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   bool reused_ = false;
   bool fresh_retry_done_ = false;
   bool timed_out_ = false;
-  bool done_ = false;
+  bool done_ = false;          // the exchange has its answer (a streamed body may go on)
+  bool body_started_ = false;  // pieces of a streamed request body went out: no retry
+  bool upstream_keep_alive_ = false;
+  bool streaming_response_ = false;  // the answer's body is being streamed to the client
+  bool piece_pending_ = false;       // response_body_ holds the first piece, not yet read
 };
 
 }  // namespace sluice::gateway::proxy

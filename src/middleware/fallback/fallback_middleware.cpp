@@ -157,7 +157,9 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
         }
         to = picker ? (*picker)(f.cluster) : ShadowEndpoint{};
       }
-      if (io == nullptr || to.host.empty()) {  // off a server worker, or no endpoint to call
+      // Off a server worker, no endpoint to call, or a streamed request body (its pieces went to
+      // the primary upstream and cannot be sent again).
+      if (io == nullptr || to.host.empty() || ex.request_body_stream()) {
         if (f.failed != nullptr) f.failed->Increment();
         continue;
       }
@@ -212,6 +214,7 @@ void FallbackMiddleware::on_shadow(Exchange& ex, const std::shared_ptr<Attempt>&
 void FallbackMiddleware::maybe_store(Exchange& ex) {
   const Response& r = ex.response();
   if (r.status() < 200 || r.status() > 299 || ex.error() != nullptr) return;
+  if (ex.response_body_stream()) return;  // a streamed body passes through, it is not held
   const auto& methods = config_.snapshots.methods;
   if (std::find(methods.begin(), methods.end(), ex.request().method()) == methods.end()) return;
   resilience::CachedEntry entry;

@@ -182,7 +182,7 @@ Decision FaultMiddleware::finish_pre(Exchange& ex, Plan& plan) {
 void FaultMiddleware::post_handle(Exchange& ex, nanoseconds) {
   const auto* plan = ex.context().get<ThrottlePlan>();
   if (plan == nullptr) return;
-  const auto bytes = static_cast<double>(ex.response().body().size());
+  const auto bytes = static_cast<double>(ex.bytes_out());
   const auto wait = std::min(nanoseconds(static_cast<std::int64_t>(
                                  bytes * 1e9 / static_cast<double>(plan->bytes_per_second))),
                              kMaxThrottleWait);
