@@ -120,6 +120,9 @@ class Exchange {
     return i < times_.size() ? times_[i] : std::chrono::nanoseconds{0};
   }
   const ChainSnapshot* chain() const { return chain_; }
+  // When the response became final: read once by the runner before the observers'
+  // on_request_end, so every observer measures the same latency without its own clock read.
+  SteadyTime finished_at() const { return finished_at_; }
   std::exception_ptr error() const { return error_; }
   std::string_view upstream() const { return upstream_; }
   void set_upstream(std::string_view name, std::chrono::nanoseconds latency) {
@@ -188,6 +191,8 @@ class Exchange {
   bool timing_ = false;
   std::uint64_t wait_id_ = 0;
   SteadyTime hook_started_{};
+  SteadyTime finished_at_{};
+  bool have_end_ = false;  // finished_at_ already holds the post phase's last clock read
   std::vector<std::chrono::nanoseconds> times_;
   std::vector<std::function<void()>> cancel_callbacks_;
   std::exception_ptr error_;

@@ -59,7 +59,7 @@ void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_poin
   phase_ = Phase::kIdle;
   next_ = entered_ = post_next_ = 0;
   answered_by_ = -1;
-  waiting_ = cancelled_ = timing_ = false;
+  waiting_ = cancelled_ = timing_ = have_end_ = false;
   times_.clear();
   cancel_callbacks_.clear();
   error_ = nullptr;
@@ -115,8 +115,12 @@ void Exchange::run(const ChainSnapshot& chain, Handler& handler, DoneFn done) {
   advance();
 }
 
+// The end of one hook is the start of the next: hook_started_ moves on, one clock read per hook.
 void Exchange::charge(std::size_t index, SteadyTime since) {
-  if (timing_) times_[index] += std::chrono::steady_clock::now() - since;
+  if (!timing_) return;
+  const SteadyTime now = std::chrono::steady_clock::now();
+  times_[index] += now - since;
+  hook_started_ = now;
 }
 
 void Exchange::advance() {
@@ -145,9 +149,9 @@ void Exchange::advance() {
 void Exchange::step_pre() {
   const auto& mws = chain_->active();
   const std::size_t n = mws.size();
+  if (timing_ && next_ < n) hook_started_ = std::chrono::steady_clock::now();
   while (next_ < n) {
     entered_ = next_ + 1;
-    if (timing_) hook_started_ = std::chrono::steady_clock::now();
     Decision d = Decision::next();
     try {
       d = mws[next_]->pre_handle(*this);
@@ -207,24 +211,31 @@ void Exchange::step_handler() {
 }
 
 // post_handle hooks, innermost first. `elapsed` is read once for the whole phase: one clock
-// read per request instead of one per middleware.
+// read per request instead of one per middleware. With timing, that read is also the first
+// hook's start, each hook's end the next one's start, and the last end the request's end.
 void Exchange::step_post() {
   const auto& mws = chain_->active();
-  const auto elapsed = post_next_ > 0 ? std::chrono::steady_clock::now() - context_.start_steady()
-                                      : std::chrono::nanoseconds{0};
+  std::chrono::nanoseconds elapsed{0};
+  if (post_next_ > 0) {
+    hook_started_ = std::chrono::steady_clock::now();
+    elapsed = hook_started_ - context_.start_steady();
+  }
   while (post_next_ > 0) {
     const std::size_t i = --post_next_;
-    const SteadyTime started = timing_ ? std::chrono::steady_clock::now() : SteadyTime{};
     try {
       mws[i]->post_handle(*this, elapsed);
     } catch (...) {
       waiting_ = false;
-      charge(i, started);
+      charge(i, hook_started_);
       handle_exception(std::current_exception(), i);
       return;
     }
-    charge(i, started);
+    charge(i, hook_started_);
     if (waiting_) return;
+    if (post_next_ == 0 && timing_) {
+      finished_at_ = hook_started_;
+      have_end_ = true;
+    }
   }
   phase_ = Phase::kDone;
 }
@@ -305,6 +316,7 @@ void Exchange::cancel() {
 
 void Exchange::finish() {
   phase_ = Phase::kIdle;
+  if (!have_end_) finished_at_ = std::chrono::steady_clock::now();
   for (Observer* o : chain_->observers())
     o->on_request_end(*this);
   auto done = std::move(done_);

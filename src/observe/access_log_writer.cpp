@@ -28,6 +28,24 @@ bool write_all(int fd, const char* buf, std::size_t n) {
   return true;
 }
 
+// One queued entry: its payload size, the formatter (nullptr: the payload is the line itself),
+// then the payload. memcpy'd: the buffer gives no alignment.
+struct EntryHeader {
+  uint32_t size;
+  AccessLogWriter::Formatter format;
+};
+
+void append_entry(std::string& queue, AccessLogWriter::Formatter format, std::size_t size) {
+  const EntryHeader h{static_cast<uint32_t>(size), format};
+  queue.append(reinterpret_cast<const char*>(&h), sizeof h);
+}
+
+EntryHeader entry_at(const std::string& queue, std::size_t at) {
+  EntryHeader h;
+  std::memcpy(&h, queue.data() + at, sizeof h);
+  return h;
+}
+
 }  // namespace
 
 AccessLogWriter::AccessLogWriter(Options options, ErrorHandler on_error)
@@ -59,22 +77,49 @@ void AccessLogWriter::open_file() {
   fd_ = fd;
 }
 
-bool AccessLogWriter::write(std::string line) {
-  if (line.empty() || line.back() != '\n') line += '\n';
+bool AccessLogWriter::admit_locked(std::size_t bytes) {
+  if (stopping_ || queued_entries_ >= options_.max_queue_lines ||
+      queued_bytes_ + bytes > options_.max_queue_bytes) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+// An idle writer is woken by the first entry; a busy one collects entries for a batch interval
+// on its own, so a steady stream of requests costs no futex wake per line.
+void AccessLogWriter::after_append_locked(bool& wake) {
+  wake = (writer_idle_ && queued_entries_ == 0) || queued_entries_ + 1 == kWakeLines;
+  ++queued_entries_;
+  queued_lines_.store(queued_entries_, std::memory_order_relaxed);
+}
+
+bool AccessLogWriter::write(std::string_view line) {
+  const bool add_newline = line.empty() || line.back() != '\n';
+  const std::size_t bytes = line.size() + (add_newline ? 1 : 0);
   bool wake = false;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= options_.max_queue_lines ||
-        queued_bytes_ + line.size() > options_.max_queue_bytes) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    // An idle writer is woken by the first line; a busy one collects lines for a batch interval
-    // on its own, so a steady stream of requests costs no futex wake per line.
-    wake = (writer_idle_ && queue_.empty()) || queue_.size() + 1 == kWakeLines;
-    queued_bytes_ += line.size();
-    queue_.push_back(std::move(line));
-    queued_lines_.store(queue_.size(), std::memory_order_relaxed);
+    if (!admit_locked(bytes)) return false;
+    append_entry(queue_, nullptr, bytes);
+    queue_.append(line);
+    if (add_newline) queue_ += '\n';
+    queued_bytes_ += bytes;
+    after_append_locked(wake);
+  }
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+bool AccessLogWriter::write_record(Formatter format, std::string_view record) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!admit_locked(record.size())) return false;
+    append_entry(queue_, format, record.size());
+    queue_.append(record);
+    queued_bytes_ += record.size();
+    after_append_locked(wake);
   }
   if (wake) wake_.notify_one();
   return true;
@@ -91,7 +136,7 @@ void AccessLogWriter::reopen() {
 bool AccessLogWriter::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   if (stopping_) {
-    return flushed_.wait_for(lock, timeout, [&] { return queue_.empty(); });
+    return flushed_.wait_for(lock, timeout, [&] { return queued_entries_ == 0; });
   }
   const uint64_t ticket = ++flush_requested_;
   wake_.notify_one();
@@ -111,21 +156,25 @@ void AccessLogWriter::shutdown() {
   });
 }
 
-void AccessLogWriter::write_lines(const std::vector<std::string>& lines, std::size_t from,
-                                  std::size_t to) {
-  // One write(2) per chunk of up to 256 KiB: fewer syscalls than a write per line, and a
-  // bounded copy.
+void AccessLogWriter::write_entries(const std::string& batch, std::size_t from, std::size_t to) {
+  // One write(2) per chunk of about 256 KiB: fewer syscalls than a write per line, and a
+  // bounded buffer.
   constexpr std::size_t kChunk = 256 << 10;
   thread_local std::string buf;
-  std::size_t first = from;
-  while (first < to) {
+  std::size_t at = from;
+  while (at < to) {
     buf.clear();
-    std::size_t last = first;
-    while (last < to && (last == first || buf.size() + lines[last].size() <= kChunk)) {
-      buf += lines[last];
-      ++last;
+    std::size_t n = 0;
+    while (at < to && buf.size() < kChunk) {
+      const EntryHeader h = entry_at(batch, at);
+      const std::string_view payload(batch.data() + at + sizeof h, h.size);
+      if (h.format == nullptr)
+        buf.append(payload);
+      else
+        h.format(payload, buf);
+      at += sizeof h + h.size;
+      ++n;
     }
-    const std::size_t n = last - first;
     if (fd_ >= 0 && write_all(fd_, buf.data(), buf.size())) {
       written_.fetch_add(n, std::memory_order_relaxed);
     } else {
@@ -134,12 +183,11 @@ void AccessLogWriter::write_lines(const std::vector<std::string>& lines, std::si
       report(fd_ < 0 ? "access log: no open file, lines dropped"
                      : std::string("access log: write failed: ") + std::strerror(errno));
     }
-    first = last;
   }
 }
 
 void AccessLogWriter::run() {
-  std::vector<std::string> batch;
+  std::string batch;
   while (true) {
     std::optional<std::size_t> reopen_at;
     uint64_t flush_ticket = 0;
@@ -148,9 +196,9 @@ void AccessLogWriter::run() {
       std::unique_lock lock(mu_);
       auto urgent = [&] {
         return stopping_ || reopen_at_ || flush_requested_ > flush_done_ ||
-               queue_.size() >= kWakeLines;
+               queued_entries_ >= kWakeLines;
       };
-      auto ready = [&] { return urgent() || !queue_.empty(); };
+      auto ready = [&] { return urgent() || queued_entries_ > 0; };
       if (writer_idle_)
         wake_.wait(lock, ready);
       else
@@ -160,7 +208,8 @@ void AccessLogWriter::run() {
         continue;
       }
       writer_idle_ = false;
-      batch.swap(queue_);
+      batch.swap(queue_);  // both keep their capacity: no allocation once warmed up
+      queued_entries_ = 0;
       queued_bytes_ = 0;
       queued_lines_.store(0, std::memory_order_relaxed);
       reopen_at.swap(reopen_at_);
@@ -168,17 +217,18 @@ void AccessLogWriter::run() {
       stopping = stopping_;
     }
     const std::size_t split = reopen_at ? *reopen_at : batch.size();
-    write_lines(batch, 0, split);
+    write_entries(batch, 0, split);
     if (reopen_at) {
       if (!is_stdout(options_.path)) open_file();
       reopens_.fetch_add(1, std::memory_order_relaxed);
     }
-    write_lines(batch, split, batch.size());
+    write_entries(batch, split, batch.size());
     batch.clear();
+    if (batch.capacity() > kKeepCapacity) std::string().swap(batch);  // after a burst
     {
       std::lock_guard lock(mu_);
       flush_done_ = std::max(flush_done_, flush_ticket);
-      if (stopping && queue_.empty()) break;
+      if (stopping && queued_entries_ == 0) break;
     }
     flushed_.notify_all();
   }

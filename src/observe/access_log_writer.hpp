@@ -1,10 +1,15 @@
 // AccessLogWriter: an asynchronous line writer for the access log. Request threads hand over
-// finished lines without blocking; one background thread writes them to stdout or a file in
-// batches (one write(2) per batch) and reopens the file on request, for logrotate.
+// finished lines — or compact records that the writer thread formats — without blocking; one
+// background thread writes them to stdout or a file in batches (one write(2) per batch) and
+// reopens the file on request, for logrotate.
 //
 //   AccessLogWriter log({.path = "/var/log/sluice/access.log"});
-//   log.write(std::move(json_line));   // false (and counted) when the queue is full
+//   log.write(json_line);                       // false (and counted) when the queue is full
+//   log.write_record(&format_fn, record_bytes); // format_fn(record, out) runs on the writer
 //   log.reopen();                      // from the SIGUSR1 handler's thread (not in the handler)
+//
+// The queue is one byte buffer of entries (no allocation per line): the request thread appends
+// under a short lock, the writer swaps the whole buffer out and formats it outside the lock.
 #pragma once
 
 #include <atomic>
@@ -16,8 +21,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
-#include <vector>
 
 namespace sluice::observe {
 
@@ -30,6 +35,9 @@ class AccessLogWriter {
   };
   // Called from the writer thread on open/write errors (for a warning log); may be empty.
   using ErrorHandler = std::function<void(const std::string& message)>;
+  // Turns one queued record into text ending in '\n', appended to `out`; runs on the writer
+  // thread. Must be a plain function: it is stored in the queue next to the record.
+  using Formatter = void (*)(std::string_view record, std::string& out);
 
   explicit AccessLogWriter(Options options, ErrorHandler on_error = {});
   ~AccessLogWriter();  // shutdown()
@@ -38,7 +46,10 @@ class AccessLogWriter {
 
   // Queues one line ('\n' is appended when missing). Never waits for I/O; false (dropped_total
   // + 1) when the queue holds max_queue_lines lines or max_queue_bytes bytes, or after shutdown.
-  bool write(std::string line);
+  bool write(std::string_view line);
+  // Queues a copy of `record`, to be formatted by `format` on the writer thread. The same bounds
+  // as write(), with the record's size counted against max_queue_bytes.
+  bool write_record(Formatter format, std::string_view record);
 
   // Lines queued before this call go to the current file, later ones to a freshly opened `path`
   // (the old one may have been renamed by logrotate). Asynchronous; a no-op for stdout. Not
@@ -61,12 +72,18 @@ class AccessLogWriter {
  private:
   void run();
   void open_file();
-  void write_lines(const std::vector<std::string>& lines, std::size_t from, std::size_t to);
+  // Under mu_: true when one more entry of `bytes` fits, else counts a drop.
+  bool admit_locked(std::size_t bytes);
+  void after_append_locked(bool& wake);
+  // Formats and writes the entries in batch[from, to) (byte offsets), one write(2) per chunk.
+  void write_entries(const std::string& batch, std::size_t from, std::size_t to);
   void report(const std::string& message);
 
   // A busy writer drains every kBatchInterval, or as soon as kWakeLines lines wait.
   static constexpr std::chrono::milliseconds kBatchInterval{2};
   static constexpr std::size_t kWakeLines = 1024;
+  // A swapped-out batch buffer larger than this is freed rather than kept for reuse.
+  static constexpr std::size_t kKeepCapacity = 4u << 20;
 
   const Options options_;
   const ErrorHandler on_error_;
@@ -75,9 +92,10 @@ class AccessLogWriter {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable flushed_;
-  std::vector<std::string> queue_;        // guarded by mu_
-  std::size_t queued_bytes_ = 0;          // guarded by mu_
-  std::optional<std::size_t> reopen_at_;  // guarded by mu_: index in queue_
+  std::string queue_;                     // guarded by mu_: entries, see access_log_writer.cpp
+  std::size_t queued_entries_ = 0;        // guarded by mu_
+  std::size_t queued_bytes_ = 0;          // guarded by mu_: lines and records, without headers
+  std::optional<std::size_t> reopen_at_;  // guarded by mu_: byte offset in queue_
   bool stopping_ = false;                 // guarded by mu_
   bool writer_idle_ = true;               // guarded by mu_: the writer waits for a notify
   uint64_t flush_requested_ = 0;          // guarded by mu_

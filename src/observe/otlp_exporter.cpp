@@ -18,11 +18,13 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <random>
 
 #include "observe/json_escape.hpp"
+#include "observe/span_record.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -82,95 +84,58 @@ std::optional<uint64_t> env_uint(const char* name, std::vector<std::string>* war
   return out;
 }
 
-void append_u64_string(std::string& out, uint64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out += '"';
-  out.append(buf, r.ptr);
-  out += '"';
-}
-
-void append_hex_field(std::string& out, const char* name, const uint8_t* b, std::size_t n) {
-  out += '"';
-  out += name;
-  out += "\":\"";
-  const std::size_t at = out.size();
-  out.resize(at + 2 * n);
-  to_hex(b, n, out.data() + at);
-  out += '"';
-}
-
-void append_value(std::string& out, const AttributeValue& value) {
-  if (const auto* s = std::get_if<std::string>(&value)) {
-    out += "{\"stringValue\":";
-    append_json_string(out, *s);
-  } else if (const auto* i = std::get_if<int64_t>(&value)) {
-    out += "{\"intValue\":\"";
-    out += std::to_string(*i);
-    out += '"';
-  } else if (const auto* d = std::get_if<double>(&value)) {
-    out += "{\"doubleValue\":";
-    if (std::isnan(*d)) {
-      out += "\"NaN\"";
-    } else if (std::isinf(*d)) {
-      out += *d > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-    } else {
-      char buf[32];
-      const auto r = std::to_chars(buf, buf + sizeof buf, *d);
-      out.append(buf, r.ptr);
-    }
-  } else {
-    out += "{\"boolValue\":";
-    out += std::get<bool>(value) ? "true" : "false";
-  }
-  out += '}';
-}
-
-void append_attribute(std::string& out, std::string_view key, const AttributeValue& value) {
+void append_attribute(std::string& out, std::string_view key, std::string_view value) {
   out += "{\"key\":";
   append_json_string(out, key);
-  out += ",\"value\":";
-  append_value(out, value);
-  out += '}';
+  out += ",\"value\":{\"stringValue\":";
+  append_json_string(out, value);
+  out += "}}";
 }
 
-void append_span(std::string& out, const SpanData& s) {
-  out += '{';
-  append_hex_field(out, "traceId", s.trace_id.b, 16);
-  out += ',';
-  append_hex_field(out, "spanId", s.span_id.b, 8);
-  if (s.parent_span_id.is_valid()) {
+// Everything of an ExportTraceServiceRequest before the first span: built once per exporter.
+std::string otlp_json_prefix(const OtlpConfig& config) {
+  std::string out = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
+  append_attribute(out, "service.name", config.service_name);
+  for (const auto& [k, v] : config.resource_attributes) {
+    if (k == "service.name") continue;
     out += ',';
-    append_hex_field(out, "parentSpanId", s.parent_span_id.b, 8);
+    append_attribute(out, k, v);
   }
-  if (!s.trace_state.empty()) {
-    out += ",\"traceState\":";
-    append_json_string(out, s.trace_state);
+  out += "]},\"scopeSpans\":[{\"scope\":{\"name\":";
+  append_json_string(out, config.scope_name);
+  if (!config.scope_version.empty()) {
+    out += ",\"version\":";
+    append_json_string(out, config.scope_version);
   }
-  out += ",\"name\":";
-  append_json_string(out, s.name);
-  out += ",\"kind\":";
-  out += std::to_string(s.kind);
-  out += ",\"startTimeUnixNano\":";
-  append_u64_string(out, s.start_unix_nano);
-  out += ",\"endTimeUnixNano\":";
-  append_u64_string(out, s.end_unix_nano);
-  out += ",\"attributes\":[";
-  for (std::size_t i = 0; i < s.attributes.size(); ++i) {
-    if (i != 0) out += ',';
-    append_attribute(out, s.attributes[i].key, s.attributes[i].value);
+  out += "},\"spans\":[";
+  return out;
+}
+
+constexpr std::string_view kJsonSuffix = "]}]}]}";
+
+// A swapped-out queue or body buffer larger than this is freed rather than kept for reuse.
+constexpr std::size_t kKeepCapacity = 4u << 20;
+
+// The offset after `count` records from records[at] (each starts with its u32 size).
+std::size_t skip_records(std::string_view records, std::size_t at, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    uint32_t size;
+    std::memcpy(&size, records.data() + at, sizeof size);
+    at += size;
   }
-  out += ']';
-  if (s.status_code != kStatusUnset || !s.status_message.empty()) {
-    out += ",\"status\":{\"code\":";
-    out += std::to_string(s.status_code);
-    if (!s.status_message.empty()) {
-      out += ",\"message\":";
-      append_json_string(out, s.status_message);
-    }
-    out += '}';
+  return at;
+}
+
+// Encodes `count` records from records[at] into `body` (cleared first).
+void encode_records(const std::string& prefix, std::string_view records, std::size_t at,
+                    std::size_t count, std::string& body) {
+  body.clear();
+  body += prefix;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i != 0) body += ',';
+    at += append_span_json(records, at, body);
   }
-  out += '}';
+  body += kJsonSuffix;
 }
 
 bool is_retryable_status(int status) {
@@ -297,33 +262,19 @@ OtlpConfig from_env(OtlpConfig base, std::vector<std::string>* warnings) {
 }
 
 std::string encode_otlp_json(const OtlpConfig& config, const SpanData* spans, std::size_t count) {
+  std::string records;
+  for (std::size_t i = 0; i < count; ++i)
+    append_span_record(records, spans[i]);
   std::string out;
-  out.reserve(256 + count * 512);
-  out += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
-  append_attribute(out, "service.name", config.service_name);
-  for (const auto& [k, v] : config.resource_attributes) {
-    if (k == "service.name") continue;
-    out += ',';
-    append_attribute(out, k, v);
-  }
-  out += "]},\"scopeSpans\":[{\"scope\":{\"name\":";
-  append_json_string(out, config.scope_name);
-  if (!config.scope_version.empty()) {
-    out += ",\"version\":";
-    append_json_string(out, config.scope_version);
-  }
-  out += "},\"spans\":[";
-  for (std::size_t i = 0; i < count; ++i) {
-    if (i != 0) out += ',';
-    append_span(out, spans[i]);
-  }
-  out += "]}]}]}";
+  encode_records(otlp_json_prefix(config), records, 0, count, out);
   return out;
 }
 
 OtlpExporter::OtlpExporter(OtlpConfig config, ErrorHandler on_error)
-    : config_(std::move(config)), on_error_(std::move(on_error)), url_(config_.traces_url()) {
-  queue_.reserve(std::min<std::size_t>(config_.max_queue_size, 4096));
+    : config_(std::move(config)),
+      on_error_(std::move(on_error)),
+      url_(config_.traces_url()),
+      json_prefix_(otlp_json_prefix(config_)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -331,18 +282,39 @@ OtlpExporter::~OtlpExporter() {
   shutdown();
 }
 
+bool OtlpExporter::admit_locked(std::size_t count) {
+  if (stopping_ || held_.load(std::memory_order_relaxed) + count > config_.max_queue_size) {
+    dropped_.fetch_add(count, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
 bool OtlpExporter::enqueue(SpanData&& span) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || held_.load(std::memory_order_relaxed) >= config_.max_queue_size) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    queue_.push_back(std::move(span));
+    if (!admit_locked(1)) return false;
+    append_span_record(queue_, span);
+    ++queued_spans_;
     held_.fetch_add(1, std::memory_order_relaxed);
+    wake = queued_spans_ == config_.max_export_batch_size;
+  }
+  if (wake) wake_.notify_one();
+  return true;
+}
+
+bool OtlpExporter::enqueue_records(std::string_view records, std::size_t count) {
+  bool wake = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!admit_locked(count)) return false;
+    queue_.append(records);
+    const std::size_t before = queued_spans_;
+    queued_spans_ += count;
+    held_.fetch_add(count, std::memory_order_relaxed);
     // Wake the exporter once per full batch, not per span: a notify is a syscall when it sleeps.
-    wake = queue_.size() == config_.max_export_batch_size;
+    wake = before < config_.max_export_batch_size && queued_spans_ >= config_.max_export_batch_size;
   }
   if (wake) wake_.notify_one();
   return true;
@@ -385,8 +357,7 @@ bool OtlpExporter::backoff_wait(milliseconds d) {
 }
 
 void OtlpExporter::export_batch(httplib::Client& client, const std::string& path,
-                                const SpanData* spans, std::size_t count) {
-  const std::string body = encode_otlp_json(config_, spans, count);
+                                const std::string& body, std::size_t count) {
   httplib::Headers headers(config_.headers.begin(), config_.headers.end());
   thread_local std::minstd_rand jitter_rng(std::random_device{}());
   milliseconds backoff = config_.initial_backoff;
@@ -442,28 +413,34 @@ void OtlpExporter::run() {
     client->set_tcp_nodelay(true);
   }
 
-  std::vector<SpanData> batch;
-  batch.reserve(queue_.capacity());
+  std::string batch;  // swapped with queue_: both keep their capacity
+  std::string body;   // reused for every export
   auto next_export = Clock::now() + config_.schedule_delay;
   while (true) {
     uint64_t flush_ticket = 0;
     bool stopping = false;
+    std::size_t spans = 0;
     {
       std::unique_lock lock(mu_);
       wake_.wait_until(lock, next_export, [&] {
-        return stopping_ || queue_.size() >= config_.max_export_batch_size ||
+        return stopping_ || queued_spans_ >= config_.max_export_batch_size ||
                flush_requested_ > flush_done_;
       });
       batch.swap(queue_);
+      spans = queued_spans_;
+      queued_spans_ = 0;
       flush_ticket = flush_requested_;
       stopping = stopping_;
     }
     next_export = Clock::now() + config_.schedule_delay;
-    for (std::size_t at = 0; at < batch.size(); at += config_.max_export_batch_size) {
-      const std::size_t n = std::min(config_.max_export_batch_size, batch.size() - at);
+    std::size_t at = 0;
+    for (std::size_t done = 0; done < spans; done += config_.max_export_batch_size) {
+      const std::size_t n = std::min(config_.max_export_batch_size, spans - done);
+      const std::size_t next = skip_records(batch, at, n);
       if (client) {
         try {
-          export_batch(*client, split->path, batch.data() + at, n);
+          encode_records(json_prefix_, batch, at, n, body);
+          export_batch(*client, split->path, body, n);
         } catch (const std::exception& e) {  // e.g. bad_alloc: lose the batch, not the process
           dropped_.fetch_add(n, std::memory_order_relaxed);
           failed_exports_.fetch_add(1, std::memory_order_relaxed);
@@ -474,12 +451,15 @@ void OtlpExporter::run() {
         failed_exports_.fetch_add(1, std::memory_order_relaxed);
       }
       held_.fetch_sub(n, std::memory_order_relaxed);
+      at = next;
     }
     batch.clear();
+    if (batch.capacity() > kKeepCapacity) std::string().swap(batch);  // after a burst
+    if (body.capacity() > kKeepCapacity) std::string().swap(body);
     {
       std::lock_guard lock(mu_);
       flush_done_ = std::max(flush_done_, flush_ticket);
-      if (stopping && queue_.empty()) break;
+      if (stopping && queued_spans_ == 0) break;
     }
     flushed_.notify_all();
   }

@@ -4,7 +4,12 @@
 //
 //   OtlpExporter exporter(from_env({.service_name = "sluice"}));
 //   exporter.enqueue(std::move(span));   // on the request path: never blocks, drops when full
+//   exporter.enqueue_records(buf, 1);    // the same, from SpanRecordWriter records (no allocation)
 //   exporter.shutdown();                 // at exit: exports what is queued, bounded in time
+//
+// The queue is one byte buffer of span records (observe/span_record.hpp): a request thread
+// appends under a short lock; the export thread swaps the whole buffer out and encodes JSON
+// outside the lock, into a body buffer it reuses, with the resource/scope part precomputed.
 #pragma once
 
 #include <atomic>
@@ -85,6 +90,9 @@ class OtlpExporter {
   // Never blocks on I/O: a short critical section, then returns. False (and dropped_total + 1)
   // when max_queue_size spans are already held or after shutdown().
   bool enqueue(SpanData&& span);
+  // `records` holds `count` complete SpanRecordWriter records, copied into the queue. All or
+  // none: false (and dropped_total + count) when they do not all fit, or after shutdown().
+  bool enqueue_records(std::string_view records, std::size_t count);
 
   // Exports everything enqueued before the call; true when done within `timeout`.
   bool flush(std::chrono::milliseconds timeout);
@@ -104,7 +112,9 @@ class OtlpExporter {
 
  private:
   void run();
-  void export_batch(httplib::Client& client, const std::string& path, const SpanData* spans,
+  // Under mu_: room for `count` more spans (else they are counted as dropped).
+  bool admit_locked(std::size_t count);
+  void export_batch(httplib::Client& client, const std::string& path, const std::string& body,
                     std::size_t count);
   // Sleeps up to `d`, waking early on shutdown; false if the shutdown deadline has passed.
   bool backoff_wait(std::chrono::milliseconds d);
@@ -113,11 +123,13 @@ class OtlpExporter {
   const OtlpConfig config_;
   const ErrorHandler on_error_;
   const std::string url_;
+  const std::string json_prefix_;  // {"resourceSpans":[{"resource":...,"spans":[
 
   std::mutex mu_;
   std::condition_variable wake_;                         // the export thread waits here
   std::condition_variable flushed_;                      // flush() callers wait here
-  std::vector<SpanData> queue_;                          // guarded by mu_
+  std::string queue_;                                    // guarded by mu_: span records
+  std::size_t queued_spans_ = 0;                         // guarded by mu_
   bool stopping_ = false;                                // guarded by mu_
   std::chrono::steady_clock::time_point stop_deadline_;  // guarded by mu_
   uint64_t flush_requested_ = 0;                         // guarded by mu_

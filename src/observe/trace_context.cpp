@@ -2,12 +2,24 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <random>
 
 namespace sluice::observe {
 namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
+
+// "000102...ff": two characters per byte value, one copy per byte in to_hex.
+constexpr std::array<char, 512> make_hex_pairs() {
+  std::array<char, 512> t{};
+  for (int b = 0; b < 256; ++b) {
+    t[static_cast<std::size_t>(2 * b)] = kHexDigits[b >> 4];
+    t[static_cast<std::size_t>(2 * b + 1)] = kHexDigits[b & 0xf];
+  }
+  return t;
+}
+constexpr auto kHexPairs = make_hex_pairs();
 
 // -1 for anything but 0-9a-f: the spec allows lower-case hex only.
 constexpr std::array<int8_t, 256> make_hex_table() {
@@ -107,10 +119,8 @@ bool SpanId::is_valid() const {
 }
 
 void to_hex(const uint8_t* data, std::size_t n, char* out) {
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHexDigits[data[i] >> 4];
-    out[2 * i + 1] = kHexDigits[data[i] & 0xf];
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    std::memcpy(out + 2 * i, kHexPairs.data() + 2 * data[i], 2);
 }
 
 std::string to_hex(const TraceId& id) {
@@ -157,13 +167,18 @@ std::optional<TraceParent> parse_traceparent(std::string_view value) {
   return tp;
 }
 
+void format_traceparent(const TraceParent& tp, char* out) {
+  std::memset(out, '-', kTraceparentLength);
+  out[0] = '0';
+  out[1] = '0';
+  to_hex(tp.trace_id.b, 16, out + 3);
+  to_hex(tp.parent_id.b, 8, out + 36);
+  to_hex(&tp.flags, 1, out + 53);
+}
+
 std::string format_traceparent(const TraceParent& tp) {
-  std::string s(55, '-');
-  s[0] = '0';
-  s[1] = '0';
-  to_hex(tp.trace_id.b, 16, s.data() + 3);
-  to_hex(tp.parent_id.b, 8, s.data() + 36);
-  to_hex(&tp.flags, 1, s.data() + 53);
+  std::string s(kTraceparentLength, '-');
+  format_traceparent(tp, s.data());
   return s;
 }
 

@@ -50,6 +50,9 @@ std::optional<TraceParent> parse_traceparent(std::string_view value);
 
 // "00-<trace-id>-<parent-id>-<flags>", 55 characters.
 std::string format_traceparent(const TraceParent& tp);
+inline constexpr std::size_t kTraceparentLength = 55;
+// The same into out[0..55), no allocation.
+void format_traceparent(const TraceParent& tp, char* out);
 
 // tracestate list-members in header order (left-most = most recently updated vendor).
 class TraceState {

@@ -171,5 +171,42 @@ TEST(AccessLogWriter, StdoutIsTheDefault) {
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "{\"to\":\"stdout\"}\n");
 }
 
+// A record formatter as the access-log observer has one: here it upper-cases the record.
+void shout(std::string_view record, std::string& out) {
+  for (char c : record)
+    out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  out += '\n';
+}
+
+TEST(AccessLogWriter, RecordsAreFormattedOnTheWriterInQueueOrder) {
+  TempDir dir;
+  AccessLogWriter log({.path = dir / "access.log"});
+  ASSERT_TRUE(log.write("raw-1"));
+  ASSERT_TRUE(log.write_record(&shout, "record-1"));
+  ASSERT_TRUE(log.write("raw-2\n"));
+  ASSERT_TRUE(log.write_record(&shout, "record-2"));
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(read_lines(dir / "access.log"),
+            (std::vector<std::string>{"raw-1", "RECORD-1", "raw-2", "RECORD-2"}));
+  EXPECT_EQ(log.written_total(), 4u);
+}
+
+TEST(AccessLogWriter, RecordsCountAgainstBothBoundsAndReopen) {
+  TempDir dir;
+  AccessLogWriter log({.path = dir / "access.log", .max_queue_bytes = 1024});
+  EXPECT_FALSE(log.write_record(&shout, std::string(2000, 'x')));  // over the byte bound
+  EXPECT_EQ(log.dropped_total(), 1u);
+  ASSERT_TRUE(log.write_record(&shout, "before"));
+  ASSERT_TRUE(log.flush(5s));
+  fs::rename(dir / "access.log", dir / "access.log.1");
+  ASSERT_TRUE(log.write_record(&shout, "queued-before-reopen"));
+  log.reopen();
+  ASSERT_TRUE(log.write_record(&shout, "after"));
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(read_lines(dir / "access.log.1"),
+            (std::vector<std::string>{"BEFORE", "QUEUED-BEFORE-REOPEN"}));
+  EXPECT_EQ(read_lines(dir / "access.log"), (std::vector<std::string>{"AFTER"}));
+}
+
 }  // namespace
 }  // namespace sluice::observe

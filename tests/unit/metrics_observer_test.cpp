@@ -195,6 +195,52 @@ TEST(MetricsObserver, InFlightCountsRequestsThatWait) {
   EXPECT_EQ(http.in_flight().value(), 0);
 }
 
+// The runner times hooks with one clock read per hook (each hook's end is the next one's start)
+// and reads the end of the request once for every observer: a slow hook's time stays its own,
+// and the end time covers every hook.
+TEST(MetricsObserver, HookTimesStayWithTheirHookAndTheEndCoversThemAll) {
+  class Sleepy final : public Middleware {
+   public:
+    std::string_view name() const override { return "sleepy"; }
+    Decision pre_handle(Exchange&) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return Decision::next();
+    }
+    void post_handle(Exchange&, std::chrono::nanoseconds) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  class Quick final : public Middleware {
+   public:
+    std::string_view name() const override { return "quick"; }
+    Decision pre_handle(Exchange&) override { return Decision::next(); }
+  };
+  class EndProbe final : public Observer {
+   public:
+    void on_request_end(Exchange& ex) override {
+      total = ex.finished_at() - ex.context().start_steady();
+      sleepy = ex.middleware_time(0);
+      quick = ex.middleware_time(1);
+    }
+    bool wants_middleware_times() const override { return true; }
+    std::chrono::nanoseconds total{}, sleepy{}, quick{};
+  };
+  auto probe = std::make_shared<EndProbe>();
+  Chain chain("r", {probe});
+  ASSERT_TRUE(chain.use(std::make_shared<Sleepy>()).ok());
+  ASSERT_TRUE(chain.use(std::make_shared<Quick>()).ok());
+  auto host = std::make_shared<testing::ManualHost>();
+  auto& ex = host->exchange("GET", "/");
+  Ok handler;
+  auto lease = chain.acquire();
+  ex.run(*lease, handler, [] {});
+  host->run_all();
+  EXPECT_GE(probe->sleepy, std::chrono::milliseconds(30));  // pre + post
+  EXPECT_LT(probe->quick, probe->sleepy / 3);  // the sleeps are not charged to its neighbour
+  EXPECT_GE(probe->total, probe->sleepy + probe->quick);
+  EXPECT_GE(ex.finished_at(), ex.context().start_steady());
+}
+
 TEST(MetricsSection, OnByDefaultAndConfigurable) {
   GatewayServices services;
   services.metrics = std::make_shared<MetricsRegistry>();

@@ -1,6 +1,8 @@
 #include "observe/access_log/access_log_line.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 #include "observe/json_escape.hpp"
@@ -10,30 +12,60 @@ namespace sluice::observe {
 
 namespace {
 
+// The record: this head (memcpy'd, the buffer gives no alignment), then the strings back to back
+// in the order of `len`.
+enum StringField : std::size_t {
+  kRequestId,
+  kMethod,
+  kPath,
+  kClientIp,
+  kUserAgent,
+  kRoute,
+  kUpstream,
+  kAnsweredBy,
+  kDetail,
+  kStringFields
+};
+
+struct RecordHead {
+  int64_t start_unix_ns;
+  int64_t latency_ns;
+  int64_t upstream_latency_ns;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+  int32_t status;
+  uint8_t bucket;
+  uint8_t has_trace;
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint32_t len[kStringFields];
+};
+
 void append_uint(std::string& out, uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
 }
 
-void append_millis(std::string& out, std::chrono::nanoseconds d) {
-  char buf[32];
-  const double ms = static_cast<double>(d.count()) / 1e6;
-  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
-  out.append(buf, r.ptr);
+// Milliseconds with 3 decimals, rounded to the microsecond; integer arithmetic only.
+void append_millis(std::string& out, int64_t ns) {
+  const auto us = static_cast<uint64_t>(std::max<int64_t>(0, ns) + 500) / 1000;
+  append_uint(out, us / 1000);
+  const auto frac = static_cast<unsigned>(us % 1000);
+  const char digits[] = {'.', static_cast<char>('0' + frac / 100),
+                         static_cast<char>('0' + frac / 10 % 10),
+                         static_cast<char>('0' + frac % 10)};
+  out.append(digits, sizeof digits);
 }
 
+// `key` is the literal `,"name":` so that the constant part is one append.
 void field(std::string& out, std::string_view key, std::string_view value) {
-  out += ",\"";
   out.append(key);
-  out += "\":";
   append_json_string(out, value);
 }
 
 void number_field(std::string& out, std::string_view key, uint64_t value) {
-  out += ",\"";
   out.append(key);
-  out += "\":";
   append_uint(out, value);
 }
 
@@ -60,42 +92,122 @@ void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_poi
   out.append(frac, sizeof frac);
 }
 
-std::string format_access_log_line(const Exchange& ex, std::chrono::nanoseconds latency,
-                                   std::string_view latency_bucket) {
+AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds latency,
+                                  LatencyBucket bucket) {
   const Request& req = ex.request();
   const Context& ctx = ex.context();
-  std::string out;
-  out.reserve(512);
-  out += "{\"time\":\"";
-  append_rfc3339_millis(out, ctx.start_wall());
-  out += '"';
-  field(out, "request_id", ctx.request_id());
+  AccessLogFields f;
+  f.start_unix_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.start_wall().time_since_epoch())
+          .count();
+  f.latency_ns = latency.count();
+  f.upstream_latency_ns = ex.upstream_latency().count();
+  f.bytes_in = ex.bytes_in();
+  f.bytes_out = ex.response().body().size();
+  f.status = ex.response().status();
+  f.bucket = bucket;
   if (ctx.trace().valid) {
+    f.has_trace = true;
+    std::memcpy(f.trace_id, ctx.trace().trace_id.data(), 16);
+    std::memcpy(f.span_id, ctx.trace().span_id.data(), 8);
+  }
+  f.request_id = ctx.request_id();
+  f.method = req.method();
+  f.path = req.path();
+  f.client_ip = ctx.client_ip();
+  f.user_agent = req.header("user-agent");
+  f.route = ex.route() ? std::string_view(ex.route()->name) : std::string_view();
+  f.upstream = ex.upstream();
+  f.answered_by = ex.answered_by();
+  f.detail = ex.detail();
+  return f;
+}
+
+void append_access_log_record(std::string& out, const AccessLogFields& f) {
+  const std::string_view strings[kStringFields] = {f.request_id, f.method,      f.path,
+                                                   f.client_ip,  f.user_agent,  f.route,
+                                                   f.upstream,   f.answered_by, f.detail};
+  RecordHead h;
+  h.start_unix_ns = f.start_unix_ns;
+  h.latency_ns = f.latency_ns;
+  h.upstream_latency_ns = f.upstream_latency_ns;
+  h.bytes_in = f.bytes_in;
+  h.bytes_out = f.bytes_out;
+  h.status = f.status;
+  h.bucket = static_cast<uint8_t>(f.bucket);
+  h.has_trace = f.has_trace ? 1 : 0;
+  std::memcpy(h.trace_id, f.trace_id, sizeof h.trace_id);
+  std::memcpy(h.span_id, f.span_id, sizeof h.span_id);
+  std::size_t total = sizeof h;
+  for (std::size_t i = 0; i < kStringFields; ++i) {
+    h.len[i] = static_cast<uint32_t>(strings[i].size());
+    total += strings[i].size();
+  }
+  std::size_t at = out.size();
+  out.resize(at + total);
+  char* p = out.data() + at;
+  std::memcpy(p, &h, sizeof h);
+  p += sizeof h;
+  for (const auto& s : strings) {
+    if (!s.empty()) std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+}
+
+void format_access_log_record(std::string_view record, std::string& out) {
+  RecordHead h;
+  std::memcpy(&h, record.data(), sizeof h);
+  std::string_view s[kStringFields];
+  std::size_t at = sizeof h;
+  for (std::size_t i = 0; i < kStringFields; ++i) {
+    s[i] = record.substr(at, h.len[i]);
+    at += h.len[i];
+  }
+  out += "{\"time\":\"";
+  append_rfc3339_millis(out, std::chrono::system_clock::time_point(
+                                 std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                     std::chrono::nanoseconds(h.start_unix_ns))));
+  out += '"';
+  field(out, ",\"request_id\":", s[kRequestId]);
+  if (h.has_trace != 0) {
     char hex[32];
-    to_hex(ctx.trace().trace_id.data(), 16, hex);
-    field(out, "trace_id", {hex, 32});
-    to_hex(ctx.trace().span_id.data(), 8, hex);
-    field(out, "span_id", {hex, 16});
+    out += ",\"trace_id\":\"";
+    to_hex(h.trace_id, 16, hex);
+    out.append(hex, 32);
+    out += "\",\"span_id\":\"";
+    to_hex(h.span_id, 8, hex);
+    out.append(hex, 16);
+    out += '"';
   }
-  field(out, "method", req.method());
-  field(out, "path", req.path());
-  number_field(out, "status_code", static_cast<uint64_t>(ex.response().status()));
-  field(out, "client_ip", ctx.client_ip());
+  field(out, ",\"method\":", s[kMethod]);
+  field(out, ",\"path\":", s[kPath]);
+  number_field(out, ",\"status_code\":", static_cast<uint64_t>(std::max(0, h.status)));
+  field(out, ",\"client_ip\":", s[kClientIp]);
   out += ",\"latency_ms\":";
-  append_millis(out, latency);
-  field(out, "latency_bucket", latency_bucket);
-  number_field(out, "bytes_in", ex.bytes_in());
-  number_field(out, "bytes_out", ex.response().body().size());
-  field(out, "user_agent", req.header("user-agent"));
-  field(out, "route", ex.route() ? std::string_view(ex.route()->name) : std::string_view());
-  if (!ex.upstream().empty()) {
-    field(out, "upstream", ex.upstream());
+  append_millis(out, h.latency_ns);
+  out += ",\"latency_bucket\":\"";
+  out += to_string(static_cast<LatencyBucket>(h.bucket));
+  out += '"';
+  number_field(out, ",\"bytes_in\":", h.bytes_in);
+  number_field(out, ",\"bytes_out\":", h.bytes_out);
+  field(out, ",\"user_agent\":", s[kUserAgent]);
+  field(out, ",\"route\":", s[kRoute]);
+  if (!s[kUpstream].empty()) {
+    field(out, ",\"upstream\":", s[kUpstream]);
     out += ",\"upstream_latency_ms\":";
-    append_millis(out, ex.upstream_latency());
+    append_millis(out, h.upstream_latency_ns);
   }
-  if (!ex.answered_by().empty()) field(out, "answered_by", ex.answered_by());
-  if (!ex.detail().empty()) field(out, "detail", ex.detail());
+  if (!s[kAnsweredBy].empty()) field(out, ",\"answered_by\":", s[kAnsweredBy]);
+  if (!s[kDetail].empty()) field(out, ",\"detail\":", s[kDetail]);
   out += "}\n";
+}
+
+std::string format_access_log_line(const Exchange& ex, std::chrono::nanoseconds latency,
+                                   LatencyBucket bucket) {
+  std::string record;
+  append_access_log_record(record, access_log_fields(ex, latency, bucket));
+  std::string out;
+  format_access_log_record(record, out);
   return out;
 }
 

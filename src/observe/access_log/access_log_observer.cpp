@@ -5,16 +5,20 @@
 namespace sluice::observe {
 
 void AccessLogObserver::on_request_end(Exchange& ex) {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = ex.finished_at();
   const auto latency = now - ex.context().start_steady();
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "-";
-  std::string_view bucket = "p50";
+  LatencyBucket bucket = LatencyBucket::kP50;
   if (LatencyEstimator* est = latencies_.get_or_create(route)) {
     // Against the route's recent distribution before this request joins it.
-    bucket = to_string(est->classify(now, latency));
+    bucket = est->classify(now, latency);
     est->record(now, latency);
   }
-  writer_->write(format_access_log_line(ex, latency, bucket));
+  // The request thread only copies the fields; the writer thread escapes and formats them.
+  thread_local std::string record;
+  record.clear();
+  append_access_log_record(record, access_log_fields(ex, latency, bucket));
+  writer_->write_record(&format_access_log_record, record);
 }
 
 }  // namespace sluice::observe

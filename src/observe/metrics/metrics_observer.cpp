@@ -8,7 +8,7 @@ void MetricsObserver::on_request_start(Exchange&) {
 
 void MetricsObserver::on_request_end(Exchange& ex) {
   metrics_.in_flight().add(-1);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = ex.finished_at();
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "-";
   RouteSeries* r = metrics_.route(route);
   if (r == nullptr) return;

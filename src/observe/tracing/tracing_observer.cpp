@@ -3,10 +3,11 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "observe/metrics/http_metrics.hpp"
-#include "observe/span.hpp"
+#include "observe/span_record.hpp"
 #include "observe/trace_context.hpp"
 
 namespace sluice::observe {
@@ -33,7 +34,7 @@ uint64_t unix_nanos(std::chrono::system_clock::time_point t) {
 }
 
 // Host header -> server.address / server.port ("[::1]:8080", "example.com").
-void add_server_address(std::vector<Attribute>& attrs, std::string_view host) {
+void add_server_address(SpanRecordWriter& w, std::string_view host) {
   if (host.empty()) return;
   std::string_view port;
   if (host.front() == '[') {
@@ -46,14 +47,22 @@ void add_server_address(std::vector<Attribute>& attrs, std::string_view host) {
     port = host.substr(colon + 1);
     host = host.substr(0, colon);
   }
-  attrs.push_back({"server.address", std::string(host)});
+  w.str(AttrKey::kServerAddress, host);
   int64_t p = 0;
   if (!port.empty() && port.size() <= 5 &&
       std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     for (char c : port)
       p = p * 10 + (c - '0');
-    attrs.push_back({"server.port", p});
+    w.i64(AttrKey::kServerPort, p);
   }
+}
+
+// The span's name, "{method} {http.route}" (semconv), in a buffer the thread reuses.
+std::string_view span_name(std::string_view method, std::string_view route) {
+  thread_local std::string name;
+  name.assign(method);
+  if (!route.empty()) name.append(" ").append(route);
+  return name;
 }
 
 }  // namespace
@@ -81,7 +90,9 @@ void TracingObserver::on_request_start(Exchange& ex) {
   slot.valid = true;
 
   // What the upstream sees: sluice's server span as its parent.
-  req.set_header("traceparent", format_traceparent({0, trace_id, span_id, slot.flags}));
+  char traceparent[kTraceparentLength];
+  format_traceparent({0, trace_id, span_id, slot.flags}, traceparent);
+  req.set_header("traceparent", {traceparent, sizeof traceparent});
   if (slot.trace_state.empty())
     req.remove_header("tracestate");
   else
@@ -93,51 +104,51 @@ void TracingObserver::on_request_end(Exchange& ex) {
   if (!slot.valid || (slot.flags & kFlagSampled) == 0) return;
   const Request& req = ex.request();
   const int status = ex.response().status();
-  const auto elapsed = std::chrono::steady_clock::now() - ex.context().start_steady();
+  const auto elapsed = ex.finished_at() - ex.context().start_steady();
   const uint64_t start = unix_nanos(ex.context().start_wall());
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "";
   const std::string_view method = req.method();
   const bool known = kMethodLabels[HttpMetrics::method_index(method)] != "other";
 
-  SpanData span;
-  std::memcpy(span.trace_id.b, slot.trace_id.data(), 16);
-  std::memcpy(span.span_id.b, slot.span_id.data(), 8);
-  std::memcpy(span.parent_span_id.b, slot.parent_span_id.data(), 8);
-  span.kind = kSpanKindServer;
-  span.name.reserve(method.size() + 1 + route.size());
-  span.name.append(known ? method : "HTTP");  // semconv: "{method} {http.route}"
-  if (!route.empty()) span.name.append(" ").append(route);
-  span.start_unix_nano = start;
-  span.end_unix_nano = start + static_cast<uint64_t>(std::max<int64_t>(0, elapsed.count()));
-  span.trace_state = slot.trace_state;
+  SpanHead head;
+  std::memcpy(head.trace_id.b, slot.trace_id.data(), 16);
+  std::memcpy(head.span_id.b, slot.span_id.data(), 8);
+  std::memcpy(head.parent_span_id.b, slot.parent_span_id.data(), 8);
+  head.kind = kSpanKindServer;
+  head.start_unix_nano = start;
+  head.end_unix_nano = start + static_cast<uint64_t>(std::max<int64_t>(0, elapsed.count()));
+  if (status >= 500) head.status_code = kStatusError;
 
-  auto& a = span.attributes;
-  a.reserve(16);
-  a.push_back({"http.request.method", std::string(known ? method : "_OTHER")});
-  if (!known) a.push_back({"http.request.method_original", std::string(method)});
-  a.push_back({"url.path", std::string(req.path())});
-  a.push_back({"url.scheme", std::string("http")});
-  if (!route.empty()) a.push_back({"http.route", std::string(route)});
-  a.push_back({"http.response.status_code", int64_t{status}});
-  add_server_address(a, req.header("host"));
-  if (auto ip = ex.context().client_ip(); !ip.empty())
-    a.push_back({"client.address", std::string(ip)});
-  if (auto ua = req.header("user-agent"); !ua.empty())
-    a.push_back({"user_agent.original", std::string(ua)});
-  a.push_back({"network.protocol.version", std::string(req.version() == 10 ? "1.0" : "1.1")});
-  if (auto id = ex.context().request_id(); !id.empty())
-    a.push_back({"sluice.request_id", std::string(id)});
-  if (auto by = ex.answered_by(); !by.empty()) a.push_back({"sluice.answered_by", std::string(by)});
-  if (auto d = ex.detail(); !d.empty()) a.push_back({"sluice.detail", std::string(d)});
-  if (auto up = ex.upstream(); !up.empty()) {
-    a.push_back({"sluice.upstream", std::string(up)});
-    a.push_back({"sluice.upstream_latency_ms",
-                 std::chrono::duration<double, std::milli>(ex.upstream_latency()).count()});
-  }
-  if (status >= 500) {
-    span.status_code = kStatusError;
-    a.push_back({"error.type", std::to_string(status)});
-    if (!ex.detail().empty()) span.status_message = std::string(ex.detail());
+  // The request thread only copies bytes into a buffer it reuses; the exporter thread encodes.
+  thread_local std::string records;
+  records.clear();
+  std::size_t count = 1;
+  {
+    SpanRecordWriter w(records, head, span_name(known ? method : "HTTP", route), slot.trace_state);
+    w.str(AttrKey::kHttpRequestMethod, known ? method : "_OTHER");
+    if (!known) w.str(AttrKey::kHttpRequestMethodOriginal, method);
+    w.str(AttrKey::kUrlPath, req.path());
+    w.str(AttrKey::kUrlScheme, "http");
+    if (!route.empty()) w.str(AttrKey::kHttpRoute, route);
+    w.i64(AttrKey::kHttpResponseStatusCode, status);
+    add_server_address(w, req.header("host"));
+    if (auto ip = ex.context().client_ip(); !ip.empty()) w.str(AttrKey::kClientAddress, ip);
+    if (auto ua = req.header("user-agent"); !ua.empty()) w.str(AttrKey::kUserAgentOriginal, ua);
+    w.str(AttrKey::kNetworkProtocolVersion, req.version() == 10 ? "1.0" : "1.1");
+    if (auto id = ex.context().request_id(); !id.empty()) w.str(AttrKey::kSluiceRequestId, id);
+    if (auto by = ex.answered_by(); !by.empty()) w.str(AttrKey::kSluiceAnsweredBy, by);
+    if (auto d = ex.detail(); !d.empty()) w.str(AttrKey::kSluiceDetail, d);
+    if (auto up = ex.upstream(); !up.empty()) {
+      w.str(AttrKey::kSluiceUpstream, up);
+      w.f64(AttrKey::kSluiceUpstreamLatencyMs,
+            std::chrono::duration<double, std::milli>(ex.upstream_latency()).count());
+    }
+    if (status >= 500) {
+      char code[16];
+      const auto r = std::to_chars(code, code + sizeof code, status);
+      w.str(AttrKey::kErrorType, {code, static_cast<std::size_t>(r.ptr - code)});
+    }
+    w.finish(status >= 500 ? ex.detail() : std::string_view());
   }
 
   if (per_middleware_spans_ && ex.chain() != nullptr) {
@@ -148,23 +159,23 @@ void TracingObserver::on_request_end(Exchange& ex) {
     for (std::size_t i = 0; i < active.size(); ++i) {
       const auto self = ex.middleware_time(i);
       if (self.count() <= 0) continue;  // not entered
-      SpanData child;
-      child.trace_id = span.trace_id;
+      SpanHead child;
+      child.trace_id = head.trace_id;
       child.span_id = random_span_id();
-      child.parent_span_id = span.span_id;
+      child.parent_span_id = head.span_id;
       child.kind = kSpanKindInternal;
-      child.name = std::string(active[i]->name());
       child.start_unix_nano = at;
       at += static_cast<uint64_t>(self.count());
       child.end_unix_nano = at;
-      child.attributes.push_back({"sluice.middleware.type", std::string(active[i]->type())});
-      child.attributes.push_back({"sluice.middleware.self_time_ns", int64_t{self.count()}});
-      if (ex.answered_by() == active[i]->name())
-        child.attributes.push_back({"sluice.answered", true});
-      exporter_->enqueue(std::move(child));
+      SpanRecordWriter w(records, child, active[i]->name(), {});
+      w.str(AttrKey::kSluiceMiddlewareType, active[i]->type());
+      w.i64(AttrKey::kSluiceMiddlewareSelfTimeNs, self.count());
+      if (ex.answered_by() == active[i]->name()) w.boolean(AttrKey::kSluiceAnswered, true);
+      w.finish();
+      ++count;
     }
   }
-  exporter_->enqueue(std::move(span));
+  exporter_->enqueue_records(records, count);
 }
 
 }  // namespace sluice::observe
