@@ -35,12 +35,12 @@ struct EntryHeader {
   AccessLogWriter::Formatter format;
 };
 
-void append_entry(std::string& queue, AccessLogWriter::Formatter format, std::size_t size) {
+void append_entry(ByteBuffer& queue, AccessLogWriter::Formatter format, std::size_t size) {
   const EntryHeader h{static_cast<uint32_t>(size), format};
   queue.append(reinterpret_cast<const char*>(&h), sizeof h);
 }
 
-EntryHeader entry_at(const std::string& queue, std::size_t at) {
+EntryHeader entry_at(const ByteBuffer& queue, std::size_t at) {
   EntryHeader h;
   std::memcpy(&h, queue.data() + at, sizeof h);
   return h;
@@ -156,11 +156,11 @@ void AccessLogWriter::shutdown() {
   });
 }
 
-void AccessLogWriter::write_entries(const std::string& batch, std::size_t from, std::size_t to) {
+void AccessLogWriter::write_entries(const ByteBuffer& batch, std::size_t from, std::size_t to) {
   // One write(2) per chunk of about 256 KiB: fewer syscalls than a write per line, and a
   // bounded buffer.
   constexpr std::size_t kChunk = 256 << 10;
-  thread_local std::string buf;
+  thread_local ByteBuffer buf;
   std::size_t at = from;
   while (at < to) {
     buf.clear();
@@ -187,7 +187,7 @@ void AccessLogWriter::write_entries(const std::string& batch, std::size_t from, 
 }
 
 void AccessLogWriter::run() {
-  std::string batch;
+  ByteBuffer batch;
   while (true) {
     std::optional<std::size_t> reopen_at;
     uint64_t flush_ticket = 0;
@@ -224,7 +224,7 @@ void AccessLogWriter::run() {
     }
     write_entries(batch, split, batch.size());
     batch.clear();
-    if (batch.capacity() > kKeepCapacity) std::string().swap(batch);  // after a burst
+    if (batch.capacity() > kKeepCapacity) batch.release();  // after a burst
     {
       std::lock_guard lock(mu_);
       flush_done_ = std::max(flush_done_, flush_ticket);

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <thread>
 
+#include "observe/byte_buffer.hpp"
+
 namespace sluice::observe {
 
 class AccessLogWriter {
@@ -37,7 +39,7 @@ class AccessLogWriter {
   using ErrorHandler = std::function<void(const std::string& message)>;
   // Turns one queued record into text ending in '\n', appended to `out`; runs on the writer
   // thread. Must be a plain function: it is stored in the queue next to the record.
-  using Formatter = void (*)(std::string_view record, std::string& out);
+  using Formatter = void (*)(std::string_view record, ByteBuffer& out);
 
   explicit AccessLogWriter(Options options, ErrorHandler on_error = {});
   ~AccessLogWriter();  // shutdown()
@@ -76,7 +78,7 @@ class AccessLogWriter {
   bool admit_locked(std::size_t bytes);
   void after_append_locked(bool& wake);
   // Formats and writes the entries in batch[from, to) (byte offsets), one write(2) per chunk.
-  void write_entries(const std::string& batch, std::size_t from, std::size_t to);
+  void write_entries(const ByteBuffer& batch, std::size_t from, std::size_t to);
   void report(const std::string& message);
 
   // A busy writer drains every kBatchInterval, or as soon as kWakeLines lines wait.
@@ -92,7 +94,7 @@ class AccessLogWriter {
   std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable flushed_;
-  std::string queue_;                     // guarded by mu_: entries, see access_log_writer.cpp
+  ByteBuffer queue_;                      // guarded by mu_: entries, see access_log_writer.cpp
   std::size_t queued_entries_ = 0;        // guarded by mu_
   std::size_t queued_bytes_ = 0;          // guarded by mu_: lines and records, without headers
   std::optional<std::size_t> reopen_at_;  // guarded by mu_: byte offset in queue_

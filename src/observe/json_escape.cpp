@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "observe/byte_buffer.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -21,7 +23,8 @@ constexpr auto kSpecial = make_special_table();
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void append_ascii_escape(std::string& out, uint8_t c) {
+template <class Out>
+void append_ascii_escape(Out& out, uint8_t c) {
   switch (c) {
     case '"':
       out += "\\\"";
@@ -117,9 +120,8 @@ std::size_t plain_run_end(const uint8_t* p, std::size_t i, std::size_t n) {
   return i;
 }
 
-}  // namespace
-
-void append_json_escaped(std::string& out, std::string_view in) {
+template <class Out>
+void escape_into(Out& out, std::string_view in) {
   const auto* p = reinterpret_cast<const uint8_t*>(in.data());
   const std::size_t n = in.size();
   std::size_t i = 0;
@@ -144,10 +146,26 @@ void append_json_escaped(std::string& out, std::string_view in) {
   }
 }
 
+template <class Out>
+void quoted_into(Out& out, std::string_view in) {
+  out += '"';
+  escape_into(out, in);
+  out += '"';
+}
+
+}  // namespace
+
+void append_json_escaped(std::string& out, std::string_view in) {
+  escape_into(out, in);
+}
+void append_json_escaped(ByteBuffer& out, std::string_view in) {
+  escape_into(out, in);
+}
 void append_json_string(std::string& out, std::string_view in) {
-  out += '"';
-  append_json_escaped(out, in);
-  out += '"';
+  quoted_into(out, in);
+}
+void append_json_string(ByteBuffer& out, std::string_view in) {
+  quoted_into(out, in);
 }
 
 std::string json_escape(std::string_view in) {

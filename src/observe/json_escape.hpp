@@ -11,6 +11,8 @@
 
 namespace sluice::observe {
 
+class ByteBuffer;
+
 // Appends `in` escaped, without surrounding quotes:
 // - '"' and '\\' are backslash-escaped; \b \f \n \r \t use their short forms;
 // - other bytes below 0x20 and DEL (0x7f) become \u00XX (DEL is legal JSON, but it is a
@@ -21,9 +23,11 @@ namespace sluice::observe {
 //   practice) becomes one \ufffd; a truncated sequence at the end of `in` is one of them.
 // Runs of plain printable ASCII are copied in one append.
 void append_json_escaped(std::string& out, std::string_view in);
+void append_json_escaped(ByteBuffer& out, std::string_view in);
 
 // As append_json_escaped, with the surrounding quotes.
 void append_json_string(std::string& out, std::string_view in);
+void append_json_string(ByteBuffer& out, std::string_view in);
 
 // Convenience for tests and cold paths.
 std::string json_escape(std::string_view in);

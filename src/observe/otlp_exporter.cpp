@@ -128,7 +128,7 @@ std::size_t skip_records(std::string_view records, std::size_t at, std::size_t c
 
 // Encodes `count` records from records[at] into `body` (cleared first).
 void encode_records(const std::string& prefix, std::string_view records, std::size_t at,
-                    std::size_t count, std::string& body) {
+                    std::size_t count, ByteBuffer& body) {
   body.clear();
   body += prefix;
   for (std::size_t i = 0; i < count; ++i) {
@@ -262,12 +262,12 @@ OtlpConfig from_env(OtlpConfig base, std::vector<std::string>* warnings) {
 }
 
 std::string encode_otlp_json(const OtlpConfig& config, const SpanData* spans, std::size_t count) {
-  std::string records;
+  ByteBuffer records;
   for (std::size_t i = 0; i < count; ++i)
     append_span_record(records, spans[i]);
-  std::string out;
-  encode_records(otlp_json_prefix(config), records, 0, count, out);
-  return out;
+  ByteBuffer out;
+  encode_records(otlp_json_prefix(config), records.view(), 0, count, out);
+  return std::string(out.view());
 }
 
 OtlpExporter::OtlpExporter(OtlpConfig config, ErrorHandler on_error)
@@ -357,12 +357,19 @@ bool OtlpExporter::backoff_wait(milliseconds d) {
 }
 
 void OtlpExporter::export_batch(httplib::Client& client, const std::string& path,
-                                const std::string& body, std::size_t count) {
+                                const ByteBuffer& body, std::size_t count) {
   httplib::Headers headers(config_.headers.begin(), config_.headers.end());
   thread_local std::minstd_rand jitter_rng(std::random_device{}());
   milliseconds backoff = config_.initial_backoff;
   for (int attempt = 0;; ++attempt) {
-    auto res = client.Post(path, headers, body, "application/json");
+    // Streamed from the reused buffer: the (const char*, size) overload would copy the whole
+    // body into a std::string first.
+    auto res = client.Post(
+        path, headers, body.size(),
+        [&body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          return sink.write(body.data() + offset, std::min(length, body.size() - offset));
+        },
+        "application/json");
     std::string problem;
     bool retryable = true;
     if (res && res->status >= 200 && res->status < 300) {
@@ -413,8 +420,8 @@ void OtlpExporter::run() {
     client->set_tcp_nodelay(true);
   }
 
-  std::string batch;  // swapped with queue_: both keep their capacity
-  std::string body;   // reused for every export
+  ByteBuffer batch;  // swapped with queue_: both keep their capacity
+  ByteBuffer body;   // reused for every export
   auto next_export = Clock::now() + config_.schedule_delay;
   while (true) {
     uint64_t flush_ticket = 0;
@@ -436,10 +443,10 @@ void OtlpExporter::run() {
     std::size_t at = 0;
     for (std::size_t done = 0; done < spans; done += config_.max_export_batch_size) {
       const std::size_t n = std::min(config_.max_export_batch_size, spans - done);
-      const std::size_t next = skip_records(batch, at, n);
+      const std::size_t next = skip_records(batch.view(), at, n);
       if (client) {
         try {
-          encode_records(json_prefix_, batch, at, n, body);
+          encode_records(json_prefix_, batch.view(), at, n, body);
           export_batch(*client, split->path, body, n);
         } catch (const std::exception& e) {  // e.g. bad_alloc: lose the batch, not the process
           dropped_.fetch_add(n, std::memory_order_relaxed);
@@ -454,8 +461,8 @@ void OtlpExporter::run() {
       at = next;
     }
     batch.clear();
-    if (batch.capacity() > kKeepCapacity) std::string().swap(batch);  // after a burst
-    if (body.capacity() > kKeepCapacity) std::string().swap(body);
+    if (batch.capacity() > kKeepCapacity) batch.release();  // after a burst
+    if (body.capacity() > kKeepCapacity) body.release();
     {
       std::lock_guard lock(mu_);
       flush_done_ = std::max(flush_done_, flush_ticket);

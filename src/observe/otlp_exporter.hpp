@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "observe/byte_buffer.hpp"
 #include "observe/span.hpp"
 
 namespace httplib {
@@ -114,7 +115,7 @@ class OtlpExporter {
   void run();
   // Under mu_: room for `count` more spans (else they are counted as dropped).
   bool admit_locked(std::size_t count);
-  void export_batch(httplib::Client& client, const std::string& path, const std::string& body,
+  void export_batch(httplib::Client& client, const std::string& path, const ByteBuffer& body,
                     std::size_t count);
   // Sleeps up to `d`, waking early on shutdown; false if the shutdown deadline has passed.
   bool backoff_wait(std::chrono::milliseconds d);
@@ -128,7 +129,7 @@ class OtlpExporter {
   std::mutex mu_;
   std::condition_variable wake_;                         // the export thread waits here
   std::condition_variable flushed_;                      // flush() callers wait here
-  std::string queue_;                                    // guarded by mu_: span records
+  ByteBuffer queue_;                                     // guarded by mu_: span records
   std::size_t queued_spans_ = 0;                         // guarded by mu_
   bool stopping_ = false;                                // guarded by mu_
   std::chrono::steady_clock::time_point stop_deadline_;  // guarded by mu_

@@ -15,7 +15,7 @@ namespace {
 //   | attribute * count | str status_message
 // str = u32 length + bytes; attribute = u8 AttrKey [+ str key when kInline] + u8 type + value,
 // value = str | i64 | f64 | u8.
-enum ValueType : uint8_t { kString, kInt, kDouble, kBool };
+enum ValueType : uint8_t { kString, kInt, kDouble, kBool };  // SpanRecordWriter::kValue*
 
 constexpr std::size_t kSizeOffset = 0;
 constexpr std::size_t kCountOffset = 4;
@@ -80,25 +80,20 @@ class Reader {
   const char* p_;
 };
 
-void append_uint(std::string& out, uint64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-void append_int(std::string& out, int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-void append_hex(std::string& out, const uint8_t* b, std::size_t n) {
+template <class Int>
+void append_int(ByteBuffer& out, Int v) {
+  constexpr std::size_t kMax = 24;
   const std::size_t at = out.size();
-  out.resize(at + 2 * n);
-  to_hex(b, n, out.data() + at);
+  char* p = out.extend(kMax);
+  const auto r = std::to_chars(p, p + kMax, v);
+  out.truncate(at + static_cast<std::size_t>(r.ptr - p));
 }
 
-void append_value_json(std::string& out, Reader& r) {
+void append_hex(ByteBuffer& out, const uint8_t* b, std::size_t n) {
+  to_hex(b, n, out.extend(2 * n));
+}
+
+void append_value_json(ByteBuffer& out, Reader& r) {
   switch (r.u8()) {
     case kString:
       out += "{\"stringValue\":";
@@ -119,7 +114,7 @@ void append_value_json(std::string& out, Reader& r) {
       } else {
         char buf[32];
         const auto res = std::to_chars(buf, buf + sizeof buf, d);
-        out.append(buf, res.ptr);
+        out.append(buf, static_cast<std::size_t>(res.ptr - buf));
       }
       break;
     }
@@ -138,52 +133,13 @@ std::string_view attr_key_name(AttrKey key) {
   return json.substr(kKeyJsonPrefix, json.size() - kKeyJsonPrefix - kKeyJsonSuffix);
 }
 
-SpanRecordWriter::SpanRecordWriter(std::string& out, const SpanHead& head, std::string_view name,
+SpanRecordWriter::SpanRecordWriter(ByteBuffer& out, const SpanHead& head, std::string_view name,
                                    std::string_view trace_state)
     : out_(out), start_(out.size()) {
-  out_.append(kHeadOffset, '\0');  // size and count, filled in by finish()
+  std::memset(out_.extend(kHeadOffset), 0, kHeadOffset);  // size and count: see finish()
   out_.append(reinterpret_cast<const char*>(&head), sizeof head);
   bytes(name);
   bytes(trace_state);
-}
-
-void SpanRecordWriter::u32(std::size_t v) {
-  const auto n = static_cast<uint32_t>(v);
-  out_.append(reinterpret_cast<const char*>(&n), 4);
-}
-
-void SpanRecordWriter::bytes(std::string_view s) {
-  u32(s.size());
-  out_.append(s);
-}
-
-void SpanRecordWriter::key(AttrKey k) {
-  out_ += static_cast<char>(k);
-  ++attributes_;
-}
-
-void SpanRecordWriter::str(AttrKey k, std::string_view value) {
-  key(k);
-  out_ += static_cast<char>(kString);
-  bytes(value);
-}
-
-void SpanRecordWriter::i64(AttrKey k, int64_t value) {
-  key(k);
-  out_ += static_cast<char>(kInt);
-  out_.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-void SpanRecordWriter::f64(AttrKey k, double value) {
-  key(k);
-  out_ += static_cast<char>(kDouble);
-  out_.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-void SpanRecordWriter::boolean(AttrKey k, bool value) {
-  key(k);
-  out_ += static_cast<char>(kBool);
-  out_ += static_cast<char>(value ? 1 : 0);
 }
 
 void SpanRecordWriter::attribute(std::string_view name, const AttributeValue& value) {
@@ -211,7 +167,7 @@ void SpanRecordWriter::finish(std::string_view status_message) {
   std::memcpy(out_.data() + start_ + kCountOffset, &attributes_, 4);
 }
 
-void append_span_record(std::string& out, const SpanData& span) {
+void append_span_record(ByteBuffer& out, const SpanData& span) {
   SpanHead head;
   head.trace_id = span.trace_id;
   head.span_id = span.span_id;
@@ -226,7 +182,7 @@ void append_span_record(std::string& out, const SpanData& span) {
   w.finish(span.status_message);
 }
 
-std::size_t append_span_json(std::string_view records, std::size_t at, std::string& out) {
+std::size_t append_span_json(std::string_view records, std::size_t at, ByteBuffer& out) {
   Reader r(records.data() + at);
   const uint32_t size = r.u32();
   const uint32_t count = r.u32();
@@ -253,9 +209,9 @@ std::size_t append_span_json(std::string_view records, std::size_t at, std::stri
   out += ",\"kind\":";
   append_int(out, head.kind);
   out += ",\"startTimeUnixNano\":\"";
-  append_uint(out, head.start_unix_nano);
+  append_int(out, head.start_unix_nano);
   out += "\",\"endTimeUnixNano\":\"";
-  append_uint(out, head.end_unix_nano);
+  append_int(out, head.end_unix_nano);
   out += "\",\"attributes\":[";
   for (uint32_t i = 0; i < count; ++i) {
     if (i != 0) out += ',';

@@ -4,7 +4,7 @@
 // the records in large batches. Attribute keys known to sluice are one byte (their JSON is
 // precomputed); other keys are stored inline.
 //
-//   std::string buf;
+//   ByteBuffer buf;
 //   SpanRecordWriter w(buf, head, "GET api", trace_state);
 //   w.str(AttrKey::kUrlPath, req.path());
 //   w.i64(AttrKey::kHttpResponseStatusCode, 200);
@@ -14,9 +14,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
+#include "observe/byte_buffer.hpp"
 #include "observe/span.hpp"
 
 namespace sluice::observe {
@@ -65,36 +67,65 @@ struct SpanHead {
 // complete only after finish().
 class SpanRecordWriter {
  public:
-  SpanRecordWriter(std::string& out, const SpanHead& head, std::string_view name,
+  SpanRecordWriter(ByteBuffer& out, const SpanHead& head, std::string_view name,
                    std::string_view trace_state);
   SpanRecordWriter(const SpanRecordWriter&) = delete;
   SpanRecordWriter& operator=(const SpanRecordWriter&) = delete;
 
-  void str(AttrKey key, std::string_view value);
-  void i64(AttrKey key, int64_t value);
-  void f64(AttrKey key, double value);
-  void boolean(AttrKey key, bool value);
+  // Inline: a request thread calls these a dozen times per span.
+  void str(AttrKey k, std::string_view value) {
+    key(k);
+    out_ += static_cast<char>(kValueString);
+    bytes(value);
+  }
+  void i64(AttrKey k, int64_t value) {
+    key(k);
+    out_ += static_cast<char>(kValueInt);
+    out_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  void f64(AttrKey k, double value) {
+    key(k);
+    out_ += static_cast<char>(kValueDouble);
+    out_.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  void boolean(AttrKey k, bool value) {
+    key(k);
+    out_ += static_cast<char>(kValueBool);
+    out_ += static_cast<char>(value ? 1 : 0);
+  }
   // Any key, any value (SpanData's attributes).
   void attribute(std::string_view key, const AttributeValue& value);
   // `status_message` is meaningful with kStatusError only.
   void finish(std::string_view status_message = {});
 
  private:
-  void u32(std::size_t v);
-  void bytes(std::string_view s);
-  void key(AttrKey k);
+  // Value types as stored in a record.
+  static constexpr uint8_t kValueString = 0, kValueInt = 1, kValueDouble = 2, kValueBool = 3;
 
-  std::string& out_;
+  void u32(std::size_t v) {
+    const auto n = static_cast<uint32_t>(v);
+    std::memcpy(out_.extend(4), &n, 4);
+  }
+  void bytes(std::string_view s) {
+    u32(s.size());
+    out_.append(s);
+  }
+  void key(AttrKey k) {
+    out_ += static_cast<char>(k);
+    ++attributes_;
+  }
+
+  ByteBuffer& out_;
   const std::size_t start_;
   uint32_t attributes_ = 0;
 };
 
 // The record of a SpanData (its attribute keys inline).
-void append_span_record(std::string& out, const SpanData& span);
+void append_span_record(ByteBuffer& out, const SpanData& span);
 
 // Appends the OTLP/JSON Span object of the record starting at records[at] to `out`; returns the
 // record's size. Ids as lower-case hex, enums as integers, 64-bit integers as strings,
 // non-finite doubles as "NaN"/"Infinity"/"-Infinity", every string escaped.
-std::size_t append_span_json(std::string_view records, std::size_t at, std::string& out);
+std::size_t append_span_json(std::string_view records, std::size_t at, ByteBuffer& out);
 
 }  // namespace sluice::observe

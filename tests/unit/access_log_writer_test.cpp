@@ -172,7 +172,7 @@ TEST(AccessLogWriter, StdoutIsTheDefault) {
 }
 
 // A record formatter as the access-log observer has one: here it upper-cases the record.
-void shout(std::string_view record, std::string& out) {
+void shout(std::string_view record, ByteBuffer& out) {
   for (char c : record)
     out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   out += '\n';

@@ -41,14 +41,16 @@ struct RecordHead {
   uint32_t len[kStringFields];
 };
 
-void append_uint(std::string& out, uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+void append_uint(ByteBuffer& out, uint64_t v) {
+  constexpr std::size_t kMax = 24;
+  const std::size_t at = out.size();
+  char* p = out.extend(kMax);
+  const auto r = std::to_chars(p, p + kMax, v);
+  out.truncate(at + static_cast<std::size_t>(r.ptr - p));
 }
 
 // Milliseconds with 3 decimals, rounded to the microsecond; integer arithmetic only.
-void append_millis(std::string& out, int64_t ns) {
+void append_millis(ByteBuffer& out, int64_t ns) {
   const auto us = static_cast<uint64_t>(std::max<int64_t>(0, ns) + 500) / 1000;
   append_uint(out, us / 1000);
   const auto frac = static_cast<unsigned>(us % 1000);
@@ -59,19 +61,18 @@ void append_millis(std::string& out, int64_t ns) {
 }
 
 // `key` is the literal `,"name":` so that the constant part is one append.
-void field(std::string& out, std::string_view key, std::string_view value) {
+void field(ByteBuffer& out, std::string_view key, std::string_view value) {
   out.append(key);
   append_json_string(out, value);
 }
 
-void number_field(std::string& out, std::string_view key, uint64_t value) {
+void number_field(ByteBuffer& out, std::string_view key, uint64_t value) {
   out.append(key);
   append_uint(out, value);
 }
 
-}  // namespace
-
-void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_point t) {
+// Writes the 24 characters of "2026-01-02T03:04:05.678Z" to out.
+void format_rfc3339_millis(std::chrono::system_clock::time_point t, char* out) {
   using namespace std::chrono;
   const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
   const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -85,11 +86,24 @@ void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_poi
     std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
     cached_secs = secs;
   }
-  out.append(cached, 19);
-  const char frac[] = {'.', static_cast<char>('0' + millis / 100),
-                       static_cast<char>('0' + millis / 10 % 10),
-                       static_cast<char>('0' + millis % 10), 'Z'};
-  out.append(frac, sizeof frac);
+  std::memcpy(out, cached, 19);
+  out[19] = '.';
+  out[20] = static_cast<char>('0' + millis / 100);
+  out[21] = static_cast<char>('0' + millis / 10 % 10);
+  out[22] = static_cast<char>('0' + millis % 10);
+  out[23] = 'Z';
+}
+
+}  // namespace
+
+void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_point t) {
+  char buf[24];
+  format_rfc3339_millis(t, buf);
+  out.append(buf, sizeof buf);
+}
+
+void append_rfc3339_millis(ByteBuffer& out, std::chrono::system_clock::time_point t) {
+  format_rfc3339_millis(t, out.extend(24));
 }
 
 AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds latency,
@@ -123,7 +137,7 @@ AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds l
   return f;
 }
 
-void append_access_log_record(std::string& out, const AccessLogFields& f) {
+void append_access_log_record(ByteBuffer& out, const AccessLogFields& f) {
   const std::string_view strings[kStringFields] = {f.request_id, f.method,      f.path,
                                                    f.client_ip,  f.user_agent,  f.route,
                                                    f.upstream,   f.answered_by, f.detail};
@@ -143,9 +157,7 @@ void append_access_log_record(std::string& out, const AccessLogFields& f) {
     h.len[i] = static_cast<uint32_t>(strings[i].size());
     total += strings[i].size();
   }
-  std::size_t at = out.size();
-  out.resize(at + total);
-  char* p = out.data() + at;
+  char* p = out.extend(total);
   std::memcpy(p, &h, sizeof h);
   p += sizeof h;
   for (const auto& s : strings) {
@@ -154,7 +166,7 @@ void append_access_log_record(std::string& out, const AccessLogFields& f) {
   }
 }
 
-void format_access_log_record(std::string_view record, std::string& out) {
+void format_access_log_record(std::string_view record, ByteBuffer& out) {
   RecordHead h;
   std::memcpy(&h, record.data(), sizeof h);
   std::string_view s[kStringFields];
@@ -170,13 +182,10 @@ void format_access_log_record(std::string_view record, std::string& out) {
   out += '"';
   field(out, ",\"request_id\":", s[kRequestId]);
   if (h.has_trace != 0) {
-    char hex[32];
     out += ",\"trace_id\":\"";
-    to_hex(h.trace_id, 16, hex);
-    out.append(hex, 32);
+    to_hex(h.trace_id, 16, out.extend(32));
     out += "\",\"span_id\":\"";
-    to_hex(h.span_id, 8, hex);
-    out.append(hex, 16);
+    to_hex(h.span_id, 8, out.extend(16));
     out += '"';
   }
   field(out, ",\"method\":", s[kMethod]);
@@ -204,11 +213,11 @@ void format_access_log_record(std::string_view record, std::string& out) {
 
 std::string format_access_log_line(const Exchange& ex, std::chrono::nanoseconds latency,
                                    LatencyBucket bucket) {
-  std::string record;
+  ByteBuffer record;
   append_access_log_record(record, access_log_fields(ex, latency, bucket));
-  std::string out;
-  format_access_log_record(record, out);
-  return out;
+  ByteBuffer out;
+  format_access_log_record(record.view(), out);
+  return std::string(out.view());
 }
 
 }  // namespace sluice::observe

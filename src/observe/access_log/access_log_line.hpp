@@ -4,7 +4,7 @@
 // buffer, no DOM) with every string through append_json_escaped, so hostile bytes in a path,
 // header or user agent can never break the line or the JSON.
 //
-//   std::string record;
+//   ByteBuffer record;
 //   append_access_log_record(record, access_log_fields(ex, latency, LatencyBucket::kP95));
 //   writer.write_record(&format_access_log_record, record);
 //   // -> {"time":"2026-01-02T03:04:05.678Z","request_id":"...","method":"GET",...}
@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "observe/byte_buffer.hpp"
 #include "observe/latency_estimator.hpp"
 #include "sluice/exchange.hpp"
 
@@ -22,6 +23,7 @@ namespace sluice::observe {
 
 // RFC 3339, UTC, milliseconds: "2026-01-02T03:04:05.678Z".
 void append_rfc3339_millis(std::string& out, std::chrono::system_clock::time_point t);
+void append_rfc3339_millis(ByteBuffer& out, std::chrono::system_clock::time_point t);
 
 // What one line says. The string views borrow from the exchange until the record is appended.
 struct AccessLogFields {
@@ -43,11 +45,11 @@ AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds l
                                   LatencyBucket bucket);
 
 // Appends the compact record of `f` to `out` (copies of the strings, fixed-size numbers).
-void append_access_log_record(std::string& out, const AccessLogFields& f);
+void append_access_log_record(ByteBuffer& out, const AccessLogFields& f);
 
 // An AccessLogWriter::Formatter: the JSON line (ending in '\n') of a record made by
 // append_access_log_record.
-void format_access_log_record(std::string_view record, std::string& out);
+void format_access_log_record(std::string_view record, ByteBuffer& out);
 
 // Both halves at once, for tests and cold paths.
 std::string format_access_log_line(const Exchange& ex, std::chrono::nanoseconds latency,

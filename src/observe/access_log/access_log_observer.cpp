@@ -15,10 +15,10 @@ void AccessLogObserver::on_request_end(Exchange& ex) {
     est->record(now, latency);
   }
   // The request thread only copies the fields; the writer thread escapes and formats them.
-  thread_local std::string record;
+  thread_local ByteBuffer record;
   record.clear();
   append_access_log_record(record, access_log_fields(ex, latency, bucket));
-  writer_->write_record(&format_access_log_record, record);
+  writer_->write_record(&format_access_log_record, record.view());
 }
 
 }  // namespace sluice::observe

@@ -120,7 +120,7 @@ void TracingObserver::on_request_end(Exchange& ex) {
   if (status >= 500) head.status_code = kStatusError;
 
   // The request thread only copies bytes into a buffer it reuses; the exporter thread encodes.
-  thread_local std::string records;
+  thread_local ByteBuffer records;
   records.clear();
   std::size_t count = 1;
   {
@@ -175,7 +175,7 @@ void TracingObserver::on_request_end(Exchange& ex) {
       ++count;
     }
   }
-  exporter_->enqueue_records(records, count);
+  exporter_->enqueue_records(records.view(), count);
 }
 
 }  // namespace sluice::observe
