@@ -38,6 +38,9 @@ class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
   // meanwhile starts watching for it now and then calls Exchange::cancel(). Requests that
   // never wait pay nothing for this.
   virtual void on_wait() {}
+  // True when the caller runs on this host's executor right now: a Resume called there may
+  // continue the exchange at once instead of posting (one scheduler round trip less).
+  virtual bool in_own_thread() const { return false; }
 };
 
 // Continues a waiting exchange. Call it exactly once, from any thread: it hops back to the
@@ -164,6 +167,7 @@ class Exchange {
   enum class Phase : unsigned char { kIdle, kPre, kHandler, kPost, kDone };
 
   void advance();
+  void advance_steps();
   void step_pre();
   void step_handler();
   void step_post();
@@ -187,6 +191,7 @@ class Exchange {
   std::size_t post_next_ = 0;  // post_handle runs for indices below this, downwards
   std::ptrdiff_t answered_by_ = -1;
   bool waiting_ = false;
+  bool advancing_ = false;  // the state machine is on the stack: a Resume must post
   bool cancelled_ = false;
   bool timing_ = false;
   std::uint64_t wait_id_ = 0;

@@ -38,6 +38,16 @@ void Resume::fire(Decision decision, bool abandoned) {
   host_.reset();
   Exchange* exchange = exchange_;
   std::uint64_t wait_id = wait_id_;
+  // On the request's own thread, after the waiting hook returned (an I/O completion, a timer):
+  // continue now. Nesting is bounded (a resumed request may resume another, e.g. a bulkhead
+  // handing its slot on), so a queue of waiters cannot grow the stack.
+  thread_local int inline_depth = 0;
+  if (!abandoned && inline_depth < 2 && host->in_own_thread() && !exchange->advancing_) {
+    ++inline_depth;
+    exchange->resume_with(wait_id, decision, false);
+    --inline_depth;
+    return;
+  }
   // The host stays alive until the posted function ran, and with it the exchange it owns.
   ExchangeHost* raw = host.get();
   raw->post([host = std::move(host), exchange, wait_id, decision, abandoned] {
@@ -124,6 +134,13 @@ void Exchange::charge(std::size_t index, SteadyTime since) {
 }
 
 void Exchange::advance() {
+  const bool outer = advancing_;
+  advancing_ = true;
+  advance_steps();
+  advancing_ = outer;
+}
+
+void Exchange::advance_steps() {
   while (!waiting_) {
     switch (phase_) {
       case Phase::kPre:

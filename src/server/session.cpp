@@ -13,6 +13,7 @@
 #include <charconv>
 
 #include "core/body_parsing.hpp"
+#include "core/eager_write.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
 
@@ -32,6 +33,7 @@ Session::Session(Server& server, int worker, Socket socket)
   auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) client_ip_ = endpoint.address().to_string();
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);  // eager_write: a plain write first
   head_.reserve(512);
   server_.session_opened(worker_, this);
 }
@@ -56,9 +58,15 @@ void Session::post_after(std::chrono::nanoseconds delay, std::function<void()> f
 // While a request waits (a timer, Redis, an upstream), nothing reads the socket; watch it, and
 // if the client closed its side, cancel the request so what it started is dropped (499).
 // Readable with data means a pipelined request: it is left in the socket for after the answer.
+// The watch starts at the worker's next sweep (within 100 ms), not at once: arming it costs an
+// epoll_ctl, and most waits (a proxied request) end sooner than that.
 void Session::on_wait() {
+  watch_wanted_ = true;
+}
+
+void Session::watch_client() {
   // A streamed body reads the socket itself and sees the client go away there.
-  if (watching_ || closed_ || (streaming_ && !body_done_)) return;
+  if (watching_ || closed_ || !busy_ || (streaming_ && !body_done_)) return;
   watching_ = true;
   socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
     self->watching_ = false;
@@ -73,6 +81,10 @@ void Session::on_wait() {
 }
 
 void Session::check_deadline(SteadyTime now) {
+  if (watch_wanted_) {
+    watch_wanted_ = false;
+    if (busy_ && exchange_.running()) watch_client();
+  }
   if (deadline_ <= now && !closed_) {
     timed_out_ = true;
     error_code ignored;
@@ -395,18 +407,27 @@ void Session::write_response(bool keep_alive) {
       with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
   // A client that does not read its response is closed after the body timeout.
   deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
-  asio::async_write(socket_, buffers, [self = self(), keep_alive](error_code ec, std::size_t) {
+  detail::eager_write(socket_, buffers, [self = self(), keep_alive](error_code ec) {
     self->end_response(ec, keep_alive);
   });
 }
 
 void Session::end_response(error_code ec, bool keep_alive) {
   busy_ = false;
+  watch_wanted_ = false;
   deadline_ = SteadyTime::max();
   out_stream_.reset();
   exchange_.set_request_body_stream(nullptr);  // it points back at this session
   if (ec || !keep_alive) return close();
+  // Pipelined requests answered synchronously would nest one call chain per request: past a
+  // few, the next one starts from the scheduler.
+  if (sync_depth_ >= 4) {
+    asio::post(socket_.get_executor(), [self = self()] { self->begin_request(); });
+    return;
+  }
+  ++sync_depth_;
   begin_request();
+  --sync_depth_;
 }
 
 // A streamed response body: one piece from the handler's stream, written, then the next. The

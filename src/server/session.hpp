@@ -45,6 +45,10 @@ class Session final : public ExchangeHost {
   void post(std::function<void()> fn) override;
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;
   void on_wait() override;
+  bool in_own_thread() const override {
+    return const_cast<Socket&>(socket_).get_executor().running_in_this_thread();
+  }
+  void watch_client();
 
  private:
   using error_code = boost::system::error_code;
@@ -79,6 +83,7 @@ class Session final : public ExchangeHost {
   void write_body_piece(bool keep_alive);
   void on_body_piece(BodyPiece piece, bool keep_alive);
   void end_response(error_code ec, bool keep_alive);
+  int sync_depth_ = 0;  // nested synchronous request/answer cycles (pipelining), bounded
   void reject(int status, std::string_view error, std::string_view message);
   void close();
   void reset();
@@ -109,6 +114,7 @@ class Session final : public ExchangeHost {
   bool closed_ = false;
   bool timed_out_ = false;
   bool watching_ = false;       // waiting for the client to close while a request waits
+  bool watch_wanted_ = false;   // a hook waits: the next sweep starts watching the client
   bool streaming_ = false;      // this request's body goes to the handler as a stream
   bool piece_pending_ = false;  // body_ holds the stream's first piece, not delivered yet
   bool body_done_ = false;      // the streamed body was read to its end

@@ -1,9 +1,10 @@
 // ConnectionPool — the idle keep-alive connections of one worker to the endpoints of one
-// cluster. Owned by the cluster, used only on its worker's thread (no locks). Each idle
-// connection waits for readability in the worker's reactor (no syscall per request): when the
-// upstream closes it (EOF), resets it or sends stray bytes, it leaves the pool at once, so it is
-// not handed out for a new request. The race that remains (a close in flight while a request
-// takes the connection) is covered by UpstreamCall's one retry on a fresh connection.
+// cluster. Owned by the cluster, used only on its worker's thread (no locks). Idle connections
+// are not watched (arming a readiness wait costs an epoll_ctl per request); a connection idle
+// for more than a second is checked with a non-blocking peek when taken, and one that the
+// upstream closed (EOF), reset or sent stray bytes on is dropped. A connection taken sooner is
+// trusted: the rare race (a close in flight) is covered by UpstreamCall's one retry on a fresh
+// connection. Idle ones past idle_timeout are closed on the next take or put.
 //
 //   auto conn = pool.take(endpoint, now);          // nullptr: connect a new one
 //   ... request / response ...
@@ -30,7 +31,6 @@ struct UpstreamConnection {
   boost::beast::flat_buffer buffer;  // read buffer, kept with the connection
   std::size_t endpoint;
   SteadyTime idle_since{};
-  std::uint64_t idle_token = 0;  // changes on every take: a stale readiness wait is ignored
   int uses = 0;
 };
 
@@ -48,8 +48,6 @@ class ConnectionPool {
 
  private:
   void expire(std::deque<std::shared_ptr<UpstreamConnection>>& list, SteadyTime now);
-  void watch(const std::shared_ptr<UpstreamConnection>& conn);
-  void on_readable(UpstreamConnection* conn);
 
   std::vector<std::deque<std::shared_ptr<UpstreamConnection>>> idle_;  // oldest first
   int max_per_endpoint_;

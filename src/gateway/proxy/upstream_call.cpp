@@ -9,6 +9,7 @@
 
 #include "chaos/upstream_faults.hpp"
 #include "core/body_parsing.hpp"
+#include "core/eager_write.hpp"
 #include "core/http_message.hpp"
 
 namespace sluice::gateway::proxy {
@@ -150,7 +151,7 @@ void UpstreamCall::on_connected(error_code ec) {
                                                                     : "connect failed");
   error_code ignored;
   conn_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  conn_->socket.non_blocking(true, ignored);  // receive() reads what is there, never blocks
+  conn_->socket.non_blocking(true, ignored);  // eager_write: a plain write first
   send();
 }
 
@@ -177,9 +178,8 @@ void UpstreamCall::send() {
                     client_host_),
       head_);
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
-  asio::async_write(conn_->socket, wire, [self = shared_from_this()](error_code ec, std::size_t) {
-    self->on_written(ec);
-  });
+  detail::eager_write(conn_->socket, wire,
+                      [self = shared_from_this()](error_code ec) { self->on_written(ec); });
 }
 
 void UpstreamCall::on_written(error_code ec) {
@@ -239,28 +239,17 @@ std::chrono::milliseconds UpstreamCall::idle_timeout() const {
   return std::chrono::seconds(60);
 }
 
-// The answer cannot be there yet: wait for readability instead of a read that would only
-// return EAGAIN (one syscall less per request).
+// An asynchronous read, not a readiness wait: Asio queues it without a syscall when the last
+// read on this socket drained it (no speculative EAGAIN read, no epoll_ctl re-arm), so waiting
+// for an answer costs only the read that returns it.
 void UpstreamCall::wait_response() {
-  conn_->socket.async_wait(asio::ip::tcp::socket::wait_read,
-                           [self = shared_from_this()](error_code ec) { self->on_readable(ec); });
+  conn_->socket.async_read_some(
+      conn_->buffer.prepare(kPieceBytes),
+      [self = shared_from_this()](error_code ec, std::size_t n) { self->on_received(ec, n); });
 }
 
-void UpstreamCall::on_readable(error_code ec) {
-  if (streaming_response_) {
-    if (ec) return end_response_stream({.failed = true, .status = 502});
-    return receive();
-  }
-  if (done_) return;
-  if (ec) return on_io_error(ec);
-  receive();
-}
-
-// Reads what the socket holds (non-blocking), then parses it.
-void UpstreamCall::receive() {
-  error_code ec;
-  const std::size_t n = conn_->socket.read_some(conn_->buffer.prepare(kPieceBytes), ec);
-  if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_response();
+void UpstreamCall::on_received(error_code ec, std::size_t n) {
+  if (!streaming_response_ && done_) return;
   if (ec == asio::error::eof && parser_->is_header_done() && parser_->need_eof()) {
     parser_->put_eof(ec);  // a body delimited by the close: complete now
   }

@@ -76,8 +76,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void on_body_piece(BodyPiece piece);
   void body_sent();
   void wait_response();
-  void on_readable(error_code ec);
-  void receive();
+  void on_received(error_code ec, std::size_t n);
   void parse_response();
   void read_response_piece(BodyStream::ReadFn fn);
   void continue_response_piece();

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Reverse-proxy cost per request, counted (stable on a shared machine, unlike req/s):
+#   - user-space instructions per request under callgrind: (Ir busy - Ir idle) / requests
+#   - system calls per request under `strace -c -f` (kernel work follows the syscalls)
+# for nginx proxy_pass (one worker, master_process off, upstream keep-alive) and sluice (one
+# worker, bench/load/proxy.yaml on its own ports), both in front of the same nginx `return 200`.
+#   bash bench/load/callgrind_proxy.sh [build/sluice]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-build/sluice}
+work=$(mktemp -d /tmp/sluice-cgp.XXXXXX)
+mkdir -p "$work/logs" "$work/backend/logs"
+cat >"$work/backend/nginx.conf" <<NGX
+daemon off; worker_processes 1; pid $work/backend/nginx.pid; error_log $work/backend/logs/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+       server { listen 127.0.0.1:18290; location / { return 200 "ok"; } } }
+NGX
+cat >"$work/nginx.conf" <<NGX
+master_process off; daemon off; worker_processes 1; pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+       upstream backend { server 127.0.0.1:18290; keepalive 128; keepalive_requests 1000000; }
+       server { listen 127.0.0.1:18291;
+                location / { proxy_pass http://backend; proxy_http_version 1.1;
+                             proxy_set_header Connection ""; } } }
+NGX
+sed -e 's/127.0.0.1:18083/127.0.0.1:18292/' -e 's/127.0.0.1:18090/127.0.0.1:18290/' \
+  bench/load/proxy.yaml >"$work/sluice.yaml"
+taskset -c 1 nginx -p "$work/backend" -c "$work/backend/nginx.conf" >/dev/null 2>&1 &
+backend=$!
+trap 'kill $backend 2>/dev/null || true; rm -rf "$work"' EXIT
+
+wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'; }
+wait_port 18290
+
+# run NAME PORT PATH LOAD(0|1) CMD... -> prints "requests instructions"
+run() {
+  local name=$1 port=$2 path=$3 load=$4; shift 4
+  local out="$work/$name.$load.out"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 &
+  local pid=$!
+  wait_port "$port"
+  local n=0
+  if [ "$load" = 1 ]; then
+    n=$(wrk -t1 -c4 -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$n $(total_ir "$out")"
+}
+
+# syscalls NAME PORT PATH CMD... -> system calls per request over 20,000 requests
+syscalls() {
+  local name=$1 port=$2 path=$3; shift 3
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  wait_port "$port"
+  wrk -t1 -c4 -d1s "http://127.0.0.1:$port$path" >/dev/null  # warm pools
+  strace -c -f -p "$pid" -o "$work/$name.strace" &
+  local st=$!
+  sleep 0.5
+  local n
+  n=$(wrk -t1 -c4 -d3s "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+  kill -INT "$st"; wait "$st" 2>/dev/null || true
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  awk -v n="$n" -v name="$name" '/^-+/ {next} /total/ {total=$4} END { printf "%s syscalls_per_request=%.2f\n", name, total / n }' "$work/$name.strace"
+  grep -E '^ *[0-9]' "$work/$name.strace" | sort -k4 -n -r | head -8 | awk -v n="$n" '{ printf "    %-14s %.2f\n", $NF, $4 / n }'
+}
+
+measure() {
+  local name=$1 port=$2 path=$3; shift 3
+  read -r _ idle < <(run "$name" "$port" "$path" 0 "$@")
+  read -r n busy < <(run "$name" "$port" "$path" 1 "$@")
+  awk -v n="$n" -v a="$idle" -v b="$busy" -v name="$name" \
+    'BEGIN { printf "%s requests=%d instructions_per_request=%.0f\n", name, n, (b - a) / n }'
+}
+
+measure nginx-proxy 18291 / nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
+measure sluice-empty 18292 / "$bin" run -c "$work/sluice.yaml" | tee "$work/empty.txt"
+measure sluice-chain 18292 /chain "$bin" run -c "$work/sluice.yaml" | tee "$work/chain.txt"
+ipr() { sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$1"; }
+awk -v e="$(ipr "$work/empty.txt")" -v c="$(ipr "$work/chain.txt")" -v n="$(ipr "$work/nginx.txt")" \
+  'BEGIN { printf "instructions ratio to nginx: empty chain %.2f, request_id+timeout %.2f\n", e/n, c/n }'
+if command -v strace >/dev/null; then
+  syscalls nginx-proxy 18291 / nginx -p "$work" -c "$work/nginx.conf"
+  syscalls sluice-empty 18292 / "$bin" run -c "$work/sluice.yaml"
+fi
