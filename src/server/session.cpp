@@ -265,15 +265,29 @@ void Session::on_read_error(error_code ec) {
 const char* Session::check_framing() const {
   const auto& h = parser_->get();
   if (h.version() != 11 && h.version() != 10) return "unsupported HTTP version";
-  const bool has_te = h.find(http::field::transfer_encoding) != h.end();
-  const bool has_cl = h.find(http::field::content_length) != h.end();
-  if (has_te && has_cl) return "both Transfer-Encoding and Content-Length";
-  if (has_te && h.version() == 10) return "Transfer-Encoding in HTTP/1.0";
-  if (has_te && !beast::iequals(h[http::field::transfer_encoding], "chunked")) {
-    return "unsupported Transfer-Encoding";
+  // One pass over the fields (a handful), comparing the enum: cheaper than keyed lookups.
+  std::size_t te = 0, cl = 0, hosts = 0;
+  beast::string_view te_value;
+  for (const auto& f : h) {
+    switch (f.name()) {
+      case http::field::transfer_encoding:
+        if (te++ == 0) te_value = f.value();
+        break;
+      case http::field::content_length:
+        ++cl;
+        break;
+      case http::field::host:
+        ++hosts;
+        break;
+      default:
+        break;
+    }
   }
-  if (h.count(http::field::content_length) > 1) return "repeated Content-Length";
-  const auto hosts = h.count(http::field::host);
+  const bool has_te = te > 0;
+  if (has_te && cl > 0) return "both Transfer-Encoding and Content-Length";
+  if (has_te && h.version() == 10) return "Transfer-Encoding in HTTP/1.0";
+  if (has_te && !beast::iequals(te_value, "chunked")) return "unsupported Transfer-Encoding";
+  if (cl > 1) return "repeated Content-Length";
   if (hosts > 1) return "repeated Host header";
   if (hosts == 0 && h.version() == 11) return "missing Host header";
   if (h.target().empty() ||
@@ -303,7 +317,7 @@ void Session::dispatch() {
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
-    write_response(request_.keep_alive() && !closing_ && !server_.draining());
+    write_response(detail::keep_alive_of(request_) && !closing_ && !server_.draining());
   });
 }
 

@@ -52,9 +52,9 @@ bool is_hop_by_hop(http::field name, std::string_view text) {
 // The comma-separated tokens of every Connection field: the headers it names are hop-by-hop.
 std::vector<std::string> connection_tokens(const http::fields& fields) {
   std::vector<std::string> tokens;
-  for (auto it = fields.find(http::field::connection);
-       it != fields.end() && it->name() == http::field::connection; ++it) {
-    std::string_view rest = sv(it->value());
+  for (const auto& f : fields) {  // a linear pass comparing the enum beats the keyed lookup
+    if (f.name() != http::field::connection) continue;
+    std::string_view rest = sv(f.value());
     while (!rest.empty()) {
       const auto comma = rest.find(',');
       auto token = trim(rest.substr(0, comma));
@@ -116,6 +116,7 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
   std::string_view forwarded_proto;
   std::string_view forwarded_host;
   std::string via;
+  std::string_view host;
   for (const auto& field : f) {
     const auto name = field.name();
     const auto text = sv(field.name_string());
@@ -123,6 +124,8 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
     if (is_hop_by_hop(name, text) || (!tokens.empty() && named_by(tokens, text))) continue;
     switch (name) {
       case http::field::host:
+        if (host.empty()) host = value;
+        continue;
       case http::field::content_length:
       case http::field::expect:  // 100-continue was answered by sluice itself
         continue;
@@ -151,7 +154,7 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
   append_line(out.fields, "X-Forwarded-For", forwarded_for);
   append_line(out.fields, "X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
-  if (forwarded_host.empty()) forwarded_host = sv(msg[http::field::host]);
+  if (forwarded_host.empty()) forwarded_host = host;
   if (!forwarded_host.empty()) append_line(out.fields, "X-Forwarded-Host", forwarded_host);
   via.append(via.empty() ? "" : ", ").append(kVia);
   append_line(out.fields, "Via", via);

@@ -68,6 +68,8 @@ void UpstreamCall::start() {
   });
   client_host_ = ex_->request().header("Host");
   request_stream_ = ex_->request_body_stream();
+  request_.fields.reserve(512);  // one allocation for the header lines, not one per doubling
+  head_.reserve(1024);
   build_upstream_request(ex_->request(), ex_->context().client_ip(), route_->forwarding, request_,
                          request_stream_.get());
   deadline_ = ex_->context().deadline();
@@ -279,7 +281,7 @@ void UpstreamCall::parse_response() {
       if (conn_->buffer.size() == 0) return wait_response();
     }
   }
-  upstream_keep_alive_ = parser_->get().keep_alive();
+  upstream_keep_alive_ = detail::keep_alive_of(parser_->get());
   error_code ec;
   switch (detail::put_body(*parser_, conn_->buffer, response_body_,
                            cluster_.config().buffer_response_bytes, ec)) {
@@ -484,10 +486,14 @@ void UpstreamCall::deliver() {
   out.version(version);
   strip_hop_by_hop(out.base());
   out.erase(http::field::content_length);  // the server frames the body it writes
-  if (auto via = out[http::field::via]; via.empty()) {
-    out.set(http::field::via, "1.1 sluice");
+  // Via: appended to the upstream's (rare), else one insert without a keyed lookup first.
+  bool has_via = false;
+  for (const auto& f : out)
+    if (f.name() == http::field::via) has_via = true;
+  if (!has_via) {
+    out.insert(http::field::via, "1.1 sluice");
   } else {
-    out.set(http::field::via, std::string(via) + ", 1.1 sluice");
+    out.set(http::field::via, std::string(out[http::field::via]) + ", 1.1 sluice");
   }
   ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
                     cluster_.clock().now() - started_);
