@@ -307,6 +307,28 @@ TEST(Proxy, SlowClientAndChunkedBodiesBothWays) {
   EXPECT_NE(out.find("\r\n\r\nhello world"), std::string::npos) << out;
 }
 
+// Idle pooled upstream connections at shutdown: they are closed while their worker's
+// io_context is still whole (a socket destroyed after it corrupted the heap), and the process
+// exits 0 after the drain.
+TEST(Proxy, ExitsCleanlyWithIdlePooledConnections) {
+  HttpUpstream up;
+  up.server().Get("/", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content("ok", "text/plain");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.start()})));
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 32; ++c) {  // 32 connections in flight: up to 32 pooled upstream ones
+    clients.emplace_back([&] {
+      httplib::Client client("127.0.0.1", gw.port());
+      for (int i = 0; i < 30; ++i)
+        client.Get("/");
+    });
+  }
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(gw.stop(), 0) << gw.log();
+}
+
 TEST(Proxy, LargeBodiesBothWays) {
   HttpUpstream up;
   up.server().Post("/big", [](const httplib::Request& req, httplib::Response& r) {

@@ -73,8 +73,8 @@ ConnectionPool* Cluster::pool() {
   if (slot >= kMaxWorkerSlots) return nullptr;
   auto& p = pools_[static_cast<std::size_t>(slot)];
   if (!p) {
-    p = std::make_unique<ConnectionPool>(endpoints_.size(), config_.pool_max_per_endpoint,
-                                         config_.pool_idle_timeout);
+    p = std::make_unique<ConnectionPool>(*server::current_io_context(), endpoints_.size(),
+                                         config_.pool_max_per_endpoint, config_.pool_idle_timeout);
   }
   return p.get();
 }

@@ -4,7 +4,64 @@
 
 #include <cerrno>
 
+#include <algorithm>
+#include <boost/asio/execution_context.hpp>
+#include <mutex>
+
 namespace sluice::gateway::proxy {
+
+// The pools created on one io_context, closed when it shuts down. Shared with the pools: one
+// destroyed later only finds the directory marked closed.
+struct PoolDirectory {
+  std::mutex mutex;
+  std::vector<ConnectionPool*> pools;
+  bool closed = false;
+};
+
+namespace {
+class PoolCloser final : public boost::asio::execution_context::service {
+ public:
+  using key_type = PoolCloser;
+  static inline boost::asio::execution_context::id id;
+  explicit PoolCloser(boost::asio::execution_context& ctx)
+      : service(ctx), directory_(std::make_shared<PoolDirectory>()) {}
+  const std::shared_ptr<PoolDirectory>& directory() const { return directory_; }
+
+ private:
+  // Runs in the io_context's destructor. Services shut down newest first, and this one is
+  // registered after the socket service (a pool is made on the first proxied request, when
+  // sockets exist), so the sockets close while their service is still whole.
+  void shutdown() override {
+    std::lock_guard lock(directory_->mutex);
+    directory_->closed = true;
+    for (ConnectionPool* p : directory_->pools)
+      p->clear();
+    directory_->pools.clear();
+  }
+  std::shared_ptr<PoolDirectory> directory_;
+};
+}  // namespace
+
+ConnectionPool::ConnectionPool(boost::asio::io_context& io, std::size_t endpoints,
+                               int max_per_endpoint, std::chrono::milliseconds idle_timeout)
+    : idle_(endpoints),
+      max_per_endpoint_(max_per_endpoint),
+      idle_timeout_(idle_timeout),
+      directory_(boost::asio::use_service<PoolCloser>(io).directory()) {
+  std::lock_guard lock(directory_->mutex);
+  directory_->pools.push_back(this);
+}
+
+ConnectionPool::~ConnectionPool() {
+  std::lock_guard lock(directory_->mutex);
+  if (directory_->closed) return;
+  std::erase(directory_->pools, this);
+}
+
+void ConnectionPool::clear() {
+  for (auto& list : idle_)
+    list.clear();
+}
 
 void ConnectionPool::expire(std::deque<std::shared_ptr<UpstreamConnection>>& list, SteadyTime now) {
   while (!list.empty() && now - list.front()->idle_since >= idle_timeout_) {

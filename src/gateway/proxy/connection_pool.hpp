@@ -36,15 +36,22 @@ struct UpstreamConnection {
 
 class ConnectionPool {
  public:
-  ConnectionPool(std::size_t endpoints, int max_per_endpoint,
-                 std::chrono::milliseconds idle_timeout)
-      : idle_(endpoints), max_per_endpoint_(max_per_endpoint), idle_timeout_(idle_timeout) {}
+  // `io` is the worker's io_context: the pool registers with it so that its idle sockets are
+  // closed when that io_context shuts down, even if the pool (in a cluster, in a config) lives
+  // longer — a socket destroyed after its io_context would touch freed reactor state.
+  ConnectionPool(boost::asio::io_context& io, std::size_t endpoints, int max_per_endpoint,
+                 std::chrono::milliseconds idle_timeout);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // The most recently used idle connection that is still open, or nullptr.
   std::shared_ptr<UpstreamConnection> take(std::size_t endpoint, SteadyTime now);
   // Keeps a connection after a complete exchange (closes it when the pool is full).
   void put(std::shared_ptr<UpstreamConnection> conn, SteadyTime now);
   std::size_t idle(std::size_t endpoint) const { return idle_[endpoint].size(); }
+  // Closes every idle connection (the io_context is shutting down).
+  void clear();
 
  private:
   void expire(std::deque<std::shared_ptr<UpstreamConnection>>& list, SteadyTime now);
@@ -52,6 +59,7 @@ class ConnectionPool {
   std::vector<std::deque<std::shared_ptr<UpstreamConnection>>> idle_;  // oldest first
   int max_per_endpoint_;
   std::chrono::milliseconds idle_timeout_;
+  std::shared_ptr<struct PoolDirectory> directory_;  // the pools of this io_context
 };
 
 }  // namespace sluice::gateway::proxy
