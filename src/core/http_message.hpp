@@ -19,13 +19,4 @@ struct ResponseMessage : http::response<http::string_body> {
   using http::response<http::string_body>::operator=;
 };
 
-// Message::keep_alive() without Beast's keyed lookup of Connection (a case-insensitive tree
-// search): most messages have no Connection field, and then the version decides.
-template <class Message>
-bool keep_alive_of(const Message& m) {
-  for (const auto& f : m)
-    if (f.name() == http::field::connection) return m.keep_alive();
-  return m.version() >= 11;
-}
-
 }  // namespace sluice::detail

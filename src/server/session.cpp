@@ -301,6 +301,7 @@ const char* Session::check_framing() const {
 void Session::dispatch() {
   busy_ = true;
   deadline_ = SteadyTime::max();
+  request_keep_alive_ = parser_->keep_alive();  // from the flags the parser already set
   // The header moves out of the parser; a streaming parser goes on reading the body.
   request_.base() = std::move(parser_->get().base());
   request_.body().clear();
@@ -317,11 +318,17 @@ void Session::dispatch() {
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
-    write_response(detail::keep_alive_of(request_) && !closing_ && !server_.draining());
+    write_response(request_keep_alive_ && !closing_ && !server_.draining());
   });
 }
 
 namespace {
+// A literal's length is known at compile time; operator+=(const char*) measures it each call.
+template <std::size_t N>
+void append_literal(std::string& out, const char (&text)[N]) {
+  out.append(text, N - 1);
+}
+
 void append_number(std::string& out, std::size_t v) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
@@ -339,7 +346,7 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   head_ += ' ';
   auto reason = http::obsolete_reason(static_cast<http::status>(status));
   head_.append(reason.data(), reason.size());
-  head_ += "\r\n";
+  append_literal(head_, "\r\n");
   bool has_server = false;
   for (const auto& f : response_) {
     switch (f.name()) {
@@ -355,24 +362,24 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
         break;
     }
     head_.append(f.name_string().data(), f.name_string().size());
-    head_ += ": ";
+    append_literal(head_, ": ");
     head_.append(f.value().data(), f.value().size());
-    head_ += "\r\n";
+    append_literal(head_, "\r\n");
   }
-  if (!has_server) head_ += "Server: sluice\r\n";
-  head_ += "Date: ";
+  if (!has_server) append_literal(head_, "Server: sluice\r\n");
+  append_literal(head_, "Date: ");
   head_ += http_date_now();
-  head_ += "\r\n";
+  append_literal(head_, "\r\n");
   if (with_body && out_stream_) {
     if (out_chunked_) {
-      head_ += "Transfer-Encoding: chunked\r\n";
+      append_literal(head_, "Transfer-Encoding: chunked\r\n");
     } else if (auto length = out_stream_->length()) {
-      head_ += "Content-Length: ";
+      append_literal(head_, "Content-Length: ");
       append_number(head_, *length);
-      head_ += "\r\n";
+      append_literal(head_, "\r\n");
     }  // else HTTP/1.0 without a length: the body ends when the connection closes
   } else if (with_body) {
-    head_ += "Content-Length: ";
+    append_literal(head_, "Content-Length: ");
     // A HEAD answer from an upstream has no body but says how long the body would be.
     auto declared = response_.find(http::field::content_length);
     if (head_request_ && response_.body().empty() && declared != response_.end()) {
@@ -380,13 +387,13 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
     } else {
       append_number(head_, response_.body().size());
     }
-    head_ += "\r\n";
+    append_literal(head_, "\r\n");
   }
   if (!keep_alive)
-    head_ += "Connection: close\r\n";
+    append_literal(head_, "Connection: close\r\n");
   else if (response_.version() == 10)
-    head_ += "Connection: keep-alive\r\n";
-  head_ += "\r\n";
+    append_literal(head_, "Connection: keep-alive\r\n");
+  append_literal(head_, "\r\n");
 }
 
 void Session::write_response(bool keep_alive) {

@@ -110,6 +110,7 @@ class Session final : public ExchangeHost {
   bool header_checked_ = false;
   bool busy_ = false;
   bool head_request_ = false;
+  bool request_keep_alive_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool timed_out_ = false;

@@ -1,6 +1,7 @@
 #include "gateway/proxy/forwarding.hpp"
 
 #include <boost/beast/core/string.hpp>
+#include <cstring>
 #include <vector>
 
 #include "core/http_message.hpp"
@@ -71,8 +72,16 @@ bool named_by(const std::vector<std::string>& tokens, std::string_view name) {
   return false;
 }
 
+// One resize and four copies: chained append()s each re-check capacity and measure literals.
 void append_line(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
+  const std::size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ": ", 2);
+  std::memcpy(p + 2, value.data(), value.size());
+  std::memcpy(p + 2 + value.size(), "\r\n", 2);
 }
 }  // namespace
 

@@ -281,7 +281,7 @@ void UpstreamCall::parse_response() {
       if (conn_->buffer.size() == 0) return wait_response();
     }
   }
-  upstream_keep_alive_ = detail::keep_alive_of(parser_->get());
+  upstream_keep_alive_ = parser_->keep_alive();  // from the flags the parser already set
   error_code ec;
   switch (detail::put_body(*parser_, conn_->buffer, response_body_,
                            cluster_.config().buffer_response_bytes, ec)) {

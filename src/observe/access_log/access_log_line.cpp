@@ -117,7 +117,7 @@ AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds l
   f.latency_ns = latency.count();
   f.upstream_latency_ns = ex.upstream_latency().count();
   f.bytes_in = ex.bytes_in();
-  f.bytes_out = ex.response().body().size();
+  f.bytes_out = ex.bytes_out();  // a streamed answer: its declared length
   f.status = ex.response().status();
   f.bucket = bucket;
   if (ctx.trace().valid) {

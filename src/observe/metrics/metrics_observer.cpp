@@ -13,7 +13,7 @@ void MetricsObserver::on_request_end(Exchange& ex) {
   RouteSeries* r = metrics_.route(route);
   if (r == nullptr) return;
   r->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
-            now - ex.context().start_steady(), ex.bytes_in(), ex.response().body().size());
+            now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
   const ChainSnapshot* chain = ex.chain();
   if (chain == nullptr) return;
   const auto& active = chain->active();
