@@ -19,38 +19,15 @@ http { access_log off; keepalive_requests 1000000;
        server { listen 127.0.0.1:18191; location / { return 200 "ok"; } } }
 NGX
 
-wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
-total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'; }
+source bench/load/callgrind_lib.sh
 
-# run NAME PORT LOAD(0|1) CMD... -> prints "requests instructions"
-run() {
-  local name=$1 port=$2 load=$3; shift 3
-  local out="$work/$name.$load.out"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 &
-  local pid=$!
-  wait_port "$port"
-  local n=0
-  if [ "$load" = 1 ]; then
-    n=$(wrk -t1 -c4 -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
-  fi
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$n $(total_ir "$out")"
-}
 
-measure() {
-  local name=$1 port=$2; shift 2
-  read -r _ idle < <(run "$name" "$port" 0 "$@")
-  read -r n busy < <(run "$name" "$port" 1 "$@")
-  awk -v n="$n" -v a="$idle" -v b="$busy" -v name="$name" \
-    'BEGIN { printf "%s requests=%d instructions_per_request=%.0f\n", name, n, (b - a) / n }'
-}
-
-measure nginx 18191 nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
+measure nginx 18191 / nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
 # Own ports, so a load benchmark running at the same time cannot answer for us.
 sed 's/127.0.0.1:18082/127.0.0.1:18182/' bench/load/direct_empty.yaml >"$work/empty.yaml"
 sed 's/127.0.0.1:18080/127.0.0.1:18180/' bench/load/direct.yaml >"$work/chain.yaml"
-measure sluice-empty 18182 "$bin" run -c "$work/empty.yaml" | tee "$work/empty.txt"
-measure sluice-5mw 18180 "$bin" run -c "$work/chain.yaml" | tee "$work/chain.txt"
+measure sluice-empty 18182 / "$bin" run -c "$work/empty.yaml" | tee "$work/empty.txt"
+measure sluice-5mw 18180 / "$bin" run -c "$work/chain.yaml" | tee "$work/chain.txt"
 ipr() { sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$1"; }
 awk -v e="$(ipr "$work/empty.txt")" -v c="$(ipr "$work/chain.txt")" -v n="$(ipr "$work/nginx.txt")" \
   'BEGIN { printf "ratio to nginx: empty chain %.2f, 5-middleware chain %.2f\n", e/n, c/n }'

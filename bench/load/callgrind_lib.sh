@@ -1,0 +1,29 @@
+# Shared by callgrind.sh and callgrind_proxy.sh (sourced; expects $work, a scratch folder).
+# Instructions per request = (Ir of a loaded run - Ir of an idle run) / requests.
+
+wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'; }
+
+# run NAME PORT PATH LOAD(0|1) CMD... -> prints "requests instructions"
+run() {
+  local name=$1 port=$2 path=$3 load=$4; shift 4
+  local out="$work/$name.$load.out"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 &
+  local pid=$!
+  wait_port "$port"
+  local n=0
+  if [ "$load" = 1 ]; then
+    n=$(wrk -t1 -c4 -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$n $(total_ir "$out")"
+}
+
+# measure NAME PORT PATH CMD... -> prints "NAME requests=N instructions_per_request=I"
+measure() {
+  local name=$1 port=$2 path=$3; shift 3
+  read -r _ idle < <(run "$name" "$port" "$path" 0 "$@")
+  read -r n busy < <(run "$name" "$port" "$path" 1 "$@")
+  awk -v n="$n" -v a="$idle" -v b="$busy" -v name="$name" \
+    'BEGIN { printf "%s requests=%d instructions_per_request=%.0f\n", name, n, (b - a) / n }'
+}
