@@ -147,6 +147,11 @@ class Exchange {
     response_stream_ = std::move(stream);
   }
   const std::shared_ptr<BodyStream>& response_body_stream() const { return response_stream_; }
+  // An upgrade request (`Connection: upgrade` + `Upgrade`, no body) on a server that can switch
+  // protocols: the raw bytes the client sends after its request. A handler that answers 101 with
+  // a response body stream turns the connection into a tunnel: the stream's bytes go to the
+  // client as they are, and this stream gives the client's, until either side closes.
+  const std::shared_ptr<BodyStream>& upgrade_stream() const { return upgrade_stream_; }
 
   // --- for servers and adapters -------------------------------------------------------------
   // Resets the per-request state; `steady_now` is the request's start time.
@@ -161,6 +166,9 @@ class Exchange {
     request_stream_ = std::move(stream);
   }
   std::shared_ptr<BodyStream> take_response_body_stream() { return std::move(response_stream_); }
+  void set_upgrade_stream(std::shared_ptr<BodyStream> stream) {
+    upgrade_stream_ = std::move(stream);
+  }
 
  private:
   friend class Resume;
@@ -207,6 +215,7 @@ class Exchange {
   std::size_t bytes_in_ = 0;
   std::shared_ptr<BodyStream> request_stream_;
   std::shared_ptr<BodyStream> response_stream_;
+  std::shared_ptr<BodyStream> upgrade_stream_;
 };
 
 }  // namespace sluice

@@ -79,6 +79,7 @@ void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_poin
   bytes_in_ = 0;
   request_stream_.reset();
   response_stream_.reset();
+  upgrade_stream_.reset();
 }
 
 std::uint64_t Exchange::bytes_out() const {

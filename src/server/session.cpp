@@ -103,6 +103,7 @@ void Session::begin_request() {
   header_checked_ = false;
   timed_out_ = false;
   streaming_ = piece_pending_ = body_done_ = false;
+  upgrade_ = tunnel_ = false;
   body_.clear();
   if (buffer_.size() > 0) return parse();
   // Between requests the connection may idle for idle_timeout; once the first byte of a
@@ -121,7 +122,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
-  if (body_reader_) return continue_body_piece();
+  if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
 
@@ -242,6 +243,22 @@ void Session::continue_body_piece() {
   fn({.data = body_, .last = body_done_});
 }
 
+// An upgrade request's tunnel, client to handler: whatever bytes arrive, as they arrive.
+void Session::read_tunnel_piece(BodyStream::ReadFn fn) {
+  if (closed_ || body_reader_) return fn({.failed = true, .status = 400});
+  body_reader_ = std::move(fn);
+  if (buffer_.size() > 0) return deliver_tunnel_piece();
+  read();
+}
+
+void Session::deliver_tunnel_piece() {
+  body_.assign(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  buffer_.consume(buffer_.size());
+  auto fn = std::move(body_reader_);
+  body_reader_ = nullptr;
+  fn({.data = body_});
+}
+
 void Session::fail_body_piece(int status) {
   deadline_ = SteadyTime::max();
   auto fn = std::move(body_reader_);
@@ -250,6 +267,13 @@ void Session::fail_body_piece(int status) {
 }
 
 void Session::on_read_error(error_code ec) {
+  if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
+    closing_ = true;  // the client ended its side of the tunnel
+    deadline_ = SteadyTime::max();
+    auto fn = std::move(body_reader_);
+    body_reader_ = nullptr;
+    return fn({.last = true});
+  }
   if (body_reader_) {  // the client stalled or went away in the middle of a streamed body
     closing_ = true;
     return fail_body_piece(timed_out_ && ec == asio::error::operation_aborted ? 408 : 400);
@@ -302,6 +326,7 @@ void Session::dispatch() {
   busy_ = true;
   deadline_ = SteadyTime::max();
   request_keep_alive_ = parser_->keep_alive();  // from the flags the parser already set
+  parser_keep_upgrade_ = parser_->upgrade();    // Connection: upgrade with an Upgrade field
   // The header moves out of the parser; a streaming parser goes on reading the body.
   request_.base() = std::move(parser_->get().base());
   request_.body().clear();
@@ -317,6 +342,9 @@ void Session::dispatch() {
   exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
+  upgrade_ = !streaming_ && request_.find(http::field::upgrade) != request_.end() &&
+             request_.method() == http::verb::get && parser_keep_upgrade_;
+  if (upgrade_) exchange_.set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
     write_response(request_keep_alive_ && !closing_ && !server_.draining());
   });
@@ -389,7 +417,9 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
     }
     append_literal(head_, "\r\n");
   }
-  if (!keep_alive)
+  if (tunnel_)
+    append_literal(head_, "Connection: Upgrade\r\n");
+  else if (!keep_alive)
     append_literal(head_, "Connection: close\r\n");
   else if (response_.version() == 10)
     append_literal(head_, "Connection: keep-alive\r\n");
@@ -405,9 +435,12 @@ void Session::write_response(bool keep_alive) {
   // in the middle of a message: answer, then close.
   if (streaming_ && !body_done_) keep_alive = false;
   out_stream_ = exchange_.take_response_body_stream();
-  if (out_stream_ && (!with_body || head_request_)) out_stream_.reset();
+  // 101 with a stream for an upgrade request: the connection becomes a tunnel.
+  tunnel_ = status == 101 && upgrade_ && out_stream_ != nullptr;
+  if (tunnel_) keep_alive = false;
+  if (out_stream_ && !tunnel_ && (!with_body || head_request_)) out_stream_.reset();
   out_chunked_ = false;
-  if (out_stream_ && !out_stream_->length()) {
+  if (out_stream_ && !tunnel_ && !out_stream_->length()) {
     if (response_.version() == 11)
       out_chunked_ = true;
     else
@@ -438,7 +471,8 @@ void Session::end_response(error_code ec, bool keep_alive) {
   watch_wanted_ = false;
   deadline_ = SteadyTime::max();
   out_stream_.reset();
-  exchange_.set_request_body_stream(nullptr);  // it points back at this session
+  exchange_.set_request_body_stream(nullptr);  // they point back at this session
+  exchange_.set_upgrade_stream(nullptr);
   if (ec || !keep_alive) return close();
   // Pipelined requests answered synchronously would nest one call chain per request: past a
   // few, the next one starts from the scheduler.
@@ -499,6 +533,7 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   exchange_.set_request_body_stream(nullptr);
+  exchange_.set_upgrade_stream(nullptr);
   out_stream_.reset();
   deadline_ = SteadyTime::max();
   error_code ec;
@@ -511,6 +546,7 @@ void Session::reset() {
   if (closed_) return;
   closed_ = true;
   exchange_.set_request_body_stream(nullptr);
+  exchange_.set_upgrade_stream(nullptr);
   out_stream_.reset();
   busy_ = false;
   deadline_ = SteadyTime::max();

@@ -65,6 +65,17 @@ class Session final : public ExchangeHost {
     Session& session_;
   };
 
+  // The client's raw bytes after an upgrade request (sluice/exchange.hpp, upgrade_stream()).
+  class ClientTunnel final : public BodyStream {
+   public:
+    explicit ClientTunnel(Session& s) : session_(s) {}
+    void read(ReadFn fn) override { session_.read_tunnel_piece(std::move(fn)); }
+    std::optional<std::uint64_t> length() const override { return std::nullopt; }
+
+   private:
+    Session& session_;
+  };
+
   void begin_request();
   void read();
   void on_read(error_code ec, std::size_t n);
@@ -75,6 +86,8 @@ class Session final : public ExchangeHost {
   void read_body_piece(BodyStream::ReadFn fn);
   void continue_body_piece();
   void fail_body_piece(int status);
+  void read_tunnel_piece(BodyStream::ReadFn fn);
+  void deliver_tunnel_piece();
   void on_read_error(error_code ec);
   const char* check_framing() const;
   void dispatch();
@@ -95,6 +108,7 @@ class Session final : public ExchangeHost {
   std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body>> parser_;
   std::string body_;  // the body being buffered, or the streamed piece the handler holds
   RequestBody request_body_{*this};
+  ClientTunnel client_tunnel_{*this};
   BodyStream::ReadFn body_reader_;          // a handler's read waiting for the socket
   std::shared_ptr<BodyStream> out_stream_;  // the response body being written, if streamed
   std::string chunk_head_;                  // "<hex size>\r\n" of the chunk being written
@@ -111,6 +125,7 @@ class Session final : public ExchangeHost {
   bool busy_ = false;
   bool head_request_ = false;
   bool request_keep_alive_ = false;
+  bool parser_keep_upgrade_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool timed_out_ = false;
@@ -120,6 +135,8 @@ class Session final : public ExchangeHost {
   bool piece_pending_ = false;  // body_ holds the stream's first piece, not delivered yet
   bool body_done_ = false;      // the streamed body was read to its end
   bool out_chunked_ = false;    // the streamed response is written with chunked framing
+  bool upgrade_ = false;        // the request asked to switch protocols
+  bool tunnel_ = false;         // it did (101): raw bytes both ways until either side closes
 };
 
 }  // namespace sluice::server

@@ -31,6 +31,7 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
     if (!route->forwarding.trusted_proxies.add(cidr, error)) s.error("trusted_proxies", error);
   }
   route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  route->websocket = s.boolean("websocket", false);
   if (!route->cluster) return nullptr;
   return std::make_shared<ProxyHandler>(std::move(route));
 }

@@ -72,6 +72,13 @@ void UpstreamCall::start() {
   head_.reserve(1024);
   build_upstream_request(ex_->request(), ex_->context().client_ip(), route_->forwarding, request_,
                          request_stream_.get());
+  // A WebSocket handshake, when the route allows it and the server can tunnel: Upgrade and
+  // Connection go upstream (they are hop-by-hop, so only on purpose).
+  if (route_->websocket && ex_->upgrade_stream() &&
+      beast::iequals(ex_->request().header("Upgrade"), "websocket")) {
+    upgrade_ = "websocket";
+    request_.fields.append("Connection: Upgrade\r\nUpgrade: websocket\r\n");
+  }
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, started_ + route_->timeout);
   try_once(-1);
@@ -251,6 +258,17 @@ void UpstreamCall::wait_response() {
 }
 
 void UpstreamCall::on_received(error_code ec, std::size_t n) {
+  if (tunneling_) {
+    if (ec == asio::error::eof) return finish_tunnel({.last = true});
+    if (ec) return finish_tunnel({.failed = true, .status = 502});
+    conn_->buffer.commit(n);
+    auto fn = std::move(piece_reader_);
+    piece_reader_ = nullptr;
+    response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
+                          conn_->buffer.size());
+    conn_->buffer.consume(conn_->buffer.size());
+    return fn({.data = response_body_});
+  }
   if (!streaming_response_ && done_) return;
   if (ec == asio::error::eof && parser_->is_header_done() && parser_->need_eof()) {
     parser_->put_eof(ec);  // a body delimited by the close: complete now
@@ -336,6 +354,56 @@ void UpstreamCall::continue_response_piece() {
   fn({.data = response_body_, .last = last});
 }
 
+// ---- WebSocket tunnel (after a 101) ---------------------------------------------------------
+// Upstream to client: the session reads the tunnel stream (no timeout: a tunnel lasts until a
+// side closes; a drain bounds it). Client to upstream: pumped here, one piece in flight.
+
+void UpstreamCall::read_tunnel_piece(BodyStream::ReadFn fn) {
+  if (!tunneling_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
+  if (conn_->buffer.size() > 0) {  // bytes that came with the 101
+    response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
+                          conn_->buffer.size());
+    conn_->buffer.consume(conn_->buffer.size());
+    return fn({.data = response_body_});
+  }
+  piece_reader_ = std::move(fn);
+  wait_response();
+}
+
+void UpstreamCall::pump_client_to_upstream() {
+  client_tunnel_->read([self = shared_from_this()](BodyPiece piece) {
+    if (!self->tunneling_) return;
+    if (piece.failed) return self->end_tunnel();  // the client is gone
+    if (piece.last) {  // the client ended its side: so does the upstream connection
+      error_code ignored;
+      self->conn_->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    asio::async_write(self->conn_->socket, asio::buffer(piece.data.data(), piece.data.size()),
+                      [self](error_code ec, std::size_t) {
+                        if (!self->tunneling_) return;
+                        if (ec) return self->end_tunnel();
+                        self->pump_client_to_upstream();
+                      });
+  });
+}
+
+// A side failed: closing the upstream socket ends the pending read, and with it the tunnel.
+void UpstreamCall::end_tunnel() {
+  if (!tunneling_ || !conn_) return;
+  error_code ignored;
+  conn_->socket.close(ignored);
+}
+
+void UpstreamCall::finish_tunnel(BodyPiece piece) {
+  tunneling_ = false;
+  end_try(false);  // never pooled
+  if (!piece_reader_) return;
+  auto fn = std::move(piece_reader_);
+  piece_reader_ = nullptr;
+  fn(piece);
+}
+
 // The upstream failed (or timed out) in the middle of a streamed answer: the client's read
 // fails, and the client connection is aborted (its head is already out).
 void UpstreamCall::end_response_stream(BodyPiece piece) {
@@ -404,6 +472,10 @@ void UpstreamCall::on_io_error(error_code ec) {
 
 void UpstreamCall::on_response() {
   const int status = parser_->get().result_int();
+  if (status == 101 && upgrade_.empty()) {
+    end_try(false);
+    return fail(502, "bad_gateway", "the upstream switched protocols without being asked to");
+  }
   const auto now = cluster_.clock().now();
   if (status >= 500)
     cluster_.record_failure(static_cast<std::size_t>(endpoint_), now);
@@ -476,7 +548,12 @@ void UpstreamCall::deliver() {
   // The header moves out of the parser; a streaming parser goes on reading the body.
   out.base() = std::move(parser_->get().base());
   out.body().clear();
-  if (streaming_response_) {
+  if (out.result_int() == 101) {  // a WebSocket handshake accepted: tunnel from here on
+    tunneling_ = true;
+    client_tunnel_ = ex_->upgrade_stream();
+    arm(std::nullopt, Wait::kNone);
+    ex_->set_response_body_stream(std::shared_ptr<BodyStream>(shared_from_this(), &tunnel_stream_));
+  } else if (streaming_response_) {
     ex_->set_response_body_stream(
         std::shared_ptr<BodyStream>(shared_from_this(), &response_stream_));
   } else {
@@ -485,7 +562,8 @@ void UpstreamCall::deliver() {
   }
   out.version(version);
   strip_hop_by_hop(out.base());
-  out.erase(http::field::content_length);  // the server frames the body it writes
+  if (tunneling_) out.set(http::field::upgrade, upgrade_);  // the session adds Connection
+  out.erase(http::field::content_length);                   // the server frames the body it writes
   // Via: appended to the upstream's (rare), else one insert without a keyed lookup first.
   bool has_via = false;
   for (const auto& f : out)
@@ -511,11 +589,12 @@ void UpstreamCall::fail(int status, std::string_view error, std::string message)
 void UpstreamCall::finish() {
   if (done_) return;
   done_ = true;
-  if (!streaming_response_) end_try(false);
+  if (!streaming_response_ && !tunneling_) end_try(false);
   if (holds_retry_slot_) cluster_.budget().retry_finished();
   holds_retry_slot_ = false;
   cluster_.budget().request_finished();
   resume_(Decision::respond());
+  if (tunneling_) pump_client_to_upstream();  // the handshake's answer is on its way
 }
 
 void UpstreamCall::on_cancel() {

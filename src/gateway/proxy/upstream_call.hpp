@@ -43,6 +43,7 @@ struct ProxyRoute {
   ForwardingPolicy forwarding;
   std::chrono::milliseconds timeout{15'000};  // the whole request, all tries; 0: none
   chaos::UpstreamFaults* faults = nullptr;
+  bool websocket = false;  // forward `Upgrade: websocket` and tunnel after a 101
 };
 
 class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
@@ -55,6 +56,17 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  private:
   using error_code = boost::system::error_code;
   enum class Wait { kNone, kConnect, kTry, kBlackHole };
+
+  // After a 101: the upstream's raw bytes, to the client.
+  class UpstreamTunnel final : public BodyStream {
+   public:
+    explicit UpstreamTunnel(UpstreamCall& call) : call_(call) {}
+    void read(ReadFn fn) override { call_.read_tunnel_piece(std::move(fn)); }
+    std::optional<std::uint64_t> length() const override { return std::nullopt; }
+
+   private:
+    UpstreamCall& call_;
+  };
 
   // The upstream's answer as a stream (answers larger than buffer_response_bytes).
   class ResponseBody final : public BodyStream {
@@ -81,6 +93,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void read_response_piece(BodyStream::ReadFn fn);
   void continue_response_piece();
   void end_response_stream(BodyPiece piece);
+  void read_tunnel_piece(BodyStream::ReadFn fn);
+  void pump_client_to_upstream();
+  void end_tunnel();
+  void finish_tunnel(BodyPiece piece);
   std::chrono::milliseconds idle_timeout() const;
   void on_timer(error_code ec);
   void on_timeout();
@@ -114,7 +130,11 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::shared_ptr<BodyStream> request_stream_;  // the client's body, when the server streams it
   std::string chunk_head_;                      // "<hex size>\r\n" of a request body chunk
   ResponseBody response_stream_{*this};
-  BodyStream::ReadFn piece_reader_;  // the client's read of the next answer piece
+  UpstreamTunnel tunnel_stream_{*this};
+  std::shared_ptr<BodyStream> client_tunnel_;  // the client's raw bytes after the 101
+  std::string upgrade_;                        // the Upgrade value forwarded (websocket)
+  bool tunneling_ = false;                     // 101 received: raw bytes both ways
+  BodyStream::ReadFn piece_reader_;            // the client's read of the next answer piece
   SteadyTime started_;
   std::optional<SteadyTime> deadline_;      // the whole request
   std::optional<SteadyTime> try_deadline_;  // this try
