@@ -137,21 +137,6 @@ std::string config(int upstream_port, const std::string& extra_limits = "") {
          "  - name: p\n    handler: { type: proxy, cluster: backend }\n";
 }
 
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{60, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
 TEST(Streaming, OneGibUploadPassesWithBoundedMemory) {
   std::atomic<std::uint64_t> received{0};
   std::atomic<bool> intact{true};
@@ -173,7 +158,7 @@ TEST(Streaming, OneGibUploadPassesWithBoundedMemory) {
   SluiceProcess gw(config(up.port()));
   const long rss_before = peak_rss_kib(gw.pid());
 
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 60);
   ASSERT_GE(fd, 0);
   write_all(fd, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(kGiB) +
                     "\r\n\r\n");
@@ -202,7 +187,7 @@ TEST(Streaming, OneGibDownloadPassesWithBoundedMemory) {
   SluiceProcess gw(config(up.port()));
   const long rss_before = peak_rss_kib(gw.pid());
 
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 60);
   ASSERT_GE(fd, 0);
   write_all(fd, "GET /download HTTP/1.1\r\nHost: t\r\n\r\n");
   Reader client(fd);
@@ -252,7 +237,7 @@ TEST(Streaming, ChunkedBodiesBothWaysArriveIntact) {
     write_all(fd, "0\r\n\r\n");
   });
   SluiceProcess gw(config(up.port()));
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 60);
   ASSERT_GE(fd, 0);
   write_all(fd,
             "POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
@@ -290,7 +275,7 @@ TEST(Streaming, UpstreamDyingMidAnswerAbortsTheClientConnection) {
     ::shutdown(fd, SHUT_RDWR);
   });
   SluiceProcess gw(config(up.port()));
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 60);
   ASSERT_GE(fd, 0);
   write_all(fd, "GET /dies HTTP/1.1\r\nHost: t\r\n\r\n");
   Reader client(fd);
@@ -311,7 +296,7 @@ TEST(Streaming, UpstreamDyingMidAnswerAbortsTheClientConnection) {
 TEST(Streaming, UnreadStreamedBodyClosesTheConnectionAfterTheAnswer) {
   RawUpstream up([](int) {});
   SluiceProcess gw(config(up.port()));
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 60);
   ASSERT_GE(fd, 0);
   write_all(fd, "POST /static HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(4 * kMiB) +
                     "\r\n\r\n" + body_of(256 * 1024));

@@ -65,21 +65,6 @@ std::string config(int port, bool websocket) {
          (websocket ? ", websocket: true" : "") + " }\n";
 }
 
-int connect_to(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
 // Reads until `want` bytes arrived (or EOF / timeout).
 std::string read_exactly(int fd, std::size_t want) {
   std::string out;
@@ -99,7 +84,7 @@ const char kHandshake[] =
 TEST(WebSocket, HandshakeThenBytesBothWaysUntilTheClientCloses) {
   EchoUpgradeUpstream up;
   SluiceProcess gw(config(up.port(), true));
-  const int fd = connect_to(gw.port());
+  const int fd = connect_loopback(gw.port(), 10);
   ASSERT_GE(fd, 0);
   write_all(fd, kHandshake);
   std::string head;

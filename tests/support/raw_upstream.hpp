@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
@@ -89,6 +90,23 @@ inline void write_all(int fd, const std::string& s) {
     if (n <= 0) return;
     off += static_cast<std::size_t>(n);
   }
+}
+
+// A blocking client socket connected to 127.0.0.1:port whose reads time out after
+// `recv_timeout_s`; -1 when the connect fails.
+inline int connect_loopback(int port, int recv_timeout_s) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{recv_timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
 }
 
 }  // namespace sluice::testing
