@@ -1,27 +1,15 @@
 #include "observe/access_log/writer_pool.hpp"
 
 #include <prometheus/metric_family.h>
-#include <spdlog/spdlog.h>
-#include <atomic>
 
 #include "observe/metrics/metrics_registry.hpp"
+#include "observe/shared_pool.hpp"
 
 namespace sluice::observe {
 
 namespace {
 
-struct PoolHolder {
-  std::shared_ptr<WriterPool> pool = std::make_shared<WriterPool>();
-  std::shared_ptr<FunctionCollectable> metrics;
-};
-
-void warn_rate_limited(const std::string& message) {
-  static std::atomic<int64_t> next_ns{0};
-  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  int64_t due = next_ns.load(std::memory_order_relaxed);
-  if (now < due || !next_ns.compare_exchange_strong(due, now + 10'000'000'000)) return;
-  spdlog::warn("access_log: {}", message);
-}
+RateLimitedWarning warn_rate_limited("access_log");
 
 std::string key_of(const AccessLogWriter::Options& o) {
   return o.path + '\n' + std::to_string(o.max_queue_lines) + '\n' +
@@ -31,17 +19,7 @@ std::string key_of(const AccessLogWriter::Options& o) {
 }  // namespace
 
 WriterPool& WriterPool::of(GatewayServices& services) {
-  auto* holder = services.shared.get<PoolHolder>();
-  if (holder == nullptr) {
-    holder = &services.shared.emplace<PoolHolder>();
-    std::weak_ptr<WriterPool> weak = holder->pool;
-    holder->metrics = std::make_shared<FunctionCollectable>([weak] {
-      auto pool = weak.lock();
-      return pool ? pool->collect() : std::vector<prometheus::MetricFamily>{};
-    });
-    if (services.metrics) add_collectable(*services.metrics, holder->metrics);
-  }
-  return *holder->pool;
+  return shared_pool<WriterPool>(services);
 }
 
 void AccessLogTotals::add(const AccessLogWriter& w, bool with_queue) {
@@ -53,8 +31,9 @@ void AccessLogTotals::add(const AccessLogWriter& w, bool with_queue) {
 }
 
 std::shared_ptr<AccessLogWriter> WriterPool::get(const AccessLogWriter::Options& options) {
-  return RetiringPool::get(key_of(options),
-                           [&] { return new AccessLogWriter(options, warn_rate_limited); });
+  return RetiringPool::get(key_of(options), [&] {
+    return new AccessLogWriter(options, [](const std::string& m) { warn_rate_limited(m); });
+  });
 }
 
 std::vector<prometheus::MetricFamily> WriterPool::collect() const {

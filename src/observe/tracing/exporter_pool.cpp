@@ -1,43 +1,20 @@
 #include "observe/tracing/exporter_pool.hpp"
 
 #include <prometheus/metric_family.h>
-#include <spdlog/spdlog.h>
-#include <atomic>
 
 #include "observe/metrics/metrics_registry.hpp"
+#include "observe/shared_pool.hpp"
 
 namespace sluice::observe {
 
 namespace {
 
-struct PoolHolder {
-  std::shared_ptr<ExporterPool> pool = std::make_shared<ExporterPool>();
-  std::shared_ptr<FunctionCollectable> metrics;
-};
-
-// An unreachable collector fails every batch: one warning per 10 s is enough.
-void warn_rate_limited(const std::string& message) {
-  static std::atomic<int64_t> next_ns{0};
-  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  int64_t due = next_ns.load(std::memory_order_relaxed);
-  if (now < due || !next_ns.compare_exchange_strong(due, now + 10'000'000'000)) return;
-  spdlog::warn("tracing: {}", message);
-}
+RateLimitedWarning warn_rate_limited("tracing");
 
 }  // namespace
 
 ExporterPool& ExporterPool::of(GatewayServices& services) {
-  auto* holder = services.shared.get<PoolHolder>();
-  if (holder == nullptr) {
-    holder = &services.shared.emplace<PoolHolder>();
-    std::weak_ptr<ExporterPool> weak = holder->pool;
-    holder->metrics = std::make_shared<FunctionCollectable>([weak] {
-      auto pool = weak.lock();
-      return pool ? pool->collect() : std::vector<prometheus::MetricFamily>{};
-    });
-    if (services.metrics) add_collectable(*services.metrics, holder->metrics);
-  }
-  return *holder->pool;
+  return shared_pool<ExporterPool>(services);
 }
 
 void ExporterTotals::add(const OtlpExporter& e, bool with_queue) {
@@ -49,7 +26,9 @@ void ExporterTotals::add(const OtlpExporter& e, bool with_queue) {
 }
 
 std::shared_ptr<OtlpExporter> ExporterPool::get(const OtlpConfig& config, const std::string& key) {
-  return RetiringPool::get(key, [&] { return new OtlpExporter(config, warn_rate_limited); });
+  return RetiringPool::get(key, [&] {
+    return new OtlpExporter(config, [](const std::string& m) { warn_rate_limited(m); });
+  });
 }
 
 std::vector<prometheus::MetricFamily> ExporterPool::collect() const {
