@@ -238,9 +238,14 @@ void Session::continue_body_piece() {
   deadline_ = SteadyTime::max();
   body_done_ = status == detail::body_status::done;
   exchange_.set_bytes_in(exchange_.bytes_in() + body_.size());
+  hand_body_piece({.data = body_, .last = body_done_});
+}
+
+// Gives a piece to the handler's pending read (which may start the next read).
+void Session::hand_body_piece(BodyPiece piece) {
   auto fn = std::move(body_reader_);
   body_reader_ = nullptr;
-  fn({.data = body_, .last = body_done_});
+  fn(piece);
 }
 
 // An upgrade request's tunnel, client to handler: whatever bytes arrive, as they arrive.
@@ -254,25 +259,19 @@ void Session::read_tunnel_piece(BodyStream::ReadFn fn) {
 void Session::deliver_tunnel_piece() {
   body_.assign(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   buffer_.consume(buffer_.size());
-  auto fn = std::move(body_reader_);
-  body_reader_ = nullptr;
-  fn({.data = body_});
+  hand_body_piece({.data = body_});
 }
 
 void Session::fail_body_piece(int status) {
   deadline_ = SteadyTime::max();
-  auto fn = std::move(body_reader_);
-  body_reader_ = nullptr;
-  fn({.failed = true, .status = status});
+  hand_body_piece({.failed = true, .status = status});
 }
 
 void Session::on_read_error(error_code ec) {
   if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
     closing_ = true;  // the client ended its side of the tunnel
     deadline_ = SteadyTime::max();
-    auto fn = std::move(body_reader_);
-    body_reader_ = nullptr;
-    return fn({.last = true});
+    return hand_body_piece({.last = true});
   }
   if (body_reader_) {  // the client stalled or went away in the middle of a streamed body
     closing_ = true;
@@ -325,8 +324,8 @@ const char* Session::check_framing() const {
 void Session::dispatch() {
   busy_ = true;
   deadline_ = SteadyTime::max();
-  request_keep_alive_ = parser_->keep_alive();  // from the flags the parser already set
-  parser_keep_upgrade_ = parser_->upgrade();    // Connection: upgrade with an Upgrade field
+  request_keep_alive_ = parser_->keep_alive();         // from the flags the parser already set
+  const bool connection_upgrade = parser_->upgrade();  // a `Connection: upgrade` token
   // The header moves out of the parser; a streaming parser goes on reading the body.
   request_.base() = std::move(parser_->get().base());
   request_.body().clear();
@@ -342,8 +341,9 @@ void Session::dispatch() {
   exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
-  upgrade_ = !streaming_ && request_.find(http::field::upgrade) != request_.end() &&
-             request_.method() == http::verb::get && parser_keep_upgrade_;
+  // The parser's flag first: the keyed lookup runs only for the rare upgrade request.
+  upgrade_ = connection_upgrade && !streaming_ && request_.method() == http::verb::get &&
+             request_.find(http::field::upgrade) != request_.end();
   if (upgrade_) exchange_.set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
     write_response(request_keep_alive_ && !closing_ && !server_.draining());

@@ -86,6 +86,7 @@ class Session final : public ExchangeHost {
   void read_body_piece(BodyStream::ReadFn fn);
   void continue_body_piece();
   void fail_body_piece(int status);
+  void hand_body_piece(BodyPiece piece);
   void read_tunnel_piece(BodyStream::ReadFn fn);
   void deliver_tunnel_piece();
   void on_read_error(error_code ec);
@@ -125,7 +126,6 @@ class Session final : public ExchangeHost {
   bool busy_ = false;
   bool head_request_ = false;
   bool request_keep_alive_ = false;
-  bool parser_keep_upgrade_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool timed_out_ = false;

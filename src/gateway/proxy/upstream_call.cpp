@@ -262,12 +262,8 @@ void UpstreamCall::on_received(error_code ec, std::size_t n) {
     if (ec == asio::error::eof) return finish_tunnel({.last = true});
     if (ec) return finish_tunnel({.failed = true, .status = 502});
     conn_->buffer.commit(n);
-    auto fn = std::move(piece_reader_);
-    piece_reader_ = nullptr;
-    response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
-                          conn_->buffer.size());
-    conn_->buffer.consume(conn_->buffer.size());
-    return fn({.data = response_body_});
+    take_buffered_bytes();
+    return hand_piece({.data = response_body_});
   }
   if (!streaming_response_ && done_) return;
   if (ec == asio::error::eof && parser_->is_header_done() && parser_->need_eof()) {
@@ -349,9 +345,7 @@ void UpstreamCall::continue_response_piece() {
     streaming_response_ = false;
     end_try(reusable());
   }
-  auto fn = std::move(piece_reader_);
-  piece_reader_ = nullptr;
-  fn({.data = response_body_, .last = last});
+  hand_piece({.data = response_body_, .last = last});
 }
 
 // ---- WebSocket tunnel (after a 101) ---------------------------------------------------------
@@ -360,14 +354,25 @@ void UpstreamCall::continue_response_piece() {
 
 void UpstreamCall::read_tunnel_piece(BodyStream::ReadFn fn) {
   if (!tunneling_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
-  if (conn_->buffer.size() > 0) {  // bytes that came with the 101
-    response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
-                          conn_->buffer.size());
-    conn_->buffer.consume(conn_->buffer.size());
-    return fn({.data = response_body_});
-  }
   piece_reader_ = std::move(fn);
-  wait_response();
+  if (conn_->buffer.size() == 0) return wait_response();
+  take_buffered_bytes();  // bytes that came with the 101
+  hand_piece({.data = response_body_});
+}
+
+// The raw bytes read so far become the piece the client is sent next.
+void UpstreamCall::take_buffered_bytes() {
+  response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
+                        conn_->buffer.size());
+  conn_->buffer.consume(conn_->buffer.size());
+}
+
+// Gives a piece to the client's pending read, if there is one (it may start the next read).
+void UpstreamCall::hand_piece(BodyPiece piece) {
+  if (!piece_reader_) return;
+  auto fn = std::move(piece_reader_);
+  piece_reader_ = nullptr;
+  fn(piece);
 }
 
 void UpstreamCall::pump_client_to_upstream() {
@@ -398,10 +403,7 @@ void UpstreamCall::end_tunnel() {
 void UpstreamCall::finish_tunnel(BodyPiece piece) {
   tunneling_ = false;
   end_try(false);  // never pooled
-  if (!piece_reader_) return;
-  auto fn = std::move(piece_reader_);
-  piece_reader_ = nullptr;
-  fn(piece);
+  hand_piece(piece);
 }
 
 // The upstream failed (or timed out) in the middle of a streamed answer: the client's read
@@ -411,10 +413,7 @@ void UpstreamCall::end_response_stream(BodyPiece piece) {
   if (endpoint_ >= 0)
     cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   end_try(false);
-  if (!piece_reader_) return;
-  auto fn = std::move(piece_reader_);
-  piece_reader_ = nullptr;
-  fn(piece);
+  hand_piece(piece);
 }
 
 void UpstreamCall::on_timer(error_code ec) {

@@ -97,6 +97,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void pump_client_to_upstream();
   void end_tunnel();
   void finish_tunnel(BodyPiece piece);
+  void take_buffered_bytes();
+  void hand_piece(BodyPiece piece);
   std::chrono::milliseconds idle_timeout() const;
   void on_timer(error_code ec);
   void on_timeout();
