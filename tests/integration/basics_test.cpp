@@ -137,6 +137,16 @@ TEST(Basics, ChunkedRequestBodyAndHead) {
   EXPECT_TRUE(h.closed_by_peer());
 }
 
+// The FIN arrives with the requests (one TCP edge for both): the server must still see the end of
+// the stream once it answered, not wait for the keep-alive idle timeout (60 s).
+TEST(Basics, ClientHalfClosingAfterItsRequestsIsAnsweredAndClosedAtOnce) {
+  SluiceProcess gw(kConfig);
+  RawClient c(gw.port());
+  c.send_and_close_write("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_codes(c.read_responses(2)), (std::vector<int>{200, 200}));
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(2)));
+}
+
 TEST(Basics, GracefulDrainFinishesInFlightAndExitsZero) {
   SluiceProcess gw(kConfig);
   RawClient idle(gw.port());  // an idle keep-alive connection must not hold the drain

@@ -193,6 +193,22 @@ TEST(Proxy, UpstreamKilledMidResponseIs502) {
   EXPECT_EQ(up.accepted(), 1) << "an answer cut short is not retried";
 }
 
+// An answer without a length ends with the connection; its last bytes and the FIN arrive together.
+TEST(Proxy, CloseDelimitedAnswerIsDeliveredWhole) {
+  RawUpstream up([](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe whole body");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()})));
+  httplib::Client c("127.0.0.1", gw.port());
+  c.set_read_timeout(3, 0);
+  auto r = c.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "the whole body");
+}
+
 TEST(Proxy, GarbageAnswerIs502AndUnreachableIs502) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

@@ -24,6 +24,10 @@ RawClient::~RawClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool RawClient::send_and_close_write(const std::string& bytes) {
+  return send(bytes) && ::shutdown(fd_, SHUT_WR) == 0;
+}
+
 bool RawClient::send(const std::string& bytes) {
   std::size_t off = 0;
   while (off < bytes.size()) {

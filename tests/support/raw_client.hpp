@@ -13,6 +13,8 @@ class RawClient {
   explicit RawClient(int port);
   ~RawClient();
   bool send(const std::string& bytes);
+  // Sends and then half-closes (shutdown SHUT_WR): the bytes and the FIN leave together.
+  bool send_and_close_write(const std::string& bytes);
   // Reads until `n` complete HTTP responses arrived (Content-Length framed), the peer closed,
   // or the timeout passed. Returns everything read.
   std::string read_responses(int n, std::chrono::milliseconds timeout = std::chrono::seconds(5));
