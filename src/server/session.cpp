@@ -376,6 +376,7 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   head_.append(reason.data(), reason.size());
   append_literal(head_, "\r\n");
   bool has_server = false;
+  bool has_date = false;  // one Date only (RFC 9110 6.6.1)
   for (const auto& f : response_) {
     switch (f.name()) {
       case http::field::content_length:
@@ -386,6 +387,9 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
       case http::field::server:
         has_server = true;
         break;
+      case http::field::date:  // e.g. an upstream's, which the proxy passes on as Envoy does
+        has_date = true;
+        break;
       default:
         break;
     }
@@ -395,9 +399,11 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
     append_literal(head_, "\r\n");
   }
   if (!has_server) append_literal(head_, "Server: sluice\r\n");
-  append_literal(head_, "Date: ");
-  head_ += http_date_now();
-  append_literal(head_, "\r\n");
+  if (!has_date) {
+    append_literal(head_, "Date: ");
+    head_ += http_date_now();
+    append_literal(head_, "\r\n");
+  }
   if (with_body && out_stream_) {
     if (out_chunked_) {
       append_literal(head_, "Transfer-Encoding: chunked\r\n");

@@ -209,6 +209,21 @@ TEST(Proxy, CloseDelimitedAnswerIsDeliveredWhole) {
   EXPECT_EQ(r->body, "the whole body");
 }
 
+TEST(Proxy, TheUpstreamsDateIsPassedOnOnce) {
+  RawUpstream up([](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd,
+              "HTTP/1.1 200 OK\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\nContent-Length: 2\r\n"
+              "Connection: close\r\n\r\nok");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()})));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value_count("Date"), 1u);
+  EXPECT_EQ(r->get_header_value("Date"), "Tue, 24 Nov 2026 10:00:00 GMT");
+}
+
 TEST(Proxy, GarbageAnswerIs502AndUnreachableIs502) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

@@ -13,8 +13,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 
 namespace {
-constexpr std::string_view kVia = "1.1 sluice";
-
 std::string_view sv(beast::string_view s) {
   return {s.data(), s.size()};
 }
@@ -26,6 +24,8 @@ std::string_view trim(std::string_view s) {
     s.remove_suffix(1);
   return s;
 }
+
+}  // namespace
 
 // Known fields compare by enum; only unknown names need a string compare ("Proxy-Foo").
 bool is_hop_by_hop(http::field name, std::string_view text) {
@@ -49,6 +49,8 @@ bool is_hop_by_hop(http::field name, std::string_view text) {
       return false;
   }
 }
+
+namespace {
 
 // The comma-separated tokens of every Connection field: the headers it names are hop-by-hop.
 std::vector<std::string> connection_tokens(const http::fields& fields) {

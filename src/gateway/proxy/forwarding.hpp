@@ -49,6 +49,12 @@ std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& e
 void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out);
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
+
+// Hop-by-hop by its own name (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+// Proxy-*); `text` is the name as sent, read only for unknown fields.
+bool is_hop_by_hop(boost::beast::http::field name, std::string_view text);
+
+inline constexpr std::string_view kVia = "1.1 sluice";  // what sluice adds to Via
 // The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.
 std::string upstream_target(std::string_view target, std::string_view strip_prefix);
 

@@ -180,6 +180,7 @@ void UpstreamCall::send() {
       Wait::kTry);
   prepare_parser(parser_, cluster_.config().max_response_bytes,
                  request_.method == http::verb::head);
+  simple_read_ = false;
   response_body_.clear();
   serialize_head(
       request_,
@@ -279,6 +280,7 @@ void UpstreamCall::on_received(error_code ec, std::size_t n) {
 }
 
 void UpstreamCall::parse_response() {
+  if (!parser_->got_some() && take_simple_answer()) return on_response();
   while (!parser_->is_header_done()) {
     error_code ec;
     conn_->buffer.consume(parser_->put(conn_->buffer.data(), ec));
@@ -309,6 +311,27 @@ void UpstreamCall::parse_response() {
     case detail::body_status::error:
       return on_io_error(ec);
   }
+}
+
+// The common answer (a whole head and Content-Length body in the buffer) without Beast's parser;
+// false leaves the bytes to it.
+bool UpstreamCall::take_simple_answer() {
+  if (request_.method == http::verb::head) return false;
+  const auto data = conn_->buffer.data();
+  const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+  const auto& config = cluster_.config();
+  std::uint64_t max_body = config.buffer_response_bytes;
+  if (config.max_response_bytes > 0) max_body = std::min(max_body, config.max_response_bytes);
+  if (!parse_simple_answer(bytes, max_body, simple_)) return false;
+  response_body_.assign(bytes.substr(simple_.head_bytes, simple_.body_bytes));
+  conn_->buffer.consume(simple_.head_bytes + simple_.body_bytes);
+  upstream_keep_alive_ = simple_.keep_alive;
+  simple_read_ = true;
+  return true;
+}
+
+int UpstreamCall::answer_status() const {
+  return simple_read_ ? simple_.status : static_cast<int>(parser_->get().result_int());
 }
 
 std::optional<std::uint64_t> UpstreamCall::ResponseBody::length() const {
@@ -470,7 +493,7 @@ void UpstreamCall::on_io_error(error_code ec) {
 }
 
 void UpstreamCall::on_response() {
-  const int status = parser_->get().result_int();
+  const int status = answer_status();
   if (status == 101 && upgrade_.empty()) {
     end_try(false);
     return fail(502, "bad_gateway", "the upstream switched protocols without being asked to");
@@ -515,6 +538,7 @@ void UpstreamCall::retry() {
 }
 
 bool UpstreamCall::reusable() const {
+  if (simple_read_) return conn_ && upstream_keep_alive_ && conn_->buffer.size() == 0;
   return conn_ && parser_ && parser_->is_done() && upstream_keep_alive_ && !parser_->need_eof() &&
          conn_->buffer.size() == 0;
 }
@@ -544,6 +568,15 @@ void UpstreamCall::deliver() {
   auto& out = ex_->response().native();
   const unsigned version = out.version();
   const bool keep = reusable();
+  if (simple_read_) {  // hop-by-hop fields and Content-Length were left out, Via is in
+    apply_simple_answer(simple_, out);
+    out.version(version);
+    out.body().swap(response_body_);
+    end_try(keep);
+    ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
+                      cluster_.clock().now() - started_);
+    return finish();
+  }
   // The header moves out of the parser; a streaming parser goes on reading the body.
   out.base() = std::move(parser_->get().base());
   out.body().clear();

@@ -28,6 +28,7 @@
 
 #include "gateway/proxy/cluster.hpp"
 #include "gateway/proxy/forwarding.hpp"
+#include "gateway/proxy/simple_answer.hpp"
 #include "sluice/body_stream.hpp"
 #include "sluice/exchange.hpp"
 
@@ -90,6 +91,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void wait_response();
   void on_received(error_code ec, std::size_t n);
   void parse_response();
+  bool take_simple_answer();
+  int answer_status() const;
   void read_response_piece(BodyStream::ReadFn fn);
   void continue_response_piece();
   void end_response_stream(BodyPiece piece);
@@ -128,6 +131,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::string_view client_host_;  // in the client request, which outlives every try
   std::shared_ptr<UpstreamConnection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  SimpleAnswer simple_;  // the answer read without Beast's parser (see simple_answer.hpp)
+  bool simple_read_ = false;
   std::string response_body_;  // the buffered answer, or the streamed piece the client is sent
   std::shared_ptr<BodyStream> request_stream_;  // the client's body, when the server streams it
   std::string chunk_head_;                      // "<hex size>\r\n" of a request body chunk
