@@ -154,6 +154,7 @@ class Loader {
     l.header_timeout = limits.millis("header_timeout_ms", l.header_timeout);
     l.body_timeout = limits.millis("body_timeout_ms", l.body_timeout);
     l.idle_timeout = limits.millis("idle_timeout_ms", l.idle_timeout);
+    l.linger_timeout = limits.millis("linger_timeout_ms", l.linger_timeout);
     l.max_connections = static_cast<std::size_t>(limits.integer(
         "max_connections", static_cast<std::int64_t>(l.max_connections), 1, 10'000'000));
 

@@ -15,7 +15,10 @@ struct ServerLimits {
   std::chrono::milliseconds header_timeout{10'000};  // first byte to end of headers: 408
   std::chrono::milliseconds body_timeout{30'000};    // reading the body: 408
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
-  std::size_t max_connections = 10'000;              // beyond: accepted and closed at once
+  // After an answer sent while the client was still sending: how long its input is read and
+  // dropped before the connection is closed (nginx's lingering_time).
+  std::chrono::milliseconds linger_timeout{5'000};
+  std::size_t max_connections = 10'000;  // beyond: accepted and closed at once
 };
 
 }  // namespace sluice::server

@@ -101,6 +101,7 @@ void Session::begin_request() {
   parser_->body_limit(server_.limits().max_body_bytes);
   request_started_ = false;
   header_checked_ = false;
+  linger_on_close_ = false;
   timed_out_ = false;
   streaming_ = piece_pending_ = body_done_ = false;
   upgrade_ = tunnel_ = false;
@@ -120,6 +121,12 @@ void Session::read() {
 
 void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
+  if (lingering_) {  // input after the answer: dropped until the client ends or time is up
+    if (ec) return close();
+    buffer_.commit(n);
+    buffer_.consume(buffer_.size());
+    return read();
+  }
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
   if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
@@ -439,7 +446,10 @@ void Session::write_response(bool keep_alive) {
   const bool with_body = !(status < 200 || status == 204 || status == 304);
   // A streamed request body that the handler did not read to its end leaves the connection
   // in the middle of a message: answer, then close.
-  if (streaming_ && !body_done_) keep_alive = false;
+  if (streaming_ && !body_done_) {
+    keep_alive = false;
+    linger_on_close_ = true;
+  }
   out_stream_ = exchange_.take_response_body_stream();
   // 101 with a stream for an upgrade request: the connection becomes a tunnel.
   tunnel_ = status == 101 && upgrade_ && out_stream_ != nullptr;
@@ -479,6 +489,7 @@ void Session::end_response(error_code ec, bool keep_alive) {
   out_stream_.reset();
   exchange_.set_request_body_stream(nullptr);  // they point back at this session
   exchange_.set_upgrade_stream(nullptr);
+  if (!ec && !keep_alive && linger_on_close_ && !tunnel_) return close_lingering();
   if (ec || !keep_alive) return close();
   // Pipelined requests answered synchronously would nest one call chain per request: past a
   // few, the next one starts from the scheduler.
@@ -524,6 +535,7 @@ void Session::on_body_piece(BodyPiece piece, bool keep_alive) {
 void Session::reject(int status, std::string_view error, std::string_view message) {
   busy_ = true;
   closing_ = true;
+  linger_on_close_ = true;  // e.g. a 413 while the client is still sending the body
   head_request_ = false;
   parser_.reset();
   static_cast<http::response<http::string_body>&>(response_) = {};
@@ -545,6 +557,24 @@ void Session::close() {
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   socket_.close(ec);
+}
+
+// Closing a socket with unread input makes the kernel send a RST, and a client still sending its
+// body (a 413, an upstream's early answer) may then lose the answer it was sent. As nginx's
+// lingering close: send FIN, read and drop what still comes, close at the client's FIN, an error,
+// or after limits.linger_timeout.
+void Session::close_lingering() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  exchange_.set_request_body_stream(nullptr);
+  exchange_.set_upgrade_stream(nullptr);
+  out_stream_.reset();
+  if (body_reader_) fail_body_piece(400);  // a handler still waiting for a piece: none will come
+  error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  buffer_.consume(buffer_.size());
+  deadline_ = std::chrono::steady_clock::now() + server_.limits().linger_timeout;
+  if (!reading_) read();
 }
 
 // Drops the connection with a TCP RST (SO_LINGER 0), unanswered: what a crashed peer looks like.

@@ -100,6 +100,7 @@ class Session final : public ExchangeHost {
   int sync_depth_ = 0;  // nested synchronous request/answer cycles (pipelining), bounded
   void reject(int status, std::string_view error, std::string_view message);
   void close();
+  void close_lingering();
   void reset();
 
   Server& server_;
@@ -127,6 +128,8 @@ class Session final : public ExchangeHost {
   bool head_request_ = false;
   bool request_keep_alive_ = false;
   bool closing_ = false;
+  bool linger_on_close_ = false;  // the client may still be sending: close_lingering()
+  bool lingering_ = false;        // answered and half-closed; reading and dropping input
   bool closed_ = false;
   bool timed_out_ = false;
   bool watching_ = false;       // waiting for the client to close while a request waits

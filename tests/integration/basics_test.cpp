@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -145,6 +146,21 @@ TEST(Basics, ClientHalfClosingAfterItsRequestsIsAnsweredAndClosedAtOnce) {
   c.send_and_close_write("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_codes(c.read_responses(2)), (std::vector<int>{200, 200}));
   EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(2)));
+}
+
+// The 413 goes out while the client is still sending its 4 MiB body. Closing at once would make
+// the kernel reset the connection (unread input), failing the client's send and possibly losing
+// the answer; the server half-closes and drops the rest of the body instead (lingering close).
+TEST(Basics, AnAnswerSentWhileTheClientStillSendsReachesIt) {
+  SluiceProcess gw(kConfig);
+  RawClient c(gw.port());
+  const std::string body(4 << 20, 'x');
+  auto sent = std::async(std::launch::async, [&] {
+    return c.send("POST /submit HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  EXPECT_EQ(status_codes(c.read_responses(1)), std::vector<int>{413});
+  EXPECT_TRUE(sent.get()) << "the rest of the body was read and dropped, not reset";
 }
 
 TEST(Basics, GracefulDrainFinishesInFlightAndExitsZero) {

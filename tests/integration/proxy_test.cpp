@@ -209,6 +209,32 @@ TEST(Proxy, CloseDelimitedAnswerIsDeliveredWhole) {
   EXPECT_EQ(r->body, "the whole body");
 }
 
+// The upstream refuses a 10 MiB upload after its head (a 413) and closes without reading the
+// body. The client gets that answer, not a 502 for the failed write, and its send completes (the
+// gateway drops the rest of the body instead of resetting the connection).
+TEST(Proxy, AnUpstreamsEarlyAnswerToAStreamedUploadReachesTheClient) {
+  RawUpstream up([](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd,
+              "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+              "too big!");
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()}), "", "[]",
+                             "limits: { max_body_bytes: 100000000 }\n"));
+  RawClient c(gw.port());
+  const std::string body(10 << 20, 'u');
+  auto sent = std::async(std::launch::async, [&] {
+    return c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  const std::string answer = c.read_responses(1);
+  EXPECT_EQ(status_codes(answer), std::vector<int>{413}) << answer.substr(0, 300);
+  EXPECT_NE(answer.find("too big!"), std::string::npos);
+  EXPECT_TRUE(sent.get());
+  httplib::Client after("127.0.0.1", gw.port());
+  EXPECT_TRUE(after.Get("/x")) << "the gateway serves on";
+}
+
 TEST(Proxy, TheUpstreamsDateIsPassedOnOnce) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

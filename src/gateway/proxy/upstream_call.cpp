@@ -181,6 +181,7 @@ void UpstreamCall::send() {
   prepare_parser(parser_, cluster_.config().max_response_bytes,
                  request_.method == http::verb::head);
   simple_read_ = false;
+  request_sent_ = reading_answer_ = false;
   response_body_.clear();
   serialize_head(
       request_,
@@ -195,7 +196,13 @@ void UpstreamCall::send() {
 void UpstreamCall::on_written(error_code ec) {
   if (done_) return;
   if (ec) return on_io_error(ec);
-  if (request_stream_) return send_body_piece();
+  if (request_stream_) {
+    // The answer is read while the body goes up: an upstream may answer early (a 413, a 401)
+    // and stop reading; its answer then reaches the client instead of a 502 for the failed write.
+    wait_response();
+    return send_body_piece();
+  }
+  request_sent_ = true;
   wait_response();
 }
 
@@ -225,14 +232,23 @@ void UpstreamCall::on_body_piece(BodyPiece piece) {
   asio::async_write(conn_->socket, wire,
                     [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
                       if (self->done_) return;
-                      if (ec) return self->on_io_error(ec);
+                      if (ec) return self->on_upload_error(ec);
                       if (!last) return self->send_body_piece();
                       self->body_sent();
                     });
 }
 
+// A piece of the body could not be written: the upstream closed or reset the connection. The
+// outstanding read decides what the client gets: an answer the upstream sent first, else (its
+// error) a 502.
+void UpstreamCall::on_upload_error(error_code ec) {
+  if (!reading_answer_) return on_io_error(ec);
+  arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
+}
+
 // The whole streamed body went out: the request's timeouts start now.
 void UpstreamCall::body_sent() {
+  request_sent_ = true;
   const auto now = cluster_.clock().now();
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, now + route_->timeout);
@@ -240,7 +256,7 @@ void UpstreamCall::body_sent() {
   if (cluster_.config().per_try_timeout.count() > 0)
     try_deadline_ = earliest(try_deadline_, now + cluster_.config().per_try_timeout);
   arm(try_deadline_, Wait::kTry);
-  wait_response();
+  if (!reading_answer_) wait_response();
 }
 
 std::chrono::milliseconds UpstreamCall::idle_timeout() const {
@@ -253,12 +269,14 @@ std::chrono::milliseconds UpstreamCall::idle_timeout() const {
 // read on this socket drained it (no speculative EAGAIN read, no epoll_ctl re-arm), so waiting
 // for an answer costs only the read that returns it.
 void UpstreamCall::wait_response() {
+  reading_answer_ = true;
   conn_->socket.async_read_some(
       conn_->buffer.prepare(kPieceBytes),
       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_received(ec, n); });
 }
 
 void UpstreamCall::on_received(error_code ec, std::size_t n) {
+  reading_answer_ = false;
   if (tunneling_) {
     if (ec == asio::error::eof) return finish_tunnel({.last = true});
     if (ec) return finish_tunnel({.failed = true, .status = 502});
@@ -538,6 +556,7 @@ void UpstreamCall::retry() {
 }
 
 bool UpstreamCall::reusable() const {
+  if (!request_sent_) return false;  // answered before the whole body went up
   if (simple_read_) return conn_ && upstream_keep_alive_ && conn_->buffer.size() == 0;
   return conn_ && parser_ && parser_->is_done() && upstream_keep_alive_ && !parser_->need_eof() &&
          conn_->buffer.size() == 0;

@@ -88,6 +88,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void send_body_piece();
   void on_body_piece(BodyPiece piece);
   void body_sent();
+  void on_upload_error(error_code ec);
   void wait_response();
   void on_received(error_code ec, std::size_t n);
   void parse_response();
@@ -156,6 +157,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   bool done_ = false;          // the exchange has its answer (a streamed body may go on)
   bool body_started_ = false;  // pieces of a streamed request body went out: no retry
   bool upstream_keep_alive_ = false;
+  bool request_sent_ = false;        // the whole request (head and body) went upstream this try
+  bool reading_answer_ = false;      // a read of the answer is outstanding
   bool streaming_response_ = false;  // the answer's body is being streamed to the client
   bool piece_pending_ = false;       // response_body_ holds the first piece, not yet read
 };
