@@ -23,6 +23,7 @@
 #include <memory>
 #include <random>
 
+#include "core/http_text.hpp"
 #include "observe/json_escape.hpp"
 #include "observe/span_record.hpp"
 
@@ -57,14 +58,6 @@ std::optional<std::string> percent_decode(std::string_view s) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 const char* env(const char* name) {
   const char* v = std::getenv(name);
   return (v != nullptr && *v != '\0') ? v : nullptr;
@@ -74,7 +67,7 @@ const char* env(const char* name) {
 std::optional<uint64_t> env_uint(const char* name, std::vector<std::string>* warnings) {
   const char* v = env(name);
   if (v == nullptr) return std::nullopt;
-  const std::string_view s = trim(v);
+  const std::string_view s = detail::trim_ows(v);
   uint64_t out = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   if (ec != std::errc() || ptr != s.data() + s.size()) {
@@ -184,12 +177,12 @@ std::optional<std::vector<std::pair<std::string, std::string>>> parse_key_value_
   std::vector<std::pair<std::string, std::string>> out;
   while (true) {
     const auto comma = text.find(',');
-    const std::string_view item = trim(text.substr(0, comma));
+    const std::string_view item = detail::trim_ows(text.substr(0, comma));
     if (!item.empty()) {
       const auto eq = item.find('=');
       if (eq == std::string_view::npos) return std::nullopt;
-      auto key = percent_decode(trim(item.substr(0, eq)));
-      auto value = percent_decode(trim(item.substr(eq + 1)));
+      auto key = percent_decode(detail::trim_ows(item.substr(0, eq)));
+      auto value = percent_decode(detail::trim_ows(item.substr(eq + 1)));
       if (!key || !value || key->empty()) return std::nullopt;
       out.emplace_back(std::move(*key), std::move(*value));
     }

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include "core/http_text.hpp"
+
 namespace sluice::observe {
 namespace {
 
@@ -33,18 +35,6 @@ constexpr std::array<int8_t, 256> make_hex_table() {
   return t;
 }
 constexpr auto kHexTable = make_hex_table();
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool all_zero(const uint8_t* p, std::size_t n) {
   return std::all_of(p, p + n, [](uint8_t v) { return v == 0; });
@@ -149,7 +139,7 @@ bool from_hex(std::string_view hex, uint8_t* out, std::size_t n) {
 std::optional<TraceParent> parse_traceparent(std::string_view value) {
   // version "-" trace-id "-" parent-id "-" trace-flags = 2+1+32+1+16+1+2.
   constexpr std::size_t kLength = 55;
-  const std::string_view s = trim_ows(value);
+  const std::string_view s = detail::trim_ows(value);
   if (s.size() < kLength) return std::nullopt;
   TraceParent tp;
   if (!from_hex(s.substr(0, 2), &tp.version, 1) || tp.version == 0xff) return std::nullopt;
@@ -212,7 +202,7 @@ std::optional<TraceState> parse_tracestate(std::string_view value) {
   TraceState ts;
   while (true) {
     const auto comma = value.find(',');
-    const std::string_view member = trim_ows(value.substr(0, comma));
+    const std::string_view member = detail::trim_ows(value.substr(0, comma));
     if (!member.empty()) {
       const auto eq = member.find('=');
       if (eq == std::string_view::npos) return std::nullopt;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/http_message.hpp"
+#include "core/http_text.hpp"
 #include "gateway/proxy/endpoint.hpp"
 
 namespace sluice::gateway::proxy {
@@ -15,14 +16,6 @@ namespace http = beast::http;
 namespace {
 std::string_view sv(beast::string_view s) {
   return {s.data(), s.size()};
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
@@ -57,13 +50,10 @@ std::vector<std::string> connection_tokens(const http::fields& fields) {
   std::vector<std::string> tokens;
   for (const auto& f : fields) {  // a linear pass comparing the enum beats the keyed lookup
     if (f.name() != http::field::connection) continue;
-    std::string_view rest = sv(f.value());
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      auto token = trim(rest.substr(0, comma));
-      if (!token.empty()) tokens.emplace_back(token);
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    }
+    detail::for_each_list_item(sv(f.value()), [&](std::string_view token) {
+      tokens.emplace_back(token);
+      return true;
+    });
   }
   return tokens;
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/http_message.hpp"
+#include "core/http_text.hpp"
 #include "gateway/proxy/forwarding.hpp"
 
 namespace sluice::gateway::proxy {
@@ -42,14 +43,6 @@ bool skip_to_line_end(std::string_view b, std::size_t& at) {
   return b[at] == '\r' && b[at + 1] == '\n';
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 bool parse_length(std::string_view digits, std::uint64_t& out) {
   if (digits.empty() || digits.size() > 15) return false;  // 15 digits: far past any limit
   std::uint64_t n = 0;
@@ -64,19 +57,13 @@ bool parse_length(std::string_view digits, std::uint64_t& out) {
 // Connection tokens: `close` and `keep-alive` set keep_alive; any other token names a header
 // that must be removed too, which is Beast's path (strip_hop_by_hop) to handle.
 bool read_connection(std::string_view value, bool& close, bool& keep) {
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    const auto token = trim_ows(value.substr(0, comma));
-    if (boost::beast::iequals(token, "close")) {
-      close = true;
-    } else if (boost::beast::iequals(token, "keep-alive")) {
-      keep = true;
-    } else if (!token.empty()) {
-      return false;
-    }
-    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-  }
-  return true;
+  return detail::for_each_list_item(value, [&](std::string_view token) {
+    const bool is_close = boost::beast::iequals(token, "close");
+    const bool is_keep = boost::beast::iequals(token, "keep-alive");
+    close = close || is_close;
+    keep = keep || is_keep;
+    return is_close || is_keep;
+  });
 }
 
 // "HTTP/1.1 200 OK\r\n" -> version, status; `at` moves past the line.
@@ -123,7 +110,7 @@ bool parse_simple_answer(std::string_view b, std::uint64_t max_body, SimpleAnswe
     const std::string_view name = b.substr(name_at, at - name_at);
     std::size_t value_at = ++at;
     if (!skip_to_line_end(b, at)) return false;
-    const std::string_view value = trim_ows(b.substr(value_at, at - value_at));
+    const std::string_view value = detail::trim_ows(b.substr(value_at, at - value_at));
     value_at = static_cast<std::size_t>(value.data() - b.data());
     at += 2;
 
