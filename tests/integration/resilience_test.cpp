@@ -7,9 +7,12 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/raw_client.hpp"
+#include "support/raw_upstream.hpp"
 #include "support/redis_test_server.hpp"
 #include "support/sluice_process.hpp"
 
@@ -282,6 +285,52 @@ TEST(Resilience, RedisBackendSharesOneQuotaAndAppliesItsPolicyWhenRedisDies) {
       << m->body;
   EXPECT_NE(m->body.find("sluice_ratelimit_redis_rtt_seconds_count{limiter=\"shared_rl\"}"),
             std::string::npos);
+}
+
+// Five fallbacks to a cluster in a row: one keep-alive connection from the cluster's pool, and
+// the request goes out without its hop-by-hop headers (those named by Connection, Proxy-*).
+TEST(Resilience, UpstreamFallbackUsesThePoolAndDropsHopByHopHeaders) {
+  std::mutex mutex;
+  std::vector<std::string> heads;
+  RawUpstream shadow([&](int fd) {
+    for (std::string head = read_head(fd); !head.empty(); head = read_head(fd)) {
+      {
+        std::lock_guard lock(mutex);
+        heads.push_back(head);
+      }
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nshadow");
+    }
+  });
+  SluiceProcess gw(R"(
+workers: 1
+upstreams:
+  shadow_cluster: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(shadow.port()) + R"("] }
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: shadow, kind: upstream, cluster: shadow_cluster, when: { status: [5xx] } }
+    handler: { type: respond, status: 502 }
+)");
+  RawClient c(gw.port());
+  for (int i = 0; i < 5; ++i) {
+    c.send(
+        "GET /x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
+        "Proxy-Authorization: Basic eDp5\r\nX-Kept: k\r\n\r\n");
+    const std::string answers = c.read_responses(i + 1);  // all answers so far
+    ASSERT_EQ(status_codes(answers), std::vector<int>(static_cast<std::size_t>(i + 1), 200))
+        << answers;
+  }
+  EXPECT_EQ(shadow.accepted(), 1) << "five fallbacks over one pooled connection";
+  EXPECT_EQ(c.read_responses(5).find("Content-Type"), std::string::npos)
+      << "the shadow sent none: no empty one is made up";
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(heads.size(), 5u);
+  EXPECT_NE(heads[0].find("X-Kept: k"), std::string::npos) << heads[0];
+  EXPECT_EQ(heads[0].find("X-Secret"), std::string::npos) << heads[0];
+  EXPECT_EQ(heads[0].find("Proxy-Authorization"), std::string::npos) << heads[0];
 }
 
 TEST(Resilience, UpstreamFallbackServesFromTheShadowOrTimesOutToTheNext) {

@@ -193,14 +193,9 @@ void FallbackMiddleware::on_shadow(Exchange& ex, const std::shared_ptr<Attempt>&
     Response& r = ex.response();
     r.clear();
     r.set_status(result.status);
-    std::string content_type;
-    for (const auto& [name, value] : result.headers) {
-      if (iequals(name, "Content-Type"))
-        content_type = value;
-      else
-        r.add_header(name, value);
-    }
-    r.set_body(std::move(result.body), content_type);
+    for (const auto& [name, value] : result.headers)
+      r.add_header(name, value);
+    r.body() = std::move(result.body);  // with the shadow's Content-Type, if it sent one
     mark(ex, f);
     attempt->resume(Decision::next());
     return;

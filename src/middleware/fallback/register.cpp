@@ -60,7 +60,7 @@ ClusterBinder binder_for(GatewayServices* services) {
       const int i = cluster.pick(cluster.clock().now(), -1);
       if (i < 0) return {};
       const auto& address = cluster.endpoints()[static_cast<std::size_t>(i)]->address;
-      return {address.address().to_string(), std::to_string(address.port())};
+      return {address.address().to_string(), std::to_string(address.port()), it->second, i};
     };
     return {};
   };

@@ -1,6 +1,10 @@
-// ShadowCall — one HTTP/1.1 request to an alternate upstream ("host:port") on the calling
-// worker's io_context, bounded by a timeout: the `upstream` fallback kind's client. Small on
-// purpose: a fresh connection per call (fallbacks are the rare path), no retries.
+// ShadowCall — one HTTP/1.1 request to an alternate upstream on the calling worker's io_context,
+// bounded by a timeout: the `upstream` fallback kind's client. To a cluster endpoint it takes a
+// keep-alive connection from the cluster's pool for this worker and gives it back after a
+// complete answer (a fallback fires during outages, when a connection per call would add to the
+// load); a pooled connection that fails before any byte of the answer is replaced once by a fresh
+// one, and the endpoint's passive health counts the result. To a fixed "host:port" it uses a
+// fresh connection per call. No retries.
 //
 //   auto cancel = start_shadow_call(io, {"127.0.0.1", "9000"}, request, 300ms,
 //                                   [](ShadowResult r) { if (r.ok) use(r.status, r.body); });
@@ -9,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,11 +26,18 @@ namespace sluice {
 class Request;
 }
 
+namespace sluice::gateway::proxy {
+class Cluster;
+}
+
 namespace sluice::middleware {
 
 struct ShadowEndpoint {
   std::string host;  // a name is resolved per call; an IP address is used as is
   std::string port;
+  // A cluster's endpoint (pooled connections); host/port then name the same address.
+  std::shared_ptr<gateway::proxy::Cluster> cluster;
+  int endpoint = -1;
 };
 
 struct ShadowResult {
