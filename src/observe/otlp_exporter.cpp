@@ -1,14 +1,5 @@
-// httplib's Debian build is compiled with these options, and they change its class layouts:
-// whoever includes httplib.h must define them too (its pkg-config Cflags do).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT 1
-#endif
+// httplib options first: see core/httplib_options.hpp.
+#include "core/httplib_options.hpp"
 
 #include "observe/otlp_exporter.hpp"
 

@@ -13,6 +13,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/otlp_collector.hpp"
 #include "support/raw_client.hpp"
 #include "support/sluice_process.hpp"
 
@@ -104,57 +105,8 @@ routes:
   EXPECT_EQ(m.find("route=\"nowhere\""), std::string::npos);
 }
 
-class Collector {
- public:
-  Collector() {
-    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      const json body = json::parse(req.body);
-      for (auto& rs : body["resourceSpans"]) {
-        resource_ = rs["resource"];
-        for (auto& ss : rs["scopeSpans"])
-          for (auto& s : ss["spans"])
-            spans_.push_back(s);
-      }
-      res.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // stop() before the accept loop runs would leave listen_after_bind running forever.
-    while (!server_.is_running())
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  std::vector<json> spans() {
-    std::lock_guard lock(mu_);
-    return spans_;
-  }
-  json resource() {
-    std::lock_guard lock(mu_);
-    return resource_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<json> spans_;
-  json resource_;
-};
-
-json attribute(const json& span, const std::string& key) {
-  for (const auto& a : span["attributes"])
-    if (a["key"] == key) return a["value"];
-  return nullptr;
-}
-
 TEST(Observability, SpansReachTheCollectorAndTraceparentIsForwarded) {
-  Collector collector;
+  OtlpCollector collector;
   SluiceProcess gw(R"(
 tracing:
   service_name: gw-under-test
@@ -197,12 +149,12 @@ routes:
   EXPECT_EQ(span["spanId"], sluice_span);
   EXPECT_EQ(span["parentSpanId"], parent);
   EXPECT_EQ(span["kind"], 2);
-  EXPECT_EQ(attribute(span, "http.route")["stringValue"], "echo");
-  EXPECT_EQ(attribute(span, "url.path")["stringValue"], "/echo/a");
-  EXPECT_EQ(attribute(span, "http.response.status_code")["intValue"], "200");
-  EXPECT_EQ(attribute(span, "client.address")["stringValue"], "127.0.0.1");
-  EXPECT_EQ(attribute(span, "user_agent.original")["stringValue"], "itest/1");
-  EXPECT_EQ(attribute(span, "server.address")["stringValue"], "127.0.0.1");
+  EXPECT_EQ(span_attribute(span, "http.route")["stringValue"], "echo");
+  EXPECT_EQ(span_attribute(span, "url.path")["stringValue"], "/echo/a");
+  EXPECT_EQ(span_attribute(span, "http.response.status_code")["intValue"], "200");
+  EXPECT_EQ(span_attribute(span, "client.address")["stringValue"], "127.0.0.1");
+  EXPECT_EQ(span_attribute(span, "user_agent.original")["stringValue"], "itest/1");
+  EXPECT_EQ(span_attribute(span, "server.address")["stringValue"], "127.0.0.1");
   bool named = false, env = false;
   const json resource = collector.resource();
   for (const auto& a : resource["attributes"]) {

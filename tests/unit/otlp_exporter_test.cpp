@@ -1,13 +1,5 @@
-// See otlp_exporter.cpp: these must match the options the Debian httplib was built with.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT 1
-#endif
+// httplib options first: see core/httplib_options.hpp.
+#include "core/httplib_options.hpp"
 
 #include "observe/otlp_exporter.hpp"
 

@@ -1,17 +1,7 @@
 // The tracing observer through a real Chain: trace context in (valid, invalid, unsampled),
 // traceparent/tracestate rewritten for the upstream, and the exported SERVER span decoded from
 // a test OTLP collector: ids, parent link, semconv attributes, error status, middleware spans.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT 1
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT 1
-#endif
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,54 +11,13 @@
 #include "observe/tracing/tracing_options.hpp"
 #include "sluice/chain.hpp"
 #include "support/manual_host.hpp"
+#include "support/otlp_collector.hpp"
 
 namespace sluice::observe {
 namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-class Collector {
- public:
-  Collector() {
-    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      const json body = json::parse(req.body);
-      for (auto& rs : body["resourceSpans"])
-        for (auto& ss : rs["scopeSpans"])
-          for (auto& s : ss["spans"])
-            spans_.push_back(s);
-      res.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // stop() before the accept loop runs would leave listen_after_bind running forever.
-    while (!server_.is_running())
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::vector<json> spans() {
-    std::lock_guard lock(mu_);
-    return spans_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<json> spans_;
-};
-
-json attribute(const json& span, const std::string& key) {
-  for (const auto& a : span["attributes"])
-    if (a["key"] == key) return a["value"];
-  return nullptr;
-}
 
 class Gate final : public Middleware {
  public:
@@ -123,7 +72,7 @@ struct Fixture {
     return s;
   }
 
-  Collector collector;
+  testing::OtlpCollector collector;
   std::shared_ptr<OtlpExporter> exporter;
   std::unique_ptr<Chain> chain;
   RouteInfo info{"api"};
@@ -164,14 +113,14 @@ TEST(TracingObserver, ContinuesAValidTraceAndExportsTheServerSpan) {
   EXPECT_EQ(s["kind"], 2);
   EXPECT_EQ(s["name"], "GET api");
   EXPECT_EQ(s["traceState"], "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7");
-  EXPECT_EQ(attribute(s, "http.request.method")["stringValue"], "GET");
-  EXPECT_EQ(attribute(s, "url.path")["stringValue"], "/users/7");
-  EXPECT_EQ(attribute(s, "http.route")["stringValue"], "api");
-  EXPECT_EQ(attribute(s, "http.response.status_code")["intValue"], "200");
-  EXPECT_EQ(attribute(s, "server.address")["stringValue"], "example.com");
-  EXPECT_EQ(attribute(s, "server.port")["intValue"], "8443");
-  EXPECT_EQ(attribute(s, "client.address")["stringValue"], "10.1.2.3");
-  EXPECT_EQ(attribute(s, "user_agent.original")["stringValue"], "curl/8.0");
+  EXPECT_EQ(testing::span_attribute(s, "http.request.method")["stringValue"], "GET");
+  EXPECT_EQ(testing::span_attribute(s, "url.path")["stringValue"], "/users/7");
+  EXPECT_EQ(testing::span_attribute(s, "http.route")["stringValue"], "api");
+  EXPECT_EQ(testing::span_attribute(s, "http.response.status_code")["intValue"], "200");
+  EXPECT_EQ(testing::span_attribute(s, "server.address")["stringValue"], "example.com");
+  EXPECT_EQ(testing::span_attribute(s, "server.port")["intValue"], "8443");
+  EXPECT_EQ(testing::span_attribute(s, "client.address")["stringValue"], "10.1.2.3");
+  EXPECT_EQ(testing::span_attribute(s, "user_agent.original")["stringValue"], "curl/8.0");
   EXPECT_TRUE(!s.contains("status") || s["status"].value("code", 0) == 0);
 }
 
@@ -208,10 +157,10 @@ TEST(TracingObserver, EarlyAnswer5xxIsAnErrorSpanWithTheAnsweringMiddleware) {
   auto spans = f.exported(1);
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0]["status"]["code"], 2);
-  EXPECT_EQ(attribute(spans[0], "http.response.status_code")["intValue"], "503");
-  EXPECT_EQ(attribute(spans[0], "error.type")["stringValue"], "503");
-  EXPECT_EQ(attribute(spans[0], "sluice.answered_by")["stringValue"], "gate");
-  EXPECT_EQ(attribute(spans[0], "sluice.detail")["stringValue"], "circuit_open");
+  EXPECT_EQ(testing::span_attribute(spans[0], "http.response.status_code")["intValue"], "503");
+  EXPECT_EQ(testing::span_attribute(spans[0], "error.type")["stringValue"], "503");
+  EXPECT_EQ(testing::span_attribute(spans[0], "sluice.answered_by")["stringValue"], "gate");
+  EXPECT_EQ(testing::span_attribute(spans[0], "sluice.detail")["stringValue"], "circuit_open");
 }
 
 TEST(TracingObserver, RatioZeroRootSamplerSamplesNoRootSpan) {
