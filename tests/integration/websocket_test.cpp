@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <mutex>
 #include <string>
 
@@ -59,10 +60,10 @@ class EchoUpgradeUpstream {
   RawUpstream raw_;
 };
 
-std::string config(int port, bool websocket) {
+std::string config(int port, bool websocket, const std::string& extra = "") {
   return "workers: 1\nupstreams:\n  backend: { endpoints: [\"127.0.0.1:" + std::to_string(port) +
          "\"] }\nroutes:\n  - name: ws\n    handler: { type: proxy, cluster: backend" +
-         (websocket ? ", websocket: true" : "") + " }\n";
+         (websocket ? ", websocket: true" : "") + extra + " }\n";
 }
 
 // Reads until `want` bytes arrived (or EOF / timeout).
@@ -120,6 +121,41 @@ TEST(WebSocket, HandshakeThenBytesBothWaysUntilTheClientCloses) {
   RawClient next(gw.port());
   ASSERT_TRUE(next.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(status_codes(next.read_responses(1)), std::vector<int>{400});  // the upstream's
+}
+
+// Reads the response head of the handshake, byte by byte (the tunnel's bytes follow it).
+std::string read_handshake_answer(int fd) {
+  std::string head;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    char c;
+    if (::recv(fd, &c, 1, 0) != 1) break;
+    head += c;
+  }
+  return head;
+}
+
+TEST(WebSocket, AnIdleTunnelIsClosedCleanlyAfterTheIdleTimeout) {
+  EchoUpgradeUpstream up;
+  SluiceProcess gw(config(up.port(), true, ", websocket_idle_timeout_ms: 600"));
+  const int fd = connect_loopback(gw.port(), 10);
+  ASSERT_GE(fd, 0);
+  write_all(fd, kHandshake);
+  EXPECT_EQ(read_handshake_answer(fd).rfind("HTTP/1.1 101", 0), 0u);
+  for (int i = 0; i < 3; ++i) {  // traffic every 200 ms keeps the 600 ms idle timeout away
+    write_all(fd, "ping");
+    EXPECT_EQ(read_exactly(fd, 4), "PING");
+    ::usleep(200'000);
+  }
+  const auto quiet = std::chrono::steady_clock::now();
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "a clean end (FIN), not a reset";
+  const auto waited = std::chrono::steady_clock::now() - quiet;
+  EXPECT_GE(waited, std::chrono::milliseconds(50));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  ::close(fd);
+  for (int i = 0; i < 200 && !up.closed_after_client_; ++i)
+    ::usleep(10'000);
+  EXPECT_TRUE(up.closed_after_client_.load()) << "the upstream connection was closed too";
 }
 
 TEST(WebSocket, WithoutTheRouteOptionUpgradeIsNotForwarded) {

@@ -32,6 +32,8 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
   }
   route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
   route->websocket = s.boolean("websocket", false);
+  route->websocket_idle_timeout =
+      s.millis("websocket_idle_timeout_ms", route->websocket_idle_timeout);
   if (!route->cluster) return nullptr;
   return std::make_shared<ProxyHandler>(std::move(route));
 }

@@ -278,8 +278,9 @@ void UpstreamCall::wait_response() {
 void UpstreamCall::on_received(error_code ec, std::size_t n) {
   reading_answer_ = false;
   if (tunneling_) {
-    if (ec == asio::error::eof) return finish_tunnel({.last = true});
+    if (ec == asio::error::eof || (ec && tunnel_idle_)) return finish_tunnel({.last = true});
     if (ec) return finish_tunnel({.failed = true, .status = 502});
+    tunnel_activity();
     conn_->buffer.commit(n);
     take_buffered_bytes();
     return hand_piece({.data = response_body_});
@@ -390,8 +391,9 @@ void UpstreamCall::continue_response_piece() {
 }
 
 // ---- WebSocket tunnel (after a 101) ---------------------------------------------------------
-// Upstream to client: the session reads the tunnel stream (no timeout: a tunnel lasts until a
-// side closes; a drain bounds it). Client to upstream: pumped here, one piece in flight.
+// Upstream to client: the session reads the tunnel stream. Client to upstream: pumped here, one
+// piece in flight. A tunnel lasts until a side closes, a drain, or websocket_idle_timeout without
+// a byte either way (then the upstream connection is closed and the client's ends cleanly).
 
 void UpstreamCall::read_tunnel_piece(BodyStream::ReadFn fn) {
   if (!tunneling_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
@@ -420,6 +422,7 @@ void UpstreamCall::pump_client_to_upstream() {
   client_tunnel_->read([self = shared_from_this()](BodyPiece piece) {
     if (!self->tunneling_) return;
     if (piece.failed) return self->end_tunnel();  // the client is gone
+    self->tunnel_activity();
     if (piece.last) {  // the client ended its side: so does the upstream connection
       error_code ignored;
       self->conn_->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
@@ -432,6 +435,12 @@ void UpstreamCall::pump_client_to_upstream() {
                         self->pump_client_to_upstream();
                       });
   });
+}
+
+// Bytes went one way or the other: the idle wait starts again.
+void UpstreamCall::tunnel_activity() {
+  if (route_->websocket_idle_timeout.count() > 0)
+    arm(cluster_.clock().now() + route_->websocket_idle_timeout, Wait::kTunnelIdle);
 }
 
 // A side failed: closing the upstream socket ends the pending read, and with it the tunnel.
@@ -458,6 +467,10 @@ void UpstreamCall::end_response_stream(BodyPiece piece) {
 }
 
 void UpstreamCall::on_timer(error_code ec) {
+  if (!ec && waiting_ == Wait::kTunnelIdle && tunneling_) {
+    tunnel_idle_ = true;  // the upstream read ends with an error, taken as a clean end
+    return end_tunnel();
+  }
   if (ec || (done_ && !streaming_response_)) return;
   timed_out_ = true;
   if (waiting_ == Wait::kBlackHole) return on_timeout();
@@ -603,6 +616,7 @@ void UpstreamCall::deliver() {
     tunneling_ = true;
     client_tunnel_ = ex_->upgrade_stream();
     arm(std::nullopt, Wait::kNone);
+    tunnel_activity();
     ex_->set_response_body_stream(std::shared_ptr<BodyStream>(shared_from_this(), &tunnel_stream_));
   } else if (streaming_response_) {
     ex_->set_response_body_stream(

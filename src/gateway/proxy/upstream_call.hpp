@@ -45,6 +45,9 @@ struct ProxyRoute {
   std::chrono::milliseconds timeout{15'000};  // the whole request, all tries; 0: none
   chaos::UpstreamFaults* faults = nullptr;
   bool websocket = false;  // forward `Upgrade: websocket` and tunnel after a 101
+  // A tunnel with no bytes either way for this long is closed (as Envoy's stream idle timeout
+  // and nginx's proxy_read_timeout do to upgraded connections); 0: never.
+  std::chrono::milliseconds websocket_idle_timeout{300'000};
 };
 
 class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
@@ -56,7 +59,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
  private:
   using error_code = boost::system::error_code;
-  enum class Wait { kNone, kConnect, kTry, kBlackHole };
+  enum class Wait { kNone, kConnect, kTry, kBlackHole, kTunnelIdle };
 
   // After a 101: the upstream's raw bytes, to the client.
   class UpstreamTunnel final : public BodyStream {
@@ -100,6 +103,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void read_tunnel_piece(BodyStream::ReadFn fn);
   void pump_client_to_upstream();
   void end_tunnel();
+  void tunnel_activity();
   void finish_tunnel(BodyPiece piece);
   void take_buffered_bytes();
   void hand_piece(BodyPiece piece);
@@ -142,6 +146,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::shared_ptr<BodyStream> client_tunnel_;  // the client's raw bytes after the 101
   std::string upgrade_;                        // the Upgrade value forwarded (websocket)
   bool tunneling_ = false;                     // 101 received: raw bytes both ways
+  bool tunnel_idle_ = false;                   // closed for lack of traffic: a clean end
   BodyStream::ReadFn piece_reader_;            // the client's read of the next answer piece
   SteadyTime started_;
   std::optional<SteadyTime> deadline_;      // the whole request
