@@ -16,7 +16,8 @@ boost::asio::io_context* current_io_context() {
 WorkerPool::WorkerPool(int workers, std::string name) : name_(std::move(name)) {
   if (workers < 1) workers = 1;
   for (int i = 0; i < workers; ++i) {
-    // concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
+    // Concurrency hint 1: each context is run by exactly one thread (Asio then skips some
+    // cross-thread wake-ups; it still locks, since other threads post to a worker).
     contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
     guards_.emplace_back(contexts_.back()->get_executor());
   }
