@@ -235,6 +235,31 @@ TEST(Proxy, AnUpstreamsEarlyAnswerToAStreamedUploadReachesTheClient) {
   EXPECT_TRUE(after.Get("/x")) << "the gateway serves on";
 }
 
+// An upstream that takes the head of a 10 MiB upload, then neither reads nor answers: the idle
+// timeout (per_try_timeout_ms) ends the stalled upload with a 504, not a hang or a 502.
+TEST(Proxy, AStalledUploadTimesOutWith504) {
+  std::atomic<bool> release{false};
+  RawUpstream up([&](int fd) {
+    if (read_head(fd).empty()) return;
+    for (int i = 0; i < 500 && !release; ++i)
+      std::this_thread::sleep_for(10ms);  // holds the connection, reads nothing
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()}, "per_try_timeout_ms: 300"), "", "[]",
+                             "limits: { max_body_bytes: 100000000 }\n"));
+  RawClient c(gw.port());
+  const std::string body(10 << 20, 'u');
+  auto sent = std::async(std::launch::async, [&] {
+    return c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string answer = c.read_responses(1, std::chrono::seconds(4));
+  EXPECT_EQ(status_codes(answer), std::vector<int>{504}) << answer.substr(0, 300);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  release = true;
+  sent.wait();
+}
+
 TEST(Proxy, TheUpstreamsDateIsPassedOnOnce) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

@@ -243,7 +243,8 @@ void UpstreamCall::on_body_piece(BodyPiece piece) {
 // error) a 502.
 void UpstreamCall::on_upload_error(error_code ec) {
   if (!reading_answer_) return on_io_error(ec);
-  arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
+  // After a timeout both operations fail; the read reports it (re-arming would clear the mark).
+  if (!timed_out_) arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
 }
 
 // The whole streamed body went out: the request's timeouts start now.
