@@ -266,9 +266,9 @@ std::chrono::milliseconds UpstreamCall::idle_timeout() const {
   return std::chrono::seconds(60);
 }
 
-// An asynchronous read, not a readiness wait: Asio queues it without a syscall when the last
-// read on this socket drained it (no speculative EAGAIN read, no epoll_ctl re-arm), so waiting
-// for an answer costs only the read that returns it.
+// An asynchronous read, not a readiness wait: a readiness wait re-arms the descriptor with
+// epoll_ctl every time. The read costs at most one speculative recv (EAGAIN when the answer is not
+// there yet; docs/ARCHITECTURE.md, "System calls per request").
 void UpstreamCall::wait_response() {
   reading_answer_ = true;
   conn_->socket.async_read_some(
