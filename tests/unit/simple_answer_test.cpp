@@ -4,9 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/http_message.hpp"
+#include "gateway/proxy/forwarding.hpp"
 
 namespace sluice::gateway::proxy {
 namespace {
@@ -119,6 +125,65 @@ TEST(SimpleAnswer, TooManyFieldsGoToBeast) {
     many += "X-" + std::to_string(i) + ": v\r\n";
   SimpleAnswer a;
   EXPECT_FALSE(parse_simple_answer(nginx_answer(many), kMax, a));
+}
+
+// Differential check against Beast, the careful path: whenever the fast reader takes bytes,
+// Beast must read them as the same answer — status, body length, bytes used, keep-alive, and the
+// same end-to-end fields in order. Random edits (replace, insert, delete a byte) of valid answers,
+// seeded so a failure repeats.
+TEST(SimpleAnswer, AgreesWithBeastOnRandomlyEditedAnswers) {
+  namespace http = boost::beast::http;
+  const std::vector<std::string> seeds = {
+      nginx_answer(),
+      nginx_answer("Keep-Alive: timeout=5\r\nVia: 1.0 edge\r\nX-A: b, c\r\n", "hello"),
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc",
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+  };
+  const std::string alphabet = std::string("\r\n :\t\x01\x7f\x80") + "aZ09-,;\"/";
+  std::mt19937 rng(20261125);
+  int taken = 0;
+  for (int i = 0; i < 30000; ++i) {
+    std::string b = seeds[rng() % seeds.size()];
+    for (unsigned edits = 1 + rng() % 3; edits > 0 && !b.empty(); --edits) {
+      const std::size_t at = rng() % b.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          b[at] = c;
+          break;
+        case 1:
+          b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          b.erase(at, 1);
+      }
+    }
+    SimpleAnswer a;
+    if (!parse_simple_answer(b, kMax, a)) continue;
+    ++taken;
+    http::response_parser<http::string_body> p;
+    p.eager(true);
+    boost::beast::error_code ec;
+    const std::size_t used = p.put(boost::asio::buffer(b), ec);
+    ASSERT_FALSE(ec) << ec.message() << " for\n" << b;
+    ASSERT_TRUE(p.is_done()) << b;
+    EXPECT_EQ(used, a.head_bytes + a.body_bytes) << b;
+    EXPECT_EQ(static_cast<int>(p.get().result_int()), a.status) << b;
+    EXPECT_EQ(p.get().body().size(), a.body_bytes) << b;
+    EXPECT_EQ(p.keep_alive(), a.keep_alive) << b;
+    auto& beast_fields = p.get().base();
+    strip_hop_by_hop(beast_fields);
+    std::vector<std::pair<std::string, std::string>> theirs, ours;
+    for (const auto& f : beast_fields)
+      if (f.name() != http::field::content_length) theirs.emplace_back(f.name_string(), f.value());
+    for (std::size_t k = 0; k < a.field_count; ++k) {
+      const auto& f = a.fields[k];
+      ours.emplace_back(std::string(a.head.data() + f.name_at, f.name_size),
+                        std::string(a.head.data() + f.value_at, f.value_size));
+    }
+    EXPECT_EQ(ours, theirs) << b;
+  }
+  EXPECT_GT(taken, 3000) << "the edits should leave many answers the fast reader takes";
 }
 
 }  // namespace
