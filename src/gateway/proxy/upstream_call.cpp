@@ -11,22 +11,13 @@
 #include "core/body_parsing.hpp"
 #include "core/eager_write.hpp"
 #include "core/http_message.hpp"
+#include "gateway/proxy/upstream_call_internal.hpp"
 
 namespace sluice::gateway::proxy {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-
-namespace {
-std::optional<SteadyTime> earliest(std::optional<SteadyTime> a, std::optional<SteadyTime> b) {
-  if (!a) return b;
-  if (!b) return a;
-  return std::min(*a, *b);
-}
-
-constexpr std::size_t kPieceBytes = 64 * 1024;  // a streamed answer's pieces, at most
-}  // namespace
 
 UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex, Resume resume,
                            asio::io_context& io)
@@ -206,60 +197,6 @@ void UpstreamCall::on_written(error_code ec) {
   wait_response();
 }
 
-// A streamed request body: the next piece from the client, then written upstream.
-void UpstreamCall::send_body_piece() {
-  body_started_ = true;
-  arm(std::nullopt, Wait::kTry);  // the client's pace is the server's body_timeout's business
-  request_stream_->read(
-      [self = shared_from_this()](BodyPiece piece) { self->on_body_piece(piece); });
-}
-
-void UpstreamCall::on_body_piece(BodyPiece piece) {
-  if (done_) return;
-  if (piece.failed) {
-    // The client stalled, sent too much or went away: nothing to answer upstream.
-    end_try(false);
-    ex_->answer_error(piece.status,
-                      piece.status == 408   ? "request_timeout"
-                      : piece.status == 413 ? "body_too_large"
-                                            : "bad_request",
-                      "the request body could not be read to its end");
-    return finish();
-  }
-  arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);  // progress: the idle wait restarts
-  const auto wire =
-      detail::body_piece_buffers(piece.data, piece.last, request_.chunked, chunk_head_);
-  asio::async_write(conn_->socket, wire,
-                    [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
-                      if (self->done_) return;
-                      if (ec) return self->on_upload_error(ec);
-                      if (!last) return self->send_body_piece();
-                      self->body_sent();
-                    });
-}
-
-// A piece of the body could not be written: the upstream closed or reset the connection. The
-// outstanding read decides what the client gets: an answer the upstream sent first, else (its
-// error) a 502.
-void UpstreamCall::on_upload_error(error_code ec) {
-  if (!reading_answer_) return on_io_error(ec);
-  // After a timeout both operations fail; the read reports it (re-arming would clear the mark).
-  if (!timed_out_) arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
-}
-
-// The whole streamed body went out: the request's timeouts start now.
-void UpstreamCall::body_sent() {
-  request_sent_ = true;
-  const auto now = cluster_.clock().now();
-  deadline_ = ex_->context().deadline();
-  if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, now + route_->timeout);
-  try_deadline_ = deadline_;
-  if (cluster_.config().per_try_timeout.count() > 0)
-    try_deadline_ = earliest(try_deadline_, now + cluster_.config().per_try_timeout);
-  arm(try_deadline_, Wait::kTry);
-  if (!reading_answer_) wait_response();
-}
-
 std::chrono::milliseconds UpstreamCall::idle_timeout() const {
   if (cluster_.config().per_try_timeout.count() > 0) return cluster_.config().per_try_timeout;
   if (route_->timeout.count() > 0) return route_->timeout;
@@ -352,119 +289,6 @@ bool UpstreamCall::take_simple_answer() {
 
 int UpstreamCall::answer_status() const {
   return simple_read_ ? simple_.status : static_cast<int>(parser_->get().result_int());
-}
-
-std::optional<std::uint64_t> UpstreamCall::ResponseBody::length() const {
-  if (!call_.parser_) return std::nullopt;
-  auto cl = call_.parser_->content_length();
-  return cl ? std::optional<std::uint64_t>(*cl) : std::nullopt;
-}
-
-// The client reads the next piece of a streamed answer: first what was buffered, then what the
-// upstream sends, read only now (the client's pace sets the upstream's).
-void UpstreamCall::read_response_piece(BodyStream::ReadFn fn) {
-  if (piece_pending_) {
-    piece_pending_ = false;
-    return fn({.data = response_body_});
-  }
-  if (!streaming_response_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
-  response_body_.clear();
-  piece_reader_ = std::move(fn);
-  continue_response_piece();
-}
-
-void UpstreamCall::continue_response_piece() {
-  error_code ec;
-  const auto status = detail::put_body(*parser_, conn_->buffer, response_body_, kPieceBytes, ec);
-  if (status == detail::body_status::error)
-    return end_response_stream({.failed = true, .status = 502});
-  if (status == detail::body_status::need_more && response_body_.empty()) {
-    arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);
-    return wait_response();
-  }
-  const bool last = status == detail::body_status::done;
-  arm(std::nullopt, Wait::kTry);  // a slow client is the server's body_timeout's business
-  if (last) {
-    streaming_response_ = false;
-    end_try(reusable());
-  }
-  hand_piece({.data = response_body_, .last = last});
-}
-
-// ---- WebSocket tunnel (after a 101) ---------------------------------------------------------
-// Upstream to client: the session reads the tunnel stream. Client to upstream: pumped here, one
-// piece in flight. A tunnel lasts until a side closes, a drain, or websocket_idle_timeout without
-// a byte either way (then the upstream connection is closed and the client's ends cleanly).
-
-void UpstreamCall::read_tunnel_piece(BodyStream::ReadFn fn) {
-  if (!tunneling_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
-  piece_reader_ = std::move(fn);
-  if (conn_->buffer.size() == 0) return wait_response();
-  take_buffered_bytes();  // bytes that came with the 101
-  hand_piece({.data = response_body_});
-}
-
-// The raw bytes read so far become the piece the client is sent next.
-void UpstreamCall::take_buffered_bytes() {
-  response_body_.assign(static_cast<const char*>(conn_->buffer.data().data()),
-                        conn_->buffer.size());
-  conn_->buffer.consume(conn_->buffer.size());
-}
-
-// Gives a piece to the client's pending read, if there is one (it may start the next read).
-void UpstreamCall::hand_piece(BodyPiece piece) {
-  if (!piece_reader_) return;
-  auto fn = std::move(piece_reader_);
-  piece_reader_ = nullptr;
-  fn(piece);
-}
-
-void UpstreamCall::pump_client_to_upstream() {
-  client_tunnel_->read([self = shared_from_this()](BodyPiece piece) {
-    if (!self->tunneling_) return;
-    if (piece.failed) return self->end_tunnel();  // the client is gone
-    self->tunnel_activity();
-    if (piece.last) {  // the client ended its side: so does the upstream connection
-      error_code ignored;
-      self->conn_->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-      return;
-    }
-    asio::async_write(self->conn_->socket, asio::buffer(piece.data.data(), piece.data.size()),
-                      [self](error_code ec, std::size_t) {
-                        if (!self->tunneling_) return;
-                        if (ec) return self->end_tunnel();
-                        self->pump_client_to_upstream();
-                      });
-  });
-}
-
-// Bytes went one way or the other: the idle wait starts again.
-void UpstreamCall::tunnel_activity() {
-  if (route_->websocket_idle_timeout.count() > 0)
-    arm(cluster_.clock().now() + route_->websocket_idle_timeout, Wait::kTunnelIdle);
-}
-
-// A side failed: closing the upstream socket ends the pending read, and with it the tunnel.
-void UpstreamCall::end_tunnel() {
-  if (!tunneling_ || !conn_) return;
-  error_code ignored;
-  conn_->socket.close(ignored);
-}
-
-void UpstreamCall::finish_tunnel(BodyPiece piece) {
-  tunneling_ = false;
-  end_try(false);  // never pooled
-  hand_piece(piece);
-}
-
-// The upstream failed (or timed out) in the middle of a streamed answer: the client's read
-// fails, and the client connection is aborted (its head is already out).
-void UpstreamCall::end_response_stream(BodyPiece piece) {
-  streaming_response_ = false;
-  if (endpoint_ >= 0)
-    cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
-  end_try(false);
-  hand_piece(piece);
 }
 
 void UpstreamCall::on_timer(error_code ec) {

@@ -17,6 +17,9 @@
 // timeouts start when it has been sent (as Envoy's route timeout does), an idle timeout guards the
 // upload. An answer larger than the cluster's buffer_response_bytes is handed to the client as a
 // BodyStream that reads the upstream only when the client took the previous piece.
+//
+// Files: upstream_call.cpp (tries, answers, retries, timeouts), upstream_call_bodies.cpp
+// (streamed bodies both ways), upstream_call_tunnel.cpp (WebSocket tunnels).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
