@@ -178,11 +178,7 @@ TEST(Proxy, LeastRequestAvoidsTheBusyEndpoint) {
 }
 
 TEST(Proxy, UpstreamKilledMidResponseIs502) {
-  RawUpstream up([](int fd) {
-    if (read_head(fd).empty()) return;
-    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
-    ::shutdown(fd, SHUT_RDWR);
-  });
+  RawUpstream up(answer_then_close("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial"));
   SluiceProcess gw(one_route(cluster("backend", {up.port()})));
   httplib::Client c("127.0.0.1", gw.port());
   auto r = c.Get("/x");
@@ -195,11 +191,7 @@ TEST(Proxy, UpstreamKilledMidResponseIs502) {
 
 // An answer without a length ends with the connection; its last bytes and the FIN arrive together.
 TEST(Proxy, CloseDelimitedAnswerIsDeliveredWhole) {
-  RawUpstream up([](int fd) {
-    if (read_head(fd).empty()) return;
-    write_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe whole body");
-    ::shutdown(fd, SHUT_RDWR);
-  });
+  RawUpstream up(answer_then_close("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nthe whole body"));
   SluiceProcess gw(one_route(cluster("backend", {up.port()})));
   httplib::Client c("127.0.0.1", gw.port());
   c.set_read_timeout(3, 0);

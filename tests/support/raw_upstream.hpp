@@ -92,6 +92,16 @@ inline void write_all(int fd, const std::string& s) {
   }
 }
 
+// A RawUpstream's serve function: reads one request head, writes `answer`, then closes both
+// directions at once (the answer's last bytes and the FIN leave together).
+inline std::function<void(int)> answer_then_close(std::string answer) {
+  return [answer = std::move(answer)](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd, answer);
+    ::shutdown(fd, SHUT_RDWR);
+  };
+}
+
 // A blocking client socket connected to 127.0.0.1:port whose reads time out after
 // `recv_timeout_s`; -1 when the connect fails.
 inline int connect_loopback(int port, int recv_timeout_s) {
