@@ -2,10 +2,12 @@
 
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "core/config_errors.hpp"
+#include "gateway/admin/redact.hpp"
 #include "gateway/handlers/handler_registry.hpp"
 #include "sluice/registry.hpp"
 
@@ -96,6 +98,7 @@ class Loader {
     auto config = std::make_shared<LoadedConfig>();
     config->source = errors_.file();
     config->effective = to_json(root);
+    redact_secrets(config->effective);  // GET /config shows it: secrets never reach it
     Settings top = errors_.settings(root, "");
     read_settings(top, config->settings);
     services_.building = config.get();
@@ -146,6 +149,8 @@ class Loader {
     auto& l = out.limits;
     l.max_header_bytes = static_cast<std::size_t>(limits.integer(
         "max_header_bytes", static_cast<std::int64_t>(l.max_header_bytes), 1024, 1 << 20));
+    l.max_headers = static_cast<std::size_t>(
+        limits.integer("max_headers", static_cast<std::int64_t>(l.max_headers), 1, 10'000));
     l.max_body_bytes = static_cast<std::size_t>(limits.integer(
         "max_body_bytes", static_cast<std::int64_t>(l.max_body_bytes), 0, std::int64_t{1} << 40));
     l.buffer_body_bytes = static_cast<std::size_t>(
@@ -162,11 +167,19 @@ class Loader {
     out.admin_enabled = admin.boolean("enabled", true);
     out.admin = listen_at(admin, "listen", out.admin);
     out.admin_token = admin.string("token");
+    // Paths answered without the token when one is set: only the read-only probes, for load
+    // balancers and orchestrators that cannot send a bearer token.
+    out.admin_open_paths = admin.strings("open_paths");
+    for (const auto& p : out.admin_open_paths) {
+      if (p != "/healthz" && p != "/readyz" && p != "/metrics")
+        admin.error("open_paths",
+                    "only /healthz, /readyz and /metrics may be opened, got \"" + p + "\"");
+    }
     if (out.admin_enabled && out.admin_token.empty() && out.admin.host != "127.0.0.1" &&
         out.admin.host != "::1" && out.admin.host != "localhost") {
       admin.error("listen",
                   "the admin listener is not on loopback: set admin.token (a bearer token for "
-                  "its mutating endpoints)");
+                  "its endpoints)");
     }
   }
 
@@ -213,7 +226,7 @@ class Loader {
       spec.name = item.string("name", spec.type);
       spec.route = route.info.name;
       spec.services = &services_;
-      const bool enabled = item.boolean("enabled", true);
+      bool enabled = item.boolean("enabled", true);
       if (spec.type.empty()) {
         item.error("type", "missing middleware type");
         continue;
@@ -234,6 +247,9 @@ class Loader {
       std::shared_ptr<Middleware> m = reuse(key, identity);
       if (m) {
         item.accept_all();  // the same settings were validated by the previous load
+        // An item the reload did not change keeps what the admin API made of it (enabled or
+        // disabled), as faults keep their run-time switches; a changed item takes the file's.
+        if (auto previous = previous_enabled(route.info.name, spec.name)) enabled = *previous;
       } else {
         const std::size_t before = errors_.count();
         m = (*factory)(spec, item);
@@ -259,6 +275,16 @@ class Loader {
     auto it = previous_->instances.find(key);
     if (it == previous_->instances.end() || it->second.first != identity) return nullptr;
     return it->second.second;
+  }
+
+  std::optional<bool> previous_enabled(const std::string& route, const std::string& name) const {
+    if (previous_ == nullptr || !previous_->routes) return std::nullopt;
+    const Route* r = previous_->routes->find(route);
+    if (r == nullptr || !r->chain) return std::nullopt;
+    for (const auto& e : r->chain->current()->entries()) {
+      if (e.middleware->name() == name) return e.enabled;
+    }
+    return std::nullopt;
   }
 
   void read_handler(const Settings& r, Route& route) {

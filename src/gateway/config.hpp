@@ -34,7 +34,8 @@ struct GatewaySettings {
   std::chrono::milliseconds drain_timeout{10'000};
   bool admin_enabled = true;
   ListenAddress admin{"127.0.0.1", 9901};
-  std::string admin_token;  // bearer token for mutating admin endpoints; empty: none
+  std::string admin_token;                    // bearer token for every admin endpoint; empty: none
+  std::vector<std::string> admin_open_paths;  // answered without the token (probes only)
   std::string log_level = "info";
 };
 

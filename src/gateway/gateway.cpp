@@ -11,6 +11,7 @@
 
 #include "gateway/admin/admin_api.hpp"
 #include "gateway/config_watcher.hpp"
+#include "observe/metrics/connections_collector.hpp"
 #include "observe/metrics/metrics_registry.hpp"
 
 namespace sluice::gateway {
@@ -47,6 +48,7 @@ std::vector<std::string> Gateway::start() {
   auto outcome = load(nullptr);
   if (!outcome.ok()) return outcome.errors;
   const GatewaySettings settings = outcome.config->settings;
+  settings_at_start_ = settings;  // listeners are bound once; a reload cannot move them
   spdlog::set_level(spdlog::level::from_str(settings.log_level));
   config_cell_ = std::make_unique<ConfigCell>(outcome.config);
 
@@ -83,6 +85,19 @@ std::vector<std::string> Gateway::start() {
   if (admin_server_) {
     spdlog::info("sluice admin listening on {}:{}", settings.admin.host, admin_server_->port());
   }
+  connections_collector_ = std::make_shared<observe::ConnectionsCollector>([this] {
+    std::vector<observe::ListenerConnections> out;
+    auto add = [&out](const server::Server& s, std::string listener, const ListenAddress& at) {
+      const auto c = s.connection_counts();
+      out.push_back({std::move(listener), at.host + ":" + std::to_string(s.port()), c.open,
+                     c.accepted, c.closed, c.refused});
+    };
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+      add(*servers_[i], "public", settings_at_start_.listeners[i]);
+    if (admin_server_) add(*admin_server_, "admin", settings_at_start_.admin);
+    return out;
+  });
+  observe::add_collectable(*services_.metrics, connections_collector_);
   write_port_file();
   ready_ = true;
   return {};

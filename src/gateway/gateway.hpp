@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/collectable.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
@@ -70,7 +71,10 @@ class Gateway {
   std::unique_ptr<server::WorkerPool> workers_;
   std::unique_ptr<server::WorkerPool> admin_pool_;
   std::vector<std::unique_ptr<server::Server>> servers_;
+  GatewaySettings settings_at_start_;  // the listeners as bound at start
   std::unique_ptr<server::Server> admin_server_;
+  // Reads the listeners' connection counts at scrape time (the registry holds a weak_ptr).
+  std::shared_ptr<prometheus::Collectable> connections_collector_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stop_requested_{false};

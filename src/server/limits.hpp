@@ -8,6 +8,7 @@ namespace sluice::server {
 
 struct ServerLimits {
   std::size_t max_header_bytes = 16 * 1024;  // beyond: 431
+  std::size_t max_headers = 100;             // header fields in a request; beyond: 431 (Envoy's)
   std::size_t max_body_bytes = 1024 * 1024;  // beyond: 413
   // Bodies up to this size are buffered whole (Request::body()); larger ones reach the handler
   // as a stream of pieces of at most this size (Exchange::request_body_stream()).

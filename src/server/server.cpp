@@ -124,6 +124,7 @@ void Server::accept(std::size_t index) {
         if (connections() >= limits_.max_connections) {
           boost::system::error_code ignored;
           socket.close(ignored);  // over the limit: refuse at once rather than queue
+          refused_.fetch_add(1, std::memory_order_relaxed);
         } else {
           std::make_shared<Session>(*this, acc.worker, std::move(socket))->start();
         }
@@ -131,8 +132,16 @@ void Server::accept(std::size_t index) {
       });
 }
 
+Server::ConnectionCounts Server::connection_counts() const {
+  return {.open = connections(),
+          .accepted = accepted_.load(std::memory_order_relaxed),
+          .closed = closed_.load(std::memory_order_relaxed),
+          .refused = refused_.load(std::memory_order_relaxed)};
+}
+
 void Server::session_opened(int worker, Session* s) {
   connections_.fetch_add(1, std::memory_order_acq_rel);
+  accepted_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
   sessions_[static_cast<std::size_t>(worker)].push_back(s);
 }
@@ -150,6 +159,7 @@ void Server::session_closed(int worker, Session* s) {
     }
   }
   connections_.fetch_sub(1, std::memory_order_acq_rel);
+  closed_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Server::begin_drain() {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,12 @@ class Server {
   void begin_drain();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   std::size_t connections() const { return connections_.load(std::memory_order_acquire); }
+  // Since start: connections accepted (sessions opened), closed, and refused at once because
+  // limits.max_connections was reached. Read at scrape time for the connection metrics.
+  struct ConnectionCounts {
+    std::uint64_t open = 0, accepted = 0, closed = 0, refused = 0;
+  };
+  ConnectionCounts connection_counts() const;
 
   // Used by sessions.
   const ServerLimits& limits() const { return limits_; }
@@ -57,6 +64,9 @@ class Server {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> accepted_{0};  // written once per connection, not per request
+  std::atomic<std::uint64_t> closed_{0};
+  std::atomic<std::uint64_t> refused_{0};
   // Sessions per worker; each vector is touched only by its worker's thread.
   std::vector<std::vector<Session*>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweepers_;

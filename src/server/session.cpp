@@ -14,6 +14,7 @@
 
 #include "core/body_parsing.hpp"
 #include "core/eager_write.hpp"
+#include "core/http_text.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
 
@@ -141,8 +142,15 @@ void Session::parse() {
   if (header_checked_) return parse_body();
   while (true) {
     error_code ec;
-    const std::size_t used = parser_->put(buffer_.data(), ec);
+    const auto input = buffer_.data();
+    const std::size_t used = parser_->put(input, ec);
+    // Beast reads the whole header in the put() that completes it, so `input` holds all of its
+    // lines here. Beast unfolds obs-fold silently; a proxy must refuse it (RFC 9112 §5.2), or
+    // `Transfer-Encoding:\r\n chunked` frames the body differently from a strict peer.
+    const bool folded = !ec && parser_->is_header_done() &&
+                        detail::has_folded_line(static_cast<const char*>(input.data()), used);
     buffer_.consume(used);
+    if (folded) return reject(400, "bad_request", "obs-fold (a header line continued on the next)");
     if (ec == http::error::need_more) break;
     if (ec == http::error::header_limit) {
       return reject(431, "header_too_large", "request headers exceed the limit");
@@ -163,8 +171,13 @@ void Session::parse() {
 // Headers are complete: framing checks, then 100-continue for a body still to come.
 bool Session::on_header_complete() {
   header_checked_ = true;
-  if (const char* problem = check_framing(); problem[0] != '\0') {
+  std::size_t fields = 0;
+  if (const char* problem = check_framing(fields); problem[0] != '\0') {
     reject(400, "bad_request", problem);
+    return false;
+  }
+  if (fields > server_.limits().max_headers) {
+    reject(431, "too_many_headers", "the request has more header fields than the limit");
     return false;
   }
   deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
@@ -292,13 +305,15 @@ void Session::on_read_error(error_code ec) {
 }
 
 // Beast's parser accepts some framings that a proxy must refuse (request smuggling).
-const char* Session::check_framing() const {
+const char* Session::check_framing(std::size_t& fields) const {
   const auto& h = parser_->get();
   if (h.version() != 11 && h.version() != 10) return "unsupported HTTP version";
-  // One pass over the fields (a handful), comparing the enum: cheaper than keyed lookups.
+  // One pass over the fields (a handful), comparing the enum: cheaper than keyed lookups. It
+  // also counts them for limits.max_headers.
   std::size_t te = 0, cl = 0, hosts = 0;
   beast::string_view te_value;
   for (const auto& f : h) {
+    ++fields;
     switch (f.name()) {
       case http::field::transfer_encoding:
         if (te++ == 0) te_value = f.value();

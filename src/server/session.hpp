@@ -90,7 +90,7 @@ class Session final : public ExchangeHost {
   void read_tunnel_piece(BodyStream::ReadFn fn);
   void deliver_tunnel_piece();
   void on_read_error(error_code ec);
-  const char* check_framing() const;
+  const char* check_framing(std::size_t& fields) const;
   void dispatch();
   void write_response(bool keep_alive);
   void serialize_head(bool keep_alive, bool with_body);

@@ -105,6 +105,34 @@ routes:
   EXPECT_EQ(m.find("route=\"nowhere\""), std::string::npos);
 }
 
+// The seed's http_connections gauge and the per-listener accept/close counters.
+TEST(Observability, ConnectionsGaugeAndCountersPerListener) {
+  SluiceProcess gw("workers: 2\nroutes: [ { handler: { type: echo } } ]\n");
+  const std::string at = "address=\"127.0.0.1:" + std::to_string(gw.port()) + "\"";
+  const std::string open = "http_connections{listener=\"public\"," + at + "}";
+  const std::string accepted = "http_connections_accepted_total{listener=\"public\"," + at + "}";
+  const std::string closed = "http_connections_closed_total{listener=\"public\"," + at + "}";
+  {
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+      clients.push_back(std::make_unique<RawClient>(gw.port()));
+      ASSERT_TRUE(clients.back()->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      ASSERT_EQ(status_codes(clients.back()->read_responses(1)), std::vector<int>{200});
+    }
+    const std::string m = scrape(gw);
+    EXPECT_EQ(sample(m, open), 3) << m;
+    EXPECT_EQ(sample(m, accepted), 3) << m;
+    EXPECT_EQ(sample(m, closed), 0) << m;
+    TempDir dir;
+    auto [rc, out] = promtool_check(m, dir);
+    EXPECT_EQ(rc, 0) << out;
+  }
+  EXPECT_TRUE(eventually([&] { return sample(scrape(gw), open) == 0; })) << scrape(gw);
+  const std::string m = scrape(gw);
+  EXPECT_EQ(sample(m, closed), 3) << m;
+  EXPECT_NE(m.find("http_connections{listener=\"admin\""), std::string::npos) << m;
+}
+
 TEST(Observability, SpansReachTheCollectorAndTraceparentIsForwarded) {
   OtlpCollector collector;
   SluiceProcess gw(R"(

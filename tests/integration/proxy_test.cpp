@@ -12,11 +12,13 @@
 #include <atomic>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
+#include "support/required_tool.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -318,7 +320,7 @@ TEST(Proxy, UpstreamThatNeverAnswersIs504WithinTheTimeout) {
 }
 
 TEST(Proxy, NginxUpstreamClosingIdleConnectionsFailsNoRequest) {
-  if (!Nginx::available()) GTEST_SKIP() << "nginx is not installed";
+  SLUICE_REQUIRE_TOOL(Nginx::available(), "nginx");
   Nginx nginx("  keepalive_timeout 100ms;\n  location / { return 200 \"nginx\\n\"; }");
   SluiceProcess gw(one_route(cluster("backend", {nginx.port()}, "retries: { max: 0 }")));
   httplib::Client c("127.0.0.1", gw.port());
@@ -522,6 +524,61 @@ TEST(Proxy, RetriesOnlyIdempotentMethodsOnConfiguredStatuses) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->status, 503);
   EXPECT_EQ(up.hits.load(), 1) << "POST is never retried on a status";
+}
+
+// Tries of one request arrive spaced by the jittered backoff, [b/2, b] with b doubling from
+// base_interval_ms; an upstream's Retry-After is waited at least, and one beyond
+// max_interval_ms is not retried at all (its answer goes to the client).
+TEST(Proxy, RetriesWaitAJitteredExponentialBackoffAndHonourRetryAfter) {
+  HttpUpstream http;
+  std::mutex mutex;
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  std::atomic<int> retry_after{-1};
+  http.server().Get("/.*", [&](const httplib::Request&, httplib::Response& r) {
+    std::lock_guard lock(mutex);
+    arrivals.push_back(std::chrono::steady_clock::now());
+    r.status = 503;
+    if (retry_after >= 0) r.set_header("Retry-After", std::to_string(retry_after.load()));
+    r.set_content("busy", "text/plain");
+  });
+  SluiceProcess gw(one_route(cluster(
+      "backend", {http.start()},
+      "retries: { max: 2, on_status: [503], base_interval_ms: 200, max_interval_ms: 1500 }")));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto gaps = [&] {
+    std::lock_guard lock(mutex);
+    std::vector<long> ms;
+    for (std::size_t i = 1; i < arrivals.size(); ++i)
+      ms.push_back(
+          std::chrono::duration_cast<std::chrono::milliseconds>(arrivals[i] - arrivals[i - 1])
+              .count());
+    arrivals.clear();
+    return ms;
+  };
+  auto r = c.Get("/b");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  auto g = gaps();
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_GE(g[0], 100) << "first retry waits at least base/2";
+  EXPECT_LT(g[0], 200 + 150);
+  EXPECT_GE(g[1], 200) << "second retry waits at least 2*base/2";
+  EXPECT_LT(g[1], 400 + 150);
+
+  retry_after = 1;  // 1 s: more than the backoff, within max_interval
+  r = c.Get("/b");
+  ASSERT_TRUE(r);
+  g = gaps();
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_GE(g[0], 1000) << "Retry-After: 1 is waited";
+  EXPECT_GE(g[1], 1000);
+
+  retry_after = 5;  // beyond max_interval_ms: not retried
+  r = c.Get("/b");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "5") << "the upstream's answer as it is";
+  EXPECT_EQ(gaps().size(), 0u) << "one try only";
 }
 
 TEST(Proxy, RetryBudgetRefusesRetriesBeyondIt) {

@@ -14,6 +14,7 @@
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/redis_test_server.hpp"
+#include "support/required_tool.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -242,7 +243,7 @@ routes:
 }
 
 TEST(Resilience, RedisBackendSharesOneQuotaAndAppliesItsPolicyWhenRedisDies) {
-  if (!RedisTestServer::available()) GTEST_SKIP() << "redis-server is not installed";
+  SLUICE_REQUIRE_TOOL(RedisTestServer::available(), "redis-server");
   RedisTestServer redis;
   ASSERT_TRUE(redis.start());
   SluiceProcess a(redis_config(redis.port(), "fail_closed"));

@@ -1,6 +1,8 @@
 // RedisRateLimiter against a real redis-server: shared quotas, both modes, and Redis failing.
 #include <gtest/gtest.h>
 
+#include "support/required_tool.hpp"
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -50,7 +52,7 @@ bool eventually(Pred pred, std::chrono::milliseconds within) {
 class RedisLimiterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RedisTestServer::available()) GTEST_SKIP() << "no /usr/bin/redis-server";
+    SLUICE_REQUIRE_TOOL(RedisTestServer::available(), "redis-server");
     ASSERT_TRUE(redis_.start());
   }
   RedisLimiterConfig config(Mode mode = Mode::kPerRequest, Policy policy = Policy::kFailClosed) {

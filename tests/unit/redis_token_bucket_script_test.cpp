@@ -1,6 +1,8 @@
 // The Lua token bucket and the hiredis/Asio client against a real redis-server.
 #include <gtest/gtest.h>
 
+#include "support/required_tool.hpp"
+
 #include <atomic>
 #include <future>
 #include <sstream>
@@ -29,7 +31,7 @@ std::vector<long long> numbers(const std::string& text) {
 class ScriptTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RedisTestServer::available()) GTEST_SKIP() << "no /usr/bin/redis-server";
+    SLUICE_REQUIRE_TOOL(RedisTestServer::available(), "redis-server");
     ASSERT_TRUE(redis_.start());
     ASSERT_EQ(redis_.command(TokenBucketScript::load_args()), TokenBucketScript::sha());
   }

@@ -1,6 +1,7 @@
 // AdminApi — the admin listener's dispatcher (127.0.0.1:9901 by default; never the public
-// listener): health, readiness, metrics, the effective config, routes and their chains, chain
-// edits without reload, and reload.
+// listener): health, readiness, metrics, the effective config (secrets redacted), routes and
+// their chains, chain edits without reload, and reload. With `admin.token` set, every endpoint
+// needs `Authorization: Bearer <token>` (except the probes listed in `admin.open_paths`).
 //
 //   curl 127.0.0.1:9901/routes
 //   curl -X POST 127.0.0.1:9901/routes/api/middlewares/limiter/disable
@@ -17,8 +18,8 @@ namespace sluice::gateway {
 class Gateway;
 
 // An admin endpoint contributed by a mechanism's own folder (breakers, faults, stats).
-// `handle` answers through ex and returns true when the path is its own; `mutating` requests
-// (non-GET) are checked against the admin token first.
+// `handle` answers through ex and returns true when the path is its own; with an admin token
+// configured, every request is checked against it before any endpoint sees it.
 struct AdminEndpoint {
   std::string prefix;  // e.g. "/breakers"
   std::function<bool(Exchange& ex, Gateway& gateway)> handle;

@@ -64,6 +64,13 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   c.retries.budget_percent = retries.number("budget_percent", c.retries.budget_percent, 0, 100);
   c.retries.min_concurrency =
       static_cast<int>(retries.integer("min_concurrency", c.retries.min_concurrency, 0, 1'000'000));
+  auto& backoff = c.retries.backoff;
+  backoff.base = retries.millis("base_interval_ms", backoff.base);
+  // As Envoy: the cap defaults to ten times the base.
+  backoff.max = retries.millis("max_interval_ms", backoff.base * 10);
+  if (backoff.max < backoff.base)
+    retries.error("max_interval_ms", "must be at least base_interval_ms (" +
+                                         std::to_string(backoff.base.count()) + ")");
 
   Settings outlier = s.child("outlier");
   c.outlier.consecutive_failures = static_cast<int>(

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/proxy/retry_backoff.hpp"
 #include "sluice/settings.hpp"
 
 namespace sluice::gateway::proxy {
@@ -22,6 +23,7 @@ struct RetryPolicy {
   std::vector<int> on_status{502, 503, 504};  // retry when the upstream answers one of these
   double budget_percent = 20.0;  // retries in flight <= this share of requests in flight
   int min_concurrency = 3;       // ... but always at least this many
+  RetryBackoff backoff;          // the wait before each retry (jittered, exponential)
 };
 
 struct OutlierPolicy {

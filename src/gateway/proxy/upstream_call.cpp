@@ -6,6 +6,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <random>
 
 #include "chaos/upstream_faults.hpp"
 #include "core/body_parsing.hpp"
@@ -292,6 +293,11 @@ int UpstreamCall::answer_status() const {
 }
 
 void UpstreamCall::on_timer(error_code ec) {
+  if (waiting_ == Wait::kBackoff) {
+    if (ec || done_) return;
+    waiting_ = Wait::kNone;
+    return try_once(last_endpoint_);
+  }
   if (!ec && waiting_ == Wait::kTunnelIdle && tunneling_) {
     tunnel_idle_ = true;  // the upstream read ends with an error, taken as a clean end
     return end_tunnel();
@@ -359,7 +365,7 @@ void UpstreamCall::on_response() {
     cluster_.record_failure(static_cast<std::size_t>(endpoint_), now);
   else
     cluster_.record_success(static_cast<std::size_t>(endpoint_));
-  if (cluster_.retry_on_status(status) && may_retry(false)) {
+  if (cluster_.retry_on_status(status) && may_retry(false, answer_retry_after())) {
     streaming_response_ = piece_pending_ = false;
     end_try(reusable());
     return retry();
@@ -367,11 +373,27 @@ void UpstreamCall::on_response() {
   deliver();
 }
 
-bool UpstreamCall::may_retry(bool nothing_sent) {
-  if (retries_ >= cluster_.config().retries.max) return false;
+namespace {
+double uniform_draw() {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+}  // namespace
+
+bool UpstreamCall::may_retry(bool nothing_sent,
+                             std::optional<std::chrono::milliseconds> retry_after) {
+  const auto& policy = cluster_.config().retries;
+  if (retries_ >= policy.max) return false;
   if (body_started_) return false;  // the streamed body's pieces that went out are gone
   if (!nothing_sent && !idempotent()) return false;
-  if (deadline_ && cluster_.clock().now() >= *deadline_) return false;
+  next_delay_ = policy.backoff.delay(retries_ + 1, uniform_draw());
+  if (retry_after) {
+    // The upstream names its own wait; longer than we would ever wait: its answer goes to the
+    // client as it is (as Envoy's rate-limited retry back-off).
+    if (*retry_after > std::max(policy.backoff.max, policy.backoff.base)) return false;
+    next_delay_ = std::max(next_delay_, *retry_after);
+  }
+  if (deadline_ && cluster_.clock().now() + next_delay_ >= *deadline_) return false;
   if (holds_retry_slot_) {  // the retry that ends now gives its slot to the next one
     cluster_.budget().retry_finished();
     holds_retry_slot_ = false;
@@ -387,10 +409,27 @@ bool UpstreamCall::may_retry(bool nothing_sent) {
 void UpstreamCall::retry() {
   ++retries_;
   if (cluster_.metrics().retries) cluster_.metrics().retries->Increment();
-  const int previous = endpoint_;
-  endpoint_ = -1;
   fresh_retry_done_ = false;
-  try_once(previous);
+  if (next_delay_.count() <= 0) return try_once(last_endpoint_);
+  arm(cluster_.clock().now() + next_delay_, Wait::kBackoff);
+}
+
+std::optional<std::chrono::milliseconds> UpstreamCall::answer_retry_after() const {
+  std::string_view value;
+  if (simple_read_) {
+    for (std::size_t i = 0; i < simple_.field_count; ++i) {
+      const auto& f = simple_.fields[i];
+      if (f.name == http::field::retry_after) {
+        value = std::string_view(simple_.head.data() + f.value_at, f.value_size);
+        break;
+      }
+    }
+  } else if (parser_) {
+    const auto& fields = parser_->get();
+    if (auto it = fields.find(http::field::retry_after); it != fields.end()) value = it->value();
+  }
+  if (value.empty()) return std::nullopt;
+  return parse_retry_after(value, std::chrono::system_clock::now());
 }
 
 bool UpstreamCall::reusable() const {
@@ -407,9 +446,11 @@ void UpstreamCall::end_try(bool keep_connection) {
   waiting_ = Wait::kNone;
   ++timer_generation_;
   timer_.cancel();
-  if (endpoint_ >= 0)
+  if (endpoint_ >= 0) {
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
+    last_endpoint_ = endpoint_;
+  }
   endpoint_ = -1;
   if (!conn_) return;
   ConnectionPool* pool = cluster_.pool();

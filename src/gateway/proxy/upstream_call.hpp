@@ -9,6 +9,8 @@
 // One try:   pick --fault?--> [refused | black hole | status]
 //              |--pooled--> write --> read --> answer / retry on status
 //              '--connect--^   (connect error or timeout: retry or 502/504)
+// A retry first waits its backoff (retry_backoff.hpp; the upstream's Retry-After at least) on
+// the call's timer, then starts a try on another endpoint when there is one.
 // A pooled connection that fails before any byte of the answer arrived is retried once on a
 // fresh connection (the upstream closed it between our check and the write).
 //
@@ -62,7 +64,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
  private:
   using error_code = boost::system::error_code;
-  enum class Wait { kNone, kConnect, kTry, kBlackHole, kTunnelIdle };
+  enum class Wait { kNone, kConnect, kTry, kBlackHole, kTunnelIdle, kBackoff };
 
   // After a 101: the upstream's raw bytes, to the client.
   class UpstreamTunnel final : public BodyStream {
@@ -119,8 +121,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void on_cancel();
 
   void arm(std::optional<SteadyTime> until, Wait what);
-  bool may_retry(bool nothing_sent);
+  // True when another try is allowed (count, method, budget, deadline); sets the wait before it
+  // (backoff, at least `retry_after` — more than the backoff's cap refuses the retry).
+  bool may_retry(bool nothing_sent,
+                 std::optional<std::chrono::milliseconds> retry_after = std::nullopt);
   void retry();
+  std::optional<std::chrono::milliseconds> answer_retry_after() const;
   bool reusable() const;
   void end_try(bool keep_connection);
   void deliver();
@@ -158,6 +164,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::uint64_t timer_generation_ = 0;
   int endpoint_ = -1;
   int retries_ = 0;
+  int last_endpoint_ = -1;                   // the last try's endpoint, which a retry avoids
+  std::chrono::milliseconds next_delay_{0};  // the backoff before the retry may_retry allowed
   bool holds_retry_slot_ = false;
   bool reused_ = false;
   bool fresh_retry_done_ = false;
