@@ -57,6 +57,14 @@ class Context {
   std::string_view client_ip() const { return client_ip_; }
   void set_client_ip(std::string_view ip) { client_ip_.assign(ip); }
 
+  // The middlewares that stepped aside for this request, "name:reason" comma-separated (e.g.
+  // "auth:breaker_open,canary:rollout"); shown by the access log and the server span.
+  std::string_view skipped() const { return skipped_; }
+  void mark_skipped(std::string_view middleware, std::string_view reason) {
+    if (!skipped_.empty()) skipped_ += ',';
+    skipped_.append(middleware).append(1, ':').append(reason);
+  }
+
   TraceSlot& trace() { return trace_; }
   const TraceSlot& trace() const { return trace_; }
 
@@ -82,6 +90,7 @@ class Context {
   std::optional<SteadyTime> deadline_;
   std::string user_;
   std::string client_ip_;
+  std::string skipped_;
   TraceSlot trace_;
   TypedSlots slots_;
 };

@@ -29,6 +29,12 @@ Sections& sections() {
   return s;
 }
 
+// Filled by static registrars before main(); read-only afterwards.
+std::vector<MiddlewareDecorator>& decorators() {
+  static std::vector<MiddlewareDecorator> d;
+  return d;
+}
+
 std::optional<ListenAddress> parse_listen(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
@@ -257,6 +263,8 @@ class Loader {
           if (errors_.count() == before) item.error("", "could not be built");
           continue;
         }
+        for (const auto& decorate : decorators())
+          m = decorate(std::move(m), item, spec);
       }
       config.instances[key] = {identity, m};
       route.middlewares.push_back({spec.name, spec.type, identity});
@@ -309,6 +317,10 @@ class Loader {
 };
 
 }  // namespace
+
+void register_middleware_decorator(MiddlewareDecorator decorator) {
+  decorators().push_back(std::move(decorator));
+}
 
 void register_config_section(std::string key, ConfigSection section) {
   std::lock_guard lock(sections().mutex);

@@ -16,6 +16,7 @@
 #include "gateway/route_table.hpp"
 #include "gateway/services.hpp"
 #include "server/limits.hpp"
+#include "sluice/registry.hpp"
 #include "sluice/settings.hpp"
 #include "sluice/typed_slots.hpp"
 
@@ -63,6 +64,18 @@ void register_config_section(std::string key, ConfigSection section);
 struct ConfigSectionRegistrar {
   ConfigSectionRegistrar(std::string key, ConfigSection section) {
     register_config_section(std::move(key), std::move(section));
+  }
+};
+
+// Wraps a middleware built from a config item, from keys any item may carry (e.g. `rollout:`,
+// `guard:`); returns `inner` unchanged when the item has none of its keys. Applied in
+// registration order to new instances (a reused instance is already wrapped).
+using MiddlewareDecorator = std::function<std::shared_ptr<Middleware>(
+    std::shared_ptr<Middleware> inner, const Settings& item, const MiddlewareSpec& spec)>;
+void register_middleware_decorator(MiddlewareDecorator decorator);
+struct MiddlewareDecoratorRegistrar {
+  explicit MiddlewareDecoratorRegistrar(MiddlewareDecorator d) {
+    register_middleware_decorator(std::move(d));
   }
 };
 

@@ -44,6 +44,7 @@ constexpr std::string_view kKeyJson[] = {
     SLUICE_KEY("sluice.middleware.type"),
     SLUICE_KEY("sluice.middleware.self_time_ns"),
     SLUICE_KEY("sluice.answered"),
+    SLUICE_KEY("sluice.skipped"),
 };
 #undef SLUICE_KEY
 static_assert(std::size(kKeyJson) == static_cast<std::size_t>(AttrKey::kCount));

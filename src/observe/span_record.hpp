@@ -44,6 +44,7 @@ enum class AttrKey : uint8_t {
   kSluiceMiddlewareType,
   kSluiceMiddlewareSelfTimeNs,
   kSluiceAnswered,
+  kSluiceSkipped,
   kCount,
   kInline = 0xff,  // the key follows in the record
 };

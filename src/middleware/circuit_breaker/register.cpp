@@ -1,24 +1,13 @@
 #include <prometheus/registry.h>
 
 #include "gateway/services.hpp"
+#include "middleware/circuit_breaker/breaker_settings.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
 #include "middleware/circuit_breaker/circuit_breaker_middleware.hpp"
 #include "sluice/registry.hpp"
 
 namespace sluice::middleware {
 namespace {
-
-using resilience::Strategy;
-
-// CircuitBreakerConfig::validate() names its fields without the config's "_ms" suffixes.
-void report(const Settings& s, const std::string& message) {
-  const auto colon = message.find(':');
-  std::string field = message.substr(0, colon);
-  std::string text = colon == std::string::npos ? message : message.substr(colon + 2);
-  for (const char* timed : {"retry_timeout", "stat_interval", "max_allowed_rt"})
-    if (field == timed) field += "_ms";
-  s.error(field, text);
-}
 
 ErrorPolicy read_errors(const Settings& e) {
   ErrorPolicy p;
@@ -54,32 +43,14 @@ BreakerKey read_key(const Settings& s) {
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   CircuitBreakerMiddlewareConfig c;
-  auto& b = c.breaker;
-  const auto strategy =
-      s.choice("strategy", {"slow_request_ratio", "error_ratio", "error_count"}, "error_ratio");
-  b.strategy = strategy == "slow_request_ratio" ? Strategy::kSlowRequestRatio
-               : strategy == "error_count"      ? Strategy::kErrorCount
-                                                : Strategy::kErrorRatio;
-  if (!s.has("threshold")) s.error("threshold", "is required");
-  b.threshold = s.number("threshold", b.strategy == Strategy::kErrorCount ? 5 : 0.5);
-  b.retry_timeout = s.millis("retry_timeout_ms", b.retry_timeout);
-  b.min_request_amount =
-      static_cast<uint32_t>(s.integer("min_request_amount", b.min_request_amount, 0, 1 << 30));
-  b.stat_interval = s.millis("stat_interval_ms", b.stat_interval);
-  b.stat_sliding_window_bucket_count = static_cast<uint32_t>(
-      s.integer("stat_sliding_window_bucket_count", b.stat_sliding_window_bucket_count, 1, 10000));
-  b.max_allowed_rt = s.millis("max_allowed_rt_ms", b.max_allowed_rt);
-  b.half_open_max_probes =
-      static_cast<uint32_t>(s.integer("half_open_max_probes", b.half_open_max_probes, 1, 1 << 20));
+  auto breaker = read_breaker_settings(s);
   c.errors = read_errors(s.child("error_on"));
   c.key = read_key(s);
   const auto max_breakers = s.integer("max_breakers", 10000, 1, 10'000'000);
   // Other settings errors leave valid fallback values: the middleware is still built (the load
   // fails anyway), so an error elsewhere in the file does not add a vague "could not be built".
-  if (auto err = b.validate(); !err.empty()) {
-    report(s, err);
-    return nullptr;
-  }
+  if (!breaker) return nullptr;
+  c.breaker = *breaker;
   c.identity = s.canonical();
   auto registry = shared_breaker_registry(spec.services, static_cast<std::size_t>(max_breakers));
   const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();

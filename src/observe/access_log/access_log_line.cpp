@@ -24,6 +24,7 @@ enum StringField : std::size_t {
   kUpstream,
   kAnsweredBy,
   kDetail,
+  kSkipped,
   kStringFields
 };
 
@@ -134,13 +135,14 @@ AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds l
   f.upstream = ex.upstream();
   f.answered_by = ex.answered_by();
   f.detail = ex.detail();
+  f.skipped = ctx.skipped();
   return f;
 }
 
 void append_access_log_record(ByteBuffer& out, const AccessLogFields& f) {
   const std::string_view strings[kStringFields] = {f.request_id, f.method,      f.path,
                                                    f.client_ip,  f.user_agent,  f.route,
-                                                   f.upstream,   f.answered_by, f.detail};
+                                                   f.upstream,   f.answered_by, f.detail, f.skipped};
   RecordHead h;
   h.start_unix_ns = f.start_unix_ns;
   h.latency_ns = f.latency_ns;
@@ -208,6 +210,7 @@ void format_access_log_record(std::string_view record, ByteBuffer& out) {
   }
   if (!s[kAnsweredBy].empty()) field(out, ",\"answered_by\":", s[kAnsweredBy]);
   if (!s[kDetail].empty()) field(out, ",\"detail\":", s[kDetail]);
+  if (!s[kSkipped].empty()) field(out, ",\"skipped\":", s[kSkipped]);
   out += "}\n";
 }
 

@@ -138,6 +138,7 @@ void TracingObserver::on_request_end(Exchange& ex) {
     if (auto id = ex.context().request_id(); !id.empty()) w.str(AttrKey::kSluiceRequestId, id);
     if (auto by = ex.answered_by(); !by.empty()) w.str(AttrKey::kSluiceAnsweredBy, by);
     if (auto d = ex.detail(); !d.empty()) w.str(AttrKey::kSluiceDetail, d);
+    if (auto sk = ex.context().skipped(); !sk.empty()) w.str(AttrKey::kSluiceSkipped, sk);
     if (auto up = ex.upstream(); !up.empty()) {
       w.str(AttrKey::kSluiceUpstream, up);
       w.f64(AttrKey::kSluiceUpstreamLatencyMs,

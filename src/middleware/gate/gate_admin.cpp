@@ -1,0 +1,111 @@
+// Admin API of gated middlewares (items with `rollout:` or `guard:`):
+//   GET  /rollouts                                  every gated item: percent, rule, guard state
+//   POST /rollouts/{route}/{middleware}?percent=N   a new percentage at once, no reload; kept by
+//                                                   reloads that leave the item unchanged
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "gateway/admin/admin_api.hpp"
+#include "gateway/gateway.hpp"
+#include "middleware/gate/gated_middleware.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+using json = nlohmann::json;
+
+Decision reply(Exchange& ex, int status, const json& body) {
+  return ex.answer(status, "application/json",
+                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+json describe(const std::string& route, GatedMiddleware& g) {
+  json out = {{"route", route}, {"middleware", std::string(g.name())}};
+  if (auto* r = g.rollout()) {
+    const auto& rule = r->rule();
+    static constexpr const char* kBy[] = {"request_id", "client_ip", "user", "header"};
+    out["rollout"] = {{"percent", r->percent()},
+                      {"by", std::string(kBy[static_cast<int>(rule.by)]) +
+                                 (rule.by_header.empty() ? "" : ":" + rule.by_header)},
+                      {"seed", rule.seed},
+                      {"match_header", rule.match_header},
+                      {"match_value", rule.match_value}};
+  }
+  if (auto* b = g.breaker()) {
+    const auto s = b->snapshot();
+    out["guard"] = {{"state", resilience::to_string(s.state)},
+                    {"errors", s.window.errors},
+                    {"total", s.window.total},
+                    {"rejected", s.rejected}};
+  }
+  return out;
+}
+
+std::optional<double> percent_of(std::string_view query) {
+  constexpr std::string_view kKey = "percent=";
+  for (std::size_t at = 0; at < query.size();) {
+    auto amp = query.find('&', at);
+    auto part = query.substr(at, amp == std::string_view::npos ? std::string_view::npos : amp - at);
+    if (part.starts_with(kKey)) {
+      part.remove_prefix(kKey.size());
+      double v = 0;
+      auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+      if (ec != std::errc{} || end != part.data() + part.size() || v < 0 || v > 100)
+        return std::nullopt;
+      return v;
+    }
+    if (amp == std::string_view::npos) break;
+    at = amp + 1;
+  }
+  return std::nullopt;
+}
+
+bool handle(Exchange& ex, gateway::Gateway& gw) {
+  const std::string_view path = ex.request().path();
+  if (path != "/rollouts" && !path.starts_with("/rollouts/")) return false;
+  auto config = gw.config();
+  const bool get = ex.request().method() == "GET" || ex.request().method() == "HEAD";
+  if (path == "/rollouts" || path == "/rollouts/") {
+    if (!get) {
+      ex.answer_error(405, "method_not_allowed", "GET /rollouts lists the gated middlewares");
+      return true;
+    }
+    json list = json::array();
+    for (const auto& r : config->routes->routes)
+      for (const auto& e : r->chain->current()->entries())
+        if (auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get()))
+          list.push_back(describe(r->info.name, *g));
+    reply(ex, 200, {{"middlewares", list}});
+    return true;
+  }
+  const std::string_view rest = path.substr(std::string_view("/rollouts/").size());
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || ex.request().method() != "POST") {
+    ex.answer_error(405, "method_not_allowed", "use POST /rollouts/{route}/{middleware}?percent=N");
+    return true;
+  }
+  const auto percent = percent_of(ex.request().query());
+  if (!percent) {
+    ex.answer_error(400, "bad_request", "percent=N (0..100) is required");
+    return true;
+  }
+  const gateway::Route* route = config->routes->find(rest.substr(0, slash));
+  const std::string_view name = rest.substr(slash + 1);
+  if (route != nullptr) {
+    for (const auto& e : route->chain->current()->entries()) {
+      auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get());
+      if (g == nullptr || g->name() != name || g->rollout() == nullptr) continue;
+      g->rollout()->set_percent(*percent);
+      reply(ex, 200, describe(route->info.name, *g));
+      return true;
+    }
+  }
+  ex.answer_error(404, "not_found",
+                  "no middleware with a rollout named \"" + std::string(name) + "\" on that route");
+  return true;
+}
+
+const gateway::AdminEndpointRegistrar endpoint({"/rollouts", handle});
+
+}  // namespace
+}  // namespace sluice::middleware
