@@ -1,6 +1,7 @@
 #include "resilience/circuit_breaker.hpp"
 
 #include <algorithm>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -92,6 +93,12 @@ std::string CircuitBreakerConfig::validate() const {
   } else if (half_open_max_probes == 0 || half_open_max_probes > kMaxProbes) {
     err << "half_open_max_probes: must be in [1, " << kMaxProbes << "], got "
         << half_open_max_probes;
+  } else if (half_open_success_probes == 0) {
+    err << "half_open_success_probes: must be >= 1";
+  } else if (ramp.count() < 0) {
+    err << "ramp: must be >= 0ms, got " << ramp.count() << "ms";
+  } else if (!(ramp_start_percent > 0 && ramp_start_percent <= 100)) {
+    err << "ramp_start_percent: must be in (0, 100], got " << ramp_start_percent;
   }
   return err.str();
 }
@@ -116,11 +123,24 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerConfig config, co
 //   | CLOSED |                                                   | OPEN |
 //   +--------+                                                   +------+
 //       ^                                                          ^   |
-//       | first probe succeeds          first probe fails          |   | retry_timeout passed:
-//       | (window reset)                (retry timeout restarts)   |   | the next try_acquire()
+//       | half_open_success_probes      a probe fails              |   | retry_timeout passed:
+//       | probes pass (window reset)    (retry timeout restarts)   |   | the next try_acquire()
 //       |                   +-----------+                          |   | becomes a probe
 //       +------------------ | HALF_OPEN | -------------------------+   |
 //                           +-----------+ <----------------------------+
+//
+//   With `ramp` > 0, the CLOSED reached from HALF_OPEN ramps first: a share of requests rising
+//   from ramp_start_percent to 100 % over `ramp` is admitted, the rest rejected as in OPEN, and
+//   the threshold trips once ramp_min_request_amount outcomes are in (instead of
+//   min_request_amount) — so a probe that happened to be fast does not let a flood back onto a
+//   resource that is still sick:
+//
+//     share |                    ______ 100 %
+//           |              ____/
+//           |        ____/
+//           |  ____/         trip on the threshold: OPEN at once
+//           |_/ start %
+//           +----------------------------> time since the close (0 .. ramp)
 //
 //   force_open() / force_closed(): any state -> OPEN / CLOSED, marked forced: no automatic
 //   transition until reset(), which returns any state to CLOSED, unforced, window empty.
@@ -130,8 +150,38 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerConfig config, co
 // OPEN. The first probe outcome decides; the other probes of that epoch become late.
 Permit CircuitBreaker::try_acquire() {
   const uint64_t w = word_.load(std::memory_order_acquire);
-  if (state_of(w) == State::kClosed) return Permit{true, State::kClosed, epoch_of(w)};
+  if (state_of(w) == State::kClosed) {
+    if (ramp_until_ns_.load(std::memory_order_relaxed) == 0) {
+      return Permit{true, State::kClosed, epoch_of(w)};
+    }
+    return admit_ramping(w);
+  }
   return try_acquire_slow(w);
+}
+
+double CircuitBreaker::ramp_share(int64_t now_ns) const {
+  const int64_t until = ramp_until_ns_.load(std::memory_order_relaxed);
+  const int64_t span = Nanos(config_.ramp).count();
+  if (until == 0 || span <= 0 || now_ns >= until) return 1.0;
+  const double start = config_.ramp_start_percent / 100.0;
+  const double done = 1.0 - static_cast<double>(until - now_ns) / static_cast<double>(span);
+  return std::clamp(start + (1.0 - start) * done, start, 1.0);
+}
+
+Permit CircuitBreaker::admit_ramping(uint64_t w) {
+  const int64_t now = to_ns(clock_.now());
+  const double share = ramp_share(now);
+  if (share >= 1.0) {
+    int64_t until = ramp_until_ns_.load(std::memory_order_relaxed);
+    if (until != 0 && now >= until) ramp_until_ns_.compare_exchange_strong(until, 0);
+    return Permit{true, State::kClosed, epoch_of(w)};
+  }
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  if (std::uniform_real_distribution<double>(0.0, 1.0)(rng) < share) {
+    return Permit{true, State::kClosed, epoch_of(w)};
+  }
+  rejected_.fetch_add(1, std::memory_order_relaxed);
+  return Permit{false, State::kClosed, epoch_of(w)};
 }
 
 Permit CircuitBreaker::try_acquire_slow(uint64_t w) {
@@ -166,8 +216,9 @@ Permit CircuitBreaker::try_acquire_slow(uint64_t w) {
   }
 }
 
-bool CircuitBreaker::is_trip(const WindowStats& s) const {
-  if (s.total == 0 || s.total < config_.min_request_amount) return false;
+bool CircuitBreaker::is_trip(const WindowStats& s, bool ramping) const {
+  const uint32_t minimum = ramping ? config_.ramp_min_request_amount : config_.min_request_amount;
+  if (s.total == 0 || s.total < minimum) return false;
   switch (config_.strategy) {
     case Strategy::kSlowRequestRatio:
       return s.slow_ratio() > config_.threshold;
@@ -195,12 +246,20 @@ void CircuitBreaker::on_complete(const Permit& permit, Nanos rt, bool is_error, 
   switch (state_of(w)) {
     case State::kClosed: {
       window_.record(now, is_error, is_slow, rt);
-      if (!forced_of(w) && is_trip(window_.stats(now))) transition(w, State::kOpen, now);
+      const bool ramping = ramp_share(to_ns(now)) < 1.0;
+      if (!forced_of(w) && is_trip(window_.stats(now), ramping)) transition(w, State::kOpen, now);
       return;
     }
     case State::kHalfOpen: {
       const bool failed = config_.strategy == Strategy::kSlowRequestRatio ? is_slow : is_error;
-      transition(w, failed ? State::kOpen : State::kClosed, now);
+      if (failed) {
+        transition(w, State::kOpen, now);
+      } else if (probe_successes_.fetch_add(1, std::memory_order_acq_rel) + 1 >=
+                 config_.half_open_success_probes) {
+        transition(w, State::kClosed, now);
+      } else {
+        free_probe_slot(permit);  // passed: its slot goes to the next probe
+      }
       return;
     }
     case State::kOpen:
@@ -210,6 +269,10 @@ void CircuitBreaker::on_complete(const Permit& permit, Nanos rt, bool is_error, 
 
 void CircuitBreaker::on_abandon(const Permit& permit) {
   if (!permit.allowed || permit.state != State::kHalfOpen) return;
+  free_probe_slot(permit);
+}
+
+void CircuitBreaker::free_probe_slot(const Permit& permit) {
   uint64_t w = word_.load(std::memory_order_acquire);
   while (epoch_of(w) == permit.epoch && state_of(w) == State::kHalfOpen && probes_of(w) > 0) {
     if (word_.compare_exchange_weak(w, w - kProbeOne, std::memory_order_acq_rel,
@@ -237,11 +300,18 @@ uint64_t CircuitBreaker::transition(uint64_t expected, State to, SteadyTime now)
     std::lock_guard lock(mu_);
     if (!same_generation(word_.load(std::memory_order_acquire), expected)) return 0;
     // Side effects go first so that whoever sees the new state also sees them.
+    const State from = state_of(expected);
     if (to == State::kOpen) {
       next_retry_ns_.store(to_ns(now) + Nanos(config_.retry_timeout).count(),
                            std::memory_order_release);
+      ramp_until_ns_.store(0, std::memory_order_relaxed);
     } else if (to == State::kClosed) {
       window_.reset();
+      if (from == State::kHalfOpen && config_.ramp.count() > 0) {
+        ramp_until_ns_.store(to_ns(now) + Nanos(config_.ramp).count(), std::memory_order_relaxed);
+      }
+    } else if (to == State::kHalfOpen) {
+      probe_successes_.store(0, std::memory_order_relaxed);
     }
     next = publish_locked(to, false, to == State::kHalfOpen ? 1 : 0);
   }
@@ -278,6 +348,7 @@ bool CircuitBreaker::is_forced() const {
 void CircuitBreaker::force_open() {
   {
     std::lock_guard lock(mu_);
+    ramp_until_ns_.store(0, std::memory_order_relaxed);
     publish_locked(State::kOpen, true, 0);
   }
   deliver_events();
@@ -287,6 +358,7 @@ void CircuitBreaker::force_closed() {
   {
     std::lock_guard lock(mu_);
     window_.reset();
+    ramp_until_ns_.store(0, std::memory_order_relaxed);
     publish_locked(State::kClosed, true, 0);
   }
   deliver_events();
@@ -296,6 +368,7 @@ void CircuitBreaker::reset() {
   {
     std::lock_guard lock(mu_);
     window_.reset();
+    ramp_until_ns_.store(0, std::memory_order_relaxed);
     publish_locked(State::kClosed, false, 0);
   }
   deliver_events();
@@ -326,6 +399,7 @@ CircuitBreakerSnapshot CircuitBreaker::snapshot() const {
   s.window = window_.stats(now);
   s.retry_after = retry_after(now);
   s.rejected = rejected_.load(std::memory_order_relaxed);
+  s.admitted_share = s.state == State::kClosed ? ramp_share(to_ns(now)) : 0.0;
   return s;
 }
 

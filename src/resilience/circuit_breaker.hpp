@@ -49,6 +49,16 @@ struct CircuitBreakerConfig {
   uint32_t stat_sliding_window_bucket_count = 1;
   std::chrono::milliseconds max_allowed_rt{0};  // required by kSlowRequestRatio
   uint32_t half_open_max_probes = 1;            // probes in flight at once in HALF_OPEN
+  // Probes that must pass, one after another, before HALF_OPEN closes (Resilience4j's permitted
+  // calls in half-open); any failing probe reopens at once.
+  uint32_t half_open_success_probes = 1;
+  // After HALF_OPEN closes, traffic comes back gradually (Envoy's slow start): the admitted share
+  // rises linearly from ramp_start_percent to 100 % over `ramp`; the rest is rejected as in OPEN.
+  // While ramping the breaker trips on its threshold once ramp_min_request_amount outcomes are
+  // in the window, instead of min_request_amount. 0: no ramp (all traffic at once).
+  std::chrono::milliseconds ramp{0};
+  double ramp_start_percent = 10;
+  uint32_t ramp_min_request_amount = 5;
 
   // Empty when valid, otherwise one message naming the offending field.
   std::string validate() const;
@@ -73,6 +83,7 @@ struct CircuitBreakerSnapshot {
   WindowStats window;
   Nanos retry_after{0};
   uint64_t rejected = 0;
+  double admitted_share = 1.0;  // below 1 while ramping after a close
 };
 
 class CircuitBreaker {
@@ -83,8 +94,8 @@ class CircuitBreaker {
   CircuitBreaker(std::string name, CircuitBreakerConfig config,
                  const Clock& clock = system_steady_clock());
 
-  // Lock-free in CLOSED (one atomic load). In OPEN, the first caller after retry_timeout moves
-  // the breaker to HALF_OPEN and becomes a probe.
+  // Lock-free in CLOSED (two atomic loads; a clock read and a draw while ramping). In OPEN, the
+  // first caller after retry_timeout moves the breaker to HALF_OPEN and becomes a probe.
   Permit try_acquire();
 
   // Reports the outcome of an admitted request. Only a completion from the current epoch
@@ -128,10 +139,14 @@ class CircuitBreaker {
   };
 
   Permit try_acquire_slow(uint64_t word);
+  Permit admit_ramping(uint64_t word);
+  void free_probe_slot(const Permit& permit);
+  // The share of requests admitted at `now_ns` while ramping; 1 when not ramping.
+  double ramp_share(int64_t now_ns) const;
   // Moves from the state/epoch in `expected` to `to` when nobody else has moved it first.
   // Returns the new word, or 0 when the breaker had already left `expected`.
   uint64_t transition(uint64_t expected, State to, SteadyTime now);
-  bool is_trip(const WindowStats& stats) const;
+  bool is_trip(const WindowStats& stats, bool ramping) const;
   // Replaces the word under mu_ (which the caller holds) and queues an event.
   uint64_t publish_locked(State to, bool forced, uint32_t probes);
   void deliver_events();
@@ -147,6 +162,8 @@ class CircuitBreaker {
   std::atomic<uint64_t> word_{0};
   std::atomic<int64_t> next_retry_ns_{0};
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<int64_t> ramp_until_ns_{0};     // 0: not ramping
+  std::atomic<uint32_t> probe_successes_{0};  // in the current HALF_OPEN epoch
   SlidingWindow window_;
 
   mutable std::mutex mu_;  // transitions, listeners and the event queue

@@ -369,3 +369,106 @@ TEST(CircuitBreaker, ConcurrentHalfOpenAdmitsAtMostMaxProbes) {
 
 }  // namespace
 }  // namespace sluice::resilience
+
+namespace sluice::resilience {
+namespace {
+
+// Share of `n` try_acquire() calls admitted now (outcomes not reported).
+double admitted(CircuitBreaker& b, int n) {
+  int in = 0;
+  for (int i = 0; i < n; ++i)
+    in += b.try_acquire().allowed ? 1 : 0;
+  return static_cast<double>(in) / n;
+}
+
+CircuitBreakerConfig ramping(uint32_t success_probes = 1) {
+  CircuitBreakerConfig c = error_ratio(0.5);
+  c.half_open_success_probes = success_probes;
+  c.half_open_max_probes = 1;
+  c.ramp = milliseconds(10'000);
+  c.ramp_start_percent = 10;
+  c.ramp_min_request_amount = 4;
+  return c;
+}
+
+// HALF_OPEN with half_open_success_probes = 3: each passing probe frees its slot for the next;
+// the third closes; a failing one reopens at once.
+TEST(CircuitBreakerRamp, SeveralProbesMustPassBeforeClosing) {
+  FakeClock clock;
+  CircuitBreaker b("svc", ramping(3), clock);
+  trip_and_wait(b, clock);
+  for (int i = 1; i <= 2; ++i) {
+    const Permit p = b.try_acquire();
+    ASSERT_TRUE(p.allowed) << "probe " << i;
+    EXPECT_FALSE(b.try_acquire().allowed) << "one probe in flight at a time";
+    b.on_complete(p, milliseconds(1), false);
+    EXPECT_EQ(b.state(), State::kHalfOpen) << "after " << i << " passing probes";
+  }
+  b.on_complete(b.try_acquire(), milliseconds(1), false);
+  EXPECT_EQ(b.state(), State::kClosed);
+
+  CircuitBreaker c("svc2", ramping(3), clock);
+  trip_and_wait(c, clock);
+  c.on_complete(c.try_acquire(), milliseconds(1), false);
+  c.on_complete(c.try_acquire(), milliseconds(1), true);
+  EXPECT_EQ(c.state(), State::kOpen) << "a failing probe reopens";
+}
+
+// After the close the admitted share rises from 10 % to 100 % over the ramp.
+TEST(CircuitBreakerRamp, TrafficComesBackGradually) {
+  FakeClock clock;
+  CircuitBreaker b("svc", ramping(), clock);
+  trip_and_wait(b, clock);
+  b.on_complete(b.try_acquire(), milliseconds(1), false);
+  ASSERT_EQ(b.state(), State::kClosed);
+  EXPECT_NEAR(b.snapshot().admitted_share, 0.10, 1e-9);
+  EXPECT_NEAR(admitted(b, 20000), 0.10, 0.02);
+  clock.advance(milliseconds(5000));  // halfway: 10 % + 90 % / 2
+  EXPECT_NEAR(b.snapshot().admitted_share, 0.55, 1e-9);
+  EXPECT_NEAR(admitted(b, 20000), 0.55, 0.02);
+  clock.advance(milliseconds(5000));
+  EXPECT_EQ(admitted(b, 1000), 1.0) << "ramp over: everything passes";
+  EXPECT_EQ(b.snapshot().admitted_share, 1.0);
+  EXPECT_EQ(b.state(), State::kClosed);
+}
+
+// While ramping the breaker trips after ramp_min_request_amount outcomes (4), not
+// min_request_amount (10): a sick resource is left again at once.
+TEST(CircuitBreakerRamp, ReopensAtOnceWhenTheRampFails) {
+  FakeClock clock;
+  CircuitBreaker b("svc", ramping(), clock);
+  trip_and_wait(b, clock);
+  b.on_complete(b.try_acquire(), milliseconds(1), false);
+  clock.advance(milliseconds(9000));  // 91 % admitted: enough to find four admitted calls
+  int reported = 0;
+  while (reported < 4) {
+    const Permit p = b.try_acquire();
+    if (!p.allowed) continue;
+    b.on_complete(p, milliseconds(1), /*is_error=*/reported >= 1);  // 3 errors of 4: 75 %
+    ++reported;
+  }
+  EXPECT_EQ(b.state(), State::kOpen);
+  EXPECT_EQ(b.retry_after(clock.now()), milliseconds(5000));
+  // The next close ramps again from the start.
+  clock.advance(milliseconds(5000));
+  b.on_complete(b.try_acquire(), milliseconds(1), false);
+  EXPECT_NEAR(b.snapshot().admitted_share, 0.10, 1e-9);
+}
+
+TEST(CircuitBreakerRamp, ForcedAndResetBreakersDoNotRamp) {
+  FakeClock clock;
+  CircuitBreaker b("svc", ramping(), clock);
+  trip_and_wait(b, clock);
+  b.on_complete(b.try_acquire(), milliseconds(1), false);
+  b.reset();
+  EXPECT_EQ(admitted(b, 100), 1.0);
+  CircuitBreakerConfig bad = ramping();
+  bad.half_open_success_probes = 0;
+  EXPECT_NE(bad.validate().find("half_open_success_probes"), std::string::npos);
+  bad = ramping();
+  bad.ramp_start_percent = 0;
+  EXPECT_NE(bad.validate().find("ramp_start_percent"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::resilience

@@ -27,6 +27,7 @@ json describe(const resilience::CircuitBreaker& b, SteadyTime now) {
           {"probes_in_flight", s.probes_in_flight},
           {"retry_after_ms", millis(b.retry_after(now))},
           {"rejected", s.rejected},
+          {"admitted_share", s.admitted_share},
           {"window",
            {{"total", s.window.total},
             {"errors", s.window.errors},
@@ -42,7 +43,11 @@ json describe(const resilience::CircuitBreaker& b, SteadyTime now) {
             {"stat_interval_ms", c.stat_interval.count()},
             {"stat_sliding_window_bucket_count", c.stat_sliding_window_bucket_count},
             {"max_allowed_rt_ms", c.max_allowed_rt.count()},
-            {"half_open_max_probes", c.half_open_max_probes}}}};
+            {"half_open_max_probes", c.half_open_max_probes},
+            {"half_open_success_probes", c.half_open_success_probes},
+            {"ramp_ms", c.ramp.count()},
+            {"ramp_start_percent", c.ramp_start_percent},
+            {"ramp_min_request_amount", c.ramp_min_request_amount}}}};
 }
 
 std::string percent_decode(std::string_view in) {

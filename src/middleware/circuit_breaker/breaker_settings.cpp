@@ -10,7 +10,7 @@ void report(const Settings& s, const std::string& message) {
   const auto colon = message.find(':');
   std::string field = message.substr(0, colon);
   std::string text = colon == std::string::npos ? message : message.substr(colon + 2);
-  for (const char* timed : {"retry_timeout", "stat_interval", "max_allowed_rt"})
+  for (const char* timed : {"retry_timeout", "stat_interval", "max_allowed_rt", "ramp"})
     if (field == timed) field += "_ms";
   s.error(field, text);
 }
@@ -35,6 +35,12 @@ std::optional<resilience::CircuitBreakerConfig> read_breaker_settings(const Sett
   b.max_allowed_rt = s.millis("max_allowed_rt_ms", b.max_allowed_rt);
   b.half_open_max_probes =
       static_cast<uint32_t>(s.integer("half_open_max_probes", b.half_open_max_probes, 1, 1 << 20));
+  b.half_open_success_probes = static_cast<uint32_t>(
+      s.integer("half_open_success_probes", b.half_open_success_probes, 1, 1 << 20));
+  b.ramp = s.millis("ramp_ms", b.ramp);
+  b.ramp_start_percent = s.number("ramp_start_percent", b.ramp_start_percent, 0.1, 100);
+  b.ramp_min_request_amount = static_cast<uint32_t>(
+      s.integer("ramp_min_request_amount", b.ramp_min_request_amount, 1, 1 << 30));
   if (auto err = b.validate(); !err.empty()) {
     report(s, err);
     return std::nullopt;

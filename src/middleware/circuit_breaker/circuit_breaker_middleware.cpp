@@ -71,10 +71,13 @@ Decision CircuitBreakerMiddleware::pre_handle(Exchange& ex) {
     const auto wait = breaker->breaker.retry_after(clock_.now());
     const double seconds = std::chrono::duration<double>(wait).count();
     const long long retry = std::max(1LL, static_cast<long long>(std::ceil(seconds)));
+    // A rejection in CLOSED is the ramp after a recovery turning part of the traffic away.
+    const std::string state = permit.state == resilience::State::kClosed
+                                  ? "ramping up after a recovery"
+                                  : std::string(resilience::to_string(permit.state));
     const Decision d = ex.answer_error(503, "circuit_open",
                                        "circuit breaker \"" + breaker->breaker.name() + "\" is " +
-                                           std::string(resilience::to_string(permit.state)) +
-                                           "; retry in " + std::to_string(retry) + " s");
+                                           state + "; retry in " + std::to_string(retry) + " s");
     ex.response().set_header("Retry-After", std::to_string(retry));
     return d;
   }
