@@ -5,17 +5,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "gateway/admin/json_answer.hpp"
 #include "gateway/gateway.hpp"
 
 namespace sluice::gateway {
 
 namespace {
 using json = nlohmann::json;
-
-Decision reply(Exchange& ex, int status, const json& body) {
-  return ex.answer(status, "application/json",
-                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-}
 
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
@@ -108,26 +104,26 @@ void AdminApi::route(Exchange& ex) {
   if (!authorized(ex)) return;
 
   if (path == "/healthz" && get) {
-    reply(ex, 200, {{"status", "alive"}});
+    answer_json(ex, 200, {{"status", "alive"}});
   } else if (path == "/readyz" && get) {
     const bool ready = gateway_.ready();
-    reply(ex, ready ? 200 : 503,
-          {{"status", ready ? "ready" : "not_ready"}, {"draining", gateway_.draining()}});
+    answer_json(ex, ready ? 200 : 503,
+                {{"status", ready ? "ready" : "not_ready"}, {"draining", gateway_.draining()}});
   } else if (path == "/metrics" && get) {
     prometheus::TextSerializer serializer;
     ex.answer(200, "text/plain; version=0.0.4; charset=utf-8",
               serializer.Serialize(gateway_.services().metrics->Collect()));
   } else if (path == "/config" && get) {
     auto config = gateway_.config();
-    reply(ex, 200, {{"source", config->source}, {"config", config->effective}});
+    answer_json(ex, 200, {{"source", config->source}, {"config", config->effective}});
   } else if (path == "/routes" && get) {
     routes(ex);
   } else if (path == "/reload" && post) {
     auto result = gateway_.reload("admin API");
-    reply(ex, result.ok ? 200 : 400,
-          {{"result", result.ok ? "ok" : "error"},
-           {"errors", result.errors},
-           {"restart_required", result.restart_required}});
+    answer_json(ex, result.ok ? 200 : 400,
+                {{"result", result.ok ? "ok" : "error"},
+                 {"errors", result.errors},
+                 {"restart_required", result.restart_required}});
   } else if (parts.size() == 5 && parts[0] == "routes" && parts[2] == "middlewares" && post) {
     edit_middleware(ex, parts);
   } else if (contributed(ex, gateway_)) {
@@ -161,7 +157,7 @@ void AdminApi::routes(Exchange& ex) {
                    {"handler", r->handler ? std::string(r->handler->kind()) : ""},
                    {"chain_version", snapshot->version()}});
   }
-  reply(ex, 200, {{"routes", out}});
+  answer_json(ex, 200, {{"routes", out}});
 }
 
 // POST /routes/{route}/middlewares/{name}/enable|disable — a chain swap, no reload.
@@ -185,11 +181,11 @@ void AdminApi::edit_middleware(Exchange& ex, const std::vector<std::string>& par
     ex.answer_error(404, "not_found", result.error);
     return;
   }
-  reply(ex, 200,
-        {{"route", parts[1]},
-         {"middleware", parts[3]},
-         {"enabled", parts[4] == "enable"},
-         {"chain_version", r->chain->current()->version()}});
+  answer_json(ex, 200,
+              {{"route", parts[1]},
+               {"middleware", parts[3]},
+               {"enabled", parts[4] == "enable"},
+               {"chain_version", r->chain->current()->version()}});
 }
 
 }  // namespace sluice::gateway

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/json_answer.hpp"
 #include "gateway/gateway.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
 
@@ -64,11 +65,6 @@ std::string percent_decode(std::string_view in) {
   return out;
 }
 
-Decision reply(Exchange& ex, int status, const json& body) {
-  return ex.answer(status, "application/json",
-                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-}
-
 bool handle(Exchange& ex, gateway::Gateway& gw) {
   const std::string_view path = ex.request().path();
   if (path != "/breakers" && !path.starts_with("/breakers/")) return false;
@@ -84,7 +80,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
     if (registry)
       for (const auto& b : registry->all())
         list.push_back(describe(b->breaker, now));
-    reply(ex, 200, {{"breakers", list}});
+    gateway::answer_json(ex, 200, {{"breakers", list}});
     return true;
   }
   const std::string_view rest = path.substr(std::string_view("/breakers/").size());
@@ -115,7 +111,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       b->breaker.reset();
     list.push_back(describe(b->breaker, now));
   }
-  reply(ex, 200, {{"action", action}, {"breakers", list}});
+  gateway::answer_json(ex, 200, {{"action", action}, {"breakers", list}});
   return true;
 }
 

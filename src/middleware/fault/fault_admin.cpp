@@ -11,6 +11,7 @@
 
 #include "chaos/fault_board.hpp"
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/json_answer.hpp"
 #include "gateway/config.hpp"
 #include "gateway/gateway.hpp"
 
@@ -53,10 +54,6 @@ json to_json(const chaos::FaultView& v) {
             {"seed", v.seed}};
   if (!v.cluster.empty()) j["cluster"] = v.cluster;
   return j;
-}
-
-void reply(Exchange& ex, int status, const json& body) {
-  ex.answer(status, "application/json", body.dump(2) + "\n");
 }
 
 std::vector<std::string_view> split(std::string_view path) {
@@ -107,7 +104,7 @@ void list(Exchange& ex, chaos::FaultBoard& board) {
       if (f.kind == chaos::UpstreamFault::Kind::kStatus) upstreams[cluster]["status"] = f.status;
     }
   }
-  reply(ex, 200, {{"faults", faults}, {"unavailable_upstreams", upstreams}});
+  gateway::answer_json(ex, 200, {{"faults", faults}, {"unavailable_upstreams", upstreams}});
 }
 
 bool handle(Exchange& ex, gateway::Gateway& gw) {
@@ -133,7 +130,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       ex.answer_error(405, "method_not_allowed", "GET /faults/{name}");
       return true;
     }
-    reply(ex, 200, to_json(*board.view(name)));
+    gateway::answer_json(ex, 200, to_json(*board.view(name)));
     return true;
   }
   if (method != "POST") {
@@ -155,7 +152,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
     ex.answer_error(404, "not_found", "expected /enable, /disable or /percentage");
     return true;
   }
-  reply(ex, 200, to_json(*board.view(name)));
+  gateway::answer_json(ex, 200, to_json(*board.view(name)));
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/admin/admin_api.hpp"
+#include "gateway/admin/json_answer.hpp"
 #include "gateway/gateway.hpp"
 #include "middleware/gate/gated_middleware.hpp"
 
@@ -13,11 +14,6 @@ namespace sluice::middleware {
 namespace {
 
 using json = nlohmann::json;
-
-Decision reply(Exchange& ex, int status, const json& body) {
-  return ex.answer(status, "application/json",
-                   body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
-}
 
 json describe(const std::string& route, GatedMiddleware& g) {
   json out = {{"route", route}, {"middleware", std::string(g.name())}};
@@ -75,7 +71,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       for (const auto& e : r->chain->current()->entries())
         if (auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get()))
           list.push_back(describe(r->info.name, *g));
-    reply(ex, 200, {{"middlewares", list}});
+    gateway::answer_json(ex, 200, {{"middlewares", list}});
     return true;
   }
   const std::string_view rest = path.substr(std::string_view("/rollouts/").size());
@@ -96,7 +92,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get());
       if (g == nullptr || g->name() != name || g->rollout() == nullptr) continue;
       g->rollout()->set_percent(*percent);
-      reply(ex, 200, describe(route->info.name, *g));
+      gateway::answer_json(ex, 200, describe(route->info.name, *g));
       return true;
     }
   }
