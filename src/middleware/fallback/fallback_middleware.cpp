@@ -5,16 +5,15 @@
 #include <algorithm>
 #include <cctype>
 
+#include "middleware/fallback/fallback_call.hpp"
 #include "middleware/instance_state.hpp"
 #include "server/worker_pool.hpp"
 
 namespace sluice::middleware {
 
+using fallback_detail::FallbackCall;
+
 namespace {
-struct FallbackCall {
-  SteadyTime started{};
-  bool served = false;  // a fallback answered (in recover): post_handle leaves it alone
-};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -50,7 +49,8 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
                                        const Clock& clock, ClusterBinder binder)
     : name_(std::move(name)),
       config_(std::move(config)),
-      cache_(config_.snapshots.max_bytes, config_.snapshots.ttl),
+      cache_(std::make_shared<resilience::ResponseCache>(config_.snapshots.max_bytes,
+                                                         config_.snapshots.ttl)),
       latency_(std::move(latency)),
       clock_(clock),
       binder_(std::move(binder)) {
@@ -59,6 +59,7 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
     uses_p99_ |= f.when.uses_route_p99();
     if (!f.cluster.empty()) clusters_.push_back(f.cluster);
   }
+  if (config_.hedge.enabled) clusters_.push_back(config_.hedge.cluster);
 }
 
 InitResult FallbackMiddleware::init() {
@@ -73,7 +74,12 @@ InitResult FallbackMiddleware::init() {
 }
 
 Decision FallbackMiddleware::pre_handle(Exchange& ex) {
-  InstanceState<FallbackCall>::emplace(ex.context(), this).started = clock_.now();
+  auto& call = InstanceState<FallbackCall>::emplace(ex.context(), this);
+  call.started = clock_.now();
+  if (config_.hedge.enabled && start_hedge(ex)) {
+    call.hedged = true;
+    return Decision::wait();
+  }
   return Decision::next();
 }
 
@@ -95,12 +101,13 @@ std::string FallbackMiddleware::cache_key(const Exchange& ex) const {
 void FallbackMiddleware::mark(Exchange& ex, const FallbackSpec& f) {
   ex.response().set_header("X-Sluice-Fallback", f.name);
   std::string detail(ex.detail());
+  prometheus::Counter* counter = detail == "hedged" ? f.hedged : f.served;
   ex.set_detail(detail.empty() ? "fallback:" + f.name : detail + ",fallback:" + f.name);
-  if (f.served != nullptr) f.served->Increment();
+  if (counter != nullptr) counter->Increment();
 }
 
 bool FallbackMiddleware::serve_snapshot(Exchange& ex) {
-  auto hit = cache_.get(cache_key(ex), clock_.now());
+  auto hit = cache_->get(cache_key(ex), clock_.now());
   if (!hit) return false;
   const auto& e = *hit->entry;
   Response& r = ex.response();
@@ -149,14 +156,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
       if (!allow_async) return Outcome::kNone;
       boost::asio::io_context* io = server::current_io_context();
       ShadowEndpoint to = f.endpoint;
-      if (!f.cluster.empty()) {
-        std::shared_ptr<const ClusterPicker> picker;
-        {
-          std::lock_guard lock(picker_mutex_);
-          picker = picker_;
-        }
-        to = picker ? (*picker)(f.cluster) : ShadowEndpoint{};
-      }
+      if (!f.cluster.empty()) to = pick(f.cluster);
       // Off a server worker, no endpoint to call, or a streamed request body (its pieces went to
       // the primary upstream and cannot be sent again).
       if (io == nullptr || to.host.empty() || ex.request_body_stream()) {
@@ -219,7 +219,7 @@ void FallbackMiddleware::maybe_store(Exchange& ex) {
   });
   entry.body = r.body();
   entry.stored_at = clock_.now();
-  cache_.put(cache_key(ex), std::move(entry));
+  cache_->put(cache_key(ex), std::move(entry));
 }
 
 void FallbackMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
@@ -227,7 +227,7 @@ void FallbackMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
   if (call == nullptr || call->served || ex.cancelled()) return;
   const SteadyTime now = clock_.now();
   const RuleContext ctx = rule_context();  // before this request's own latency counts
-  if (latency_) latency_->record(now, now - call->started);
+  if (latency_ && !call->hedged) latency_->record(now, now - call->started);
   if (run_from(ex, 0, ctx, nullptr, true) != Outcome::kNone) return;
   if (uses_snapshots_) maybe_store(ex);
 }

@@ -11,6 +11,7 @@
 //       - { name: sorry, kind: static, status: 503, body: "try later", when: {} }
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -48,6 +49,7 @@ struct FallbackSpec {
   prometheus::Counter* served = nullptr;
   prometheus::Counter* failed = nullptr;
   prometheus::Counter* timed_out = nullptr;
+  prometheus::Counter* hedged = nullptr;  // answered at the hedge's budget
 };
 
 struct SnapshotSettings {
@@ -57,9 +59,29 @@ struct SnapshotSettings {
   std::vector<std::string> methods{"GET", "HEAD"};  // responses stored for these
 };
 
+// Answering on a latency budget (a hedged fallback): a GET/HEAD is sent to `cluster` by the
+// middleware itself; if no answer came within the budget, the fallbacks whose `when:` matches
+// detail "hedged" answer the client at once while the call goes on, bounded by `timeout`, and a
+// late 2xx refreshes the snapshot. The budget is `after`, or max(floor, p99_multiple x the
+// route's recent p99) when p99_multiple > 0. At most `max_background` such calls at once (per
+// middleware); beyond, requests take the handler's way.
+struct HedgeSettings {
+  bool enabled = false;
+  std::string cluster;
+  std::chrono::milliseconds after{0};
+  double p99_multiple = 0;
+  std::chrono::milliseconds floor{10};
+  std::chrono::milliseconds timeout{5000};
+  int max_background = 64;
+  // sluice_fallback_total{fallback="<middleware>:hedge", result=refreshed|over_cap}; may be null.
+  prometheus::Counter* refreshed = nullptr;
+  prometheus::Counter* over_cap = nullptr;
+};
+
 struct FallbackConfig {
   std::vector<FallbackSpec> fallbacks;
   SnapshotSettings snapshots;
+  HedgeSettings hedge;
 };
 
 // Finds a cluster's endpoint for an upstream fallback; empty host when none is available.
@@ -85,10 +107,17 @@ class FallbackMiddleware final : public Middleware {
   void post_handle(Exchange& ex, std::chrono::nanoseconds elapsed) override;
   bool recover(Exchange& ex, const std::exception_ptr& error) override;
 
-  const resilience::ResponseCache& snapshots() const { return cache_; }
+  const resilience::ResponseCache& snapshots() const { return *cache_; }
+  int background_calls() const { return background_->load(); }
 
  private:
   struct Attempt;
+  struct Hedge;
+  // Starts the hedged call of a request; false when it is not hedged (then: the handler).
+  bool start_hedge(Exchange& ex);
+  void on_hedge_budget(Exchange& ex, const std::shared_ptr<Hedge>& hedge);
+  std::chrono::nanoseconds hedge_budget();
+  ShadowEndpoint pick(const std::string& cluster);
   enum class Outcome { kNone, kServed, kWaiting };
   // Tries the matching fallbacks in order from `start`. An upstream fallback makes the request
   // wait (kWaiting; `attempt` carries the wait on); with allow_async false it stops the search
@@ -107,7 +136,9 @@ class FallbackMiddleware final : public Middleware {
   FallbackConfig config_;
   bool uses_snapshots_ = false;
   bool uses_p99_ = false;
-  resilience::ResponseCache cache_;
+  // Shared with hedged calls that outlive their request (and this middleware, on a reload).
+  std::shared_ptr<resilience::ResponseCache> cache_;
+  std::shared_ptr<std::atomic<int>> background_ = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<observe::LatencyEstimator> latency_;
   const Clock& clock_;
   ClusterBinder binder_;

@@ -30,6 +30,12 @@ class FallbackRule {
 
   bool matches(const Exchange& ex, const RuleContext& ctx) const;
   bool uses_route_p99() const { return p99_above_.has_value(); }
+  // True when `detail` is one of the rule's `detail:` values.
+  bool matches_detail(std::string_view detail) const {
+    for (const auto& d : details_)
+      if (d == detail) return true;
+    return false;
+  }
 
  private:
   bool outcome_matches(const Exchange& ex) const;

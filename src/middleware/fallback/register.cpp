@@ -1,6 +1,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -75,6 +76,38 @@ void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
   f.served = &family.Add({{"fallback", f.name}, {"result", "served"}});
   f.failed = &family.Add({{"fallback", f.name}, {"result", "failed"}});
   f.timed_out = &family.Add({{"fallback", f.name}, {"result", "timed_out"}});
+  f.hedged = &family.Add({{"fallback", f.name}, {"result", "hedged"}});
+}
+
+HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
+                         prometheus::Registry* metrics) {
+  HedgeSettings out;
+  out.enabled = true;
+  out.cluster = h.string("cluster");
+  if (out.cluster.empty())
+    h.error("cluster", "is required (the upstreams: cluster the hedged call goes to)");
+  else if (!cluster_exists(spec.services, out.cluster))
+    h.error("cluster", "unknown cluster \"" + out.cluster + "\" (not in upstreams:)");
+  out.after = h.millis("after_ms", out.after);
+  out.p99_multiple = h.number("p99_multiple", 0, 0, 100);
+  out.floor = h.millis("floor_ms", out.floor);
+  if (out.after.count() <= 0 && out.p99_multiple <= 0)
+    h.error("", "give after_ms (a fixed budget) or p99_multiple (the route's p99 times this)");
+  if (out.after.count() > 0 && out.p99_multiple > 0)
+    h.error("p99_multiple", "give either after_ms or p99_multiple, not both");
+  if (h.has("floor_ms") && out.p99_multiple <= 0) h.error("floor_ms", "only with p99_multiple");
+  out.timeout = h.millis("timeout_ms", out.timeout);
+  out.max_background =
+      static_cast<int>(h.integer("max_background", out.max_background, 1, 100'000));
+  if (metrics != nullptr) {
+    auto& family = prometheus::BuildCounter()
+                       .Name("sluice_fallback_total")
+                       .Help("Fallback attempts by fallback and result")
+                       .Register(*metrics);
+    out.refreshed = &family.Add({{"fallback", spec.name + ":hedge"}, {"result", "refreshed"}});
+    out.over_cap = &family.Add({{"fallback", spec.name + ":hedge"}, {"result", "over_cap"}});
+  }
+  return out;
 }
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
@@ -142,6 +175,14 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     }
     add_counters(metrics, f);
     config.fallbacks.push_back(std::move(f));
+  }
+  if (s.has("hedge")) {
+    config.hedge = read_hedge(s.child("hedge"), spec, metrics);
+    const bool answers_hedged =
+        std::any_of(config.fallbacks.begin(), config.fallbacks.end(),
+                    [](const FallbackSpec& f) { return f.when.matches_detail("hedged"); });
+    if (!answers_hedged)
+      s.error("hedge", "no fallback answers it: give one `when: { detail: [hedged] }`");
   }
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),

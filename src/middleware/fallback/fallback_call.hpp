@@ -1,0 +1,16 @@
+// FallbackCall — the fallback middleware's per-request state (kept with InstanceState), shared
+// by fallback_middleware.cpp and fallback_hedge.cpp.
+#pragma once
+
+#include "sluice/clock.hpp"
+
+namespace sluice::middleware::fallback_detail {
+
+struct FallbackCall {
+  SteadyTime started{};
+  bool served = false;  // a fallback answered (in recover or at a hedge's budget): post_handle
+                        // leaves it alone
+  bool hedged = false;  // the upstream call is the hedge's: its latency is recorded there
+};
+
+}  // namespace sluice::middleware::fallback_detail

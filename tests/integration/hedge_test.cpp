@@ -1,0 +1,124 @@
+// The fallback's hedge through the real binary: a fresh answer within the budget, the snapshot at
+// the budget when the upstream turns slow, the late answer refreshing the snapshot, and the cap
+// on background calls.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Hedge, AnswersWithinTheBudgetWhileTheSlowCallRefreshesTheSnapshot) {
+  httplib::Server upstream;
+  upstream.new_task_queue = [] { return new httplib::ThreadPool(16); };
+  std::atomic<int> delay_ms{0};
+  std::mutex mu;
+  std::string body = "v1";
+  std::atomic<int> calls{0};
+  upstream.Get("/.*", [&](const httplib::Request&, httplib::Response& r) {
+    ++calls;
+    std::string b;
+    {
+      std::lock_guard lock(mu);
+      b = body;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    r.set_content(b, "text/plain");
+  });
+  const int port = upstream.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { upstream.listen_after_bind(); });
+  while (!upstream.is_running())
+    std::this_thread::sleep_for(1ms);
+
+  SluiceProcess gw(R"(
+workers: 1
+upstreams:
+  backend: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(port) + R"("] }
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: fallback
+        hedge: { cluster: backend, after_ms: 100, timeout_ms: 3000, max_background: 1 }
+        fallbacks:
+          - { name: snap, kind: cache_snapshot, when: { detail: [hedged] } }
+    handler: { type: proxy, cluster: backend }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  auto fresh = c.Get("/h");
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->body, "v1");
+  EXPECT_EQ(fresh->get_header_value("X-Sluice-Fallback"), "") << "the upstream's own answer";
+
+  delay_ms = 1500;
+  {
+    std::lock_guard lock(mu);
+    body = "v2";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto hedged = c.Get("/h");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(hedged);
+  EXPECT_EQ(hedged->status, 200);
+  EXPECT_EQ(hedged->body, "v1") << "the snapshot, at the budget";
+  EXPECT_EQ(hedged->get_header_value("X-Sluice-Fallback"), "snap");
+  EXPECT_LT(took, 800ms) << "answered at the 100 ms budget, not after the upstream's 1.5 s";
+
+  // The slow call is still out (the one background slot): another request takes the handler's
+  // way and waits for the upstream.
+  auto other = c.Get("/other");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->body, "v2");
+  EXPECT_EQ(other->get_header_value("X-Sluice-Fallback"), "");
+
+  std::this_thread::sleep_for(1000ms);  // the hedged call of /h has answered "v2" by now
+  {
+    std::lock_guard lock(mu);
+    body = "v3";
+  }
+  auto refreshed = c.Get("/h");
+  ASSERT_TRUE(refreshed);
+  EXPECT_EQ(refreshed->body, "v2") << "the late answer became the snapshot";
+
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  const std::string m = admin.Get("/metrics")->body;
+  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="snap",result="hedged"} 2)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="refreshed"})"),
+            std::string::npos);
+  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="over_cap"} 1)"),
+            std::string::npos)
+      << m;
+  upstream.stop();
+  serving.join();
+}
+
+TEST(Hedge, ConfigNeedsABudgetAClusterAndAFallbackForIt) {
+  TempDir dir;
+  auto path = dir.write("bad.yaml", R"(
+upstreams: { b: { endpoints: ["127.0.0.1:1"] } }
+routes:
+  - middlewares:
+      - type: fallback
+        hedge: { cluster: nope }
+        fallbacks: [ { name: s, kind: static, when: { status: [5xx] } } ]
+    handler: { type: proxy, cluster: b }
+)");
+  auto r = run_sluice("check -c " + path);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("unknown cluster \"nope\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("give after_ms"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no fallback answers it"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace sluice::testing
