@@ -47,7 +47,7 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 bool is_key_char(char c) {
-  return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/';
+  return is_lcalpha(c) || is_digit(c) || c == '_' || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
 // xoshiro256**: fast, 256-bit state, good enough statistically for ids (not a CSPRNG; trace ids
@@ -157,6 +157,11 @@ std::optional<TraceParent> parse_traceparent(std::string_view value) {
   return tp;
 }
 
+uint8_t outgoing_flags(const TraceParent* parent, bool sampled) {
+  const uint8_t random = parent ? (parent->flags & kFlagRandom) : kFlagRandom;
+  return static_cast<uint8_t>(random | (sampled ? kFlagSampled : 0));
+}
+
 void format_traceparent(const TraceParent& tp, char* out) {
   std::memset(out, '-', kTraceparentLength);
   out[0] = '0';
@@ -173,45 +178,41 @@ std::string format_traceparent(const TraceParent& tp) {
 }
 
 bool is_valid_tracestate_key(std::string_view key) {
-  const auto at = key.find('@');
-  if (at == std::string_view::npos) {
-    // simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
-    if (key.empty() || key.size() > 256 || !is_lcalpha(key[0])) return false;
-    return std::all_of(key.begin() + 1, key.end(), is_key_char);
-  }
-  // multi-tenant-key = tenant-id "@" system-id
-  // tenant-id = ( lcalpha / DIGIT ) 0*240( key char ); system-id = lcalpha 0*13( key char )
-  const std::string_view tenant = key.substr(0, at);
-  const std::string_view system = key.substr(at + 1);
-  if (tenant.empty() || tenant.size() > 241) return false;
-  if (!is_lcalpha(tenant[0]) && !is_digit(tenant[0])) return false;
-  if (!std::all_of(tenant.begin() + 1, tenant.end(), is_key_char)) return false;
-  if (system.empty() || system.size() > 14 || !is_lcalpha(system[0])) return false;
-  return std::all_of(system.begin() + 1, system.end(), is_key_char);
+  if (key.empty() || key.size() > kMaxTracestateKeyLength) return false;
+  if (!is_lcalpha(key[0]) && !is_digit(key[0])) return false;
+  return std::all_of(key.begin() + 1, key.end(), is_key_char);
 }
 
 bool is_valid_tracestate_value(std::string_view value) {
   // value = 0*255(chr) nblk-chr; chr = %x20 / nblk-chr;
   // nblk-chr = %x21-2B / %x2D-3C / %x3E-7E (printable ASCII except ',' and '=').
-  if (value.empty() || value.size() > 256 || value.back() == ' ') return false;
+  if (value.empty() || value.size() > kMaxTracestateValueLength || value.back() == ' ') {
+    return false;
+  }
   return std::all_of(value.begin(), value.end(),
                      [](char c) { return c >= 0x20 && c <= 0x7e && c != ',' && c != '='; });
 }
 
 std::optional<TraceState> parse_tracestate(std::string_view value) {
   TraceState ts;
+  std::size_t count = 0;
   while (true) {
     const auto comma = value.find(',');
     const std::string_view member = detail::trim_ows(value.substr(0, comma));
     if (!member.empty()) {
+      if (++count > TraceState::kMaxMembers) return std::nullopt;
       const auto eq = member.find('=');
-      if (eq == std::string_view::npos) return std::nullopt;
       const std::string_view k = member.substr(0, eq);
-      const std::string_view v = member.substr(eq + 1);
-      if (!is_valid_tracestate_key(k) || !is_valid_tracestate_value(v)) return std::nullopt;
-      if (ts.get(k)) return std::nullopt;  // duplicated key: the whole header is invalid
-      if (ts.members_.size() == TraceState::kMaxMembers) return std::nullopt;
-      ts.members_.emplace_back(std::string(k), std::string(v));
+      const std::string_view v =
+          eq == std::string_view::npos ? std::string_view() : member.substr(eq + 1);
+      if (k.size() > kMaxTracestateKeyLength || v.size() > kMaxTracestateValueLength) {
+        return std::nullopt;
+      }
+      // eq != npos: "foo" alone is a member without a value, dropped like any malformed one.
+      if (eq != std::string_view::npos && is_valid_tracestate_key(k) &&
+          is_valid_tracestate_value(v) && !ts.get(k)) {
+        ts.members_.emplace_back(std::string(k), std::string(v));
+      }
     }
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);

@@ -1,5 +1,6 @@
-// W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` and `tracestate`
-// headers, parsed and formatted exactly to the spec, plus random trace and span ids.
+// W3C Trace Context Level 2 (https://www.w3.org/TR/trace-context-2/, the Candidate
+// Recommendation Draft of 2024-03-28): the `traceparent` and `tracestate` headers, parsed and
+// formatted to that text, plus random trace and span ids. Section numbers below are Level 2's.
 //
 //   auto tp = sluice::observe::parse_traceparent(header);    // nullopt => start a new trace
 //   TraceParent child{0, tp->trace_id, random_span_id(), tp->flags};
@@ -30,7 +31,11 @@ struct SpanId {
   friend bool operator==(const SpanId&, const SpanId&) = default;
 };
 
+// trace-flags (§3.2.2.5). Every other bit is reserved: a vendor sends it as zero (§3.2.2.5.3).
 inline constexpr uint8_t kFlagSampled = 0x01;
+// §3.2.2.5.2: the right-most 7 bytes of the trace-id are random. Kept as received when a trace
+// is continued, set when sluice starts a trace (random_trace_id() draws all 16 bytes).
+inline constexpr uint8_t kFlagRandom = 0x02;
 
 struct TraceParent {
   // The version that was received; format_traceparent() always writes 00, the only version this
@@ -43,10 +48,17 @@ struct TraceParent {
 };
 
 // Returns nullopt for any value the spec says to discard (the caller then starts a new trace and
-// must also ignore tracestate). Leading/trailing OWS (space, tab) is accepted and trimmed.
-// Version 00 must be exactly 55 characters; a higher version (not ff) is accepted when its first
-// 55 characters parse and, if longer, character 55 is '-' (fields after it are ignored).
+// must also ignore tracestate, §4.1.2). Leading/trailing OWS (space, tab) is accepted and
+// trimmed. Version 00 must be exactly 55 characters (§3.2.2); a higher version (not ff) is
+// accepted when its first 55 characters parse and, if longer, character 55 is '-' (fields after
+// it are ignored, §3.2.4). `value` is one field: a request with several traceparent fields has
+// no valid traceparent, the caller checks that (see TracingObserver). Flags are returned as
+// received; outgoing_flags() keeps the ones a vendor may send on.
 std::optional<TraceParent> parse_traceparent(std::string_view value);
+
+// The trace-flags sluice sends for its span: `sampled` (its decision) plus the random flag, as
+// received when continuing `parent` (§3.2.2.5.2), set for a new trace; reserved bits are zero.
+uint8_t outgoing_flags(const TraceParent* parent, bool sampled);
 
 // "00-<trace-id>-<parent-id>-<flags>", 55 characters.
 std::string format_traceparent(const TraceParent& tp);
@@ -76,11 +88,20 @@ class TraceState {
   std::vector<std::pair<std::string, std::string>> members_;
 };
 
-// Returns nullopt when the whole header must be discarded: a member breaking the key/value
-// grammar, a duplicated key, or more than 32 list-members. Empty and whitespace-only members are
-// skipped. Multiple tracestate header lines must be joined with ',' by the caller first.
-// The length is not limited here: the 512-character rule is about what is propagated, see
-// format_tracestate().
+// The one rule for a received tracestate (§4.1.2 step 3 lets a vendor discard invalid entries
+// or the entire header; sluice does this, and never lets it affect traceparent, §3.3):
+// - a list-member that breaks the key or value grammar (§3.3.2.2.1, §3.3.2.2.2: bad character,
+//   no '=', empty key or value) is dropped, the others are kept;
+// - a key that appears again later is dropped, the first (left-most = most recent) one is kept
+//   (§3.5: a vendor MAY discard duplicate keys; only one entry per key, §3.3.3);
+// - the whole header is discarded (nullopt) when the list has more than 32 list-members (§3.3.2.1
+//   `list = list-member 0*31(...)`) or a member is over the size limits (a key or a value
+//   longer than 256 characters, §3.3.2.2): such a header is not a truncated list but a broken
+//   or hostile one, and nothing in it can be trusted to be the member it looks like.
+// Members are counted before any is dropped; empty and whitespace-only members are allowed and
+// not counted (§3.3.2). Multiple tracestate fields must be joined with ',' by the caller first
+// (§3.3.2, RFC 9110 §5.3). The total length is not limited here: the 512-character rule is
+// about what is propagated (§3.3.3.1), see format_tracestate().
 std::optional<TraceState> parse_tracestate(std::string_view value);
 
 // "k1=v1,k2=v2". If the result would exceed max_length characters, members longer than 128
@@ -88,8 +109,13 @@ std::optional<TraceState> parse_tracestate(std::string_view value);
 std::string format_tracestate(const TraceState& ts,
                               std::size_t max_length = TraceState::kMaxPropagatedLength);
 
+// §3.3.2.2.1: key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar = lcalpha / DIGIT / "_" /
+// "-" / "*" / "/" / "@". One grammar for every key: Level 1's tenant@system split is gone.
 bool is_valid_tracestate_key(std::string_view key);
+// §3.3.2.2.2: 1 to 256 printable ASCII characters except ',' and '=', not ending in a space.
 bool is_valid_tracestate_value(std::string_view value);
+inline constexpr std::size_t kMaxTracestateKeyLength = 256;
+inline constexpr std::size_t kMaxTracestateValueLength = 256;
 
 // Random ids from a thread-local xoshiro256** seeded from std::random_device; never all-zero.
 TraceId random_trace_id();

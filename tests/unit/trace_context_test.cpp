@@ -1,3 +1,6 @@
+// W3C Trace Context Level 2 (https://www.w3.org/TR/trace-context-2/, CRD 2024-03-28), rule by
+// rule; each test names the section it checks. The multi-field traceparent rule lives in
+// TracingObserver and is tested there and through the binary (observability_test).
 #include "observe/trace_context.hpp"
 
 #include <gtest/gtest.h>
@@ -16,6 +19,7 @@ std::string tp(const std::string& version, const std::string& trace, const std::
   return version + "-" + trace + "-" + parent + "-" + flags;
 }
 
+// §3.2.3 Examples of HTTP traceparent Headers.
 TEST(TraceParent, ParsesTheSpecExample) {
   const auto p = parse_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   ASSERT_TRUE(p);
@@ -27,6 +31,7 @@ TEST(TraceParent, ParsesTheSpecExample) {
   EXPECT_EQ(format_traceparent(*p), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 }
 
+// §3.2.2.5 trace-flags: a bit field, read bit by bit ("01" and "03" are both sampled).
 TEST(TraceParent, NotSampledAndUnknownFlagsAreKept) {
   auto p = parse_traceparent(tp("00", kTraceId, kParentId, "00"));
   ASSERT_TRUE(p);
@@ -50,6 +55,9 @@ void PrintTo(const Case& c, std::ostream* os) {
   *os << c.name;
 }
 
+// §3.2.2 traceparent Header Field Values (version 00 grammar, lower-case hex, all-zero ids
+// forbidden) and §3.2.4 Versioning of traceparent (a higher version parses its first 55
+// characters when what follows starts with '-'; version ff is invalid).
 class TraceParentTable : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TraceParentTable, Parses) {
@@ -119,6 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// §3.2.4: "Vendors MUST use these fields to construct the new traceparent field according to the
+// highest version of the specification known to the implementation (in this specification it is
+// 00)."
 TEST(TraceParent, FutureVersionIsReformattedAsVersion00) {
   const auto p = parse_traceparent(kFuture + "-extra");
   ASSERT_TRUE(p);
@@ -126,6 +137,23 @@ TEST(TraceParent, FutureVersionIsReformattedAsVersion00) {
   EXPECT_EQ(format_traceparent(*p), kValid);
 }
 
+// §3.2.2.5.2 Random Trace ID Flag: a continued trace keeps the flag as received, set or unset;
+// a new trace gets it (all 16 bytes of random_trace_id() are random). §3.2.2.5.3 Other Flags:
+// "Vendors MUST set those to zero". The sampled bit is sluice's own decision.
+TEST(TraceParent, OutgoingFlagsKeepRandomAndClearReservedBits) {
+  auto parent = parse_traceparent(tp("00", kTraceId, kParentId, "ff"));
+  ASSERT_TRUE(parent);
+  EXPECT_EQ(outgoing_flags(&*parent, true), kFlagSampled | kFlagRandom);
+  EXPECT_EQ(outgoing_flags(&*parent, false), kFlagRandom);
+  parent = parse_traceparent(tp("00", kTraceId, kParentId, "fd"));  // random bit unset
+  ASSERT_TRUE(parent);
+  EXPECT_EQ(outgoing_flags(&*parent, true), kFlagSampled);
+  EXPECT_EQ(outgoing_flags(&*parent, false), 0);
+  EXPECT_EQ(outgoing_flags(nullptr, true), kFlagSampled | kFlagRandom);
+  EXPECT_EQ(outgoing_flags(nullptr, false), kFlagRandom);
+}
+
+// §3.3.2 tracestate Header Field Values, §3.3.4 examples: members are kept in header order.
 TEST(TraceState, ParsesMembersInOrder) {
   const auto ts = parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
   ASSERT_TRUE(ts);
@@ -137,6 +165,8 @@ TEST(TraceState, ParsesMembersInOrder) {
   EXPECT_EQ(format_tracestate(*ts), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
 }
 
+// §3.3.2: "Spaces and horizontal tabs surrounding list-members are ignored"; "Empty and
+// whitespace-only list members are allowed"; "Vendors MUST accept empty tracestate headers".
 TEST(TraceState, OwsAndEmptyMembers) {
   const auto ts = parse_tracestate(" \t foo=1 \t , \t bar=2, \t baz=3 ,, ,\t,");
   ASSERT_TRUE(ts);
@@ -147,18 +177,36 @@ TEST(TraceState, OwsAndEmptyMembers) {
   ASSERT_TRUE(parse_tracestate(" , ,"));
 }
 
-TEST(TraceState, ValueMayContainInnerSpaces) {
+// §3.3.2.2.2: "All leading spaces MUST be preserved as part of the value."
+TEST(TraceState, ValueMayContainInnerAndLeadingSpaces) {
   const auto ts = parse_tracestate("foo=a b  c,bar= x");
   ASSERT_TRUE(ts);
   EXPECT_EQ(*ts->get("foo"), "a b  c");
   EXPECT_EQ(*ts->get("bar"), " x");
 }
 
-class TraceStateTable : public ::testing::TestWithParam<Case> {};
+// What a header turns into: the members kept, formatted without the 512-character propagation
+// limit, or "DISCARDED" when the whole header is dropped.
+std::string outcome(std::string_view header) {
+  const auto ts = parse_tracestate(header);
+  return ts ? format_tracestate(*ts, std::size_t(-1)) : "DISCARDED";
+}
 
-TEST_P(TraceStateTable, Parses) {
-  const Case& c = GetParam();
-  EXPECT_EQ(parse_tracestate(c.value).has_value(), c.valid) << c.name << ": " << c.value;
+struct StateCase {
+  const char* name;
+  std::string value;
+  std::string expected;  // outcome(value)
+};
+
+void PrintTo(const StateCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class TraceStateTable : public ::testing::TestWithParam<StateCase> {};
+
+TEST_P(TraceStateTable, KeepsTheValidMembers) {
+  const StateCase& c = GetParam();
+  EXPECT_EQ(outcome(c.value), c.expected) << c.name << ": " << c.value;
 }
 
 std::string members(int n) {
@@ -168,39 +216,70 @@ std::string members(int n) {
   return s;
 }
 
+const std::string kKey256 = "a" + std::string(255, 'b');
+const std::string kAtKey256 = std::string(242, 't') + "@" + std::string(13, 'v');
+const std::string kValue256(256, 'v');
+
 INSTANTIATE_TEST_SUITE_P(
-    W3C, TraceStateTable,
+    Level2, TraceStateTable,
     ::testing::Values(
-        Case{"simple", "foo=bar", true}, Case{"key all chars", "a0_-*/z=1", true},
-        Case{"key starts with digit", "0foo=bar", false},
-        Case{"key starts with underscore", "_foo=bar", false},
-        Case{"key upper case", "Foo=bar", false}, Case{"key with dot", "foo.bar=1", false},
-        Case{"key 256 chars", std::string("a") + std::string(255, 'b') + "=1", true},
-        Case{"key 257 chars", std::string("a") + std::string(256, 'b') + "=1", false},
-        Case{"empty key", "=bar", false}, Case{"no equals", "foo", false},
-        Case{"tenant key", "tenant@system=1", true},
-        Case{"tenant starts with digit", "0tenant@system=1", true},
-        Case{"tenant 241 chars", std::string(241, 't') + "@s=1", true},
-        Case{"tenant 242 chars", std::string(242, 't') + "@s=1", false},
-        Case{"system 14 chars", "t@" + std::string(14, 's') + "=1", true},
-        Case{"system 15 chars", "t@" + std::string(15, 's') + "=1", false},
-        Case{"system starts with digit", "t@0s=1", false}, Case{"empty tenant", "@system=1", false},
-        Case{"empty system", "tenant@=1", false}, Case{"two at signs", "a@b@c=1", false},
-        Case{"tenant with underscore start", "_t@s=1", false}, Case{"empty value", "foo=", false},
-        Case{"value only space", "foo= ", false},  // OWS is trimmed: "foo=" has an empty value
-        Case{"value 256 chars", "foo=" + std::string(256, 'v'), true},
-        Case{"value 257 chars", "foo=" + std::string(257, 'v'), false},
-        Case{"value with equals", "foo=a=b", false}, Case{"value with tab", "foo=a\tb", false},
-        Case{"value with DEL", "foo=a\x7f", false},
-        Case{"value with non ascii", "foo=\xc3\xa9", false},
-        Case{"value with control", std::string("foo=a\x01"), false},
-        Case{"value all printable", "foo=!\"#$%&'()*+-./09:;<>?@AZ[\\]^_`az{|}~", true},
-        Case{"duplicate keys", "foo=1,bar=2,foo=3", false},
-        Case{"duplicate tenant keys", "t@s=1,t@s=2", false}, Case{"32 members", members(32), true},
-        Case{"33 members", members(33), false},
-        Case{"32 members and empties", members(32) + ",,, ,", true},
-        Case{"one bad member poisons all", "foo=1,BAR=2", false}),
-    [](const ::testing::TestParamInfo<Case>& info) {
+        StateCase{"simple", "foo=bar", "foo=bar"},
+        // §3.3.2.2.1 Key: key = ( lcalpha / DIGIT ) 0*255 ( keychar ),
+        // keychar = lcalpha / DIGIT / "_" / "-"/ "*" / "/" / "@".
+        StateCase{"key all chars", "a0_-*/@z=1", "a0_-*/@z=1"},
+        StateCase{"key starts with digit", "0foo=bar", "0foo=bar"},
+        StateCase{"key of one digit", "7=x", "7=x"},
+        StateCase{"at sign at the end", "foo@=1,bar=2", "foo@=1,bar=2"},
+        StateCase{"two at signs in a row", "foo@@bar=1,bar=2", "foo@@bar=1,bar=2"},
+        StateCase{"two at signs apart", "foo@bar@baz=1,bar=2", "foo@bar@baz=1,bar=2"},
+        StateCase{"digit before at", "0tenant@system=1", "0tenant@system=1"},
+        StateCase{"digit after at", "t@0s=1", "t@0s=1"},
+        // §3.3.2.2.1 "up to 256 characters": the whole key, with or without '@' (Level 1's
+        // 241-character tenant and 14-character system limits are gone).
+        StateCase{"key 256 chars", kKey256 + "=1", kKey256 + "=1"},
+        StateCase{"key 256 chars with at", kAtKey256 + "=1", kAtKey256 + "=1"},
+        StateCase{"at then 15 chars", "t@" + std::string(15, 'v') + "=1",
+                  "t@" + std::string(15, 'v') + "=1"},
+        // A member breaking the grammar is dropped, the rest of the header is kept.
+        StateCase{"key starts with at", "@foo=1,bar=2", "bar=2"},
+        StateCase{"key is only at", "@=1,bar=2", "bar=2"},
+        StateCase{"key starts with underscore", "_foo=1,bar=2", "bar=2"},
+        StateCase{"key upper case", "FOO=1,bar=2", "bar=2"},
+        StateCase{"key with dot", "foo.bar=1,bar=2", "bar=2"},
+        StateCase{"space before equals", "foo =1,bar=2", "bar=2"},
+        StateCase{"empty key", "=1,bar=2", "bar=2"}, StateCase{"no equals", "foo,bar=2", "bar=2"},
+        StateCase{"bad member last", "bar=2,BAD=1", "bar=2"},
+        StateCase{"every member bad", "A=1,B=2", ""},
+        // §3.3.2.2.2 Value: value = 0*255(chr) nblk-chr; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E.
+        StateCase{"value all printable", "foo=!\"#$%&'()*+-./09:;<>?@AZ[\\]^_`az{|}~",
+                  "foo=!\"#$%&'()*+-./09:;<>?@AZ[\\]^_`az{|}~"},
+        StateCase{"value 256 chars", "foo=" + kValue256, "foo=" + kValue256},
+        StateCase{"empty value", "foo=,bar=3", "bar=3"},
+        StateCase{"value only space", "foo= ,bar=3", "bar=3"},  // trailing OWS is not value
+        StateCase{"value with equals", "foo=bar=baz,bar=3", "bar=3"},
+        StateCase{"value with tab", "foo=a\tb,bar=3", "bar=3"},
+        StateCase{"value with DEL", "foo=a\x7f,bar=3", "bar=3"},
+        StateCase{"value with non ascii", "foo=\xc3\xa9,bar=3", "bar=3"},
+        StateCase{"value with control", std::string("foo=a\x01,bar=3"), "bar=3"},
+        // §3.3.3 "Only one entry per key is allowed" and §3.5 "vendors MAY also discard duplicate
+        // keys": the header is kept, the later duplicate is dropped.
+        StateCase{"same key twice", "foo=1,foo=1", "foo=1"},
+        StateCase{"same key other value", "foo=1,bar=2,foo=3", "foo=1,bar=2"},
+        StateCase{"duplicate at key", "t@s=1,t@s=2", "t@s=1"},
+        StateCase{"invalid first then valid", "foo=,foo=2", "foo=2"},
+        // §3.3.2.1 list = list-member 0*31( OWS "," OWS list-member ): at most 32 members.
+        StateCase{"32 members", members(32), members(32)},
+        StateCase{"32 members and empties", members(32) + ",,, ,", members(32)},
+        StateCase{"33 members", members(33), "DISCARDED"},
+        StateCase{"33 members one invalid", members(32) + ",BAD=1", "DISCARDED"},
+        StateCase{"33 members one duplicate", members(32) + ",k0=v", "DISCARDED"},
+        // A member over the size limits of §3.3.2.2.1 / §3.3.2.2.2 discards the whole header.
+        StateCase{"key 257 chars", "foo=1," + kKey256 + "b=1", "DISCARDED"},
+        StateCase{"key 257 chars with at", "foo=1,t" + kAtKey256 + "=1", "DISCARDED"},
+        StateCase{"key 257 bad chars", "foo=1," + std::string(257, 'Z') + "=1", "DISCARDED"},
+        StateCase{"no equals 257 chars", "foo=1," + std::string(257, 'z'), "DISCARDED"},
+        StateCase{"value 257 chars", "foo=1,bar=" + kValue256 + "v", "DISCARDED"}),
+    [](const ::testing::TestParamInfo<StateCase>& info) {
       std::string n = info.param.name;
       for (auto& c : n) {
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -208,13 +287,39 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// §3.3.2.2.1 as a predicate, used by TraceState::set too.
+TEST(TraceState, KeyGrammarOfLevel2) {
+  EXPECT_TRUE(is_valid_tracestate_key("a"));
+  EXPECT_TRUE(is_valid_tracestate_key("9"));
+  EXPECT_TRUE(is_valid_tracestate_key("vendor@"));
+  EXPECT_TRUE(is_valid_tracestate_key(kAtKey256));
+  EXPECT_FALSE(is_valid_tracestate_key(""));
+  EXPECT_FALSE(is_valid_tracestate_key("@vendor"));
+  EXPECT_FALSE(is_valid_tracestate_key("-a"));
+  EXPECT_FALSE(is_valid_tracestate_key("a=b"));
+  EXPECT_FALSE(is_valid_tracestate_key(kKey256 + "b"));
+}
+
+// §3.3.2.2.2: "All trailing spaces are considered to be optional whitespace characters not part
+// of the value."
 TEST(TraceState, TrailingSpaceIsOwsNotValue) {
-  // "foo= " trims to "foo=" whose value is empty: invalid.
-  EXPECT_FALSE(parse_tracestate("foo= "));
+  // "foo= " trims to "foo=" whose value is empty: the member is dropped.
+  EXPECT_EQ(outcome("foo= "), "");
+  EXPECT_EQ(outcome("foo=1 "), "foo=1");
   EXPECT_FALSE(is_valid_tracestate_value("a "));
   EXPECT_TRUE(is_valid_tracestate_value(" a"));
 }
 
+// §3.3.2: "When receiving multiple tracestate header fields, they MUST be combined into a single
+// header"; the caller joins them with ',' and the rules apply to the joined list.
+TEST(TraceState, JoinedFieldsFollowTheSameRules) {
+  EXPECT_EQ(outcome(std::string("foo=1") + "," + "foo=2"), "foo=1");
+  EXPECT_EQ(outcome(std::string("foo=1") + "," + kKey256 + "b=1"), "DISCARDED");
+  EXPECT_EQ(outcome(std::string("foo=1") + "," + kKey256 + "=1"), "foo=1," + kKey256 + "=1");
+}
+
+// §3.3.3.1 tracestate Limits: "Vendors SHOULD propagate at least 512 characters"; truncation
+// removes whole entries.
 TEST(TraceState, LongHeaderIsAcceptedAndTruncatedOnFormat) {
   // 20 members of 30 chars = 619 chars with commas: accepted, but only 512 are propagated.
   std::string header;
@@ -232,6 +337,8 @@ TEST(TraceState, LongHeaderIsAcceptedAndTruncatedOnFormat) {
   EXPECT_EQ(out.size(), 16u * 31 - 1);
 }
 
+// §3.3.3.1: "Entries larger than 128 characters long SHOULD be removed first. Then entries
+// SHOULD be removed starting from the end of tracestate."
 TEST(TraceState, TruncationRemovesLargeMembersFirst) {
   std::string big = "big=" + std::string(200, 'x');  // 204 chars > 128
   std::string header = "a=1," + big;
@@ -246,6 +353,9 @@ TEST(TraceState, TruncationRemovesLargeMembersFirst) {
   EXPECT_LE(out.size(), 512u);
 }
 
+// §3.5 Mutating the tracestate Field: a modified key moves to the left; §3.3.2: "If adding an
+// entry would cause the tracestate list to contain more than 32 list-members the right-most
+// list-member should be removed".
 TEST(TraceState, SetMovesToFrontAndCapsAt32) {
   auto ts = parse_tracestate(members(32));
   ASSERT_TRUE(ts);
@@ -257,6 +367,8 @@ TEST(TraceState, SetMovesToFrontAndCapsAt32) {
   EXPECT_EQ(ts->members().front().first, "sluice");
   EXPECT_FALSE(ts->get("k31"));  // the right-most member was dropped
   EXPECT_FALSE(ts->set("Bad", "x"));
+  EXPECT_FALSE(ts->set("@bad", "x"));
+  EXPECT_TRUE(ts->set("tenant@vendor@x", "y"));
   EXPECT_FALSE(ts->set("ok", "a,b"));
   ts->erase("sluice");
   EXPECT_FALSE(ts->get("sluice"));
