@@ -3,6 +3,7 @@
 // a test OTLP collector: ids, parent link, semconv attributes, error status, middleware spans.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -139,6 +140,79 @@ TEST(TracingObserver, InvalidTraceparentStartsANewTraceAndDropsTracestate) {
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0]["traceId"], to_hex(tp->trace_id));
   EXPECT_TRUE(!spans[0].contains("parentSpanId") || spans[0]["parentSpanId"] == "");
+}
+
+// traceparent is a single field (Trace Context Level 2 §3.2.2): two fields, even equal ones,
+// are invalid, and an invalid traceparent restarts the trace and drops tracestate (§4.1.2).
+TEST(TracingObserver, SeveralTraceparentFieldsStartANewTrace) {
+  const std::string other = "12345678901234567890123456789012";
+  for (const auto& second : {other, kTrace}) {
+    Fixture f;
+    auto& ex = f.run("/x", {{"traceparent", "00-" + kTrace + "-" + kParent + "-01"},
+                            {"TraceParent", "00-" + second + "-" + kParent + "-01"},
+                            {"tracestate", "congo=t61rcWkgMzE"}});
+    EXPECT_EQ(ex.response().status(), 200);
+    EXPECT_EQ(ex.context().trace().parent_span_id, (std::array<uint8_t, 8>{}));
+    auto tp = parse_traceparent(f.handler.traceparent);
+    ASSERT_TRUE(tp) << f.handler.traceparent;
+    EXPECT_NE(to_hex(tp->trace_id), kTrace);
+    EXPECT_NE(to_hex(tp->trace_id), other);
+    EXPECT_EQ(f.handler.tracestate, "");
+    auto spans = f.exported(1);
+    ASSERT_EQ(spans.size(), 1u);
+    EXPECT_EQ(spans[0]["traceId"], to_hex(tp->trace_id));
+    EXPECT_TRUE(!spans[0].contains("parentSpanId") || spans[0]["parentSpanId"] == "");
+  }
+}
+
+// §3.3: "failure to parse tracestate MUST NOT affect the parsing of traceparent".
+TEST(TracingObserver, ADiscardedTracestateStillContinuesTheTrace) {
+  std::string many;
+  for (int i = 0; i < 33; ++i)
+    many += (i ? ",k" : "k") + std::to_string(i) + "=v";
+  Fixture f;
+  auto& ex =
+      f.run("/x", {{"traceparent", "00-" + kTrace + "-" + kParent + "-01"}, {"tracestate", many}});
+  auto tp = parse_traceparent(f.handler.traceparent);
+  ASSERT_TRUE(tp);
+  EXPECT_EQ(to_hex(tp->trace_id), kTrace);
+  SpanId continued;
+  std::memcpy(continued.b, ex.context().trace().parent_span_id.data(), 8);
+  EXPECT_EQ(to_hex(continued), kParent);
+  EXPECT_FALSE(ex.request().has_header("tracestate"));
+  auto spans = f.exported(1);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0]["parentSpanId"], kParent);
+  EXPECT_TRUE(!spans[0].contains("traceState") || spans[0]["traceState"] == "");
+}
+
+// §3.3.3 one entry per key, §3.5 a vendor MAY discard duplicates: the header is kept without the
+// later duplicate, also when the duplicate comes in a second tracestate field; invalid members
+// are dropped one by one (§4.1.2 step 3).
+TEST(TracingObserver, TracestateKeepsTheHeaderAndDropsOnlyBadOrRepeatedMembers) {
+  const std::string parent = "00-" + kTrace + "-" + kParent + "-01";
+  Fixture f;
+  f.run("/x", {{"traceparent", parent}, {"tracestate", "foo=1,foo=1"}});
+  EXPECT_EQ(f.handler.tracestate, "foo=1");
+  f.run("/x", {{"traceparent", parent}, {"tracestate", "foo=1"}, {"tracestate", "foo=2"}});
+  EXPECT_EQ(f.handler.tracestate, "foo=1");
+  f.run("/x", {{"traceparent", parent}, {"tracestate", "foo@=1,@foo=2,bar=3"}});
+  EXPECT_EQ(f.handler.tracestate, "foo@=1,bar=3");
+}
+
+// §3.2.2.5.2: the random-trace-id flag is kept as received (set or unset) when the trace is
+// continued and set on a trace sluice starts; §3.2.2.5.3: reserved bits go out as zero.
+TEST(TracingObserver, RandomTraceIdFlagIsPropagated) {
+  Fixture f;
+  auto flags_sent = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    f.run("/x", std::move(headers));
+    return f.handler.traceparent.substr(53);
+  };
+  EXPECT_EQ(flags_sent({{"traceparent", "00-" + kTrace + "-" + kParent + "-03"}}), "03");
+  EXPECT_EQ(flags_sent({{"traceparent", "00-" + kTrace + "-" + kParent + "-01"}}), "01");
+  EXPECT_EQ(flags_sent({{"traceparent", "00-" + kTrace + "-" + kParent + "-ff"}}), "03");
+  EXPECT_EQ(flags_sent({{"traceparent", "00-" + kTrace + "-" + kParent + "-02"}}), "02");
+  EXPECT_EQ(flags_sent({}), "03");
 }
 
 TEST(TracingObserver, UnsampledParentIsFollowedAndNothingIsExported) {

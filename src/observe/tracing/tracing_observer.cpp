@@ -14,8 +14,26 @@ namespace sluice::observe {
 
 namespace {
 
-// The incoming tracestate: every header line joined with ',' (the spec's rule for repeated
-// headers), or nullopt when absent or invalid.
+// The incoming traceparent, or nullopt when absent, invalid, or sent as more than one field.
+// traceparent is not a list (Trace Context Level 2 §3.2.2), so several fields cannot be combined
+// into a valid value (RFC 9110 §5.3): the request starts a new trace, like any invalid one
+// (§4.1.2), instead of continuing whichever field came first.
+std::optional<TraceParent> incoming_traceparent(const Request& req) {
+  struct Seen {
+    std::string_view first;
+    int fields = 0;
+  } seen;
+  // One reference captured: std::function keeps it inline, no allocation per request.
+  req.visit_headers([&seen](std::string_view name, std::string_view value) {
+    if (name.size() != 11 || strncasecmp(name.data(), "traceparent", 11) != 0) return;
+    if (seen.fields++ == 0) seen.first = value;
+  });
+  if (seen.fields != 1) return std::nullopt;
+  return parse_traceparent(seen.first);
+}
+
+// The incoming tracestate: every header line joined with ',' (§3.3.2's rule for repeated
+// fields), or nullopt when absent or discarded as a whole (parse_tracestate's rule).
 std::optional<TraceState> incoming_tracestate(const Request& req) {
   if (!req.has_header("tracestate")) return std::nullopt;
   std::string joined;
@@ -70,11 +88,11 @@ std::string_view span_name(std::string_view method, std::string_view route) {
 void TracingObserver::on_request_start(Exchange& ex) {
   Request& req = ex.request();
   TraceSlot& slot = ex.context().trace();
-  const std::string_view header = req.header("traceparent");
-  std::optional<TraceParent> parent;
-  if (!header.empty()) parent = parse_traceparent(header);
+  const std::optional<TraceParent> parent = incoming_traceparent(req);
+  // tracestate without a valid parent is ignored (§3.3); a discarded tracestate changes nothing
+  // else: the parent is still continued.
   std::optional<TraceState> state;
-  if (parent) state = incoming_tracestate(req);  // tracestate without a valid parent is ignored
+  if (parent) state = incoming_tracestate(req);
 
   const TraceId trace_id = parent ? parent->trace_id : random_trace_id();
   const bool sampled = sampler_.should_sample(parent ? &*parent : nullptr, trace_id);
@@ -85,7 +103,7 @@ void TracingObserver::on_request_start(Exchange& ex) {
     std::memcpy(slot.parent_span_id.data(), parent->parent_id.b, 8);
   else
     slot.parent_span_id.fill(0);
-  slot.flags = sampled ? kFlagSampled : 0;
+  slot.flags = outgoing_flags(parent ? &*parent : nullptr, sampled);
   slot.trace_state = state ? format_tracestate(*state) : std::string();
   slot.valid = true;
 
