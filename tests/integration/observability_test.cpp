@@ -1,6 +1,7 @@
 // Observability against the real binary: /metrics passes `promtool check metrics` and counts
 // requests; spans reach a test OTLP collector with the caller's trace and sluice's span
-// forwarded upstream; hostile requests still give one JSON access-log line each; SIGUSR1
+// forwarded upstream; curl's repeated traceparent/tracestate fields follow Trace Context
+// Level 2; hostile requests still give one JSON access-log line each; SIGUSR1
 // reopens a renamed log; /stats/middlewares answers with its documented shape.
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -46,6 +47,19 @@ double sample(const std::string& metrics, const std::string& series) {
     if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
   }
   return -1;
+}
+
+// Runs curl (a real client that sends repeated fields as given) and returns what it printed.
+std::string curl(const std::string& args) {
+  FILE* p = ::popen(("curl -sS --max-time 10 " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {};
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  ::pclose(p);
+  return out;
 }
 
 // Pipes `text` into `promtool check metrics`; returns its exit status and output.
@@ -192,6 +206,66 @@ routes:
   EXPECT_TRUE(named && env) << resource;
   ASSERT_TRUE(
       eventually([&] { return sample(scrape(gw), "sluice_otlp_spans_exported_total") >= 2; }));
+}
+
+// Trace Context Level 2 through the binary with curl: two traceparent fields are not a valid
+// traceparent, so the request starts a new trace and drops its tracestate (§4.1.2); a single
+// valid traceparent is continued while tracestate keeps the header, drops the later duplicate
+// key and the member whose key starts with '@' (§3.3.2.2.1, §3.3.3), across two fields.
+TEST(Observability, CurlRepeatedTraceFieldsFollowTraceContextLevel2) {
+  OtlpCollector collector;
+  SluiceProcess gw(R"(
+tracing:
+  endpoint: http://127.0.0.1:)" +
+                   std::to_string(collector.port()) + R"(
+  sampler: parentbased_always_on
+  batch: { schedule_delay_ms: 50 }
+routes:
+  - name: echo
+    match: { prefix: /echo }
+    handler: { type: echo }
+)");
+  const std::string url = "http://127.0.0.1:" + std::to_string(gw.port());
+  const std::string first = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string second = "12345678901234567890123456789012";
+  const std::string parent = "00f067aa0ba902b7";
+
+  const std::string twice = curl("-H 'traceparent: 00-" + first + "-" + parent + "-01' " +
+                                 "-H 'traceparent: 00-" + second + "-" + parent + "-01' " +
+                                 "-H 'tracestate: congo=t61rcWkgMzE' " + url + "/echo/twice");
+  const json echoed = json::parse(twice, nullptr, false)["headers"];
+  ASSERT_TRUE(echoed.is_object()) << twice << gw.log();
+  ASSERT_EQ(echoed["traceparent"].size(), 1u) << echoed;
+  const std::string restarted = echoed["traceparent"][0];
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(restarted, m, std::regex("00-([0-9a-f]{32})-([0-9a-f]{16})-03")))
+      << restarted;
+  const std::string new_trace = m[1];
+  EXPECT_NE(new_trace, first);
+  EXPECT_NE(new_trace, second);
+  EXPECT_FALSE(echoed.contains("tracestate")) << echoed;
+
+  const std::string state = curl(
+      "-H 'traceparent: 00-" + first + "-" + parent + "-01' " +
+      "-H 'tracestate: foo=1,foo=1' -H 'tracestate: foo@=1,@bad=2,bar=2' " + url + "/echo/state");
+  const json kept = json::parse(state, nullptr, false)["headers"];
+  ASSERT_TRUE(kept.is_object()) << state;
+  ASSERT_EQ(kept["traceparent"].size(), 1u);
+  EXPECT_TRUE(std::string(kept["traceparent"][0]).starts_with("00-" + first + "-")) << kept;
+  ASSERT_EQ(kept["tracestate"].size(), 1u);
+  EXPECT_EQ(kept["tracestate"][0], "foo=1,foo@=1,bar=2");
+
+  ASSERT_TRUE(eventually([&] { return collector.spans().size() >= 2; })) << gw.log();
+  json restarted_span, continued_span;
+  for (const auto& s : collector.spans()) {
+    if (s["traceId"] == new_trace) restarted_span = s;
+    if (s["traceId"] == first) continued_span = s;
+  }
+  ASSERT_FALSE(restarted_span.is_null());
+  EXPECT_TRUE(!restarted_span.contains("parentSpanId") || restarted_span["parentSpanId"] == "");
+  ASSERT_FALSE(continued_span.is_null());
+  EXPECT_EQ(continued_span["parentSpanId"], parent);
+  EXPECT_EQ(continued_span["traceState"], "foo=1,foo@=1,bar=2");
 }
 
 TEST(Observability, HostileRequestsEachGiveOneJsonLine) {
