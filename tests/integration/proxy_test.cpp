@@ -269,6 +269,34 @@ TEST(Proxy, TheUpstreamsDateIsPassedOnOnce) {
   EXPECT_EQ(r->get_header_value("Date"), "Tue, 24 Nov 2026 10:00:00 GMT");
 }
 
+// An upstream's Via list may come as several field lines (RFC 9110 §5.3); sluice's entry goes
+// after all of them (§7.6.3), from both readers: the fast one (Content-Length) and Beast's
+// (chunked). tests/fuzz/simple_answer_fuzz found that the two disagreed here.
+TEST(Proxy, ViaKeepsEveryViaLineOfTheUpstream) {
+  const std::string vias = "Via: 1.0 a\r\nDate: Tue, 24 Nov 2026 10:00:00 GMT\r\nVia: 1.1 b\r\n";
+  RawUpstream fast(answer_then_close("HTTP/1.1 200 OK\r\n" + vias + "Content-Length: 2\r\n\r\nok"));
+  RawUpstream chunked(answer_then_close("HTTP/1.1 200 OK\r\n" + vias +
+                                        "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"));
+  SluiceProcess gw(
+      "workers: 1\nupstreams:\n" + cluster("fast", {fast.port()}) +
+      cluster("chunked", {chunked.port()}) +
+      "routes:\n"
+      "  - { name: f, match: { prefix: /f }, handler: { type: proxy, cluster: fast } }\n"
+      "  - { name: c, match: { prefix: /c }, handler: { type: proxy, cluster: chunked } }\n");
+  for (const char* path : {"/f", "/c"}) {
+    httplib::Client c("127.0.0.1", gw.port());
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+    std::string via;
+    const auto [from, to] = r->headers.equal_range("Via");
+    for (auto it = from; it != to; ++it)
+      via += (via.empty() ? "" : ", ") + it->second;
+    EXPECT_EQ(via, "1.0 a, 1.1 b, 1.1 sluice") << path;
+  }
+}
+
 TEST(Proxy, GarbageAnswerIs502AndUnreachableIs502) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

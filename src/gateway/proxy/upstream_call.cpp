@@ -495,14 +495,19 @@ void UpstreamCall::deliver() {
   strip_hop_by_hop(out.base());
   if (tunneling_) out.set(http::field::upgrade, upgrade_);  // the session adds Connection
   out.erase(http::field::content_length);                   // the server frames the body it writes
-  // Via: appended to the upstream's (rare), else one insert without a keyed lookup first.
+  // Via: appended to the upstream's (rare), else one insert without a keyed lookup first. The
+  // upstream's Via lines are one list (RFC 9110 §5.3): all of them are kept, sluice's entry last.
   bool has_via = false;
-  for (const auto& f : out)
-    if (f.name() == http::field::via) has_via = true;
+  std::string via;
+  for (const auto& f : out) {
+    if (f.name() != http::field::via) continue;
+    via.append(has_via ? ", " : "").append(f.value().data(), f.value().size());
+    has_via = true;
+  }
   if (!has_via) {
     out.insert(http::field::via, "1.1 sluice");
   } else {
-    out.set(http::field::via, std::string(out[http::field::via]) + ", 1.1 sluice");
+    out.set(http::field::via, via + ", 1.1 sluice");
   }
   ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
                     cluster_.clock().now() - started_);
