@@ -3,7 +3,7 @@
 // formatted to that text, plus random trace and span ids. Section numbers below are Level 2's.
 //
 //   auto tp = sluice::observe::parse_traceparent(header);    // nullopt => start a new trace
-//   TraceParent child{0, tp->trace_id, random_span_id(), tp->flags};
+//   TraceParent child{0, tp->trace_id, random_span_id(), outgoing_flags(&*tp, tp->sampled())};
 //   std::string out = format_traceparent(child);             // "00-<32 hex>-<16 hex>-01"
 #pragma once
 
@@ -96,8 +96,8 @@ class TraceState {
 //   (§3.5: a vendor MAY discard duplicate keys; only one entry per key, §3.3.3);
 // - the whole header is discarded (nullopt) when the list has more than 32 list-members (§3.3.2.1
 //   `list = list-member 0*31(...)`) or a member is over the size limits (a key or a value
-//   longer than 256 characters, §3.3.2.2): such a header is not a truncated list but a broken
-//   or hostile one, and nothing in it can be trusted to be the member it looks like.
+//   longer than 256 characters, §3.3.2.2), as the W3C test suite expects of both
+//   (test_tracestate_member_count_limit, test_tracestate_key_length_limit).
 // Members are counted before any is dropped; empty and whitespace-only members are allowed and
 // not counted (§3.3.2). Multiple tracestate fields must be joined with ',' by the caller first
 // (§3.3.2, RFC 9110 §5.3). The total length is not limited here: the 512-character rule is
