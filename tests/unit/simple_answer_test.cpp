@@ -82,6 +82,10 @@ TEST(SimpleAnswer, KeepAliveFollowsVersionAndConnection) {
   ASSERT_TRUE(parse_simple_answer(
       "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", kMax, a));
   EXPECT_TRUE(a.keep_alive);
+  // Beast reads Proxy-Connection as Connection; so does the fast reader (tests/fuzz found it).
+  ASSERT_TRUE(parse_simple_answer(
+      "HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 0\r\n\r\n", kMax, a));
+  EXPECT_FALSE(a.keep_alive);
   ASSERT_TRUE(parse_simple_answer("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", kMax, a));
   EXPECT_EQ(a.status, 503);
 }
@@ -96,6 +100,8 @@ TEST(SimpleAnswer, LeavesEverythingElseToBeast) {
       "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok",
       "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n",
       "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nContent-Length: 2\r\n\r\nok",
+      // Beast refuses a Proxy-Connection that is not a token list (bad value), as for Connection.
+      "HTTP/1.1 200 OK\r\nProxy-Connection: ke0 ed\r\nContent-Length: 2\r\n\r\nok",
       "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\nok",
       "HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 2\r\n\r\nok",
       std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok", 50),

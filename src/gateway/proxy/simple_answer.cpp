@@ -123,7 +123,10 @@ bool parse_simple_answer(std::string_view b, std::uint64_t max_body, SimpleAnswe
       }
       case http::field::transfer_encoding:
         return false;
+      // Beast's parser reads Proxy-Connection exactly as Connection (a token list; close and
+      // keep-alive count), so this reader does too: both paths then keep or close alike.
       case http::field::connection:
+      case http::field::proxy_connection:
         if (!read_connection(value, close, keep)) return false;
         continue;
       default:
