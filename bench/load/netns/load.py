@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""A fixed-rate HTTP client for the netns experiments: RATE requests per second (open loop: a
+request is sent on schedule whatever the earlier ones do) on keep-alive connections to
+127.0.0.1:PORT from START_EPOCH for DURATION seconds, each with a client timeout of TIMEOUT_S.
+Prints one line per request: "<start offset s> <latency ms> <status or 0> <X-Sluice-Fallback or ->".
+
+    load.py PORT PATH RATE START_EPOCH DURATION_S TIMEOUT_S
+"""
+import asyncio
+import sys
+import time
+
+
+async def one(port, path, timeout, pool):
+    try:
+        if pool:
+            reader, writer = pool.pop()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        status, length, fallback = int(head.split(b" ", 2)[1]), 0, "-"
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value.strip())
+            elif name == b"x-sluice-fallback":
+                fallback = value.strip().decode()
+        await reader.readexactly(length)
+        pool.append((reader, writer))
+        return status, fallback
+    except Exception:
+        return 0, "-"
+
+
+async def main():
+    port, path, rate = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    start_epoch, duration, timeout = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+    pool, tasks, out = [], [], []
+    await asyncio.sleep(max(0.0, start_epoch - time.time()))
+    t0 = time.monotonic()
+
+    async def timed(offset):
+        start = time.monotonic()
+        status, fallback = await one(port, path, timeout, pool)
+        out.append("%.3f %.2f %d %s" % (offset, (time.monotonic() - start) * 1000, status, fallback))
+
+    i = 0
+    while True:
+        due = t0 + i / rate
+        if due - t0 >= duration:
+            break
+        now = time.monotonic()
+        if due > now:
+            await asyncio.sleep(due - now)
+        tasks.append(asyncio.ensure_future(timed(due - t0)))
+        i += 1
+    await asyncio.gather(*tasks)
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+asyncio.run(main())
