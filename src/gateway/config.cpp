@@ -150,6 +150,7 @@ class Loader {
     out.workers = static_cast<int>(top.integer("workers", cpus, 1, 256));
     out.drain_timeout = top.millis("drain_timeout_ms", out.drain_timeout);
     out.log_level = top.choice("log_level", {"trace", "debug", "info", "warn", "error"}, "info");
+    out.real_ip = read_real_ip(top.child("real_ip"));
 
     Settings limits = top.child("limits");
     auto& l = out.limits;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/real_ip/real_ip.hpp"
 #include "gateway/route_table.hpp"
 #include "gateway/services.hpp"
 #include "server/limits.hpp"
@@ -38,6 +39,8 @@ struct GatewaySettings {
   std::string admin_token;                    // bearer token for every admin endpoint; empty: none
   std::vector<std::string> admin_open_paths;  // answered without the token (probes only)
   std::string log_level = "info";
+  // The client address behind trusted proxies (`real_ip:`); null: the peer is the client.
+  std::shared_ptr<const RealIpPolicy> real_ip;
 };
 
 struct LoadedConfig {

@@ -360,6 +360,7 @@ void Session::dispatch() {
   response_.version(request_.version());
   exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
+  exchange_.context().set_peer_ip(client_ip_);
   exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
