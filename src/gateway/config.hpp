@@ -21,6 +21,10 @@
 #include "sluice/settings.hpp"
 #include "sluice/typed_slots.hpp"
 
+namespace sluice::server {
+class TlsContext;
+}
+
 namespace sluice::gateway {
 
 struct ListenAddress {
@@ -29,8 +33,16 @@ struct ListenAddress {
   std::string text() const;
 };
 
+// A public listener: `listen: host:port`, or a map with options:
+//   listen: [ { address: "0.0.0.0:8080", proxy_protocol: true } ]
+struct ListenerSettings : ListenAddress {
+  bool proxy_protocol = false;  // a PROXY protocol v1/v2 header precedes each connection
+  // TLS termination; built from the certificate files at each load. Null: plain HTTP.
+  std::shared_ptr<const server::TlsContext> tls;
+};
+
 struct GatewaySettings {
-  std::vector<ListenAddress> listeners;
+  std::vector<ListenerSettings> listeners;
   int workers = 0;  // 0: one per CPU
   server::ServerLimits limits;
   std::chrono::milliseconds drain_timeout{10'000};

@@ -55,7 +55,10 @@ std::vector<std::string> Gateway::start() {
   workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w");
   auto router = std::make_shared<Router>(*config_cell_);
   for (const auto& l : settings.listeners) {
-    auto s = std::make_unique<server::Server>(*workers_, settings.limits, router, "public");
+    server::ListenerOptions options;
+    options.proxy_protocol = l.proxy_protocol;
+    auto s =
+        std::make_unique<server::Server>(*workers_, settings.limits, router, "public", options);
     if (auto error = s->listen(l.host, l.port); !error.empty()) return {error};
     servers_.push_back(std::move(s));
   }

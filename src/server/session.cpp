@@ -17,6 +17,7 @@
 #include "core/http_text.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
+#include "server/proxy_protocol.hpp"
 
 namespace sluice::server {
 
@@ -44,6 +45,39 @@ Session::~Session() {
 }
 
 void Session::start() {
+  if (server_.options().proxy_protocol) {
+    proxy_header_pending_ = true;
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
+    return read();
+  }
+  begin_request();
+}
+
+// The PROXY protocol header names the client; nothing but a valid header may come first, and
+// before it no HTTP answer can be sent (the balancer would take it for the client's), so a bad
+// or late one closes the connection.
+void Session::on_proxy_header() {
+  const auto data = buffer_.data();
+  const auto header =
+      parse_proxy_header(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  switch (header.status) {
+    case ProxyHeaderStatus::need_more:
+      return read();
+    case ProxyHeaderStatus::invalid:
+      spdlog::debug("{}: PROXY protocol header refused from {}: {}", server_.name(), client_ip_,
+                    header.error);
+      return close();
+    case ProxyHeaderStatus::done:
+      break;
+  }
+  buffer_.consume(header.used);
+  proxy_header_pending_ = false;
+  if (header.source) {
+    auto address = *header.source;
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());  // as the client
+    client_ip_ = address.to_string();
+  }
   begin_request();
 }
 
@@ -130,6 +164,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   }
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
+  if (proxy_header_pending_) return on_proxy_header();
   if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
@@ -288,6 +323,7 @@ void Session::fail_body_piece(int status) {
 }
 
 void Session::on_read_error(error_code ec) {
+  if (proxy_header_pending_) return close();  // no header (in time): nothing to answer
   if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
     closing_ = true;  // the client ended its side of the tunnel
     deadline_ = SteadyTime::max();

@@ -77,6 +77,7 @@ class Session final : public ExchangeHost {
   };
 
   void begin_request();
+  void on_proxy_header();
   void read();
   void on_read(error_code ec, std::size_t n);
   void parse();
@@ -122,6 +123,7 @@ class Session final : public ExchangeHost {
   std::string head_;  // the serialized response head, reused
   SteadyTime deadline_ = SteadyTime::max();
   bool reading_ = false;
+  bool proxy_header_pending_ = false;  // a PROXY protocol header comes before any HTTP
   bool request_started_ = false;  // bytes of the current request have arrived
   bool header_checked_ = false;
   bool busy_ = false;
