@@ -9,6 +9,7 @@
 #include "core/config_errors.hpp"
 #include "gateway/admin/redact.hpp"
 #include "gateway/handlers/handler_registry.hpp"
+#include "gateway/listener_tls.hpp"
 #include "sluice/registry.hpp"
 
 namespace sluice::gateway {
@@ -172,6 +173,7 @@ class Loader {
       if (!a) continue;
       static_cast<ListenAddress&>(l) = *a;
       l.proxy_protocol = s.boolean("proxy_protocol", false);
+      if (s.has("tls")) l.tls = read_listener_tls(s.child("tls"));
       out.listeners.push_back(std::move(l));
     }
   }
@@ -381,7 +383,7 @@ std::vector<std::string> restart_required_changes(const GatewaySettings& before,
   auto texts = [](const std::vector<ListenerSettings>& v) {
     std::vector<std::string> out;
     for (const auto& a : v)
-      out.push_back(a.text() + (a.proxy_protocol ? " proxy_protocol" : ""));
+      out.push_back(a.text() + (a.proxy_protocol ? " proxy_protocol" : "") + (a.tls ? " tls" : ""));
     return out;
   };
   if (texts(before.listeners) != texts(after.listeners)) changed.push_back("listen");
