@@ -29,6 +29,11 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
                                .Name("sluice_tls_handshake_errors_total")
                                .Help("Failed TLS handshakes on public listeners, by reason.")
                                .Register(*services_.metrics);
+  proxy_protocol_errors_ =
+      &prometheus::BuildCounter()
+           .Name("sluice_proxy_protocol_errors_total")
+           .Help("Connections closed before a valid PROXY protocol header, by reason.")
+           .Register(*services_.metrics);
 }
 
 Gateway::~Gateway() {
@@ -63,6 +68,9 @@ std::vector<std::string> Gateway::start() {
     options.proxy_protocol = l.proxy_protocol;
     options.tls = l.tls;
     options.on_tls_handshake_error = [family = tls_handshake_errors_](const char* reason) {
+      family->Add({{"reason", reason}}).Increment();
+    };
+    options.on_proxy_protocol_error = [family = proxy_protocol_errors_](const char* reason) {
       family->Add({{"reason", reason}}).Increment();
     };
     auto s =

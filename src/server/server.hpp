@@ -34,6 +34,8 @@ struct ListenerOptions {
   std::shared_ptr<const TlsContext> tls;
   // Called for each failed TLS handshake with its reason (a metric label).
   std::function<void(const char* reason)> on_tls_handshake_error;
+  // Called for each connection closed before a valid PROXY header: invalid, timeout, closed.
+  std::function<void(const char* reason)> on_proxy_protocol_error;
 };
 
 class Server {
@@ -67,6 +69,9 @@ class Server {
   void set_tls_context(std::shared_ptr<const TlsContext> tls) { tls_.store(std::move(tls)); }
   void tls_handshake_failed(const char* reason) const {
     if (options_.on_tls_handshake_error) options_.on_tls_handshake_error(reason);
+  }
+  void proxy_header_failed(const char* reason) const {
+    if (options_.on_proxy_protocol_error) options_.on_proxy_protocol_error(reason);
   }
   Dispatcher& dispatcher() { return *dispatcher_; }
   void session_opened(int worker, Session* s);

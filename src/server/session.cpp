@@ -97,6 +97,7 @@ void Session::on_proxy_header() {
     case ProxyHeaderStatus::invalid:
       spdlog::debug("{}: PROXY protocol header refused from {}: {}", server_.name(), client_ip_,
                     header.error);
+      server_.proxy_header_failed("invalid");
       return close();
     case ProxyHeaderStatus::done:
       break;
@@ -357,7 +358,10 @@ void Session::fail_body_piece(int status) {
 }
 
 void Session::on_read_error(error_code ec) {
-  if (proxy_header_pending_) return close();  // no header (in time): nothing to answer
+  if (proxy_header_pending_) {  // no header (in time): nothing to answer
+    server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
+    return close();
+  }
   if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
     closing_ = true;  // the client ended its side of the tunnel
     deadline_ = SteadyTime::max();

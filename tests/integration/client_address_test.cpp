@@ -165,6 +165,15 @@ TEST(ClientAddress, ProxyProtocolMalformedOrLateClosesUnanswered) {
   RawClient good(gw.port());
   ASSERT_TRUE(good.send("PROXY TCP4 192.0.2.8 198.51.100.1 1 2\r\n" + kGet));
   EXPECT_EQ(echo_body(good.read_responses(1))["client_ip"], "192.0.2.8");
+  // Counted by reason on /metrics.
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("sluice_proxy_protocol_errors_total{reason=\"invalid\"} 4"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("sluice_proxy_protocol_errors_total{reason=\"timeout\"} 1"),
+            std::string::npos);
 }
 
 TEST(ClientAddress, ListenerConfigErrorsHavePositions) {

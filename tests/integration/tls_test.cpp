@@ -175,6 +175,33 @@ TEST_F(Tls, ProxyHeaderThenHandshakeAndLargeBodiesWithContinue) {
   EXPECT_NE(r.output.find("200 1.1"), std::string::npos) << r.output;
 }
 
+// Python's ssl module as a second client: SNI, ALPN, and a clean end of stream (close_notify)
+// after `Connection: close`: with suppress_ragged_eofs=False Python raises SSLEOFError on a TCP
+// close without it.
+TEST_F(Tls, PythonSslClientSeesSniAlpnAndCloseNotify) {
+  SluiceProcess gw(tls_listener(pki));
+  const std::string script = pki.dir().write("client.py", R"(import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+ctx.set_alpn_protocols(["http/1.1"])
+with socket.create_connection(("127.0.0.1", int(sys.argv[2]))) as raw:
+    with ctx.wrap_socket(raw, server_hostname="www.b.test", suppress_ragged_eofs=False) as s:
+        s.sendall(b"GET /py HTTP/1.1\r\nHost: www.b.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print(s.version(), s.selected_alpn_protocol(), dict(x[0] for x in s.getpeercert()["subject"])["commonName"])
+        print(data.decode())
+)");
+  auto r = sh("python3 " + script + " " + pki.file("ca.pem") + " " + std::to_string(gw.port()));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("TLSv1.3 http/1.1 *.b.test"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("HTTP/1.1 200 OK"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"path\":\"/py\""), std::string::npos) << r.output;
+}
+
 TEST_F(Tls, KeepAliveAndSessionResumption) {
   SluiceProcess gw(tls_listener(pki));
   const std::string p = std::to_string(gw.port());
