@@ -54,8 +54,14 @@ class Context {
   const std::string& user() const { return user_; }
   void set_user(std::string user) { user_ = std::move(user); }
 
+  // The client's address: the connection's peer, or, behind trusted proxies, the address they
+  // vouch for (the gateway's `real_ip:`). Rate-limit keys, logs and spans use this one.
   std::string_view client_ip() const { return client_ip_; }
   void set_client_ip(std::string_view ip) { client_ip_.assign(ip); }
+  // The connection's other end: the socket peer, or the source a PROXY protocol header named.
+  // The proxy appends this one to X-Forwarded-For, as each hop appends the address it saw.
+  std::string_view peer_ip() const { return peer_ip_; }
+  void set_peer_ip(std::string_view ip) { peer_ip_.assign(ip); }
 
   // The middlewares that stepped aside for this request, "name:reason" comma-separated (e.g.
   // "auth:breaker_open,canary:rollout"); shown by the access log and the server span.
@@ -90,6 +96,7 @@ class Context {
   std::optional<SteadyTime> deadline_;
   std::string user_;
   std::string client_ip_;
+  std::string peer_ip_;
   std::string skipped_;
   TraceSlot trace_;
   TypedSlots slots_;

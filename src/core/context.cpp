@@ -11,6 +11,7 @@ void Context::begin(SteadyTime steady_now, std::chrono::system_clock::time_point
   deadline_.reset();
   user_.clear();
   client_ip_.clear();
+  peer_ip_.clear();
   skipped_.clear();
   trace_ = TraceSlot{};
   slots_.clear();

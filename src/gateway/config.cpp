@@ -9,6 +9,7 @@
 #include "core/config_errors.hpp"
 #include "gateway/admin/redact.hpp"
 #include "gateway/handlers/handler_registry.hpp"
+#include "gateway/listener_tls.hpp"
 #include "sluice/registry.hpp"
 
 namespace sluice::gateway {
@@ -106,7 +107,7 @@ class Loader {
     config->effective = to_json(root);
     redact_secrets(config->effective);  // GET /config shows it: secrets never reach it
     Settings top = errors_.settings(root, "");
-    read_settings(top, config->settings);
+    read_settings(top, root, config->settings);
     services_.building = config.get();
     {
       std::lock_guard lock(sections().mutex);
@@ -137,19 +138,54 @@ class Loader {
     return *a;
   }
 
-  void read_settings(const Settings& top, GatewaySettings& out) {
-    for (const auto& text : top.strings("listen")) {
-      auto a = parse_listen(text);
-      if (!a)
-        top.error("listen", "must be host:port (e.g. 127.0.0.1:8080), got \"" + text + "\"");
-      else
-        out.listeners.push_back(*a);
+  // `listen:` is "host:port", or a list whose items are "host:port" or maps with options.
+  void read_listeners(const Settings& top, const YAML::Node& root, GatewaySettings& out) {
+    if (!top.has("listen")) return;
+    const YAML::Node node = root["listen"];
+    auto plain = [&](const YAML::Node& n, const std::string& path) {
+      auto a = parse_listen(n.Scalar());
+      if (!a) {
+        errors_.add(n, path, "must be host:port (e.g. 127.0.0.1:8080), got \"" + n.Scalar() + "\"");
+        return;
+      }
+      ListenerSettings l;
+      static_cast<ListenAddress&>(l) = *a;
+      out.listeners.push_back(std::move(l));
+    };
+    if (node.IsScalar()) return plain(node, "listen");
+    if (!node.IsSequence()) {
+      errors_.add(node, "listen", "must be host:port or a list of them (or of listener maps)");
+      return;
     }
-    if (out.listeners.empty() && top.ok()) out.listeners.push_back({"127.0.0.1", 8080});
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string path = "listen[" + std::to_string(i) + "]";
+      if (node[i].IsScalar()) {
+        plain(node[i], path);
+        continue;
+      }
+      Settings s = errors_.settings(node[i], path);
+      ListenerSettings l;
+      const auto text = s.optional_string("address");
+      auto a = text ? parse_listen(*text) : std::nullopt;
+      if (!text) s.error("", "a listener needs an address (host:port)");
+      if (text && !a)
+        s.error("address", "must be host:port (e.g. 127.0.0.1:8080), got \"" + *text + "\"");
+      if (!a) continue;
+      static_cast<ListenAddress&>(l) = *a;
+      l.proxy_protocol = s.boolean("proxy_protocol", false);
+      if (s.has("tls")) l.tls = read_listener_tls(s.child("tls"));
+      out.listeners.push_back(std::move(l));
+    }
+  }
+
+  void read_settings(const Settings& top, const YAML::Node& root, GatewaySettings& out) {
+    read_listeners(top, root, out);
+    if (out.listeners.empty() && top.ok()) out.listeners.push_back({{"127.0.0.1", 8080}});
     const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     out.workers = static_cast<int>(top.integer("workers", cpus, 1, 256));
     out.drain_timeout = top.millis("drain_timeout_ms", out.drain_timeout);
     out.log_level = top.choice("log_level", {"trace", "debug", "info", "warn", "error"}, "info");
+    out.real_ip = read_real_ip(top.child("real_ip"));
 
     Settings limits = top.child("limits");
     auto& l = out.limits;
@@ -344,10 +380,10 @@ LoadOutcome load_config_file(const std::string& path, const LoadedConfig* previo
 std::vector<std::string> restart_required_changes(const GatewaySettings& before,
                                                   const GatewaySettings& after) {
   std::vector<std::string> changed;
-  auto texts = [](const std::vector<ListenAddress>& v) {
+  auto texts = [](const std::vector<ListenerSettings>& v) {
     std::vector<std::string> out;
     for (const auto& a : v)
-      out.push_back(a.text());
+      out.push_back(a.text() + (a.proxy_protocol ? " proxy_protocol" : "") + (a.tls ? " tls" : ""));
     return out;
   };
   if (texts(before.listeners) != texts(after.listeners)) changed.push_back("listen");

@@ -13,12 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "gateway/real_ip/real_ip.hpp"
 #include "gateway/route_table.hpp"
 #include "gateway/services.hpp"
 #include "server/limits.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/settings.hpp"
 #include "sluice/typed_slots.hpp"
+
+namespace sluice::server {
+class TlsContext;
+}
 
 namespace sluice::gateway {
 
@@ -28,8 +33,16 @@ struct ListenAddress {
   std::string text() const;
 };
 
+// A public listener: `listen: host:port`, or a map with options:
+//   listen: [ { address: "0.0.0.0:8080", proxy_protocol: true } ]
+struct ListenerSettings : ListenAddress {
+  bool proxy_protocol = false;  // a PROXY protocol v1/v2 header precedes each connection
+  // TLS termination; built from the certificate files at each load. Null: plain HTTP.
+  std::shared_ptr<const server::TlsContext> tls;
+};
+
 struct GatewaySettings {
-  std::vector<ListenAddress> listeners;
+  std::vector<ListenerSettings> listeners;
   int workers = 0;  // 0: one per CPU
   server::ServerLimits limits;
   std::chrono::milliseconds drain_timeout{10'000};
@@ -38,6 +51,8 @@ struct GatewaySettings {
   std::string admin_token;                    // bearer token for every admin endpoint; empty: none
   std::vector<std::string> admin_open_paths;  // answered without the token (probes only)
   std::string log_level = "info";
+  // The client address behind trusted proxies (`real_ip:`); null: the peer is the client.
+  std::shared_ptr<const RealIpPolicy> real_ip;
 };
 
 struct LoadedConfig {

@@ -25,6 +25,15 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
                   .Name("sluice_config_reloads_total")
                   .Help("Config reloads by result (ok, error).")
                   .Register(*services_.metrics);
+  tls_handshake_errors_ = &prometheus::BuildCounter()
+                               .Name("sluice_tls_handshake_errors_total")
+                               .Help("Failed TLS handshakes on public listeners, by reason.")
+                               .Register(*services_.metrics);
+  proxy_protocol_errors_ =
+      &prometheus::BuildCounter()
+           .Name("sluice_proxy_protocol_errors_total")
+           .Help("Connections closed before a valid PROXY protocol header, by reason.")
+           .Register(*services_.metrics);
 }
 
 Gateway::~Gateway() {
@@ -55,7 +64,17 @@ std::vector<std::string> Gateway::start() {
   workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w");
   auto router = std::make_shared<Router>(*config_cell_);
   for (const auto& l : settings.listeners) {
-    auto s = std::make_unique<server::Server>(*workers_, settings.limits, router, "public");
+    server::ListenerOptions options;
+    options.proxy_protocol = l.proxy_protocol;
+    options.tls = l.tls;
+    options.on_tls_handshake_error = [family = tls_handshake_errors_](const char* reason) {
+      family->Add({{"reason", reason}}).Increment();
+    };
+    options.on_proxy_protocol_error = [family = proxy_protocol_errors_](const char* reason) {
+      family->Add({{"reason", reason}}).Increment();
+    };
+    auto s =
+        std::make_unique<server::Server>(*workers_, settings.limits, router, "public", options);
     if (auto error = s->listen(l.host, l.port); !error.empty()) return {error};
     servers_.push_back(std::move(s));
   }
@@ -133,6 +152,7 @@ ReloadResult Gateway::reload(const std::string& trigger) {
     return result;
   }
   result.restart_required = restart_required_changes(previous->settings, outcome.config->settings);
+  const auto loaded_listeners = outcome.config->settings.listeners;  // with renewed certificates
   if (!result.restart_required.empty()) {
     std::string list;
     for (const auto& s : result.restart_required)
@@ -145,6 +165,16 @@ ReloadResult Gateway::reload(const std::string& trigger) {
     outcome.config->settings.admin_enabled = previous->settings.admin_enabled;
   }
   spdlog::set_level(spdlog::level::from_str(outcome.config->settings.log_level));
+  // Certificates read again from their files: new connections get them, open ones keep theirs.
+  // Also when another listener change waits for a restart, if this listener is still there.
+  auto& running = outcome.config->settings.listeners;
+  for (std::size_t i = 0; i < servers_.size() && i < running.size(); ++i) {
+    if (i >= loaded_listeners.size() || loaded_listeners[i].text() != running[i].text()) continue;
+    const auto& tls = loaded_listeners[i].tls;
+    if (!tls || !servers_[i]->tls_context()) continue;
+    servers_[i]->set_tls_context(tls);
+    running[i].tls = tls;
+  }
   config_cell_->publish(outcome.config);
   reloads_->Add({{"result", "ok"}}).Increment();
   spdlog::info("reload ({}): config {} applied, {} routes", trigger, outcome.config->source,

@@ -79,6 +79,8 @@ class Gateway {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stop_requested_{false};
   prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
+  prometheus::Family<prometheus::Counter>* tls_handshake_errors_ = nullptr;
+  prometheus::Family<prometheus::Counter>* proxy_protocol_errors_ = nullptr;
 };
 
 }  // namespace sluice::gateway

@@ -30,9 +30,11 @@ std::mutex& sessions_mutex(std::size_t worker) {
 }  // namespace
 
 Server::Server(WorkerPool& pool, ServerLimits limits, std::shared_ptr<Dispatcher> dispatcher,
-               std::string name)
+               std::string name, ListenerOptions options)
     : pool_(pool),
       limits_(limits),
+      options_(std::move(options)),
+      tls_(options_.tls),
       dispatcher_(std::move(dispatcher)),
       name_(std::move(name)),
       sessions_(static_cast<std::size_t>(pool.size())) {}

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,11 +22,26 @@
 namespace sluice::server {
 
 class Session;
+class TlsContext;
+
+// What a listener speaks besides plain HTTP/1.1.
+struct ListenerOptions {
+  // Each connection starts with a PROXY protocol v1/v2 header (server/proxy_protocol.hpp),
+  // read within limits.header_timeout; its source address becomes the client's.
+  bool proxy_protocol = false;
+  // Set: TLS on every connection (after the PROXY header, if any). Replaced on reload by
+  // set_tls_context(); a connection keeps the context it began with.
+  std::shared_ptr<const TlsContext> tls;
+  // Called for each failed TLS handshake with its reason (a metric label).
+  std::function<void(const char* reason)> on_tls_handshake_error;
+  // Called for each connection closed before a valid PROXY header: invalid, timeout, closed.
+  std::function<void(const char* reason)> on_proxy_protocol_error;
+};
 
 class Server {
  public:
   Server(WorkerPool& pool, ServerLimits limits, std::shared_ptr<Dispatcher> dispatcher,
-         std::string name);
+         std::string name, ListenerOptions options = {});
   ~Server();
 
   // Binds one acceptor per worker. Returns an error message, empty on success.
@@ -47,6 +63,16 @@ class Server {
 
   // Used by sessions.
   const ServerLimits& limits() const { return limits_; }
+  const ListenerOptions& options() const { return options_; }
+  std::shared_ptr<const TlsContext> tls_context() const { return tls_.load(); }
+  // New certificates (a reload): new connections use them, open ones keep theirs.
+  void set_tls_context(std::shared_ptr<const TlsContext> tls) { tls_.store(std::move(tls)); }
+  void tls_handshake_failed(const char* reason) const {
+    if (options_.on_tls_handshake_error) options_.on_tls_handshake_error(reason);
+  }
+  void proxy_header_failed(const char* reason) const {
+    if (options_.on_proxy_protocol_error) options_.on_proxy_protocol_error(reason);
+  }
   Dispatcher& dispatcher() { return *dispatcher_; }
   void session_opened(int worker, Session* s);
   void session_closed(int worker, Session* s);
@@ -58,6 +84,8 @@ class Server {
 
   WorkerPool& pool_;
   ServerLimits limits_;
+  ListenerOptions options_;
+  std::atomic<std::shared_ptr<const TlsContext>> tls_;
   std::shared_ptr<Dispatcher> dispatcher_;
   std::string name_;
   unsigned short port_ = 0;

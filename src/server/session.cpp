@@ -17,6 +17,7 @@
 #include "core/http_text.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
+#include "server/proxy_protocol.hpp"
 
 namespace sluice::server {
 
@@ -28,13 +29,16 @@ Session::Session(Server& server, int worker, Socket socket)
     : server_(server),
       worker_(worker),
       socket_(std::move(socket)),
+      tls_context_(server.tls_context()),
       exchange_(*this, Request(request_), Response(response_)),
       dispatch_state_(server.dispatcher().make_state()) {
   error_code ec;
   auto endpoint = socket_.remote_endpoint(ec);
   if (!ec) client_ip_ = endpoint.address().to_string();
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  socket_.non_blocking(true, ec);  // eager_write: a plain write first
+  // eager_write: a plain write first. Not under TLS: a non-blocking write could stop in the
+  // middle of a record, and the 100-continue write below must then complete.
+  if (!tls_context_) socket_.non_blocking(true, ec);
   head_.reserve(512);
   server_.session_opened(worker_, this);
 }
@@ -44,7 +48,69 @@ Session::~Session() {
 }
 
 void Session::start() {
+  if (server_.options().proxy_protocol) {
+    proxy_header_pending_ = true;
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
+    return read();
+  }
+  begin_connection();
+}
+
+void Session::begin_connection() {
+  if (!tls_context_) return begin_request();
+  tls_ = std::make_unique<TlsStream>(socket_, tls_context_->default_context());
+  timed_out_ = false;
+  deadline_ = std::chrono::steady_clock::now() + tls_context_->handshake_timeout();
+  // Bytes read with the PROXY header are the start of the ClientHello.
+  tls_->async_handshake(
+      asio::ssl::stream_base::server, buffer_.data(),
+      [self = self()](error_code ec, std::size_t used) { self->on_handshake(ec, used); });
+}
+
+void Session::on_handshake(error_code ec, std::size_t used) {
+  if (closed_) return;
+  if (!ec && used != buffer_.size()) ec = asio::error::invalid_argument;  // cannot happen
+  if (ec) {
+    const char* reason = tls_handshake_failure_reason(ec, timed_out_);
+    server_.tls_handshake_failed(reason);
+    spdlog::debug("{}: TLS handshake with {} failed ({}): {}", server_.name(), client_ip_, reason,
+                  ec.message());
+    tls_.reset();  // nothing to shut down: close the socket as it is
+    return close();
+  }
+  buffer_.consume(used);
+  timed_out_ = false;
+  tls_ready_ = true;
   begin_request();
+}
+
+// The PROXY protocol header names the client; nothing but a valid header may come first, and
+// before it no HTTP answer can be sent (the balancer would take it for the client's), so a bad
+// or late one closes the connection.
+void Session::on_proxy_header() {
+  const auto data = buffer_.data();
+  const auto header =
+      parse_proxy_header(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  switch (header.status) {
+    case ProxyHeaderStatus::need_more:
+      return read();
+    case ProxyHeaderStatus::invalid:
+      spdlog::debug("{}: PROXY protocol header refused from {}: {}", server_.name(), client_ip_,
+                    header.error);
+      server_.proxy_header_failed("invalid");
+      return close();
+    case ProxyHeaderStatus::done:
+      break;
+  }
+  buffer_.consume(header.used);
+  proxy_header_pending_ = false;
+  if (header.source) {
+    auto address = *header.source;
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());  // as the client
+    client_ip_ = address.to_string();
+  }
+  begin_connection();
 }
 
 void Session::post(std::function<void()> fn) {
@@ -116,8 +182,8 @@ void Session::begin_request() {
 
 void Session::read() {
   reading_ = true;
-  socket_.async_read_some(buffer_.prepare(streaming_ ? 64 * 1024 : 16 * 1024),
-                          [self = self()](error_code ec, std::size_t n) { self->on_read(ec, n); });
+  async_read_some(buffer_.prepare(streaming_ ? 64 * 1024 : 16 * 1024),
+                  [self = self()](error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 void Session::on_read(error_code ec, std::size_t n) {
@@ -130,6 +196,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   }
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
+  if (proxy_header_pending_) return on_proxy_header();
   if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
@@ -191,7 +258,10 @@ bool Session::on_header_complete() {
     if (!parser_->is_done() && buffer_.size() == 0) {
       static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       error_code ignored;  // best effort: a client that cannot take it will send the body anyway
-      asio::write(socket_, asio::buffer(kContinue, sizeof(kContinue) - 1), ignored);
+      if (tls_)  // a blocking socket under TLS (see the constructor): the record completes
+        asio::write(*tls_, asio::buffer(kContinue, sizeof(kContinue) - 1), ignored);
+      else
+        asio::write(socket_, asio::buffer(kContinue, sizeof(kContinue) - 1), ignored);
     }
   }
   return true;
@@ -288,6 +358,10 @@ void Session::fail_body_piece(int status) {
 }
 
 void Session::on_read_error(error_code ec) {
+  if (proxy_header_pending_) {  // no header (in time): nothing to answer
+    server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
+    return close();
+  }
   if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
     closing_ = true;  // the client ended its side of the tunnel
     deadline_ = SteadyTime::max();
@@ -360,6 +434,7 @@ void Session::dispatch() {
   response_.version(request_.version());
   exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
+  exchange_.context().set_peer_ip(client_ip_);
   exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
     exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
@@ -480,11 +555,24 @@ void Session::write_response(bool keep_alive) {
   serialize_head(keep_alive, with_body);
   if (out_stream_) {
     deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
-    asio::async_write(socket_, asio::buffer(head_),
-                      [self = self(), keep_alive](error_code ec, std::size_t) {
-                        if (ec) return self->end_response(ec, false);
-                        self->write_body_piece(keep_alive);
-                      });
+    async_write_all(asio::buffer(head_), [self = self(), keep_alive](error_code ec, std::size_t) {
+      if (ec) return self->end_response(ec, false);
+      self->write_body_piece(keep_alive);
+    });
+    return;
+  }
+  if (tls_) {
+    // One TLS record (and one write) for head and a small body, not two.
+    const bool body = with_body && !head_request_;
+    const bool joined = body && response_.body().size() <= 16 * 1024;
+    if (joined) head_ += response_.body();
+    std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(head_),
+        body && !joined ? asio::buffer(response_.body()) : asio::const_buffer{}};
+    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+    async_write_all(buffers, [self = self(), keep_alive](error_code ec, std::size_t) {
+      self->end_response(ec, keep_alive);
+    });
     return;
   }
   std::array<asio::const_buffer, 2> buffers{
@@ -538,11 +626,10 @@ void Session::on_body_piece(BodyPiece piece, bool keep_alive) {
       detail::body_piece_buffers(piece.data, piece.last, out_chunked_, chunk_head_);
   deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
   const bool last = piece.last;
-  asio::async_write(socket_, buffers,
-                    [self = self(), keep_alive, last](error_code ec, std::size_t) {
-                      if (ec || last) return self->end_response(ec, keep_alive);
-                      self->write_body_piece(keep_alive);
-                    });
+  async_write_all(buffers, [self = self(), keep_alive, last](error_code ec, std::size_t) {
+    if (ec || last) return self->end_response(ec, keep_alive);
+    self->write_body_piece(keep_alive);
+  });
 }
 
 // Answers a request that never reached the dispatcher, then closes the connection: after a
@@ -569,9 +656,26 @@ void Session::close() {
   exchange_.set_upgrade_stream(nullptr);
   out_stream_.reset();
   deadline_ = SteadyTime::max();
+  // Not during the handshake or a pending read: the stream allows no second operation then.
+  if (tls_ready_ && !reading_) return close_tls();
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   socket_.close(ec);
+}
+
+// TLS ends with a close_notify alert, so a client reading to the end of the stream can tell an
+// end from a truncation. The peer's answer is waited for at most a second.
+void Session::close_tls() {
+  auto timer =
+      std::make_shared<asio::steady_timer>(socket_.get_executor(), std::chrono::seconds(1));
+  timer->async_wait([self = self()](error_code ec) {
+    if (ec != asio::error::operation_aborted) self->socket_.close(ec);
+  });
+  tls_->async_shutdown([self = self(), timer](error_code) {
+    error_code ignored;
+    timer->cancel();
+    self->socket_.close(ignored);
+  });
 }
 
 // Closing a socket with unread input makes the kernel send a RST, and a client still sending its

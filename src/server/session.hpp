@@ -8,6 +8,10 @@
 // are checked by a per-worker sweep (Server) instead of a timer armed per read. Callgrind showed
 // Beast's serializer and type-erased executors costing more than the rest of the request.
 //
+// TLS: on a listener with a TlsContext, the socket is wrapped in an asio::ssl::stream after the
+// optional PROXY header; reads and writes go through it (stream-agnostic helpers below), and
+// the plain path keeps its eager writes. The handshake has its own timeout, checked by the sweep.
+//
 // Bodies: one up to limits.buffer_body_bytes is read whole before dispatch; a larger one is
 // dispatched after its first piece and handed to the handler as a BodyStream that reads the
 // socket only when the handler asks (back-pressure; memory bounded by one piece). A response
@@ -16,6 +20,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -24,6 +30,7 @@
 
 #include "core/http_message.hpp"
 #include "server/server.hpp"
+#include "server/tls/tls_context.hpp"
 #include "sluice/exchange.hpp"
 
 namespace sluice::server {
@@ -32,6 +39,7 @@ class Session final : public ExchangeHost {
  public:
   using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
                                                   boost::asio::io_context::executor_type>;
+  using TlsStream = boost::asio::ssl::stream<Socket&>;
 
   Session(Server& server, int worker, Socket socket);
   ~Session() override;
@@ -77,7 +85,26 @@ class Session final : public ExchangeHost {
   };
 
   void begin_request();
+  void on_proxy_header();
+  void begin_connection();  // after the PROXY header, if any: the TLS handshake, then HTTP
+  void on_handshake(error_code ec, std::size_t used);
+  void close_tls();
   void read();
+  // One read or a whole write, on the TLS stream when there is one.
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_)
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    else
+      socket_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void async_write_all(const Buffers& buffers, Handler&& handler) {
+    if (tls_)
+      boost::asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    else
+      boost::asio::async_write(socket_, buffers, std::forward<Handler>(handler));
+  }
   void on_read(error_code ec, std::size_t n);
   void parse();
   bool on_header_complete();  // false when the request was rejected
@@ -106,6 +133,8 @@ class Session final : public ExchangeHost {
   Server& server_;
   int worker_;
   Socket socket_;
+  std::shared_ptr<const TlsContext> tls_context_;  // the listener's when the session began
+  std::unique_ptr<TlsStream> tls_;                 // from the handshake on
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body>> parser_;
   std::string body_;  // the body being buffered, or the streamed piece the handler holds
@@ -122,7 +151,9 @@ class Session final : public ExchangeHost {
   std::string head_;  // the serialized response head, reused
   SteadyTime deadline_ = SteadyTime::max();
   bool reading_ = false;
-  bool request_started_ = false;  // bytes of the current request have arrived
+  bool proxy_header_pending_ = false;  // a PROXY protocol header comes before any HTTP
+  bool tls_ready_ = false;             // the TLS handshake completed
+  bool request_started_ = false;       // bytes of the current request have arrived
   bool header_checked_ = false;
   bool busy_ = false;
   bool head_request_ = false;

@@ -200,6 +200,7 @@ TEST(ProxyHandler, FollowsTheChaosUpstreamFaultSwitch) {
       host->response = detail::ResponseMessage{};
       host->exchange.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
       host->exchange.context().set_client_ip("127.0.0.1");
+      host->exchange.context().set_peer_ip("127.0.0.1");
       static thread_local auto lease = chain.acquire();
       host->exchange.run(*lease, handler, [&] {
         result.set_value({host->response.result_int(), host->response.body()});

@@ -61,6 +61,7 @@ void ChainRunner::run(const httplib::Request& req, httplib::Response& res, Handl
   Exchange& ex = host->exchange();
   ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   ex.context().set_client_ip(req.remote_addr);
+  ex.context().set_peer_ip(req.remote_addr);
   ex.set_bytes_in(req.body.size());
   ex.set_route(route_.get());
   // Acquired and released on this thread: snapshot leases are per-thread.

@@ -48,6 +48,7 @@ Decision EchoHandler::handle(Exchange& ex) {
       {"headers", headers},
       {"body", req.body()},
       {"client_ip", ex.context().client_ip()},
+      {"peer_ip", ex.context().peer_ip()},
       {"request_id", ex.context().request_id()},
       {"route", ex.route() ? ex.route()->name : std::string()},
   };

@@ -26,7 +26,7 @@ class RespondHandler final : public Handler {
 };
 
 // EchoHandler — answers with the request as JSON (config `handler.type: echo`): method, path,
-// query, headers, body, client_ip, request_id. For tests and debugging.
+// query, headers, body, client_ip, peer_ip, request_id. For tests and debugging.
 class EchoHandler final : public Handler {
  public:
   std::string_view kind() const override { return "echo"; }

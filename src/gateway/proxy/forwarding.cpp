@@ -102,7 +102,7 @@ std::string upstream_target(std::string_view target, std::string_view strip_pref
   return std::string(target);
 }
 
-void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
+void build_upstream_request(Request& in, std::string_view peer_ip, const ForwardingPolicy& policy,
                             UpstreamRequest& out, const BodyStream* stream) {
   auto& msg = in.native();
   out.method = msg.method();
@@ -110,7 +110,8 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
   out.target = upstream_target(sv(msg.target()), policy.strip_prefix);
   out.fields.clear();
 
-  const bool trusted = policy.trusted_proxies.contains(client_ip);
+  const bool trusted = policy.trusted_proxies.contains(peer_ip) ||
+                       (policy.real_ip != nullptr && policy.real_ip->trusts(peer_ip));
   const http::fields& f = msg.base();
   const auto tokens = connection_tokens(f);
   std::string forwarded_for;
@@ -152,7 +153,7 @@ void build_upstream_request(Request& in, std::string_view client_ip, const Forwa
     }
     append_line(out.fields, text, value);
   }
-  forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
+  forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(peer_ip);
   append_line(out.fields, "X-Forwarded-For", forwarded_for);
   append_line(out.fields, "X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
   if (forwarded_host.empty()) forwarded_host = host;

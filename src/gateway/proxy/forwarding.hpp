@@ -1,19 +1,22 @@
 // Forwarding — how the proxy rewrites a request for the upstream and the answer for the client:
 // hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-*) removed both ways; X-Forwarded-For/-Proto/-Host appended,
-// trusting incoming values only from `trusted_proxies`; Via; Host rewriting; prefix stripping.
+// trusting incoming values only from `trusted_proxies` or the gateway's `real_ip:` proxies; Via;
+// Host rewriting; prefix stripping.
 //
 //   ForwardingPolicy p;  p.host_rewrite = "endpoint";
-//   build_upstream_request(ex.request(), ex.context().client_ip(), p, upstream_request);
+//   build_upstream_request(ex.request(), ex.context().peer_ip(), p, upstream_request);
 //   serialize_head(upstream_request, upstream_host(p, endpoint, client_host), head);
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "gateway/proxy/cidr.hpp"
+#include "gateway/real_ip/real_ip.hpp"
 #include "sluice/body_stream.hpp"
 #include "sluice/http.hpp"
 
@@ -22,7 +25,9 @@ namespace sluice::gateway::proxy {
 struct Endpoint;
 
 struct ForwardingPolicy {
-  CidrSet trusted_proxies;   // whose X-Forwarded-* are kept and appended to
+  CidrSet trusted_proxies;  // whose X-Forwarded-* are kept and appended to
+  // The gateway's `real_ip:`: a peer it trusts for the client address is trusted here too.
+  std::shared_ptr<const RealIpPolicy> real_ip;
   std::string host_rewrite;  // empty: the client's Host; "endpoint": the endpoint's; else this
   std::string strip_prefix;  // removed from the start of the path
 };
@@ -40,7 +45,9 @@ struct UpstreamRequest {
 
 // Fills `out` from the client's request; a buffered body is moved (forwarded with
 // Content-Length); a streamed one (`stream`) is framed by its declared length, else chunked.
-void build_upstream_request(Request& in, std::string_view client_ip, const ForwardingPolicy& policy,
+// `peer_ip` is the connection's peer (Context::peer_ip): appended to X-Forwarded-For, as nginx's
+// $proxy_add_x_forwarded_for and Envoy do, so the chain names every hop.
+void build_upstream_request(Request& in, std::string_view peer_ip, const ForwardingPolicy& policy,
                             UpstreamRequest& out, const BodyStream* stream = nullptr);
 // The Host for a try to `endpoint` (host_rewrite: endpoint may differ between tries).
 std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,

@@ -30,6 +30,7 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
     std::string error;
     if (!route->forwarding.trusted_proxies.add(cidr, error)) s.error("trusted_proxies", error);
   }
+  if (services.building != nullptr) route->forwarding.real_ip = services.building->settings.real_ip;
   route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
   route->websocket = s.boolean("websocket", false);
   route->websocket_idle_timeout =
