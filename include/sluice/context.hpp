@@ -51,8 +51,13 @@ class Context {
     if (!deadline_ || t < *deadline_) deadline_ = t;
   }
 
+  // Who made the request, as an authentication middleware established it (jwt, basic_auth,
+  // ext_auth); empty when nobody did. Never taken from a client-sent header as such.
   const std::string& user() const { return user_; }
   void set_user(std::string user) { user_ = std::move(user); }
+  // The user's service tier ("vip", "free"), from the same middlewares; empty when unknown.
+  const std::string& tier() const { return tier_; }
+  void set_tier(std::string tier) { tier_ = std::move(tier); }
 
   std::string_view client_ip() const { return client_ip_; }
   void set_client_ip(std::string_view ip) { client_ip_.assign(ip); }
@@ -89,6 +94,7 @@ class Context {
   std::chrono::system_clock::time_point start_wall_{};
   std::optional<SteadyTime> deadline_;
   std::string user_;
+  std::string tier_;
   std::string client_ip_;
   std::string skipped_;
   TraceSlot trace_;
