@@ -126,6 +126,29 @@ routes:
   EXPECT_EQ(json::parse(none->body)["error"], "basic_auth_missing");
 }
 
+TEST(Identity, HashPasswordMakesALineBasicAuthAccepts) {
+  TempDir dir;
+  const auto pw = dir.write("pw", "correct horse\n");
+  auto made = run_sluice("hash-password --iterations 2000 < " + pw);
+  ASSERT_EQ(made.status, 0) << made.output;
+  ASSERT_TRUE(made.output.starts_with("$pbkdf2-sha256$2000$")) << made.output;
+  const std::string hash = made.output.substr(0, made.output.find('\n'));
+  const auto users = dir.write("users.txt", "alice:" + hash + "\n");
+  SluiceProcess gw(R"(
+routes:
+  - name: api
+    middlewares: [ { type: basic_auth, users_file: )" +
+                   users + R"( } ]
+    handler: { type: respond, status: 204 }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  c.set_basic_auth("alice", "correct horse");
+  EXPECT_EQ(c.Get("/")->status, 204);
+  c.set_basic_auth("alice", "correct horse\n");
+  EXPECT_EQ(c.Get("/")->status, 401);
+  EXPECT_EQ(run_sluice("hash-password --iterations 10 < " + pw).status, 2);
+}
+
 // An authorization service on loopback: "Bearer good" is alice (vip), "Bearer slow" answers
 // after 1 s, "Bearer broken" is a 500, anything else a 401 with a challenge of its own.
 class AuthService {
