@@ -127,6 +127,14 @@ TEST_F(JwtFixture, CookieAllowMissingAndForwardToken) {
       << "allow_missing does not let a bad token through";
 }
 
+TEST_F(JwtFixture, AnotherHeaderCarriesTheBareToken) {
+  Harness h(config(jwks, "        header: X-Api-Token\n"));
+  ASSERT_TRUE(h.errors.empty()) << h.errors[0];
+  const std::string token = bearer("ES256", {{"sub", "erin"}}).substr(7);
+  EXPECT_EQ(h.get("api", "/", {{"X-Api-Token", token}})->ex->context().user(), "erin");
+  EXPECT_EQ(h.get("api", "/", {{"Authorization", "Bearer " + token}})->ex->detail(), "jwt_missing");
+}
+
 TEST_F(JwtFixture, TheKeyFileIsReloadedWhenItChanges) {
   Harness h(config(jwks));
   ASSERT_TRUE(h.errors.empty()) << h.errors[0];
