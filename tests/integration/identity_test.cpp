@@ -11,6 +11,7 @@
 
 #include "security/password_hash.hpp"
 #include "support/jwt_signer.hpp"
+#include "support/raw_client.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -289,6 +290,27 @@ TEST(Identity, ExtAuthFailureModeAllowLetsRequestsPassMarked) {
   EXPECT_EQ(lines[1]["detail"], "ext_auth_denied");
   EXPECT_NE(gw.log().find("the authorization service failed (timed out)"), std::string::npos)
       << gw.log();
+}
+
+TEST(Identity, AClientLeavingDuringTheCheckIsLogged499AndHarmsNothing) {
+  AuthService auth;
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  SluiceProcess gw("access_log: { path: " + log + " }\n" + ext_auth_config(auth.port(), true));
+  {
+    RawClient leaving(gw.port());
+    leaving.send("GET /gone HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer slow\r\n\r\n");
+    std::this_thread::sleep_for(100ms);  // the check is in flight (the service takes 1 s)
+  }
+  const auto lines = log_lines(log, 1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["status_code"], 499);
+  EXPECT_EQ(lines[0]["path"], "/gone");
+  httplib::Client c("127.0.0.1", gw.port());
+  auto after = c.Get("/", {{"Authorization", "Bearer good"}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  EXPECT_TRUE(gw.running());
 }
 
 TEST(Identity, ExtAuthServiceDownIsAFailureNotAHang) {
