@@ -270,6 +270,22 @@ TEST(Identity, ExtAuthAllowsCopiesHeadersAndPassesDenialsThrough) {
     EXPECT_NE(m->body.find(line), std::string::npos) << line << "\n" << m->body;
 }
 
+TEST(Identity, ExtAuthWaitsNoLongerThanTheRequestsDeadline) {
+  AuthService auth;
+  std::string config = ext_auth_config(auth.port(), false);
+  const std::string first = "    middlewares:\n";
+  config.replace(config.find(first), first.size(),
+                 first + "      - { type: timeout, timeout_ms: 100 }\n");
+  SluiceProcess gw(config);
+  httplib::Client c("127.0.0.1", gw.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto slow = c.Get("/", {{"Authorization", "Bearer slow"}});
+  ASSERT_TRUE(slow);
+  EXPECT_EQ(slow->status, 503);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 350ms) << "the 100 ms deadline, not 400 ms";
+  EXPECT_EQ(c.Get("/", {{"Authorization", "Bearer good"}})->status, 200);
+}
+
 TEST(Identity, ExtAuthFailureModeAllowLetsRequestsPassMarked) {
   AuthService auth;
   TempDir dir;

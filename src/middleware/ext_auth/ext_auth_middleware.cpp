@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <algorithm>
+
 #include "server/worker_pool.hpp"
 
 namespace sluice::middleware {
@@ -95,13 +97,20 @@ Decision ExtAuthMiddleware::pre_handle(Exchange& ex) {
   boost::asio::io_context* io = server::current_io_context();
   if (io == nullptr) return on_failure(ex, "not on a server worker");
 
+  // The check may not outlive the request's deadline (the `timeout` middleware's).
+  auto timeout = config_.timeout;
+  if (auto deadline = ex.context().deadline()) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock_.now());
+    if (left.count() <= 0) return on_failure(ex, "the request's deadline has passed");
+    timeout = std::min(timeout, left);
+  }
   auto call = std::make_shared<Call>();
   call->resume = ex.defer();
   ex.on_cancel([call] {
     call->cancelled = true;
     if (call->abort) call->abort();
   });
-  call->abort = start_http_call(*io, config_.endpoint, check_request(ex), config_.timeout,
+  call->abort = start_http_call(*io, config_.endpoint, check_request(ex), timeout,
                                 [this, &ex, call](ShadowResult result) {
                                   if (call->cancelled)
                                     return;  // the request is gone: touch nothing of it

@@ -30,7 +30,7 @@ namespace sluice::middleware {
 struct ExtAuthConfig {
   ShadowEndpoint endpoint;
   std::string path = "/";
-  std::chrono::milliseconds timeout{200};
+  std::chrono::milliseconds timeout{200};     // shortened to the request's deadline, if sooner
   std::vector<std::string> request_headers;   // copied from the client's request to the service
   std::vector<std::string> response_headers;  // copied from a 2xx answer into the request
   bool failure_mode_allow = false;
@@ -39,8 +39,12 @@ struct ExtAuthConfig {
 
 class ExtAuthMiddleware final : public Middleware {
  public:
-  ExtAuthMiddleware(std::string name, ExtAuthConfig config, AuthCounters counters)
-      : name_(std::move(name)), config_(std::move(config)), counters_(std::move(counters)) {}
+  ExtAuthMiddleware(std::string name, ExtAuthConfig config, AuthCounters counters,
+                    const Clock& clock)
+      : name_(std::move(name)),
+        config_(std::move(config)),
+        counters_(std::move(counters)),
+        clock_(clock) {}
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "ext_auth"; }
@@ -56,6 +60,7 @@ class ExtAuthMiddleware final : public Middleware {
   std::string name_;
   ExtAuthConfig config_;
   AuthCounters counters_;
+  const Clock& clock_;  // the clock of Context deadlines
   mutable observe::RateLimitedWarning warn_{"ext_auth"};
 };
 

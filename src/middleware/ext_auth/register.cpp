@@ -7,6 +7,7 @@ namespace {
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   prometheus::Registry* metrics = spec.services != nullptr ? spec.services->metrics.get() : nullptr;
+  const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
   ExtAuthConfig config;
   const auto address = s.string("address");
   const auto colon = address.rfind(':');
@@ -26,7 +27,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   config.failure_mode_allow = s.boolean("failure_mode_allow", false);
   config.identity = Identity::read(s);
   AuthCounters counters(metrics, spec.name, {"allowed", "denied", "failed_open", "failed_closed"});
-  return std::make_shared<ExtAuthMiddleware>(spec.name, std::move(config), std::move(counters));
+  return std::make_shared<ExtAuthMiddleware>(spec.name, std::move(config), std::move(counters),
+                                             clock);
 }
 
 const MiddlewareRegistrar registrar("ext_auth", build);
