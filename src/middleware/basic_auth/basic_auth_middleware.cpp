@@ -20,20 +20,13 @@ struct BasicAuthMiddleware::Check {
 BasicAuthMiddleware::BasicAuthMiddleware(
     std::string name, BasicAuthConfig config,
     std::shared_ptr<security::WatchedFile<security::CredentialsTable>> users, AuthCounters counters,
-    const Clock& clock)
+    const Clock& clock, std::shared_ptr<boost::asio::thread_pool> pool)
     : name_(std::move(name)),
       config_(std::move(config)),
       users_(std::move(users)),
       counters_(std::move(counters)),
-      clock_(clock) {
-  if (config_.verify_threads > 0)
-    pool_ = std::make_unique<boost::asio::thread_pool>(config_.verify_threads);
-}
-
-// Checks still queued finish first (each holds its request's Resume).
-BasicAuthMiddleware::~BasicAuthMiddleware() {
-  if (pool_) pool_->join();
-}
+      clock_(clock),
+      pool_(std::move(pool)) {}
 
 Decision BasicAuthMiddleware::refuse(Exchange& ex, std::string_view detail,
                                      std::string_view message) const {
@@ -74,8 +67,8 @@ Decision BasicAuthMiddleware::pre_handle(Exchange& ex) {
 
   // Wrong passwords are never cached, so a guessing client could queue PBKDF2 work without end:
   // the queue is bounded, and what does not fit is told to come back.
-  if (pending_.fetch_add(1, std::memory_order_relaxed) >= config_.max_pending) {
-    pending_.fetch_sub(1, std::memory_order_relaxed);
+  if (pending_->fetch_add(1, std::memory_order_relaxed) >= config_.max_pending) {
+    pending_->fetch_sub(1, std::memory_order_relaxed);
     counters_.count("basic_auth_busy");
     ex.answer_error(503, "basic_auth_busy", "too many password checks in progress");
     ex.response().set_header("Retry-After", "1");
@@ -84,14 +77,18 @@ Decision BasicAuthMiddleware::pre_handle(Exchange& ex) {
   auto check = std::make_shared<Check>();
   check->resume = ex.defer();
   ex.on_cancel([check] { check->cancelled = true; });
-  boost::asio::post(*pool_, [this, &ex, check, table = std::move(table), entry, now,
-                             user = std::move(user), password = std::move(password), tier] {
+  // The pool's part never touches the middleware, and of the exchange only Exchange::post (its
+  // host, kept alive by the Resume in `check`): it may run after a cancelled request and a reload.
+  boost::asio::post(*pool_, [this, &ex, check, pending = pending_, table = std::move(table), entry,
+                             now, user = std::move(user), password = std::move(password), tier] {
     const bool ok = table->check(entry, user, password, now);
-    pending_.fetch_sub(1, std::memory_order_relaxed);
+    pending->fetch_sub(1, std::memory_order_relaxed);
     // Back to the request's worker: the exchange is only touched there. `check` keeps the
-    // Resume, and with it the request's host, alive until then.
+    // Resume, and with it the request's host (which owns the exchange), alive until then.
     ex.post([this, &ex, check, ok, user, tier] {
-      if (check->cancelled) return;  // the request is gone: touch nothing of it
+      // Cancelled: the request is gone, and the middleware may be too. Otherwise the request
+      // still holds its chain snapshot, and with it this middleware.
+      if (check->cancelled) return;
       // Written into the exchange before the resume, on the request's own thread.
       const Decision d = finish(ex, user, tier, ok);
       check->resume(d);

@@ -1,8 +1,8 @@
 // basic_auth — HTTP Basic authentication (RFC 7617) against a file of PBKDF2-SHA256 password
 // hashes, re-read when it changes. The user (and the optional tier of its line) go into the
 // Context; a missing or wrong password is a 401 with WWW-Authenticate: Basic realm="...".
-// PBKDF2 is slow on purpose: it runs on a small thread pool of its own, never on the worker, and
-// a password verified once is remembered for cache_ttl_ms (keyed by an HMAC, not the password).
+// PBKDF2 is slow on purpose: it runs on a small hashing thread pool, never on the worker, and a
+// password verified once is remembered for cache_ttl_ms (keyed by an HMAC, not the password).
 //
 //   - type: basic_auth
 //     users_file: /etc/sluice/users.txt      # alice:$pbkdf2-sha256$600000$...$...:vip
@@ -25,7 +25,7 @@ namespace sluice::middleware {
 struct BasicAuthConfig {
   std::string realm = "sluice";
   bool forward_credentials = false;  // true: the Authorization header reaches the upstream
-  int verify_threads = 1;            // 0: PBKDF2 on the worker itself (tests, tiny setups)
+  int verify_threads = 1;            // the hashing pool's threads; 0: on the worker (tests)
   int max_pending = 64;              // checks queued for the pool beyond this: 503
   Identity identity;
 };
@@ -34,8 +34,8 @@ class BasicAuthMiddleware final : public Middleware {
  public:
   BasicAuthMiddleware(std::string name, BasicAuthConfig config,
                       std::shared_ptr<security::WatchedFile<security::CredentialsTable>> users,
-                      AuthCounters counters, const Clock& clock);
-  ~BasicAuthMiddleware() override;
+                      AuthCounters counters, const Clock& clock,
+                      std::shared_ptr<boost::asio::thread_pool> pool);
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "basic_auth"; }
@@ -52,8 +52,12 @@ class BasicAuthMiddleware final : public Middleware {
   std::shared_ptr<security::WatchedFile<security::CredentialsTable>> users_;
   AuthCounters counters_;
   const Clock& clock_;
-  std::atomic<int> pending_{0};                     // checks queued or running on the pool
-  std::unique_ptr<boost::asio::thread_pool> pool_;  // null when verify_threads is 0
+  // Checks queued or running on the pool. Shared with them: a check never touches the middleware,
+  // which a reload may destroy while a cancelled request's check is still queued.
+  std::shared_ptr<std::atomic<int>> pending_ = std::make_shared<std::atomic<int>>(0);
+  // Null when verify_threads is 0. Shared by the gateway's basic_auth middlewares with the same
+  // thread count and kept for the process's life, so a reload never waits for a pool to drain.
+  std::shared_ptr<boost::asio::thread_pool> pool_;
 };
 
 }  // namespace sluice::middleware

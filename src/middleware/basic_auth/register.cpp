@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "gateway/services.hpp"
 #include "middleware/basic_auth/basic_auth_middleware.hpp"
 #include "sluice/registry.hpp"
@@ -9,6 +11,21 @@ namespace {
 
 using security::CredentialsTable;
 using security::WatchedFile;
+
+// The hashing pools of the gateway, one per thread count, living as long as the process
+// (GatewayServices::shared): a reload that replaces a basic_auth middleware never has to wait for
+// a pool to drain. Config loads are serialized, so the map needs no lock.
+struct HashPools {
+  std::map<int, std::shared_ptr<boost::asio::thread_pool>> by_threads;
+};
+
+std::shared_ptr<boost::asio::thread_pool> hash_pool(GatewayServices* services, int threads) {
+  if (threads <= 0) return nullptr;
+  if (services == nullptr) return std::make_shared<boost::asio::thread_pool>(threads);
+  auto& slot = services->shared.get_or_emplace<HashPools>().by_threads[threads];
+  if (!slot) slot = std::make_shared<boost::asio::thread_pool>(threads);
+  return slot;
+}
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   prometheus::Registry* metrics = spec.services != nullptr ? spec.services->metrics.get() : nullptr;
@@ -52,10 +69,11 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     s.error("users_file", *error);
     return nullptr;
   }
+  auto pool = hash_pool(spec.services, config.verify_threads);
   return std::make_shared<BasicAuthMiddleware>(
       spec.name, std::move(config),
       std::get<std::shared_ptr<WatchedFile<CredentialsTable>>>(std::move(users)),
-      std::move(counters), clock);
+      std::move(counters), clock, std::move(pool));
 }
 
 const MiddlewareRegistrar registrar("basic_auth", build);
