@@ -329,6 +329,25 @@ TEST(Identity, AClientLeavingDuringTheCheckIsLogged499AndHarmsNothing) {
   EXPECT_TRUE(gw.running());
 }
 
+TEST(Identity, AGuardedExtAuthStepsAsideWhileItsServiceIsDown) {
+  // The seed's "skip auth when the auth service is down": nothing listens on port 1.
+  std::string config = ext_auth_config(1, false);
+  const std::string anchor = "        failure_mode_allow: false\n";
+  config.replace(config.find(anchor), anchor.size(),
+                 anchor +
+                     "        guard: { on_open: skip, breaker: { strategy: error_count, "
+                     "threshold: 2, min_request_amount: 1, retry_timeout_ms: 60000 } }\n");
+  SluiceProcess gw(config);
+  httplib::Client c("127.0.0.1", gw.port());
+  EXPECT_EQ(c.Get("/")->status, 503);
+  EXPECT_EQ(c.Get("/")->status, 503);
+  auto skipped = c.Get("/", {{"X-User", "mallory"}});
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(skipped->status, 200) << "the breaker is open: ext_auth steps aside";
+  EXPECT_FALSE(json::parse(skipped->body)["headers"].contains("x-user"))
+      << "stepping aside, ext_auth still removes the client's identity headers";
+}
+
 TEST(Identity, ExtAuthServiceDownIsAFailureNotAHang) {
   SluiceProcess closed(ext_auth_config(1, false));  // nothing listens on port 1
   httplib::Client c("127.0.0.1", closed.port());

@@ -159,6 +159,16 @@ TEST_F(JwtFixture, TheKeyFileIsReloadedWhenItChanges) {
             std::string::npos);
 }
 
+TEST_F(JwtFixture, SteppingAsideStillRemovesClientIdentityHeaders) {
+  Harness h(config(jwks, "        rollout: { percent: 0 }\n"));
+  ASSERT_TRUE(h.errors.empty()) << h.errors[0];
+  auto r = h.get("api", "/", {{"X-User", "forged"}, {"X-User-Tier", "vip"}});
+  EXPECT_EQ(r->status(), 200) << "left out by the rollout: no token needed";
+  EXPECT_EQ(r->ex->context().user(), "");
+  EXPECT_FALSE(r->ex->request().has_header("X-User"));
+  EXPECT_FALSE(r->ex->request().has_header("X-User-Tier"));
+}
+
 TEST(JwtConfig, ErrorsNameTheKeyAndItsPosition) {
   TempDir dir;
   Harness missing(config(dir.file("absent.json")));

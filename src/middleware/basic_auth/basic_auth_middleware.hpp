@@ -40,6 +40,8 @@ class BasicAuthMiddleware final : public Middleware {
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "basic_auth"; }
   Decision pre_handle(Exchange& ex) override;
+  // Skipped (guard or rollout): the upstream still never sees a client's identity headers.
+  void on_skipped(Exchange& ex) override { config_.identity.strip(ex); }
 
  private:
   struct Check;

@@ -89,11 +89,14 @@ Decision ExtAuthMiddleware::on_answer(Exchange& ex, ShadowResult& result) const 
   return Decision::next();
 }
 
-Decision ExtAuthMiddleware::pre_handle(Exchange& ex) {
-  // Whatever the outcome, a client's own copies of the headers the service speaks for go.
+void ExtAuthMiddleware::strip(Exchange& ex) const {
   config_.identity.strip(ex);
   for (const auto& name : config_.response_headers)
     ex.request().remove_header(name);
+}
+
+Decision ExtAuthMiddleware::pre_handle(Exchange& ex) {
+  strip(ex);  // whatever the outcome
   boost::asio::io_context* io = server::current_io_context();
   if (io == nullptr) return on_failure(ex, "not on a server worker");
 

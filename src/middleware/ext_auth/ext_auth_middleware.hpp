@@ -49,9 +49,13 @@ class ExtAuthMiddleware final : public Middleware {
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "ext_auth"; }
   Decision pre_handle(Exchange& ex) override;
+  // Skipped (guard or rollout): the upstream still never sees a client's identity headers.
+  void on_skipped(Exchange& ex) override { strip(ex); }
 
  private:
   struct Call;
+  // Removes a client's copies of the headers the service speaks for.
+  void strip(Exchange& ex) const;
   OutgoingRequest check_request(const Exchange& ex) const;
   // The service's answer; on the request's worker thread. Returns what the chain does next.
   Decision on_answer(Exchange& ex, ShadowResult& result) const;

@@ -47,6 +47,8 @@ class JwtMiddleware final : public Middleware {
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "jwt"; }
   Decision pre_handle(Exchange& ex) override;
+  // Skipped (guard or rollout): the upstream still never sees a client's identity headers.
+  void on_skipped(Exchange& ex) override { config_.identity.strip(ex); }
 
   // The token of a request ("" when none): the header first, then the cookie.
   std::string_view find_token(const Request& req) const;
