@@ -304,7 +304,8 @@ TEST(Identity, ExtAuthFailureModeAllowLetsRequestsPassMarked) {
   EXPECT_EQ(lines[0]["detail"], "ext_auth_failed_open");
   EXPECT_FALSE(lines[0].contains("user"));
   EXPECT_EQ(lines[1]["detail"], "ext_auth_denied");
-  EXPECT_NE(gw.log().find("the authorization service failed (timed out)"), std::string::npos)
+  EXPECT_NE(gw.log().find("ext_auth: the authorization service of \"ext_auth\" failed (timed out)"),
+            std::string::npos)
       << gw.log();
 }
 

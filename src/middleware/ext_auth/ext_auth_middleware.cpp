@@ -49,7 +49,8 @@ OutgoingRequest ExtAuthMiddleware::check_request(const Exchange& ex) const {
 }
 
 Decision ExtAuthMiddleware::on_failure(Exchange& ex, const std::string& why) const {
-  warn_(name_ + ": the authorization service failed (" + why + ")" +
+  // The warning's prefix is the type; the instance name tells which of several it was.
+  warn_("the authorization service of \"" + name_ + "\" failed (" + why + ")" +
         (config_.failure_mode_allow ? "; requests pass (failure_mode_allow)" : "; answering 503"));
   if (config_.failure_mode_allow) {
     counters_.count("failed_open");
