@@ -1,7 +1,11 @@
 // sluice — the gateway binary.
 //   sluice run [-c FILE] [--port-file FILE]   serve (embedded default config without -c)
 //   sluice check -c FILE                      validate a config; exit 0 when valid, 1 otherwise
+//   sluice hash-password [--iterations N]   a basic_auth password hash of the password on stdin
 //   sluice version
+#include <termios.h>
+#include <unistd.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +17,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/gateway.hpp"
+#include "security/password_hash.hpp"
 
 namespace {
 
@@ -30,6 +35,9 @@ Usage:
       Validate FILE; print every error with file:line:column. Exit 0 when valid, 1 otherwise.
   sluice check --print-default
       Print the embedded default config.
+  sluice hash-password [--iterations N]
+      Read a password (one line of stdin; typed without echo on a terminal) and print its
+      PBKDF2-SHA256 hash for a basic_auth users file (default 600000 iterations).
   sluice version
   sluice --help
 )";
@@ -39,6 +47,7 @@ struct Args {
   std::string config;
   std::string port_file;
   bool print_default = false;
+  std::string iterations = "600000";
   std::string error;
 };
 
@@ -60,6 +69,8 @@ Args parse(int argc, char** argv) {
       a.config = value("-c");
     else if (s == "--port-file")
       a.port_file = value("--port-file");
+    else if (s == "--iterations")
+      a.iterations = value("--iterations");
     else if (s == "--print-default")
       a.print_default = true;
     else if (s == "-v" || s == "--version")
@@ -92,6 +103,40 @@ int check(const Args& a) {
     return 1;
   }
   std::cout << a.config << ": ok (" << outcome.config->routes->routes.size() << " routes)\n";
+  return 0;
+}
+
+int hash_password(const Args& a) {
+  int iterations = 0;
+  try {
+    iterations = std::stoi(a.iterations);
+  } catch (...) {
+  }
+  if (iterations < sluice::security::PasswordHash::kMinIterations) {
+    std::cerr << "sluice hash-password: --iterations must be a number >= "
+              << sluice::security::PasswordHash::kMinIterations << "\n";
+    return 2;
+  }
+  const bool tty = ::isatty(STDIN_FILENO) == 1;
+  termios saved{};
+  if (tty) {  // a password typed at a terminal is not echoed
+    std::cerr << "Password: " << std::flush;
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string password;
+  const bool got = static_cast<bool>(std::getline(std::cin, password));
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::cerr << "\n";
+  }
+  if (!got || password.empty()) {
+    std::cerr << "sluice hash-password: no password on stdin\n";
+    return 1;
+  }
+  std::cout << sluice::security::PasswordHash::make(password, iterations).text() << "\n";
   return 0;
 }
 
@@ -129,6 +174,7 @@ int main(int argc, char** argv) {
   }
   if (a.command == "check") return check(a);
   if (a.command == "run") return run(a);
+  if (a.command == "hash-password") return hash_password(a);
   std::cerr << "sluice: unknown command \"" << a.command << "\"\n\n" << kUsage;
   return 2;
 }

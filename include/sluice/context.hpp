@@ -51,8 +51,13 @@ class Context {
     if (!deadline_ || t < *deadline_) deadline_ = t;
   }
 
+  // Who made the request, as an authentication middleware established it (jwt, basic_auth,
+  // ext_auth); empty when nobody did. Never taken from a client-sent header as such.
   const std::string& user() const { return user_; }
   void set_user(std::string user) { user_ = std::move(user); }
+  // The user's service tier ("vip", "free"), from the same middlewares; empty when unknown.
+  const std::string& tier() const { return tier_; }
+  void set_tier(std::string tier) { tier_ = std::move(tier); }
 
   // The client's address: the connection's peer, or, behind trusted proxies, the address they
   // vouch for (the gateway's `real_ip:`). Rate-limit keys, logs and spans use this one.
@@ -95,6 +100,7 @@ class Context {
   std::chrono::system_clock::time_point start_wall_{};
   std::optional<SteadyTime> deadline_;
   std::string user_;
+  std::string tier_;
   std::string client_ip_;
   std::string peer_ip_;
   std::string skipped_;

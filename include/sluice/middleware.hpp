@@ -64,6 +64,12 @@ class Middleware {
   // blocking the worker.
   virtual Decision pre_handle(Exchange& ex) = 0;
 
+  // Instead of pre_handle, when this middleware steps aside for a request (a `guard:` whose
+  // breaker is open with on_open: skip, a `rollout:` that leaves the request out). It cannot
+  // answer, and no other hook of this middleware runs for the request. For what must hold even
+  // then: an authentication middleware removes client-sent identity headers here.
+  virtual void on_skipped(Exchange& /*ex*/) {}
+
   // After the handler (or an early answer), in reverse order, for exactly the middlewares whose
   // pre_handle ran. `elapsed` is the time since the request entered the chain. May change the
   // response; may call ex.defer() to wait (the chain resumes on the Resume).

@@ -10,6 +10,7 @@ void Context::begin(SteadyTime steady_now, std::chrono::system_clock::time_point
   start_wall_ = wall_now;
   deadline_.reset();
   user_.clear();
+  tier_.clear();
   client_ip_.clear();
   peer_ip_.clear();
   skipped_.clear();

@@ -45,6 +45,8 @@ constexpr std::string_view kKeyJson[] = {
     SLUICE_KEY("sluice.middleware.self_time_ns"),
     SLUICE_KEY("sluice.answered"),
     SLUICE_KEY("sluice.skipped"),
+    SLUICE_KEY("enduser.id"),
+    SLUICE_KEY("sluice.user_tier"),
 };
 #undef SLUICE_KEY
 static_assert(std::size(kKeyJson) == static_cast<std::size_t>(AttrKey::kCount));

@@ -45,6 +45,8 @@ enum class AttrKey : uint8_t {
   kSluiceMiddlewareSelfTimeNs,
   kSluiceAnswered,
   kSluiceSkipped,
+  kEnduserId,
+  kSluiceUserTier,
   kCount,
   kInline = 0xff,  // the key follows in the record
 };

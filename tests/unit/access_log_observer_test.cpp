@@ -82,6 +82,19 @@ struct Fixture {
   std::shared_ptr<testing::ManualHost> host = std::make_shared<testing::ManualHost>();
 };
 
+TEST(AccessLogLine, UserAndTierOnlyWhenAnAuthenticationMiddlewareSetThem) {
+  auto host = std::make_shared<testing::ManualHost>();
+  auto& ex = host->exchange("GET", "/x");
+  auto anonymous = json::parse(format_access_log_line(ex, 1ms, LatencyBucket::kP50));
+  EXPECT_FALSE(anonymous.contains("user"));
+  EXPECT_FALSE(anonymous.contains("user_tier"));
+  ex.context().set_user("al\"ice");
+  ex.context().set_tier("vip");
+  auto line = json::parse(format_access_log_line(ex, 1ms, LatencyBucket::kP50));
+  EXPECT_EQ(line["user"], "al\"ice");
+  EXPECT_EQ(line["user_tier"], "vip");
+}
+
 TEST(AccessLogObserver, OneLinePerOutcomeWithTheDocumentedFields) {
   Fixture f;
   f.run("GET", "/ok?secret=1", {{"User-Agent", "curl/8.0"}});

@@ -231,7 +231,7 @@ TEST(RateLimitMiddleware, ConfigErrors) {
             "test.yaml:5:44: routes[0].middlewares[0].limits[0].rate: must be greater than 0");
   EXPECT_EQ(first_error("{type: rate_limit, limits: [{rate: 1, key: ip}]}"),
             "test.yaml:5:52: routes[0].middlewares[0].limits[0].key: unknown key \"ip\"; expected "
-            "client_ip, route, user, header:<Name> or a list of them");
+            "client_ip, route, user, tier, header:<Name> or a list of them");
   EXPECT_EQ(first_error("{type: rate_limit, backend: memcached, limits: [{rate: 1}]}"),
             "test.yaml:5:37: routes[0].middlewares[0].backend: unknown value \"memcached\"; "
             "expected one of: local, redis");

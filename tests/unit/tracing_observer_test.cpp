@@ -25,6 +25,10 @@ class Gate final : public Middleware {
   std::string_view name() const override { return "gate"; }
   Decision pre_handle(Exchange& ex) override {
     if (ex.request().path() == "/closed") return ex.answer_error(503, "circuit_open", "open");
+    if (ex.request().path() == "/who") {  // as an authentication middleware would
+      ex.context().set_user("alice");
+      ex.context().set_tier("vip");
+    }
     return Decision::next();
   }
 };
@@ -123,6 +127,21 @@ TEST(TracingObserver, ContinuesAValidTraceAndExportsTheServerSpan) {
   EXPECT_EQ(testing::span_attribute(s, "client.address")["stringValue"], "10.1.2.3");
   EXPECT_EQ(testing::span_attribute(s, "user_agent.original")["stringValue"], "curl/8.0");
   EXPECT_TRUE(!s.contains("status") || s["status"].value("code", 0) == 0);
+}
+
+TEST(TracingObserver, TheAuthenticatedUserAndTierAreSpanAttributes) {
+  Fixture f;
+  f.run("/who", {});
+  f.run("/anonymous", {{"X-User", "mallory"}});
+  auto spans = f.exported(2);
+  ASSERT_EQ(spans.size(), 2u);
+  const json& who =
+      spans[0]["attributes"].dump().find("alice") != std::string::npos ? spans[0] : spans[1];
+  const json& anonymous = &who == &spans[0] ? spans[1] : spans[0];
+  EXPECT_EQ(testing::span_attribute(who, "enduser.id")["stringValue"], "alice");
+  EXPECT_EQ(testing::span_attribute(who, "sluice.user_tier")["stringValue"], "vip");
+  EXPECT_EQ(anonymous["attributes"].dump().find("enduser.id"), std::string::npos);
+  EXPECT_EQ(anonymous["attributes"].dump().find("sluice.user_tier"), std::string::npos);
 }
 
 TEST(TracingObserver, InvalidTraceparentStartsANewTraceAndDropsTracestate) {

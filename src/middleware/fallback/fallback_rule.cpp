@@ -62,7 +62,7 @@ bool FallbackRule::matches(const Exchange& ex, const RuleContext& ctx) const {
   if (p99_above_ && !(ctx.route_p99 > *p99_above_)) return false;
   if (!tiers_.empty()) {
     std::string_view tier =
-        tier_header_ ? ex.request().header(*tier_header_) : std::string_view(ex.context().user());
+        tier_header_ ? ex.request().header(*tier_header_) : std::string_view(ex.context().tier());
     if (std::find(tiers_.begin(), tiers_.end(), tier) == tiers_.end()) return false;
   }
   return true;

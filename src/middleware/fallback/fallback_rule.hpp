@@ -2,7 +2,8 @@
 // answers for.
 //
 //   when: { status: [5xx], breaker_open: true }                 # any of these outcomes
-//   when: { route_p99_above_ms: 800, user_tier: { header: X-User-Tier, in: [vip] } }
+//   when: { route_p99_above_ms: 800, user_tier: { in: [vip] } }   # the authenticated tier
+//   when: { user_tier: { header: X-User-Tier, in: [vip] } }        # a request header instead
 //
 // Outcome keys (status, detail, breaker_open, timeout, upstream_error, concurrency_limited,
 // rate_limited, exception) match when ANY of them matches; with none given, any failure matches
@@ -51,7 +52,9 @@ class FallbackRule {
   bool exception_ = false;
   bool any_outcome_key_ = false;
   std::optional<std::chrono::milliseconds> p99_above_;
-  std::optional<std::string> tier_header_;  // unset: the context's user is the tier
+  // Unset: the Context's tier, which only an authentication middleware (jwt, basic_auth,
+  // ext_auth) sets. A header is whatever the client sent, unless such a middleware sets it.
+  std::optional<std::string> tier_header_;
   std::vector<std::string> tiers_;
 };
 

@@ -150,6 +150,15 @@ struct Call : std::enable_shared_from_this<Call> {
   bool timed_out = false;
 };
 
+// Starts the call; the returned function aborts it (on the io_context's thread).
+std::function<void()> start(const std::shared_ptr<Call>& call, std::chrono::milliseconds timeout) {
+  call->start(timeout);
+  std::weak_ptr<Call> weak = call;
+  return [weak] {
+    if (auto c = weak.lock()) c->fail("cancelled", false);
+  };
+}
+
 }  // namespace
 
 std::function<void()> start_shadow_call(asio::io_context& io, const ShadowEndpoint& to,
@@ -169,11 +178,24 @@ std::function<void()> start_shadow_call(asio::io_context& io, const ShadowEndpoi
   out.keep_alive(to.cluster != nullptr);  // pooled connections stay open
   out.body() = in.body();
   out.prepare_payload();
-  call->start(timeout);
-  std::weak_ptr<Call> weak = call;
-  return [weak] {
-    if (auto c = weak.lock()) c->fail("cancelled", false);
-  };
+  return start(call, timeout);
+}
+
+std::function<void()> start_http_call(asio::io_context& io, const ShadowEndpoint& to,
+                                      const OutgoingRequest& request,
+                                      std::chrono::milliseconds timeout,
+                                      std::function<void(ShadowResult)> done) {
+  auto call = std::make_shared<Call>(io, to, std::move(done));
+  auto& out = call->request;
+  out.method_string(request.method);
+  out.target(request.target);
+  out.version(11);
+  for (const auto& [name, value] : request.headers)
+    out.insert(name, value);
+  out.set(http::field::host, to.host + ":" + to.port);
+  out.keep_alive(to.cluster != nullptr);
+  out.prepare_payload();
+  return start(call, timeout);
 }
 
 }  // namespace sluice::middleware

@@ -49,11 +49,24 @@ struct ShadowResult {
   std::string body;
 };
 
+// A request the caller makes up (ext_auth's check) instead of copying the client's; no body.
+struct OutgoingRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 // Sends a copy of `request` (method, target, headers except hop-by-hop, body; Host set to the
 // endpoint). `done` runs exactly once, on `io`. The returned function aborts the call (then
 // `done` gets an error); it must be called on `io`'s thread.
 std::function<void()> start_shadow_call(boost::asio::io_context& io, const ShadowEndpoint& to,
                                         const Request& request, std::chrono::milliseconds timeout,
                                         std::function<void(ShadowResult)> done);
+
+// Sends `request` the same way (Host set to the endpoint); same contract as start_shadow_call.
+std::function<void()> start_http_call(boost::asio::io_context& io, const ShadowEndpoint& to,
+                                      const OutgoingRequest& request,
+                                      std::chrono::milliseconds timeout,
+                                      std::function<void(ShadowResult)> done);
 
 }  // namespace sluice::middleware

@@ -52,6 +52,7 @@ Decision GatedMiddleware::step_aside(Exchange& ex, std::string_view reason,
                                      prometheus::Counter* counter) {
   ex.context().mark_skipped(name(), reason);
   if (counter != nullptr) counter->Increment();
+  inner_->on_skipped(ex);
   return Decision::next();
 }
 

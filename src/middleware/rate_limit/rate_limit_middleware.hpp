@@ -1,5 +1,5 @@
-// rate_limit — token-bucket limits per key (client IP, header, route, user, or a combination),
-// several per middleware, decided by a local backend or a quota shared through Redis.
+// rate_limit — token-bucket limits per key (client IP, header, route, user, tier, or a
+// combination), several per middleware, decided by a local backend or a quota shared through Redis.
 // Rejections are 429 with Retry-After and the RateLimit-* headers of the IETF draft
 // (draft-ietf-httpapi-ratelimit-headers-07); allowed responses carry the RateLimit-* headers too
 // unless `headers: false`.

@@ -9,6 +9,8 @@ bool RequestKey::parse_part(std::string_view text, Part& out) {
     out.source = Source::kRoute;
   else if (text == "user")
     out.source = Source::kUser;
+  else if (text == "tier")
+    out.source = Source::kTier;
   else if (text.starts_with("header:") && text.size() > 7) {
     out.source = Source::kHeader;
     out.header = std::string(text.substr(7));
@@ -23,12 +25,13 @@ RequestKey RequestKey::parse(const Settings& s, std::string_view key, std::strin
   auto names = s.strings(key);
   if (names.empty() && !s.has(key)) names.emplace_back(fallback);
   if (names.empty())
-    s.error(key, "must name at least one of client_ip, route, user, header:<Name>");
+    s.error(key, "must name at least one of client_ip, route, user, tier, header:<Name>");
   for (const auto& name : names) {
     Part p;
     if (!parse_part(name, p)) {
-      s.error(key, "unknown key \"" + name +
-                       "\"; expected client_ip, route, user, header:<Name> or a list of them");
+      s.error(key,
+              "unknown key \"" + name +
+                  "\"; expected client_ip, route, user, tier, header:<Name> or a list of them");
       continue;
     }
     out.parts_.push_back(std::move(p));
@@ -53,6 +56,9 @@ std::string RequestKey::of(const Exchange& ex) const {
         break;
       case Source::kUser:
         v = ex.context().user();
+        break;
+      case Source::kTier:
+        v = ex.context().tier();
         break;
     }
     if (v.empty())
@@ -79,6 +85,9 @@ std::string RequestKey::describe() const {
         break;
       case Source::kUser:
         out += "user";
+        break;
+      case Source::kTier:
+        out += "tier";
         break;
     }
   }

@@ -1,7 +1,8 @@
 // RequestKey — what a limit or breaker is counted per: the client IP, a header, the route, the
-// authenticated user, or a combination, read from config as one name or a list of names.
+// authenticated user or tier (set by jwt, basic_auth or ext_auth), or a combination, read from
+// config as one name or a list of names.
 //
-//   key: client_ip                      # or route, user, "header:X-Tenant"
+//   key: client_ip                      # or route, user, tier, "header:X-Tenant"
 //   key: [client_ip, "header:X-Tenant"] # one bucket per (ip, tenant)
 //   auto key = RequestKey::parse(s, "key", "client_ip");  std::string k = key.of(ex);
 #pragma once
@@ -17,7 +18,7 @@ namespace sluice::middleware {
 
 class RequestKey {
  public:
-  enum class Source { kClientIp, kHeader, kRoute, kUser };
+  enum class Source { kClientIp, kHeader, kRoute, kUser, kTier };
   struct Part {
     Source source = Source::kRoute;
     std::string header;  // for kHeader
@@ -25,10 +26,11 @@ class RequestKey {
 
   // Reads `key` (a name or a list of names); reports unknown names through `s`.
   static RequestKey parse(const Settings& s, std::string_view key, std::string_view fallback);
-  // Parses one name ("client_ip", "route", "user", "header:X-Name"); false when unknown.
+  // Parses one name ("client_ip", "route", "user", "tier", "header:X-Name"); false when unknown.
   static bool parse_part(std::string_view text, Part& out);
 
-  // The parts' values joined by '|'; an absent header or user counts as "-".
+  // The parts' values joined by '|'; an absent header, user or tier counts as "-" (so all
+  // anonymous requests share one bucket: put an authentication middleware first).
   std::string of(const Exchange& ex) const;
   // "client_ip|header:X-Tenant": the config spelling, for logs and the admin API.
   std::string describe() const;

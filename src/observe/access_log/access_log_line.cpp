@@ -25,6 +25,8 @@ enum StringField : std::size_t {
   kAnsweredBy,
   kDetail,
   kSkipped,
+  kUser,
+  kTier,
   kStringFields
 };
 
@@ -136,13 +138,15 @@ AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds l
   f.answered_by = ex.answered_by();
   f.detail = ex.detail();
   f.skipped = ctx.skipped();
+  f.user = ctx.user();
+  f.tier = ctx.tier();
   return f;
 }
 
 void append_access_log_record(ByteBuffer& out, const AccessLogFields& f) {
-  const std::string_view strings[kStringFields] = {f.request_id, f.method,      f.path,
-                                                   f.client_ip,  f.user_agent,  f.route,
-                                                   f.upstream,   f.answered_by, f.detail, f.skipped};
+  const std::string_view strings[kStringFields] = {
+      f.request_id, f.method,      f.path,   f.client_ip, f.user_agent, f.route,
+      f.upstream,   f.answered_by, f.detail, f.skipped,   f.user,       f.tier};
   RecordHead h;
   h.start_unix_ns = f.start_unix_ns;
   h.latency_ns = f.latency_ns;
@@ -194,6 +198,8 @@ void format_access_log_record(std::string_view record, ByteBuffer& out) {
   field(out, ",\"path\":", s[kPath]);
   number_field(out, ",\"status_code\":", static_cast<uint64_t>(std::max(0, h.status)));
   field(out, ",\"client_ip\":", s[kClientIp]);
+  if (!s[kUser].empty()) field(out, ",\"user\":", s[kUser]);
+  if (!s[kTier].empty()) field(out, ",\"user_tier\":", s[kTier]);
   out += ",\"latency_ms\":";
   append_millis(out, h.latency_ns);
   out += ",\"latency_bucket\":\"";

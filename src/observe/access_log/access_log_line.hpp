@@ -38,7 +38,7 @@ struct AccessLogFields {
   uint8_t trace_id[16] = {};
   uint8_t span_id[8] = {};
   std::string_view request_id, method, path, client_ip, user_agent, route, upstream, answered_by,
-      detail, skipped;
+      detail, skipped, user, tier;
 };
 
 AccessLogFields access_log_fields(const Exchange& ex, std::chrono::nanoseconds latency,

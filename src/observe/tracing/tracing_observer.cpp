@@ -154,6 +154,10 @@ void TracingObserver::on_request_end(Exchange& ex) {
     if (auto ua = req.header("user-agent"); !ua.empty()) w.str(AttrKey::kUserAgentOriginal, ua);
     w.str(AttrKey::kNetworkProtocolVersion, req.version() == 10 ? "1.0" : "1.1");
     if (auto id = ex.context().request_id(); !id.empty()) w.str(AttrKey::kSluiceRequestId, id);
+    // Set only by an authentication middleware, never from a client's say-so.
+    if (const auto& user = ex.context().user(); !user.empty()) w.str(AttrKey::kEnduserId, user);
+    if (const auto& tier = ex.context().tier(); !tier.empty())
+      w.str(AttrKey::kSluiceUserTier, tier);
     if (auto by = ex.answered_by(); !by.empty()) w.str(AttrKey::kSluiceAnsweredBy, by);
     if (auto d = ex.detail(); !d.empty()) w.str(AttrKey::kSluiceDetail, d);
     if (auto sk = ex.context().skipped(); !sk.empty()) w.str(AttrKey::kSluiceSkipped, sk);
