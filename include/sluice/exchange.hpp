@@ -47,8 +47,22 @@ class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
 // request's executor. A result for a request that is gone (client closed, already finished) is
 // dropped safely. Destroying an uncalled Resume answers the request with a 500, so a lost
 // callback cannot hang a client.
+//
+// How the waiting hook ends, decided where the wait ends:
+//   resume(Decision::next());                                   // go on with the chain
+//   resume.answer_error(401, "unauthorized", "no valid key");   // answer now: the chain stops
+//   resume.with([](Exchange& ex) { ...; return Decision::next(); });  // anything else
+// As for a hook, the decision is the only way to stop the chain. The answer and the continuation
+// are written on the request's executor, never on the calling thread.
 class Resume {
  public:
+  // The rest of a waiting hook, run on the request's executor with the hook's own rules: it may
+  // read and change the exchange and returns next(), respond() (after ex.answer(...)) or wait()
+  // (after ex.defer(), to wait again). An exception goes to recover() as the hook's would. After
+  // post_handle it may change the response; only wait() counts there. Never run for a request
+  // that is gone.
+  using Continuation = std::function<Decision(Exchange&)>;
+
   Resume() = default;
   Resume(Resume&& other) noexcept;
   Resume& operator=(Resume&& other) noexcept;
@@ -56,14 +70,22 @@ class Resume {
   Resume& operator=(const Resume&) = delete;
   ~Resume();
 
+  // next() continues the chain. respond() ends it with the response the hook wrote before it
+  // deferred; to write the answer now, use answer(), answer_error() or with().
   void operator()(Decision decision);
+  // Runs `continuation` on the request's executor as the rest of the hook.
+  void with(Continuation continuation);
+  // Exchange::answer / answer_error on the request's executor, then the chain stops there
+  // (post_handle still runs for the middlewares whose pre_handle ran).
+  void answer(int status, std::string_view content_type, std::string body);
+  void answer_error(int status, std::string_view error, std::string_view message);
   explicit operator bool() const { return host_ != nullptr; }
 
  private:
   friend class Exchange;
   Resume(std::shared_ptr<ExchangeHost> host, Exchange* exchange, std::uint64_t wait_id)
       : host_(std::move(host)), exchange_(exchange), wait_id_(wait_id) {}
-  void fire(Decision decision, bool abandoned);
+  void fire(Decision decision, Continuation* continuation, bool abandoned);
 
   std::shared_ptr<ExchangeHost> host_;
   Exchange* exchange_ = nullptr;
@@ -182,6 +204,8 @@ class Exchange {
   void after_pre_decision(Decision d);
   void handle_exception(std::exception_ptr error, std::size_t entered);
   void resume_with(std::uint64_t wait_id, Decision d, bool abandoned);
+  void continue_with(std::uint64_t wait_id, const Resume::Continuation& continuation);
+  void after_wait(Decision d);
   void charge(std::size_t index, SteadyTime since);
   void finish();
 

@@ -17,7 +17,7 @@ Resume::Resume(Resume&& other) noexcept
 
 Resume& Resume::operator=(Resume&& other) noexcept {
   if (this != &other) {
-    if (host_) fire(Decision::next(), true);
+    if (host_) fire(Decision::next(), nullptr, true);
     host_ = std::move(other.host_);
     exchange_ = std::exchange(other.exchange_, nullptr);
     wait_id_ = other.wait_id_;
@@ -26,14 +26,30 @@ Resume& Resume::operator=(Resume&& other) noexcept {
 }
 
 Resume::~Resume() {
-  if (host_) fire(Decision::next(), true);
+  if (host_) fire(Decision::next(), nullptr, true);
 }
 
 void Resume::operator()(Decision decision) {
-  if (host_) fire(decision, false);
+  if (host_) fire(decision, nullptr, false);
 }
 
-void Resume::fire(Decision decision, bool abandoned) {
+void Resume::with(Continuation continuation) {
+  if (host_) fire(Decision::next(), &continuation, false);
+}
+
+void Resume::answer(int status, std::string_view content_type, std::string body) {
+  with([status, type = std::string(content_type), body = std::move(body)](Exchange& ex) mutable {
+    return ex.answer(status, type, std::move(body));
+  });
+}
+
+void Resume::answer_error(int status, std::string_view error, std::string_view message) {
+  with([status, error = std::string(error), message = std::string(message)](Exchange& ex) {
+    return ex.answer_error(status, error, message);
+  });
+}
+
+void Resume::fire(Decision decision, Continuation* continuation, bool abandoned) {
   auto host = std::move(host_);
   host_.reset();
   Exchange* exchange = exchange_;
@@ -44,12 +60,22 @@ void Resume::fire(Decision decision, bool abandoned) {
   thread_local int inline_depth = 0;
   if (!abandoned && inline_depth < 2 && host->in_own_thread() && !exchange->advancing_) {
     ++inline_depth;
-    exchange->resume_with(wait_id, decision, false);
+    if (continuation != nullptr) {
+      exchange->continue_with(wait_id, *continuation);
+    } else {
+      exchange->resume_with(wait_id, decision, false);
+    }
     --inline_depth;
     return;
   }
   // The host stays alive until the posted function ran, and with it the exchange it owns.
   ExchangeHost* raw = host.get();
+  if (continuation != nullptr) {
+    raw->post([host = std::move(host), exchange, wait_id, fn = std::move(*continuation)] {
+      exchange->continue_with(wait_id, fn);
+    });
+    return;
+  }
   raw->post([host = std::move(host), exchange, wait_id, decision, abandoned] {
     exchange->resume_with(wait_id, decision, abandoned);
   });
@@ -297,6 +323,46 @@ void Exchange::resume_with(std::uint64_t wait_id, Decision d, bool abandoned) {
     advance();
     return;
   }
+  after_wait(d);
+}
+
+// The rest of a waiting hook: the same rules as the hook's own return (step_pre), on this
+// request's executor. `advancing_` is set meanwhile so a Resume fired inside posts, as it would
+// inside a hook, instead of running the machine under the continuation's feet.
+void Exchange::continue_with(std::uint64_t wait_id, const Resume::Continuation& continuation) {
+  if (!waiting_ || wait_id != wait_id_ || phase_ == Phase::kIdle) return;  // stale or cancelled
+  waiting_ = false;
+  const std::size_t entered = phase_ == Phase::kPost ? post_next_ : entered_;
+  const bool outer = advancing_;
+  advancing_ = true;
+  Decision d = Decision::next();
+  std::exception_ptr error;
+  try {
+    d = continuation(*this);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  advancing_ = outer;
+  if (!error && d.kind() == Decision::Kind::kWait) {
+    if (waiting_) return;  // waits again: its Resume continues
+    error = std::make_exception_ptr(
+        std::logic_error("a Resume continuation returned wait() without defer()"));
+  }
+  if (error) {
+    waiting_ = false;
+    if (phase_ == Phase::kPre) charge(next_, hook_started_);
+    handle_exception(error, entered);
+    advance();
+    return;
+  }
+  if (waiting_) {  // deferred but did not say wait(): the returned decision wins
+    waiting_ = false;
+    ++wait_id_;
+  }
+  after_wait(d);
+}
+
+void Exchange::after_wait(Decision d) {
   switch (phase_) {
     case Phase::kPre:
       charge(next_, hook_started_);

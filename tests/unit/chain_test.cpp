@@ -176,6 +176,91 @@ TEST(ChainOrder, CancelDropsLateResume) {
   EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "post:B", "post:A"}));
 }
 
+TEST(ResumeAnswers, AnswerErrorStopsTheChainWithTheAnswer) {
+  Fixture f;
+  f.chain.use(f.c);
+  f.b->wait = true;
+  auto& ex = f.run();
+  f.b->resume.answer_error(401, "unauthorized", "a valid key is required");
+  EXPECT_FALSE(f.done) << "written on the request's executor, not by the caller";
+  f.host->run_all();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 401);
+  EXPECT_EQ(nlohmann::json::parse(ex.response().body())["error"], "unauthorized");
+  EXPECT_EQ(ex.detail(), "unauthorized");
+  EXPECT_EQ(ex.answered_by(), "B");
+}
+
+TEST(ResumeAnswers, ContinuationDecidesLikeTheHook) {
+  Fixture f;
+  f.a->wait = true;
+  auto& ex = f.run();
+  f.a->resume.with([](Exchange& x) {
+    x.request().set_header("X-Client", "app");
+    return Decision::next();
+  });
+  f.host->run_all();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "handler", "post:B", "post:A"}));
+  EXPECT_EQ(ex.request().header("X-Client"), "app");
+  EXPECT_EQ(ex.response().status(), 200);
+}
+
+TEST(ResumeAnswers, ContinuationMayWaitAgain) {
+  Fixture f;
+  f.a->wait = true;
+  auto& ex = f.run();
+  Resume second;
+  f.a->resume.with([&second](Exchange& x) {
+    second = x.defer();
+    return Decision::wait();
+  });
+  f.host->run_all();
+  EXPECT_FALSE(f.done);
+  EXPECT_EQ(f.log, (Log{"pre:A"}));
+  second.answer(403, "text/plain", "no");
+  f.host->run_all();
+  EXPECT_EQ(f.log, (Log{"pre:A", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 403);
+  EXPECT_EQ(ex.response().body(), "no");
+}
+
+TEST(ResumeAnswers, ContinuationExceptionGoesToRecover) {
+  Fixture f;
+  f.a->recovers = true;
+  f.b->wait = true;
+  auto& ex = f.run();
+  f.b->resume.with([](Exchange&) -> Decision { throw std::runtime_error("lookup broke"); });
+  f.host->run_all();
+  EXPECT_EQ(f.log, (Log{"pre:A", "pre:B", "recover:B", "recover:A", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 503);
+}
+
+TEST(ResumeAnswers, WaitWithoutDeferInAContinuationIsA500) {
+  Fixture f;
+  f.b->wait = true;
+  auto& ex = f.run();
+  f.b->resume.with([](Exchange&) { return Decision::wait(); });
+  f.host->run_all();
+  EXPECT_TRUE(f.done);
+  EXPECT_EQ(ex.response().status(), 500);
+}
+
+TEST(ResumeAnswers, NoContinuationRunsForACancelledRequest) {
+  Fixture f;
+  f.b->wait = true;
+  auto& ex = f.run();
+  ex.cancel();
+  bool ran = false;
+  f.b->resume.with([&ran](Exchange& x) {
+    ran = true;
+    return x.answer(401, "text/plain", "late");
+  });
+  f.host->run_all();
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(ex.response().status(), 499);
+}
+
 TEST(ChainEdits, InsertRemoveReplaceEnableDisable) {
   Fixture f;
   ASSERT_TRUE(f.chain.insert_before("A", f.c).ok());

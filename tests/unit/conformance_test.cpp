@@ -1,7 +1,8 @@
 // The conformance suite: one set of tests run against sluice's own server and every adapter
 // (cpp-httplib). An adapter is done when it passes: order, early answers, exceptions and
 // recover, the 500 when nobody answers, context values, observers seeing rejections, headers
-// added in post_handle, and hooks that wait.
+// added in post_handle, and hooks that wait: resumed from another thread they continue on the
+// request's own thread, may answer from there, and a lost Resume is a 500.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -69,6 +70,30 @@ class Waiting : public Middleware {
     add_step(ex, "post:W");
     ex.response().set_header("X-Trail", ex.context().get<Trail>()->joined());
     std::thread([r = ex.defer()]() mutable { r(Decision::next()); }).detach();
+  }
+};
+
+// An API-key check against a slow directory that answers on another thread: "bad" is
+// refused from there, "lost" drops the Resume, any other key continues on the request's own
+// thread (checked) and tells the handler which client called.
+class KeyCheck : public Middleware {
+ public:
+  std::string_view name() const override { return "K"; }
+  Decision pre_handle(Exchange& ex) override {
+    add_step(ex, "pre:K");
+    std::thread([key = std::string(ex.request().header("X-Api-Key")),
+                 worker = std::this_thread::get_id(), resume = ex.defer()]() mutable {
+      if (key == "bad") {
+        resume.answer_error(401, "unauthorized", "a valid X-Api-Key is required");
+      } else if (key != "lost") {
+        resume.with([key, worker](Exchange& x) {
+          add_step(x, std::this_thread::get_id() == worker ? "continue:K" : "continue:K:elsewhere");
+          x.request().set_header("X-From-Pre", "client-" + key);
+          return Decision::next();
+        });
+      }
+    }).detach();
+    return Decision::wait();
   }
 };
 
@@ -234,6 +259,46 @@ TYPED_TEST(Conformance, WaitingHooksResumeAndDoNotHoldOtherRequests) {
   EXPECT_FALSE(slow_done.load()) << "the fast request was not held behind the waiting one";
   slow.join();
   EXPECT_TRUE(slow_done.load());
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TYPED_TEST(Conformance, AWaitingHookAnswersFromItsCallback) {
+  this->start({this->a, std::make_shared<KeyCheck>()});
+  auto res = this->get("/x", {{"X-Api-Key", "bad"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  auto body = nlohmann::json::parse(res->body);
+  EXPECT_EQ(body["error"], "unauthorized");
+  EXPECT_TRUE(body.contains("request_id"));
+  EXPECT_EQ(res->get_header_value("X-Trail"), "pre:A pre:K post:A") << "the handler was skipped";
+  auto seen = this->recorder->seen();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].status, 401);
+  EXPECT_EQ(seen[0].answered_by, "K");
+}
+
+TYPED_TEST(Conformance, AWaitingHookContinuesOnTheRequestsOwnThread) {
+  this->start({this->a, std::make_shared<KeyCheck>()});
+  auto res = this->get("/x", {{"X-Api-Key", "k-1"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("X-Trail"), "pre:A pre:K continue:K handler post:A");
+  EXPECT_EQ(res->get_header_value("X-Seen-From-Pre"), "client-k-1");
+}
+
+TYPED_TEST(Conformance, ALostResumeIsA500) {
+  this->start({this->a, std::make_shared<KeyCheck>()});
+  auto res = this->get("/x", {{"X-Api-Key", "lost"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(nlohmann::json::parse(res->body)["error"], "internal_error");
+  EXPECT_EQ(res->get_header_value("X-Trail"), "pre:A pre:K recover:A post:A");
 }
 
 }  // namespace

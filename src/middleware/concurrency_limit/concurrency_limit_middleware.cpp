@@ -17,8 +17,7 @@ namespace {
 struct Waiting {
   Resume resume;
   ConcurrencyLimiter::WaitId id = 0;
-  bool timed_out = false;  // worker thread only
-  bool removed = false;    // worker thread only
+  bool without_slot = false;  // worker thread only: left the queue without a slot
 };
 
 struct ConcurrencyCall {
@@ -86,9 +85,16 @@ Decision ConcurrencyLimitMiddleware::pre_handle(Exchange& ex) {
   auto w = std::make_shared<Waiting>();
   w->resume = ex.defer();
   prometheus::Gauge* gauge = metrics_.in_flight;
-  auto id = limiter->enqueue([w, gauge](bool granted) {
-    if (granted && gauge != nullptr) gauge->Increment();
-    w->resume(granted ? Decision::next() : Decision::respond());
+  auto id = limiter->enqueue([this, w, gauge](bool granted) {
+    if (granted) {
+      if (gauge != nullptr) gauge->Increment();
+      w->resume(Decision::next());
+      return;
+    }
+    w->resume.with([this, w](Exchange& ex) {  // the limiter went away with the request queued
+      w->without_slot = true;
+      return reject(ex, metrics_.rejected_full, "the limiter was shut down");
+    });
   });
   if (!id) {
     // The returned decision wins over the defer(); the unused Resume is dropped as stale.
@@ -98,14 +104,17 @@ Decision ConcurrencyLimitMiddleware::pre_handle(Exchange& ex) {
   auto& call = InstanceState<ConcurrencyCall>::emplace(ex.context(), this);
   call.limiter = limiter;
   call.waiting = w;
-  ex.post_after(config_.max_wait, [w, limiter] {
+  ex.post_after(config_.max_wait, [this, w, limiter] {
     if (!limiter->cancel(w->id)) return;  // granted meanwhile
-    w->timed_out = true;
-    w->resume(Decision::respond());  // post_handle writes the answer
+    w->without_slot = true;
+    w->resume.with([this](Exchange& ex) {
+      return reject(ex, metrics_.rejected_timeout,
+                    "waited " + std::to_string(config_.max_wait.count()) + " ms for a slot");
+    });
   });
   ex.on_cancel([w, limiter] {
     if (!limiter->cancel(w->id)) return;  // granted: post_handle gives the slot back
-    w->removed = true;
+    w->without_slot = true;
     // Nobody will call this Resume now. It holds the request's host, which holds the Context
     // that holds `w`: drop it (its post is stale) or the connection would never be freed.
     Resume stale = std::move(w->resume);
@@ -118,16 +127,7 @@ void ConcurrencyLimitMiddleware::post_handle(Exchange& ex, std::chrono::nanoseco
   if (call == nullptr || !call->limiter) return;
   auto limiter = std::move(call->limiter);
   call->limiter.reset();
-  if (auto waiting = std::move(call->waiting)) {
-    if (waiting->timed_out) {
-      if (!ex.cancelled()) {
-        reject(ex, metrics_.rejected_timeout,
-               "waited " + std::to_string(config_.max_wait.count()) + " ms for a slot");
-      }
-      return;
-    }
-    if (waiting->removed) return;  // left the queue without a slot
-  }
+  if (auto waiting = std::move(call->waiting); waiting && waiting->without_slot) return;
   limiter->release();
   if (metrics_.in_flight != nullptr) metrics_.in_flight->Decrement();
 }

@@ -16,21 +16,20 @@ using resilience::RateLimit;
 
 namespace {
 
-// Decisions still coming from an asynchronous backend. The last one to arrive decides and
-// resumes the request; post_handle (on the request's worker) then writes the answer.
+// Decisions still coming from an asynchronous backend (from any thread). The last one to
+// arrive resumes the request with the verdict, which is then answered or recorded on the
+// request's worker.
 struct Pending {
   explicit Pending(std::size_t n) : decisions(n) {}
   std::vector<std::optional<RateDecision>> decisions;
   std::atomic<int> remaining{0};
   Resume resume;
-  std::atomic<bool> done{false};
-  RateDecision verdict;  // written before `done` is released
 };
 
+// What post_handle reports in the RateLimit-* headers of an allowed request.
 struct RateCall {
-  bool has_report = false;  // allowed synchronously: headers from `report`
+  bool has_report = false;
   RateDecision report;
-  std::shared_ptr<Pending> pending;
 };
 
 // The decision the headers describe: the denying one that waits longest, or, when every limit
@@ -149,8 +148,8 @@ Decision RateLimitMiddleware::pre_handle(Exchange& ex) {
       later.emplace_back(&rule, std::move(key));
     }
   }
-  auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
   if (later.empty()) {
+    auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
     call.has_report = true;
     call.report = tightest ? *tightest : RateDecision{.allowed = true};
     return Decision::next();
@@ -160,41 +159,40 @@ Decision RateLimitMiddleware::pre_handle(Exchange& ex) {
   pending->decisions[0] = tightest;
   pending->remaining.store(static_cast<int>(later.size()));
   pending->resume = ex.defer();
-  call.pending = pending;
   for (std::size_t j = 0; j < later.size(); ++j) {
     const LimitRule* rule = later[j].first;
-    backend_->decide_async(std::move(later[j].second), rule->limit,
-                           [this, pending, rule, slot = j + 1](RateDecision d) {
-                             count(*rule, d);
-                             pending->decisions[slot] = d;
-                             if (pending->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1)
-                               return;
-                             pending->verdict = pick(pending->decisions);
-                             const bool allowed = pending->verdict.allowed;
-                             pending->done.store(true, std::memory_order_release);
-                             pending->resume(allowed ? Decision::next() : Decision::respond());
-                           });
+    backend_->decide_async(
+        std::move(later[j].second), rule->limit,
+        [this, pending, rule, slot = j + 1](RateDecision d) {
+          count(*rule, d);
+          pending->decisions[slot] = d;
+          if (pending->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+          pending->resume.with([this, verdict = pick(pending->decisions)](Exchange& ex) {
+            return decide(ex, verdict);
+          });
+        });
   }
   return Decision::wait();
 }
 
-void RateLimitMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  auto* call = InstanceState<RateCall>::find(ex.context(), this);
-  if (call == nullptr) return;  // rejected synchronously: the answer is complete
-  RateDecision d;
-  if (auto pending = std::move(call->pending)) {
-    if (!pending->done.load(std::memory_order_acquire)) return;  // cancelled meanwhile
-    d = pending->verdict;
-    if (!d.allowed) {
-      if (!ex.cancelled()) reject(ex, d);
-      return;
-    }
-  } else if (call->has_report) {
-    d = call->report;
-  } else {
-    return;
+// The verdict of limits decided later, on the request's worker: a denial answers now, an
+// allowance leaves the headers to post_handle (the handler writes the response after this).
+Decision RateLimitMiddleware::decide(Exchange& ex, const RateDecision& verdict) const {
+  if (!verdict.allowed) {
+    reject(ex, verdict);
+    return Decision::respond();
   }
-  if (config_.headers) set_headers(ex, d);
+  auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
+  call.has_report = true;
+  call.report = verdict;
+  return Decision::next();
+}
+
+void RateLimitMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
+  const auto* call = InstanceState<RateCall>::find(ex.context(), this);
+  // No report: rejected (the answer is complete) or cancelled while the backend decided.
+  if (call == nullptr || !call->has_report) return;
+  if (config_.headers) set_headers(ex, call->report);
 }
 
 }  // namespace sluice::middleware

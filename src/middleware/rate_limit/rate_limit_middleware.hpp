@@ -65,6 +65,7 @@ class RateLimitMiddleware final : public Middleware {
  private:
   void count(const LimitRule& rule, const resilience::RateDecision& d) const;
   void reject(Exchange& ex, const resilience::RateDecision& d) const;
+  Decision decide(Exchange& ex, const resilience::RateDecision& verdict) const;
   void set_headers(Exchange& ex, const resilience::RateDecision& d) const;
 
   std::string name_;
