@@ -18,6 +18,7 @@
 #include "observe/tracing/tracing_observer.hpp"
 #include "sluice/chain.hpp"
 #include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace {
@@ -114,9 +115,9 @@ void BM_Observers(benchmark::State& state) {
     ex.request().set_header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) bench/1.0");
     ex.context().set_client_ip("192.0.2.10");
     ex.context().set_request_id("0123456789abcdef0123456789abcdef");
-    ex.set_route(&info);
+    ExchangeDriver(ex).set_route(&info);
     auto lease = chain.acquire();
-    ex.run(*lease, handler, [] {});
+    ExchangeDriver(ex).run(*lease, handler, [] {});
   }
   state.SetLabel(which == 0   ? "none"
                  : which == 7 ? "all"

@@ -7,6 +7,7 @@
 #include "resilience/local_rate_limiter.hpp"
 #include "sluice/chain.hpp"
 #include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace {
@@ -63,11 +64,12 @@ void BM_ResilienceChain(benchmark::State& state) {
   Ok handler;
   int done = 0;
   for (auto _ : state) {
-    ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::time_point{});
-    ex.set_route(&route);
+    ExchangeDriver(ex).reset(std::chrono::steady_clock::now(),
+                             std::chrono::system_clock::time_point{});
+    ExchangeDriver(ex).set_route(&route);
     ex.context().set_client_ip("10.0.0.1");
     auto lease = chain.acquire();
-    ex.run(*lease, handler, [&done] { ++done; });
+    ExchangeDriver(ex).run(*lease, handler, [&done] { ++done; });
   }
   benchmark::DoNotOptimize(done);
 }
@@ -87,11 +89,12 @@ void BM_ResilienceChainContended(benchmark::State& state) {
   Ok handler;
   int done = 0;
   for (auto _ : state) {
-    ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::time_point{});
-    ex.set_route(&route);
+    ExchangeDriver(ex).reset(std::chrono::steady_clock::now(),
+                             std::chrono::system_clock::time_point{});
+    ExchangeDriver(ex).set_route(&route);
     ex.context().set_client_ip("10.0.0.1");
     auto lease = chain->acquire();
-    ex.run(*lease, handler, [&done] { ++done; });
+    ExchangeDriver(ex).run(*lease, handler, [&done] { ++done; });
   }
   benchmark::DoNotOptimize(done);
 }

@@ -1,5 +1,7 @@
-// sluice::Exchange — one request on its way through a chain: the request, the response being
-// built, the per-request Context, and the means to wait without blocking a worker.
+// sluice::Exchange — one request on its way through a chain, as a middleware, handler or
+// observer sees it: the request, the response being built, the per-request Context, and the
+// means to wait without blocking a worker. What a host does to an exchange (reset, run, cancel)
+// is in sluice/exchange_driver.hpp.
 //
 //   Decision pre_handle(Exchange& ex) override {
 //     auto resume = ex.defer();                        // this request waits; the worker does not
@@ -26,22 +28,8 @@
 namespace sluice {
 
 class Exchange;
-
-// Where an exchange runs: the server session or adapter that owns it. `post` runs a function
-// on the request's own executor (its worker thread); `post_after` does so after a delay.
-class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
- public:
-  virtual ~ExchangeHost() = default;
-  virtual void post(std::function<void()> fn) = 0;
-  virtual void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) = 0;
-  // A hook of the exchange started waiting: a host that can notice the client going away
-  // meanwhile starts watching for it now and then calls Exchange::cancel(). Requests that
-  // never wait pay nothing for this.
-  virtual void on_wait() {}
-  // True when the caller runs on this host's executor right now: a Resume called there may
-  // continue the exchange at once instead of posting (one scheduler round trip less).
-  virtual bool in_own_thread() const { return false; }
-};
+class ExchangeDriver;
+class ExchangeHost;  // the host's side: sluice/exchange_driver.hpp
 
 // Continues a waiting exchange. Call it exactly once, from any thread: it hops back to the
 // request's executor. A result for a request that is gone (client closed, already finished) is
@@ -101,6 +89,8 @@ class Exchange {
  public:
   using DoneFn = std::function<void()>;
 
+  // Made by a host (a server session, an adapter) over the messages it parsed; driven through
+  // an ExchangeDriver.
   Exchange(ExchangeHost& host, Request request, Response response);
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -113,7 +103,6 @@ class Exchange {
   const Response& response() const { return response_; }
 
   const RouteInfo* route() const { return route_; }
-  void set_route(const RouteInfo* route) { route_ = route; }
 
   // Answers now: fills the response and returns Decision::respond().
   Decision answer(int status, std::string_view content_type, std::string body);
@@ -130,10 +119,10 @@ class Exchange {
   // Starts a wait: the hook returns Decision::wait() (pre_handle, handler) or simply returns
   // (post_handle); the chain continues when the Resume is called.
   Resume defer();
-  void post(std::function<void()> fn) { host_->post(std::move(fn)); }
-  void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) {
-    host_->post_after(delay, std::move(fn));
-  }
+  // Runs `fn` on the request's executor (now, or after `delay`): timers and hops back from
+  // other threads. Work for a request that finished meanwhile must check its own state.
+  void post(std::function<void()> fn);
+  void post_after(std::chrono::nanoseconds delay, std::function<void()> fn);
 
   // Cancellation: the client went away. Registered callbacks run once (e.g. abort an upstream
   // call); a pending Resume is then ignored.
@@ -156,7 +145,6 @@ class Exchange {
   }
   std::chrono::nanoseconds upstream_latency() const { return upstream_latency_; }
   std::size_t bytes_in() const { return bytes_in_; }
-  void set_bytes_in(std::size_t n) { bytes_in_ = n; }
   // The response body's size: the buffered body's, or a stream's declared length (0 if unknown).
   std::uint64_t bytes_out() const;
 
@@ -175,25 +163,9 @@ class Exchange {
   // client as they are, and this stream gives the client's, until either side closes.
   const std::shared_ptr<BodyStream>& upgrade_stream() const { return upgrade_stream_; }
 
-  // --- for servers and adapters -------------------------------------------------------------
-  // Resets the per-request state; `steady_now` is the request's start time.
-  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
-  // Runs the chain and the handler; `done` is called once, on the host's executor, when the
-  // response is final. The snapshot must outlive the exchange's run.
-  void run(const ChainSnapshot& chain, Handler& handler, DoneFn done);
-  // The client went away: cancel what this request waits on, then finish it (status 499).
-  void cancel();
-  bool running() const { return phase_ != Phase::kIdle; }
-  void set_request_body_stream(std::shared_ptr<BodyStream> stream) {
-    request_stream_ = std::move(stream);
-  }
-  std::shared_ptr<BodyStream> take_response_body_stream() { return std::move(response_stream_); }
-  void set_upgrade_stream(std::shared_ptr<BodyStream> stream) {
-    upgrade_stream_ = std::move(stream);
-  }
-
  private:
   friend class Resume;
+  friend class ExchangeDriver;
   enum class Phase : unsigned char { kIdle, kPre, kHandler, kPost, kDone };
 
   void advance();
@@ -208,6 +180,11 @@ class Exchange {
   void after_wait(Decision d);
   void charge(std::size_t index, SteadyTime since);
   void finish();
+  // The host's side, through ExchangeDriver.
+  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
+  void run(const ChainSnapshot& chain, Handler& handler, DoneFn done);
+  void cancel();
+  bool running() const { return phase_ != Phase::kIdle; }
 
   ExchangeHost* host_;
   Request request_;

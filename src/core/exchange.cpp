@@ -3,6 +3,8 @@
 // request's executor; hooks that do not wait cost one loop iteration and no allocation.
 #include "sluice/exchange.hpp"
 
+#include "sluice/exchange_driver.hpp"
+
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -132,6 +134,14 @@ Decision Exchange::answer_error(int status, std::string_view error, std::string_
 std::string_view Exchange::answered_by() const {
   if (answered_by_ < 0 || chain_ == nullptr) return {};
   return chain_->active()[static_cast<std::size_t>(answered_by_)]->name();
+}
+
+void Exchange::post(std::function<void()> fn) {
+  host_->post(std::move(fn));
+}
+
+void Exchange::post_after(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  host_->post_after(delay, std::move(fn));
 }
 
 Resume Exchange::defer() {

@@ -4,6 +4,7 @@
 #include <boost/container/small_vector.hpp>
 
 #include "core/http_message.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::gateway {
 
@@ -54,9 +55,10 @@ void Router::dispatch(Exchange& ex, server::DispatchState* state, std::function<
     st.finish();
     return;
   }
-  ex.set_route(&route->info);
+  ExchangeDriver drive(ex);
+  drive.set_route(&route->info);
   st.chain = route->chain->acquire();
-  ex.run(*st.chain, *route->handler, [&st] { st.finish(); });
+  drive.run(*st.chain, *route->handler, [&st] { st.finish(); });
 }
 
 }  // namespace sluice::gateway

@@ -20,7 +20,8 @@ class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
   virtual std::unique_ptr<DispatchState> make_state() { return nullptr; }
-  // Produces the response in ex.response() and calls `done` exactly once, on this worker.
+  // Produces the response in ex.response() and calls `done` exactly once, on this worker. The
+  // dispatcher is the host's side here: it drives the exchange (ExchangeDriver) to run a chain.
   virtual void dispatch(Exchange& ex, DispatchState* state, std::function<void()> done) = 0;
 };
 

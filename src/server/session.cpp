@@ -142,7 +142,7 @@ void Session::watch_client() {
     const auto n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
       self->closing_ = true;
-      self->exchange_.cancel();
+      self->drive().cancel();
     }
   });
 }
@@ -150,7 +150,7 @@ void Session::watch_client() {
 void Session::check_deadline(SteadyTime now) {
   if (watch_wanted_) {
     watch_wanted_ = false;
-    if (busy_ && exchange_.running()) watch_client();
+    if (busy_ && drive().running()) watch_client();
   }
   if (deadline_ <= now && !closed_) {
     timed_out_ = true;
@@ -327,7 +327,7 @@ void Session::continue_body_piece() {
   }
   deadline_ = SteadyTime::max();
   body_done_ = status == detail::body_status::done;
-  exchange_.set_bytes_in(exchange_.bytes_in() + body_.size());
+  drive().set_bytes_in(exchange_.bytes_in() + body_.size());
   hand_body_piece({.data = body_, .last = body_done_});
 }
 
@@ -432,16 +432,16 @@ void Session::dispatch() {
   head_request_ = request_.method() == http::verb::head;
   static_cast<http::response<http::string_body>&>(response_) = {};
   response_.version(request_.version());
-  exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
   exchange_.context().set_peer_ip(client_ip_);
-  exchange_.set_bytes_in(streaming_ ? body_.size() : request_.body().size());
+  drive().set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
-    exchange_.set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
+    drive().set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
   // The parser's flag first: the keyed lookup runs only for the rare upgrade request.
   upgrade_ = connection_upgrade && !streaming_ && request_.method() == http::verb::get &&
              request_.find(http::field::upgrade) != request_.end();
-  if (upgrade_) exchange_.set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
+  if (upgrade_) drive().set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
     write_response(request_keep_alive_ && !closing_ && !server_.draining());
   });
@@ -540,7 +540,7 @@ void Session::write_response(bool keep_alive) {
     keep_alive = false;
     linger_on_close_ = true;
   }
-  out_stream_ = exchange_.take_response_body_stream();
+  out_stream_ = drive().take_response_body_stream();
   // 101 with a stream for an upgrade request: the connection becomes a tunnel.
   tunnel_ = status == 101 && upgrade_ && out_stream_ != nullptr;
   if (tunnel_) keep_alive = false;
@@ -590,8 +590,8 @@ void Session::end_response(error_code ec, bool keep_alive) {
   watch_wanted_ = false;
   deadline_ = SteadyTime::max();
   out_stream_.reset();
-  exchange_.set_request_body_stream(nullptr);  // they point back at this session
-  exchange_.set_upgrade_stream(nullptr);
+  drive().set_request_body_stream(nullptr);  // they point back at this session
+  drive().set_upgrade_stream(nullptr);
   if (!ec && !keep_alive && linger_on_close_ && !tunnel_) return close_lingering();
   if (ec || !keep_alive) return close();
   // Pipelined requests answered synchronously would nest one call chain per request: past a
@@ -642,7 +642,7 @@ void Session::reject(int status, std::string_view error, std::string_view messag
   parser_.reset();
   static_cast<http::response<http::string_body>&>(response_) = {};
   response_.version(11);
-  exchange_.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_request_id(generate_request_id());
   exchange_.answer_error(status, error, message);
   spdlog::debug("{}: {} from {}: {}", server_.name(), status, client_ip_, message);
@@ -652,8 +652,8 @@ void Session::reject(int status, std::string_view error, std::string_view messag
 void Session::close() {
   if (closed_) return;
   closed_ = true;
-  exchange_.set_request_body_stream(nullptr);
-  exchange_.set_upgrade_stream(nullptr);
+  drive().set_request_body_stream(nullptr);
+  drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
   deadline_ = SteadyTime::max();
   // Not during the handshake or a pending read: the stream allows no second operation then.
@@ -685,8 +685,8 @@ void Session::close_tls() {
 void Session::close_lingering() {
   if (closed_ || lingering_) return;
   lingering_ = true;
-  exchange_.set_request_body_stream(nullptr);
-  exchange_.set_upgrade_stream(nullptr);
+  drive().set_request_body_stream(nullptr);
+  drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
   if (body_reader_) fail_body_piece(400);  // a handler still waiting for a piece: none will come
   error_code ec;
@@ -700,8 +700,8 @@ void Session::close_lingering() {
 void Session::reset() {
   if (closed_) return;
   closed_ = true;
-  exchange_.set_request_body_stream(nullptr);
-  exchange_.set_upgrade_stream(nullptr);
+  drive().set_request_body_stream(nullptr);
+  drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
   busy_ = false;
   deadline_ = SteadyTime::max();

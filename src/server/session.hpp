@@ -31,7 +31,7 @@
 #include "core/http_message.hpp"
 #include "server/server.hpp"
 #include "server/tls/tls_context.hpp"
-#include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::server {
 
@@ -61,6 +61,7 @@ class Session final : public ExchangeHost {
  private:
   using error_code = boost::system::error_code;
   std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
+  ExchangeDriver drive() { return ExchangeDriver(exchange_); }
 
   // The request body as a stream, for handlers (sluice/body_stream.hpp).
   class RequestBody final : public BodyStream {

@@ -1,4 +1,5 @@
 #include "support/conformance_backends.hpp"
+#include "sluice/exchange_driver.hpp"
 
 #include <httplib.h>
 
@@ -63,8 +64,8 @@ class ChainDispatcher final : public server::Dispatcher {
     auto& st = *static_cast<State*>(state);
     st.done = std::move(done);
     st.lease = chain_->acquire();
-    ex.set_route(&route_);
-    ex.run(*st.lease, end_, [&st] {
+    ExchangeDriver(ex).set_route(&route_);
+    ExchangeDriver(ex).run(*st.lease, end_, [&st] {
       auto d = std::move(st.done);
       st.done = nullptr;
       d();

@@ -68,7 +68,8 @@ Exchange& ManualHost::exchange(std::string_view method, std::string_view target)
   request_.version(11);
   response_ = detail::ResponseMessage{};
   response_.version(11);
-  exchange_->reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  ExchangeDriver(*exchange_)
+      .reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   return *exchange_;
 }
 

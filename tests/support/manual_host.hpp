@@ -3,7 +3,7 @@
 //
 //   auto host = std::make_shared<ManualHost>();
 //   auto& ex = host->exchange("GET", "/x");
-//   ex.run(*snapshot, handler, [&] { done = true; });
+//   ExchangeDriver(ex).run(*snapshot, handler, [&] { done = true; });
 //   host->run_all();
 #pragma once
 
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "core/http_message.hpp"
-#include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::testing {
 

@@ -10,6 +10,7 @@
 #include "observe/access_log/access_log_line.hpp"
 #include "observe/access_log/access_log_observer.hpp"
 #include "sluice/chain.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 #include "support/sluice_process.hpp"
 
@@ -58,9 +59,9 @@ struct Fixture {
       ex.request().add_header(k, v);
     ex.context().set_request_id("rid-1");
     ex.context().set_client_ip("192.0.2.1");
-    ex.set_route(&info);
+    ExchangeDriver(ex).set_route(&info);
     auto lease = chain.acquire();
-    ex.run(*lease, handler, [] {});
+    ExchangeDriver(ex).run(*lease, handler, [] {});
     host->run_all();
   }
   std::vector<std::string> lines() {

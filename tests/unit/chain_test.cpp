@@ -7,6 +7,7 @@
 
 #include "sluice/chain.hpp"
 #include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace sluice {
@@ -86,7 +87,7 @@ struct Fixture {
   Exchange& run() {
     auto& ex = host->exchange("GET", "/");
     auto lease = chain.acquire();
-    ex.run(*lease, handler, [this] { done = true; });
+    ExchangeDriver(ex).run(*lease, handler, [this] { done = true; });
     host->run_all();
     return ex;
   }
@@ -168,7 +169,7 @@ TEST(ChainOrder, CancelDropsLateResume) {
   Fixture f;
   f.b->wait = true;
   auto& ex = f.run();
-  ex.cancel();
+  ExchangeDriver(ex).cancel();
   EXPECT_TRUE(f.done);
   EXPECT_EQ(ex.response().status(), 499);
   f.b->resume(Decision::next());  // late: must be ignored
@@ -250,7 +251,7 @@ TEST(ResumeAnswers, NoContinuationRunsForACancelledRequest) {
   Fixture f;
   f.b->wait = true;
   auto& ex = f.run();
-  ex.cancel();
+  ExchangeDriver(ex).cancel();
   bool ran = false;
   f.b->resume.with([&ran](Exchange& x) {
     ran = true;
@@ -306,7 +307,7 @@ TEST(ChainSnapshots, RequestFinishesOnItsSnapshotAndOldOneIsFreedAfter) {
   f.a->wait = true;
   auto& ex = f.host->exchange("GET", "/");
   auto lease = f.chain.acquire();
-  ex.run(*lease, f.handler, [&] { f.done = true; });
+  ExchangeDriver(ex).run(*lease, f.handler, [&] { f.done = true; });
   ASSERT_TRUE(f.chain.remove("B").ok());  // while the request waits
   f.b.reset();
   EXPECT_FALSE(weak_b.expired()) << "the waiting request's snapshot still holds B";

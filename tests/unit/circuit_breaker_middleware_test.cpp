@@ -114,7 +114,7 @@ TEST(CircuitBreakerMiddleware, CancelledProbeReleasesItsSlot) {
   h.clock.advance(5001ms);
   h.handler.hold = true;
   auto probe = h.get("api");
-  probe->ex->cancel();
+  ExchangeDriver(*probe->ex).cancel();
   probe->host->run_all();
   EXPECT_TRUE(probe->done);
   EXPECT_EQ(probe->status(), 499);

@@ -96,7 +96,7 @@ TEST(ConcurrencyLimitMiddleware, CancelledWaiterLeavesTheQueue) {
   h.handler.hold = true;
   auto a = h.get("api");
   auto b = h.get("api");
-  b->ex->cancel();
+  ExchangeDriver(*b->ex).cancel();
   b->host->run_all();
   EXPECT_TRUE(b->done);
   EXPECT_EQ(b->status(), 499);

@@ -13,6 +13,7 @@
 #include "core/http_message.hpp"
 #include "gateway/config.hpp"
 #include "server/connection_control.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace sluice {
@@ -39,9 +40,9 @@ struct Gateway {
   // Runs one request on `ex` (ManualHost's exchange or one of the test's own); returns whether
   // it finished before any time passed.
   bool start(Exchange& ex, const gateway::Route& r, bool& done) {
-    ex.set_route(&r.info);
+    ExchangeDriver(ex).set_route(&r.info);
     lease = r.chain->acquire();
-    ex.run(*lease, *r.handler, [&done] { done = true; });
+    ExchangeDriver(ex).run(*lease, *r.handler, [&done] { done = true; });
     host->run_all();
     return done;
   }
@@ -72,7 +73,7 @@ struct OwnExchange {
     req.target({target.data(), target.size()});
     req.version(11);
     res.version(11);
-    ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+    ExchangeDriver(ex).reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   }
 };
 
@@ -177,8 +178,8 @@ TEST(FaultMiddleware, DelayDoesNotBlockTheWorker) {
   OwnExchange fast(*gw.host, "GET", "/fast");
   bool slow_done = false, fast_done = false;
   Chain::Lease slow_lease = gw.route().chain->acquire();
-  slow.ex.set_route(&gw.route().info);
-  slow.ex.run(*slow_lease, *gw.route().handler, [&] { slow_done = true; });
+  ExchangeDriver(slow.ex).set_route(&gw.route().info);
+  ExchangeDriver(slow.ex).run(*slow_lease, *gw.route().handler, [&] { slow_done = true; });
   gw.host->run_all();
   EXPECT_FALSE(slow_done) << "waiting on its timer";
   EXPECT_EQ(gw.host->pending_timers(), 1u);

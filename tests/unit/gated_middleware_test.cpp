@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "sluice/chain.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace sluice::middleware {
@@ -69,7 +70,7 @@ struct Fixture {
     auto& ex = host->exchange("GET", "/");
     if (!header.empty()) host->request().set("X-Canary", header);
     auto lease = chain.acquire();
-    ex.run(*lease, handler, [] {});
+    ExchangeDriver(ex).run(*lease, handler, [] {});
     host->run_all();
     return {ex.response().status(), std::string(ex.context().skipped())};
   }
@@ -106,7 +107,7 @@ TEST(Guard, OnOpenAnswerGives503WithRetryAfter) {
   f.auth->down = false;
   auto& ex = f.host->exchange("GET", "/");
   auto lease = f.chain.acquire();
-  ex.run(*lease, f.handler, [] {});
+  ExchangeDriver(ex).run(*lease, f.handler, [] {});
   f.host->run_all();
   EXPECT_EQ(ex.response().status(), 503);
   EXPECT_EQ(ex.detail(), "circuit_open");

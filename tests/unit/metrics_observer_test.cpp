@@ -12,6 +12,7 @@
 #include "observe/metrics/metrics_registry.hpp"
 #include "sluice/chain.hpp"
 #include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 
 namespace sluice::observe {
@@ -110,10 +111,10 @@ TEST(MetricsObserver, SeesEveryOutcomeThroughTheChain) {
   auto host = std::make_shared<testing::ManualHost>();
   auto run = [&](std::string_view method, std::string_view path) {
     auto& ex = host->exchange(method, path);
-    ex.set_route(&info);
+    ExchangeDriver(ex).set_route(&info);
     auto lease = chain.acquire();
     bool done = false;
-    ex.run(*lease, handler, [&] { done = true; });
+    ExchangeDriver(ex).run(*lease, handler, [&] { done = true; });
     host->run_all();
     ASSERT_TRUE(done);
   };
@@ -188,7 +189,7 @@ TEST(MetricsObserver, InFlightCountsRequestsThatWait) {
   auto& ex = host->exchange("GET", "/");
   Ok handler;
   auto lease = chain.acquire();
-  ex.run(*lease, handler, [] {});
+  ExchangeDriver(ex).run(*lease, handler, [] {});
   EXPECT_EQ(http.in_flight().value(), 1);
   waiter->resume(Decision::next());
   host->run_all();
@@ -233,7 +234,7 @@ TEST(MetricsObserver, HookTimesStayWithTheirHookAndTheEndCoversThemAll) {
   auto& ex = host->exchange("GET", "/");
   Ok handler;
   auto lease = chain.acquire();
-  ex.run(*lease, handler, [] {});
+  ExchangeDriver(ex).run(*lease, handler, [] {});
   host->run_all();
   EXPECT_GE(probe->sleepy, std::chrono::milliseconds(30));  // pre + post
   EXPECT_LT(probe->quick, probe->sleepy / 3);  // the sleeps are not charged to its neighbour

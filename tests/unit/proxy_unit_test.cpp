@@ -15,6 +15,7 @@
 #include "gateway/proxy/proxy_handler.hpp"
 #include "server/worker_pool.hpp"
 #include "sluice/chain.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::gateway::proxy {
 namespace {
@@ -198,11 +199,12 @@ TEST(ProxyHandler, FollowsTheChaosUpstreamFaultSwitch) {
       host->request.version(11);
       host->request.set(boost::beast::http::field::host, "front");
       host->response = detail::ResponseMessage{};
-      host->exchange.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+      ExchangeDriver(host->exchange)
+          .reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
       host->exchange.context().set_client_ip("127.0.0.1");
       host->exchange.context().set_peer_ip("127.0.0.1");
       static thread_local auto lease = chain.acquire();
-      host->exchange.run(*lease, handler, [&] {
+      ExchangeDriver(host->exchange).run(*lease, handler, [&] {
         result.set_value({host->response.result_int(), host->response.body()});
       });
     });

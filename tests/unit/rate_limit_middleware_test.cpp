@@ -137,10 +137,10 @@ struct AsyncFixture {
     auto call = std::make_unique<Call>();
     hosts.push_back(call->host);
     call->ex = &call->host->exchange("GET", "/");
-    call->ex->set_route(&route);
+    ExchangeDriver(*call->ex).set_route(&route);
     call->snapshot = chain.current();
     Call* raw = call.get();
-    call->ex->run(*call->snapshot, handler, [raw] { raw->done = true; });
+    ExchangeDriver(*call->ex).run(*call->snapshot, handler, [raw] { raw->done = true; });
     call->host->run_all();
     return call;
   }
@@ -181,7 +181,7 @@ TEST(RateLimitMiddleware, AsyncBackendDeniesAndFailClosedIs503) {
 TEST(RateLimitMiddleware, CancelledWhileWaitingIsHarmless) {
   AsyncFixture f;
   auto call = f.start();
-  call->ex->cancel();
+  ExchangeDriver(*call->ex).cancel();
   call->host->run_all();
   EXPECT_TRUE(call->done);
   EXPECT_EQ(call->status(), 499);

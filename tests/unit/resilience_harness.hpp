@@ -55,7 +55,7 @@ struct Call {
   // A request still waiting is cancelled and every timer fired, so nothing queued on the host
   // (a Resume holds its host) outlives the call.
   ~Call() {
-    if (ex != nullptr && !done) ex->cancel();
+    if (ex != nullptr && !done) ExchangeDriver(*ex).cancel();
     host->advance(std::chrono::hours(24));
   }
 
@@ -113,10 +113,10 @@ class Harness {
     for (auto& [k, v] : headers)
       call->ex->request().set_header(k, v);
     call->ex->context().set_client_ip(client_ip);
-    call->ex->set_route(&r.info);
+    ExchangeDriver(*call->ex).set_route(&r.info);
     call->snapshot = r.chain->current();
     Call* raw = call.get();
-    call->ex->run(*call->snapshot, handler, [raw] { raw->done = true; });
+    ExchangeDriver(*call->ex).run(*call->snapshot, handler, [raw] { raw->done = true; });
     call->host->run_all();
     return call;
   }

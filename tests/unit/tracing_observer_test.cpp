@@ -11,6 +11,7 @@
 #include "observe/tracing/tracing_observer.hpp"
 #include "observe/tracing/tracing_options.hpp"
 #include "sluice/chain.hpp"
+#include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 #include "support/otlp_collector.hpp"
 
@@ -63,9 +64,9 @@ struct Fixture {
     for (auto& [k, v] : headers)
       ex.request().add_header(k, v);
     ex.context().set_client_ip("10.1.2.3");
-    ex.set_route(&info);
+    ExchangeDriver(ex).set_route(&info);
     auto lease = chain->acquire();
-    ex.run(*lease, handler, [] {});
+    ExchangeDriver(ex).run(*lease, handler, [] {});
     host->run_all();
     return ex;
   }

@@ -4,7 +4,7 @@
 // are per-thread), and a waiting hook parks only that thread.
 //
 //   auto host = std::make_shared<BlockingHost>();
-//   host->exchange().run(chain, handler, [&] { done = true; });
+//   ExchangeDriver(host->exchange()).run(chain, handler, [&] { done = true; });
 //   host->run_until(done);   // then host->close()
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <mutex>
 
 #include "core/http_message.hpp"
-#include "sluice/exchange.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::httplib_adapter {
 

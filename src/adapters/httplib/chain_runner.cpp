@@ -5,6 +5,7 @@
 #include "adapters/httplib/blocking_host.hpp"
 #include "adapters/httplib/convert.hpp"
 #include "sluice/adapters/httplib.hpp"
+#include "sluice/exchange_driver.hpp"
 
 namespace sluice::httplib_adapter {
 
@@ -58,16 +59,16 @@ void ChainRunner::run(const httplib::Request& req, httplib::Response& res, Handl
   auto host = std::make_shared<BlockingHost>();
   to_message(req, host->request());
   host->response().version(host->request().version());
-  Exchange& ex = host->exchange();
-  ex.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
-  ex.context().set_client_ip(req.remote_addr);
-  ex.context().set_peer_ip(req.remote_addr);
-  ex.set_bytes_in(req.body.size());
-  ex.set_route(route_.get());
+  ExchangeDriver drive(host->exchange());
+  drive.reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  drive.exchange().context().set_client_ip(req.remote_addr);
+  drive.exchange().context().set_peer_ip(req.remote_addr);
+  drive.set_bytes_in(req.body.size());
+  drive.set_route(route_.get());
   // Acquired and released on this thread: snapshot leases are per-thread.
   auto lease = chain_->acquire();
   bool done = false;
-  ex.run(*lease, handler, [&done] { done = true; });
+  drive.run(*lease, handler, [&done] { done = true; });
   host->run_until(done);
   to_httplib(host->response(), res);
   host->close();
