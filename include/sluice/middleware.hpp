@@ -8,6 +8,21 @@
 //       return sluice::Decision::next();
 //     }
 //   };
+//
+// Three lifetimes, and where each kind of state lives:
+//
+// - Per config item: the Middleware object. It is built once from one config item (a YAML
+//   middleware entry, or your own code), shared by every request on every worker, kept by a
+//   reload that leaves its item unchanged, and destroyed after the last request on a chain
+//   snapshot that holds it. Its settings are read-only after construction; what requests
+//   change in it (counters, buckets, breakers) is thread-safe.
+// - Per request: the request's Context (ex.context()), in typed slots keyed by a private type of
+//   the middleware (InstanceState<T> in src/middleware/ keys them by instance too, for two
+//   instances in one chain). Written on the request's worker only (a Resume comes back there),
+//   reset when the request ends.
+// - Per process: state shared by several config items or kept across reloads (a breaker
+//   registry, a limiter group, a Redis connection): typed slots the host owns for as long as it
+//   runs (GatewayServices::shared in the gateway), reached from the factory; never a static.
 #pragma once
 
 #include <chrono>
