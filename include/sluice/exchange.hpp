@@ -4,8 +4,8 @@
 // is in sluice/exchange_driver.hpp.
 //
 //   Decision pre_handle(Exchange& ex) override {
-//     auto resume = ex.defer();                        // this request waits; the worker does not
-//     ex.post_after(50ms, [r = std::move(resume)]() mutable { r(Decision::next()); });
+//     auto resume = std::make_shared<Resume>(ex.defer());  // the request waits, not the worker
+//     ex.post_after(50ms, [resume] { (*resume)(Decision::next()); });
 //     return Decision::wait();
 //   }
 #pragma once
@@ -119,8 +119,8 @@ class Exchange {
   // Starts a wait: the hook returns Decision::wait() (pre_handle, handler) or simply returns
   // (post_handle); the chain continues when the Resume is called.
   Resume defer();
-  // Runs `fn` on the request's executor (now, or after `delay`): timers and hops back from
-  // other threads. Work for a request that finished meanwhile must check its own state.
+  // Runs `fn` on the request's executor, soon or after `delay` (a timer). It may run after the
+  // request finished: touch the exchange only through a Resume, which checks.
   void post(std::function<void()> fn);
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn);
 
