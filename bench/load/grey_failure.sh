@@ -18,16 +18,7 @@ SLOW_MS=${SLOW_MS:-2000} HEDGE_MS=${HEDGE_MS:-5}
 DEFENCES=${DEFENCES:-"breaker ramp hedge adaptive"}
 here=bench/load/netns
 source "$here/netns_lib.sh"
-work=$(mktemp -d /tmp/sluice-grey.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  netns_down
-  rm -rf "$work"
-}
-trap cleanup EXIT
-netns_up
+experiment_start sluice-grey
 
 breaker='{ type: circuit_breaker, strategy: slow_request_ratio, max_allowed_rt_ms: 200,
           threshold: 0.3, min_request_amount: 20, stat_interval_ms: 1000, retry_timeout_ms: 2000'

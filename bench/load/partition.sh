@@ -21,16 +21,7 @@ if [ -n "$HEDGE_MS" ]; then
 fi
 here=bench/load/netns
 source "$here/netns_lib.sh"
-work=$(mktemp -d /tmp/sluice-partition.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  netns_down
-  rm -rf "$work"
-}
-trap cleanup EXIT
-netns_up
+experiment_start sluice-partition
 
 cat >"$work/partition.yaml" <<YAML
 workers: 2

@@ -18,6 +18,22 @@ netns_up() {
   ip netns exec "$NS" ip link set lo up
 }
 
+# Makes $work (a temp dir), the namespace, and a trap that ends every pid in $pids, removes the
+# namespace and $work on exit.
+experiment_start() {  # name
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  pids=()
+  trap experiment_end EXIT
+  netns_up
+}
+
+experiment_end() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  netns_down
+  rm -rf "$work"
+}
+
 netns_down() {
   ip netns del "$NS" 2>/dev/null || true  # takes the veth pair with it
   ip link del "$VETH_HOST" 2>/dev/null || true
