@@ -1,0 +1,723 @@
+// Fault drills (issue 16) through the real binary: a dependency fails while steady load runs,
+// and each drill asserts that nothing hangs (every request answered within a bound) and nothing
+// is lost (every request gets an answer, and only the answers the config declares), that the
+// failure is visible in a warning or a metric, and that the gateway serves on afterwards.
+// Redis killed, paused and restarted under a Redis-backed rate_limit (per_request and leased);
+// an upstream cut mid-stream, black-holed and answering garbage; the OTLP collector gone;
+// a SIGHUP storm; limits.max_connections reached; slowloris connections; the access log's
+// disk full. Figures and run times: docs/RELIABILITY.md, "Fault drills".
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/otlp_collector.hpp"
+#include "support/raw_client.hpp"
+#include "support/raw_upstream.hpp"
+#include "support/redis_test_server.hpp"
+#include "support/required_tool.hpp"
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// No request of a drill may take longer than this. It is far below the client's read timeout
+// (kHang), so a request that waits on the failed dependency fails the bound instead of the
+// test hanging; and far above a healthy answer, also under ASan on a loaded 2-core machine.
+constexpr auto kBound = 1s;
+constexpr auto kHang = 5s;
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+std::string scrape(const SluiceProcess& gw) {
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/metrics");
+  return r && r->status == 200 ? r->body : std::string();
+}
+
+// The sum of the samples of `name` whose labels contain every one of `labels` (`k="v"`), or -1
+// when there is none. Label order does not matter.
+double metric(const std::string& metrics, const std::string& name,
+              const std::vector<std::string>& labels = {}) {
+  std::istringstream in(metrics);
+  double sum = -1;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(name) || line.size() <= name.size()) continue;
+    const char next = line[name.size()];
+    if (next != '{' && next != ' ') continue;
+    const auto value_at = line.rfind(' ');
+    const std::string series = line.substr(0, value_at);
+    if (!std::all_of(labels.begin(), labels.end(),
+                     [&](const std::string& l) { return series.find(l) != std::string::npos; }))
+      continue;
+    sum = std::max(sum, 0.0) + std::stod(line.substr(value_at + 1));
+  }
+  return sum;
+}
+
+double metric(const SluiceProcess& gw, const std::string& name,
+              const std::vector<std::string>& labels = {}) {
+  return metric(scrape(gw), name, labels);
+}
+
+bool healthy(const SluiceProcess& gw) {
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/healthz");
+  return gw.running() && r && r->status == 200;
+}
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+// Steady load: `threads` clients sending `GET path` in a loop, each at most about 2,000 a
+// second, until stop(). Every answer is
+// recorded as "<status>" (2xx) or "<status> <error field of the JSON body>", so a test can
+// check that only declared answers came; a request without an answer within kHang is lost.
+struct LoadOptions {
+  int threads = 3;
+  bool keep_alive = true;
+  bool record_body = false;  // record 2xx answers as "<status> <body>"
+};
+
+class Load {
+ public:
+  Load(int port, std::string path, LoadOptions options = {}) : options_(options) {
+    for (int t = 0; t < options.threads; ++t) {
+      clients_.emplace_back([this, port, path] {
+        httplib::Client c("127.0.0.1", port);
+        c.set_keep_alive(options_.keep_alive);
+        c.set_connection_timeout(kHang);
+        c.set_read_timeout(kHang);
+        while (!stop_) {
+          const auto t0 = Clock::now();
+          auto r = c.Get(path);
+          record(r ? std::optional<httplib::Response>(*r) : std::nullopt, Clock::now() - t0,
+                 r ? std::string() : httplib::to_string(r.error()));
+          // Steady, not flat out: a saturating load on a shared 2-core machine would starve the
+          // drill's own thread and make its deadlines measure the scheduler.
+          std::this_thread::sleep_for(500us);
+        }
+      });
+    }
+  }
+  ~Load() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : clients_)
+      if (t.joinable()) t.join();
+  }
+  int answered() const { return answered_; }
+  // Waits until `n` more requests than now were answered (the load is really flowing).
+  bool advance(int n, std::chrono::milliseconds timeout = 5s) const {
+    const int target = answered_ + n;
+    return eventually([&] { return answered_ >= target; }, timeout);
+  }
+  int lost() const { return lost_; }
+  std::chrono::milliseconds slowest() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(slowest_ns_.load()));
+  }
+  std::map<std::string, int> answers() const {
+    std::lock_guard lock(mu_);
+    return answers_;
+  }
+  std::string summary() const {
+    std::lock_guard lock(mu_);
+    std::string s = "answered " + std::to_string(answered_) + ", lost " + std::to_string(lost_) +
+                    ", slowest " + std::to_string(slowest().count()) + " ms;";
+    for (const auto& [answer, n] : answers_)
+      s += " [" + answer + "] x" + std::to_string(n);
+    if (!first_loss_.empty()) s += "; first loss: " + first_loss_;
+    return s;
+  }
+  // Every answer is one of `allowed`, none was lost and none took longer than kBound.
+  void expect_only(const std::set<std::string>& allowed) const {
+    // The figures of the run, for docs/RELIABILITY.md.
+    std::printf("[ load     ] %s\n", summary().c_str());
+    EXPECT_EQ(lost(), 0) << summary();
+    EXPECT_LT(slowest(), kBound) << summary();
+    for (const auto& [answer, n] : answers())
+      EXPECT_TRUE(allowed.contains(answer)) << answer << " x" << n << ": " << summary();
+  }
+
+ private:
+  void record(const std::optional<httplib::Response>& r, Clock::duration took,
+              const std::string& error) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+    for (auto seen = slowest_ns_.load();
+         ns > seen && !slowest_ns_.compare_exchange_weak(seen, ns);) {
+    }
+    std::lock_guard lock(mu_);
+    if (!r) {
+      ++lost_;
+      if (first_loss_.empty()) first_loss_ = error;
+      return;
+    }
+    std::string answer = std::to_string(r->status);
+    if (r->status < 300 && options_.record_body) answer += " " + r->body;
+    if (r->status >= 300) {
+      const auto body = json::parse(r->body, nullptr, false);
+      answer += " " + (body.is_object() && body.contains("error") ? body["error"].dump()
+                                                                  : "body " + r->body);
+    }
+    ++answers_[answer];
+    ++answered_;
+  }
+
+  const LoadOptions options_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0};
+  std::atomic<int> lost_{0};
+  std::atomic<std::int64_t> slowest_ns_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, int> answers_;
+  std::string first_loss_;
+  std::vector<std::thread> clients_;
+};
+
+// ---- 1. Redis killed, paused and restarted under a Redis-backed rate_limit -----------------
+
+struct RedisDrill {
+  const char* mode;
+  const char* on_failure;
+  std::set<std::string> answers;  // the declared answers: 200, plus the policy's own
+  std::string degraded;           // the policy's answer, which must have been given
+};
+
+void PrintTo(const RedisDrill& d, std::ostream* os) {
+  *os << "mode " << d.mode << ", on_failure " << d.on_failure;
+}
+
+class FaultDrillsRedis : public ::testing::TestWithParam<RedisDrill> {};
+
+std::string redis_limit_config(int port, const RedisDrill& d) {
+  // Rate and burst far above what the load reaches, so every non-degraded decision allows and
+  // any other answer is the failure policy's. lease_max keeps leases small, so leased mode goes
+  // to Redis many times a second, as under a real limit.
+  return R"(
+workers: 2
+routes:
+  - name: limited
+    middlewares:
+      - type: rate_limit
+        name: rl
+        backend: redis
+        redis: { address: "127.0.0.1:)" +
+         std::to_string(port) + R"(", key_prefix: drill, mode: )" + d.mode +
+         ", on_failure: " + d.on_failure + R"(,
+                 command_timeout_ms: 100, connect_timeout_ms: 100, failure_threshold: 3,
+                 probe_backoff_min_ms: 50, probe_backoff_max_ms: 200,
+                 reconnect_backoff_min_ms: 20, reconnect_backoff_max_ms: 200, lease_max: 20 }
+        limits: [ { name: q, key: route, rate: 1000000, burst: 1000000 } ]
+    handler: { type: respond, body: ok }
+)";
+}
+
+TEST_P(FaultDrillsRedis, KilledPausedAndRestartedUnderLoad) {
+  SLUICE_REQUIRE_TOOL(RedisTestServer::available(), "redis-server");
+  const RedisDrill& drill = GetParam();
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.start());
+  SluiceProcess gw(redis_limit_config(redis.port(), drill));
+  auto up = [&] { return metric(gw, "sluice_ratelimit_backend_up", {"limiter=\"rl\""}); };
+  auto errors = [&](const char* kind) {
+    return metric(gw, "sluice_ratelimit_backend_errors_total",
+                  {"limiter=\"rl\"", std::string("kind=\"") + kind + "\""});
+  };
+  auto redis_decisions = [&] {
+    return metric(gw, "sluice_ratelimit_decisions_total",
+                  {"limiter=\"rl/q\"", "result=\"allowed\""});
+  };
+
+  Load load(gw.port(), "/");
+  ASSERT_TRUE(load.advance(200)) << load.summary();
+  EXPECT_NE(redis.command({"DBSIZE"}), "0") << "the bucket lives in Redis";
+  ASSERT_EQ(up(), 1);
+
+  // Paused: Redis holds the connection but answers nothing for 2 s.
+  std::thread sleeper([&] { redis.command({"DEBUG", "SLEEP", "2"}); });
+  EXPECT_TRUE(eventually([&] { return up() == 0; }, 1500ms)) << "marked down while paused";
+  EXPECT_TRUE(load.advance(100, 1500ms)) << "served while Redis sleeps: " << load.summary();
+  sleeper.join();
+  EXPECT_GT(errors("timeout"), 0);
+  EXPECT_TRUE(eventually([&] { return up() == 1; }, 3s)) << "back after the pause";
+
+  // Killed: connections refused until it is restarted on the same port.
+  redis.kill();
+  EXPECT_TRUE(eventually([&] { return up() == 0; }, 2s)) << "marked down when killed";
+  EXPECT_TRUE(load.advance(100, 2s)) << "served while Redis is dead: " << load.summary();
+  EXPECT_GT(errors("connection"), 0);
+  ASSERT_TRUE(redis.start());  // empty: RedisTestServer runs without persistence
+  EXPECT_TRUE(eventually([&] { return up() == 1; }, 3s)) << "back after the restart";
+  const double before = redis_decisions();
+  ASSERT_TRUE(load.advance(200)) << load.summary();
+  load.stop();
+
+  // Decisions use Redis again: the restarted server holds the bucket, and allowed decisions
+  // (not the policy's allowed_degraded) grow.
+  EXPECT_NE(redis.command({"DBSIZE"}), "0");
+  EXPECT_GT(redis_decisions(), before);
+  EXPECT_GT(metric(gw, "sluice_ratelimit_decisions_total", {"limiter=\"rl/q\"", "_degraded\""}), 0)
+      << "the policy decided while Redis was away";
+  load.expect_only(drill.answers);
+  EXPECT_TRUE(load.answers().contains(drill.degraded)) << load.summary();
+  const std::string log = gw.log();
+  EXPECT_GE(count_of(log, "redis rate limiter: backend down"), 2) << log;
+  EXPECT_GE(count_of(log, "redis rate limiter: backend up again"), 2) << log;
+  EXPECT_TRUE(healthy(gw));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FaultDrills, FaultDrillsRedis,
+    ::testing::Values(
+        RedisDrill{.mode = "per_request",
+                   .on_failure = "fail_closed",
+                   .answers = {"200", "503 \"rate_limiter_unavailable\""},
+                   .degraded = "503 \"rate_limiter_unavailable\""},
+        RedisDrill{.mode = "leased", .on_failure = "local", .answers = {"200"}, .degraded = "200"}),
+    [](const auto& info) { return std::string(info.param.mode); });
+
+// ---- 2. Upstream cut mid-stream, black-holed, answering garbage ----------------------------
+
+// Reads from `fd` until `done(bytes)` holds, the peer closes, or `timeout` passes; returns
+// what arrived and sets `eof` when the peer closed.
+std::string read_until(int fd, const std::function<bool(const std::string&)>& done,
+                       std::chrono::milliseconds timeout, bool* eof = nullptr) {
+  std::string got;
+  const auto deadline = Clock::now() + timeout;
+  if (eof != nullptr) *eof = false;
+  while (!done(got)) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[16384];
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      if (eof != nullptr) *eof = true;
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+TEST(FaultDrills, UpstreamCutMidStreamBlackHoledAndAnsweringGarbage) {
+  // A healthy upstream on keep-alive connections, under steady load through the whole drill.
+  RawUpstream healthy_up([](int fd) {
+    while (!read_head(fd).empty())
+      write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  // Streams a chunked answer, then dies when the test says so (the client has the first chunk).
+  std::atomic<bool> cut{false};
+  const std::string first_chunk(4096, 'x');
+  RawUpstream streamer([&](int fd) {
+    if (read_head(fd).empty()) return;
+    std::ostringstream chunk;
+    chunk << std::hex << first_chunk.size() << "\r\n" << first_chunk << "\r\n";
+    write_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk.str());
+    eventually([&] { return cut.load(); }, kHang);
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  // Reads requests and never answers.
+  RawUpstream black_hole([](int fd) {
+    read_head(fd);
+    char c;
+    while (::read(fd, &c, 1) > 0) {
+    }
+  });
+  // Answers every request with bytes that are not HTTP, and keeps the connection open: a
+  // gateway that pooled it would send the next request down the same broken connection.
+  RawUpstream garbage([](int fd) {
+    while (!read_head(fd).empty())
+      write_all(fd, "NOT HTTP AT ALL\r\n\r\n");
+  });
+  // A valid 400 followed by stray bytes (one write, so they arrive with it): the answer is
+  // passed on, the connection with bytes left over must not be reused.
+  RawUpstream trailing([](int fd) {
+    while (!read_head(fd).empty())
+      write_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbadSTRAY BYTES\r\n\r\n");
+  });
+  auto cluster = [](const char* name, int port, const std::string& extra = "") {
+    return std::string("  ") + name + ": { endpoints: [\"127.0.0.1:" + std::to_string(port) +
+           "\"], retries: { max: 0 }" + extra + " }\n";
+  };
+  SluiceProcess gw(
+      "workers: 2\nupstreams:\n" + cluster("healthy", healthy_up.port()) +
+      cluster("streamer", streamer.port(), ", buffer_response_bytes: 1024") +
+      cluster("black_hole", black_hole.port()) + cluster("garbage", garbage.port()) +
+      cluster("trailing", trailing.port()) +
+      "routes:\n"
+      "  - { name: stream, match: { prefix: /stream }, handler: { type: proxy, cluster: streamer "
+      "} }\n"
+      "  - { name: hole, match: { prefix: /hole }, handler: { type: proxy, cluster: black_hole, "
+      "timeout_ms: 300 } }\n"
+      "  - { name: garbage, match: { prefix: /garbage }, handler: { type: proxy, cluster: "
+      "garbage } }\n"
+      "  - { name: trailing, match: { prefix: /trailing }, handler: { type: proxy, cluster: "
+      "trailing } }\n"
+      "  - { name: healthy, handler: { type: proxy, cluster: healthy } }\n");
+  Load load(gw.port(), "/healthy");
+  ASSERT_TRUE(load.advance(100)) << load.summary();
+
+  // Cut mid-stream: the client has the head and the first chunk, then the upstream dies. The
+  // client must see its connection end without the last chunk (so it knows the answer is
+  // incomplete), at once rather than at some timeout.
+  for (int i = 0; i < 3; ++i) {
+    cut = false;
+    const int fd = connect_loopback(gw.port(), 5);
+    ASSERT_GE(fd, 0);
+    write_all(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    // sluice passes the body on in chunks of its own (at most buffer_response_bytes each).
+    auto has_first_chunk = [&](const std::string& s) {
+      return std::count(s.begin(), s.end(), 'x') >= static_cast<long>(first_chunk.size());
+    };
+    const std::string start = read_until(fd, has_first_chunk, kHang);
+    cut = true;
+    ASSERT_EQ(start.rfind("HTTP/1.1 200", 0), 0u) << start;
+    ASSERT_TRUE(has_first_chunk(start)) << "streamed, not held back: " << start;
+    const auto t0 = Clock::now();
+    bool eof = false;
+    const std::string rest = read_until(
+        fd, [](const std::string&) { return false; }, kHang, &eof);
+    EXPECT_TRUE(eof) << "the client's connection is ended";
+    EXPECT_LT(Clock::now() - t0, kBound);
+    EXPECT_EQ((start + rest).find("\r\n0\r\n"), std::string::npos)
+        << "no last chunk: the cut answer does not pass as complete";
+    ::close(fd);
+  }
+
+  // Black-holed: several requests at once each get the route timeout's 504, on time.
+  std::vector<std::thread> holes;
+  std::atomic<int> timed_out{0};
+  for (int i = 0; i < 6; ++i) {
+    holes.emplace_back([&] {
+      httplib::Client c("127.0.0.1", gw.port());
+      c.set_read_timeout(kHang);
+      const auto t0 = Clock::now();
+      auto r = c.Get("/hole");
+      const auto took = Clock::now() - t0;
+      EXPECT_TRUE(r) << httplib::to_string(r.error());
+      if (!r) return;
+      EXPECT_EQ(r->status, 504);
+      EXPECT_EQ(json::parse(r->body)["error"], "upstream_timeout");
+      EXPECT_GE(took, 250ms);
+      EXPECT_LT(took, 300ms + kBound);
+      if (r->status == 504) ++timed_out;
+    });
+  }
+  for (auto& t : holes)
+    t.join();
+  EXPECT_EQ(timed_out.load(), 6);
+
+  // Garbage: 502 every time, and every request on a new upstream connection.
+  httplib::Client c("127.0.0.1", gw.port());
+  c.set_read_timeout(kHang);
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Get("/garbage");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 502);
+    EXPECT_EQ(json::parse(r->body)["error"], "bad_gateway");
+    auto t = c.Get("/trailing");
+    ASSERT_TRUE(t) << httplib::to_string(t.error());
+    EXPECT_EQ(t->status, 400);
+    EXPECT_EQ(t->body, "bad");
+  }
+  EXPECT_EQ(garbage.accepted(), 5) << "a connection that answered garbage is not pooled";
+  EXPECT_EQ(trailing.accepted(), 5) << "a connection with bytes left over is not pooled";
+
+  ASSERT_TRUE(load.advance(100)) << load.summary();
+  load.stop();
+  load.expect_only({"200"});
+  EXPECT_GE(metric(gw, "sluice_upstream_errors_total", {"cluster=\"black_hole\""}), 6);
+  EXPECT_GE(metric(gw, "sluice_upstream_errors_total", {"cluster=\"garbage\""}), 5);
+  EXPECT_TRUE(healthy(gw));
+}
+
+// ---- 3. The OTLP collector gone ------------------------------------------------------------
+
+TEST(FaultDrills, OtlpCollectorGoneLeavesRequestsAlone) {
+  auto collector = std::make_unique<OtlpCollector>();
+  SluiceProcess gw("workers: 2\ntracing:\n  endpoint: " + collector->url() + R"(
+  sampler: always_on
+  batch: { schedule_delay_ms: 20, max_queue_size: 256, max_export_batch_size: 64,
+           export_timeout_ms: 200, max_retries: 1, initial_backoff_ms: 20, max_backoff_ms: 50 }
+routes: [ { name: r, handler: { type: respond, body: ok } } ]
+)");
+  Load load(gw.port(), "/");
+  ASSERT_TRUE(eventually([&] { return !collector->spans().empty(); })) << "exporting works";
+  collector.reset();  // gone: its port is closed from now on
+  const double failures = std::max(0.0, metric(gw, "sluice_otlp_export_failures_total"));
+  const double dropped = std::max(0.0, metric(gw, "sluice_otlp_spans_dropped_total"));
+  EXPECT_TRUE(eventually([&] {
+    return metric(gw, "sluice_otlp_export_failures_total") > failures &&
+           metric(gw, "sluice_otlp_spans_dropped_total") > dropped;
+  })) << scrape(gw);
+  ASSERT_TRUE(load.advance(500)) << load.summary();
+  load.stop();
+  load.expect_only({"200"});
+  EXPECT_NE(gw.log().find("OTLP export to"), std::string::npos) << gw.log();
+  EXPECT_TRUE(healthy(gw));
+}
+
+// ---- 4. SIGHUP storm -----------------------------------------------------------------------
+
+std::string body_config(int n) {
+  return "workers: 2\nroutes:\n  - name: api\n    middlewares: [ { type: request_id } ]\n"
+         "    handler: { type: respond, body: \"v" +
+         std::to_string(n) + "\" }\n";
+}
+
+TEST(FaultDrills, FiftySighupReloadsInASecondUnderLoad) {
+  SluiceProcess gw(body_config(0));
+  Load load(gw.port(), "/", {.record_body = true});
+  ASSERT_TRUE(load.advance(100)) << load.summary();
+  // Each signal follows a new config (body v1 ... v50); the file watcher's debounce (150 ms)
+  // holds its own reload back until the storm is over, so the reloads during it are SIGHUP's.
+  const auto t0 = Clock::now();
+  for (int i = 1; i <= 50; ++i) {
+    gw.rewrite_config(body_config(i));
+    ASSERT_EQ(::kill(gw.pid(), SIGHUP), 0);
+    std::this_thread::sleep_until(t0 + i * 19ms);
+  }
+  EXPECT_LT(Clock::now() - t0, 1100ms) << "a storm: 50 within about a second";
+  httplib::Client c("127.0.0.1", gw.port());
+  EXPECT_TRUE(eventually([&] {
+    auto r = c.Get("/");
+    return r && r->body == "v50";
+  })) << "the last config wins";
+  ASSERT_TRUE(load.advance(100)) << load.summary();
+  load.stop();
+
+  std::set<std::string> versions;
+  for (int i = 0; i <= 50; ++i)
+    versions.insert("200 v" + std::to_string(i));
+  load.expect_only(versions);
+  EXPECT_GE(load.answers().size(), 10u)
+      << "the reloads took effect during the storm, not after: " << load.summary();
+  const std::string log = gw.log();
+  EXPECT_GE(count_of(log, "reload (SIGHUP): config"), 10) << log;
+  EXPECT_EQ(count_of(log, "refused"), 0) << log;
+  const std::string m = scrape(gw);
+  EXPECT_LE(metric(m, "sluice_config_reloads_total", {"result=\"error\""}), 0) << m;
+  EXPECT_TRUE(healthy(gw));
+}
+
+// ---- 5. limits.max_connections reached -----------------------------------------------------
+
+TEST(FaultDrills, MaxConnectionsRefusesTheExcessAtOnceAndServesTheRest) {
+  SluiceProcess gw(R"(
+workers: 1
+limits: { max_connections: 8 }
+routes: [ { name: r, handler: { type: respond, body: ok } } ]
+)");
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(std::make_unique<RawClient>(gw.port()));
+    ASSERT_TRUE(held.back()->send(request));
+    ASSERT_EQ(status_codes(held.back()->read_responses(1)), std::vector<int>{200}) << i;
+  }
+  for (int i = 0; i < 4; ++i) {
+    RawClient excess(gw.port());  // the kernel completes the handshake; sluice closes it
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(excess.closed_by_peer(kBound)) << "closed at once, not queued: " << i;
+    EXPECT_LT(Clock::now() - t0, kBound);
+  }
+  for (auto& h : held) {  // the connections it has keep being served
+    ASSERT_TRUE(h->send(request));
+    EXPECT_EQ(status_codes(h->read_responses(2)), (std::vector<int>{200, 200}));
+  }
+  EXPECT_EQ(metric(gw, "http_connections_refused_total", {"listener=\"public\""}), 4);
+  held.pop_back();  // one slot free again: a new client gets in
+  EXPECT_TRUE(eventually([&] {
+    RawClient next(gw.port());
+    next.send(request);
+    return status_codes(next.read_responses(1, 500ms)) == std::vector<int>{200};
+  }));
+  EXPECT_TRUE(healthy(gw));
+}
+
+// ---- 6. Slowloris ---------------------------------------------------------------------------
+
+TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
+  // Issue 16 asks for 10,000. This process and the gateway (which inherits the limit) each hold
+  // one descriptor per stalled connection, plus their own: raise the soft limit, and where the
+  // hard limit is lower, hold as many as it allows.
+  constexpr rlim_t kWanted = 10000, kSpare = 512, kAtLeast = 1000;
+  constexpr auto kHeaderTimeout = 1000ms;
+  rlimit fds{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &fds), 0);
+  if (fds.rlim_cur < kWanted + kSpare) {
+    fds.rlim_cur = std::min(fds.rlim_max, kWanted + kSpare);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &fds), 0) << std::strerror(errno);
+  }
+  if (fds.rlim_cur < kAtLeast + kSpare) GTEST_SKIP() << "RLIMIT_NOFILE is " << fds.rlim_cur;
+  const int kStalled = static_cast<int>(std::min(kWanted, fds.rlim_cur - kSpare));
+  SluiceProcess gw(
+      "workers: 2\nlimits: { header_timeout_ms: " + std::to_string(kHeaderTimeout.count()) +
+      ", max_connections: " + std::to_string(kStalled + 100) + " }\n" +
+      "routes: [ { name: r, handler: { type: respond, body: ok } } ]\n");
+  // A new connection per request: the accept path must not starve behind the stalled ones.
+  Load load(gw.port(), "/", {.threads = 1, .keep_alive = false});
+  ASSERT_TRUE(load.advance(20)) << load.summary();
+
+  struct Stalled {
+    int fd;
+    Clock::time_point sent;
+    std::string got;
+    bool eof = false;
+    Clock::duration answered_after{};
+  };
+  std::vector<Stalled> stalled;
+  stalled.reserve(kStalled);
+  for (int i = 0; i < kStalled; ++i) {
+    const int fd = connect_loopback(gw.port(), 5);
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
+    write_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");  // and then nothing
+    stalled.push_back({fd, Clock::now(), {}});
+  }
+  const auto all_open = Clock::now();
+  const int answered_then = load.answered();
+
+  // Every stalled connection gets its 408 and is closed; collect them all in one poll loop.
+  const auto deadline = all_open + kHeaderTimeout + 3s;
+  std::size_t open = stalled.size();
+  std::vector<pollfd> fds_to_poll;
+  while (open > 0 && Clock::now() < deadline) {
+    fds_to_poll.clear();
+    for (const auto& s : stalled)
+      fds_to_poll.push_back({s.eof ? -1 : s.fd, POLLIN, 0});
+    if (::poll(fds_to_poll.data(), fds_to_poll.size(), 100) < 0) break;
+    for (std::size_t i = 0; i < stalled.size(); ++i) {
+      if (fds_to_poll[i].revents == 0) continue;
+      char buf[4096];
+      const auto n = ::recv(stalled[i].fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        if (stalled[i].got.empty()) stalled[i].answered_after = Clock::now() - stalled[i].sent;
+        stalled[i].got.append(buf, static_cast<std::size_t>(n));
+      } else {
+        stalled[i].eof = true;
+        --open;
+      }
+    }
+  }
+  EXPECT_GE(load.answered() - answered_then, 5) << "served meanwhile: " << load.summary();
+  load.stop();
+
+  int got_408 = 0, closed = 0;
+  Clock::duration earliest = Clock::duration::max(), latest{};
+  for (auto& s : stalled) {
+    if (s.got.rfind("HTTP/1.1 408", 0) == 0) ++got_408;
+    if (s.eof) ++closed;
+    if (!s.got.empty()) {
+      earliest = std::min(earliest, s.answered_after);
+      latest = std::max(latest, s.answered_after);
+    }
+    ::close(s.fd);
+  }
+  EXPECT_EQ(got_408, kStalled);
+  EXPECT_EQ(closed, kStalled);
+  EXPECT_GE(earliest, kHeaderTimeout - 50ms) << "not before the header timeout";
+  EXPECT_LT(latest, kHeaderTimeout + 2s) << "and soon after it";
+  load.expect_only({"200"});
+  EXPECT_TRUE(healthy(gw));
+}
+
+// ---- 7. The access log's disk full ----------------------------------------------------------
+
+// A tmpfs of `size` mounted at `path` for the test's lifetime (needs CAP_SYS_ADMIN).
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::string& path, const std::string& size) : path_(path) {
+    ::mkdir(path.c_str(), 0755);
+    if (::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0)
+      mounted_ = true;
+    else
+      error_ = std::strerror(errno);
+  }
+  ~SmallTmpfs() {
+    // Lazily: the gateway that wrote to it is stopped first, but a lingering descriptor must
+    // not leave the mount behind.
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+TEST(FaultDrills, AccessLogDiskFullKeepsAnsweringAndCountsWriteErrors) {
+  TempDir dir;
+  SmallTmpfs disk(dir.file("logs"), "64k");
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a 64 KiB tmpfs: " << disk.error();
+  const std::string log = dir.file("logs/access.log");
+  SluiceProcess gw("workers: 2\naccess_log: { path: " + log + " }\n" +
+                   "routes: [ { name: r, handler: { type: respond, body: ok } } ]\n");
+  Load load(gw.port(), "/");
+  EXPECT_TRUE(eventually([&] {
+    return metric(gw, "sluice_access_log_write_errors_total") > 0 &&
+           metric(gw, "sluice_access_log_lines_dropped_total") > 0;
+  })) << scrape(gw);
+  ASSERT_TRUE(load.advance(300)) << "served with the disk full: " << load.summary();
+
+  // Space freed (logrotate's copytruncate): lines are written again.
+  ASSERT_EQ(::truncate(log.c_str(), 0), 0) << std::strerror(errno);
+  const double written = metric(gw, "sluice_access_log_lines_written_total");
+  EXPECT_TRUE(eventually([&] {
+    return metric(gw, "sluice_access_log_lines_written_total") > written;
+  })) << scrape(gw);
+  load.stop();
+  load.expect_only({"200"});
+  EXPECT_NE(gw.log().find("access log: write failed: No space left on device"), std::string::npos)
+      << gw.log();
+  EXPECT_TRUE(healthy(gw));
+  gw.stop();  // before the tmpfs goes away
+}
+
+}  // namespace
+}  // namespace sluice::testing
