@@ -513,34 +513,39 @@ TEST(FaultDrills, FiftySighupReloadsInASecondUnderLoad) {
   SluiceProcess gw(body_config(0));
   Load load(gw.port(), "/", {.record_body = true});
   ASSERT_TRUE(load.advance(100)) << load.summary();
-  // Each signal follows a new config (body v1 ... v50); the file watcher's debounce (150 ms)
-  // holds its own reload back until the storm is over, so the reloads during it are SIGHUP's.
+  // The new config is written before the storm, and its file-watch reload awaited: writing a
+  // file per signal made the storm measure the disk (renames stalled for seconds while others
+  // built on the machine). Each SIGHUP then reloads the same file: a full reload, new chains.
+  gw.rewrite_config(body_config(1));
+  httplib::Client c("127.0.0.1", gw.port());
+  ASSERT_TRUE(eventually([&] {
+    auto r = c.Get("/");
+    return r && r->body == "v1";
+  }));
+  const auto reloads = [&] {
+    return std::max(0.0, metric(gw, "sluice_config_reloads_total", {"result=\"ok\""}));
+  };
+  const double before = reloads();
   const auto t0 = Clock::now();
   for (int i = 1; i <= 50; ++i) {
-    gw.rewrite_config(body_config(i));
     ASSERT_EQ(::kill(gw.pid(), SIGHUP), 0);
     std::this_thread::sleep_until(t0 + i * 19ms);
   }
   EXPECT_LT(Clock::now() - t0, 1100ms) << "a storm: 50 within about a second";
-  httplib::Client c("127.0.0.1", gw.port());
-  EXPECT_TRUE(eventually([&] {
-    auto r = c.Get("/");
-    return r && r->body == "v50";
-  })) << "the last config wins";
+  // Signals that arrive while a reload runs may be merged into one; most are not.
+  EXPECT_TRUE(eventually([&] { return reloads() - before >= 25; })) << scrape(gw);
   ASSERT_TRUE(load.advance(100)) << load.summary();
   load.stop();
 
-  std::set<std::string> versions;
-  for (int i = 0; i <= 50; ++i)
-    versions.insert("200 v" + std::to_string(i));
-  load.expect_only(versions);
-  EXPECT_GE(load.answers().size(), 10u)
-      << "the reloads took effect during the storm, not after: " << load.summary();
+  load.expect_only({"200 v0", "200 v1"});
   const std::string log = gw.log();
-  EXPECT_GE(count_of(log, "reload (SIGHUP): config"), 10) << log;
+  EXPECT_GE(count_of(log, "reload (SIGHUP): config"), 25) << log;
   EXPECT_EQ(count_of(log, "refused"), 0) << log;
-  const std::string m = scrape(gw);
-  EXPECT_LE(metric(m, "sluice_config_reloads_total", {"result=\"error\""}), 0) << m;
+  EXPECT_LE(metric(gw, "sluice_config_reloads_total", {"result=\"error\""}), 0);
+  std::printf(
+      "[ reloads  ] %.0f by SIGHUP in %lld ms\n", reloads() - before,
+      static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()));
   EXPECT_TRUE(healthy(gw));
 }
 
@@ -589,6 +594,10 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   constexpr auto kHeaderTimeout = 1000ms;
   rlimit fds{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &fds), 0);
+  struct RestoreLimit {
+    rlimit saved;
+    ~RestoreLimit() { ::setrlimit(RLIMIT_NOFILE, &saved); }
+  } restore{fds};
   if (fds.rlim_cur < kWanted + kSpare) {
     fds.rlim_cur = std::min(fds.rlim_max, kWanted + kSpare);
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &fds), 0) << std::strerror(errno);
