@@ -6,7 +6,6 @@
 // an upstream cut mid-stream, black-holed and answering garbage; the OTLP collector gone;
 // a SIGHUP storm; limits.max_connections reached; slowloris connections; the access log's
 // disk full. Figures and run times: docs/RELIABILITY.md, "Fault drills".
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <poll.h>
