@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <thread>
 
 namespace sluice::observe {
 namespace {
@@ -74,13 +75,22 @@ void LatencyEstimator::record(TimePoint now, Nanos latency) {
   const int64_t epoch = epoch_of(now);
   Window& w = windows_[static_cast<std::size_t>(epoch) & 1];
   int64_t seen = w.epoch.load(std::memory_order_acquire);
-  if (seen != epoch) {
+  while (seen != epoch) {
     if (seen > epoch) return;  // a late sample from two windows ago: not recent any more
-    if (w.epoch.compare_exchange_strong(seen, epoch, std::memory_order_acq_rel)) {
+    if (seen == kResetting) {
+      // Another thread is clearing this window for the new epoch (a few thousand stores, once
+      // per window): wait for it rather than add to counts it is about to zero.
+      std::this_thread::yield();
+      seen = w.epoch.load(std::memory_order_acquire);
+      continue;
+    }
+    // Claim the window, clear it, then publish the new epoch: a sample added meanwhile by a
+    // thread that already saw the new epoch would otherwise be zeroed and lost.
+    if (w.epoch.compare_exchange_weak(seen, kResetting, std::memory_order_acq_rel)) {
       for (auto& c : w.counts)
         c.store(0, std::memory_order_relaxed);
-    } else if (seen > epoch) {
-      return;
+      w.epoch.store(epoch, std::memory_order_release);
+      break;
     }
   }
   const auto nanos = static_cast<uint64_t>(std::max<int64_t>(0, latency.count()));

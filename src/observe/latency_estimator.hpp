@@ -68,8 +68,9 @@ class LatencyEstimator {
   static uint64_t bucket_width(std::size_t index);
 
  private:
+  static constexpr int64_t kResetting = INT64_MIN;  // a window's epoch while it is cleared
   struct Window {
-    std::atomic<int64_t> epoch{-1};
+    std::atomic<int64_t> epoch{-1};  // kResetting while a thread clears it for a new epoch
     std::array<std::atomic<uint32_t>, kBuckets> counts{};
   };
 
