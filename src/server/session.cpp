@@ -292,71 +292,6 @@ void Session::reject_body(error_code ec) {
   reject(400, "bad_request", "malformed HTTP request body");
 }
 
-std::optional<std::uint64_t> Session::RequestBody::length() const {
-  if (!session_.parser_) return std::nullopt;
-  auto cl = session_.parser_->content_length();
-  return cl ? std::optional<std::uint64_t>(*cl) : std::nullopt;
-}
-
-// A handler reads the next piece of a streamed body: the buffered first piece, then what the
-// socket gives, at most buffer_body_bytes at a time. The socket is read only on demand, so a
-// slow upstream slows the client down instead of filling memory.
-void Session::read_body_piece(BodyStream::ReadFn fn) {
-  if (!streaming_ || closed_ || body_reader_) return fn({.failed = true, .status = 400});
-  if (piece_pending_) {
-    piece_pending_ = false;
-    return fn({.data = body_});
-  }
-  if (body_done_) return fn({.last = true});
-  body_.clear();
-  body_reader_ = std::move(fn);
-  continue_body_piece();
-}
-
-void Session::continue_body_piece() {
-  error_code ec;
-  const auto status =
-      detail::put_body(*parser_, buffer_, body_, server_.limits().buffer_body_bytes, ec);
-  if (status == detail::body_status::error) {
-    closing_ = true;
-    return fail_body_piece(ec == http::error::body_limit ? 413 : 400);
-  }
-  if (status == detail::body_status::need_more && body_.empty()) {
-    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
-    return read();
-  }
-  deadline_ = SteadyTime::max();
-  body_done_ = status == detail::body_status::done;
-  drive().set_bytes_in(exchange_.bytes_in() + body_.size());
-  hand_body_piece({.data = body_, .last = body_done_});
-}
-
-// Gives a piece to the handler's pending read (which may start the next read).
-void Session::hand_body_piece(BodyPiece piece) {
-  auto fn = std::move(body_reader_);
-  body_reader_ = nullptr;
-  fn(piece);
-}
-
-// An upgrade request's tunnel, client to handler: whatever bytes arrive, as they arrive.
-void Session::read_tunnel_piece(BodyStream::ReadFn fn) {
-  if (closed_ || body_reader_) return fn({.failed = true, .status = 400});
-  body_reader_ = std::move(fn);
-  if (buffer_.size() > 0) return deliver_tunnel_piece();
-  read();
-}
-
-void Session::deliver_tunnel_piece() {
-  body_.assign(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-  buffer_.consume(buffer_.size());
-  hand_body_piece({.data = body_});
-}
-
-void Session::fail_body_piece(int status) {
-  deadline_ = SteadyTime::max();
-  hand_body_piece({.failed = true, .status = status});
-}
-
 void Session::on_read_error(error_code ec) {
   if (proxy_header_pending_) {  // no header (in time): nothing to answer
     server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
@@ -603,33 +538,6 @@ void Session::end_response(error_code ec, bool keep_alive) {
   ++sync_depth_;
   begin_request();
   --sync_depth_;
-}
-
-// A streamed response body: one piece from the handler's stream, written, then the next. The
-// stream is read only when the client has taken the previous piece (back-pressure).
-void Session::write_body_piece(bool keep_alive) {
-  if (closed_) return;
-  deadline_ = SteadyTime::max();  // the handler's stream has its own timeouts
-  auto stream = out_stream_;      // alive until read() returns, whatever the piece says
-  stream->read(
-      [self = self(), keep_alive](BodyPiece piece) { self->on_body_piece(piece, keep_alive); });
-}
-
-void Session::on_body_piece(BodyPiece piece, bool keep_alive) {
-  if (closed_) return;
-  if (piece.failed) {
-    // The head is out: only an abort tells the client that the body is incomplete.
-    out_stream_.reset();
-    return reset();
-  }
-  const auto buffers =
-      detail::body_piece_buffers(piece.data, piece.last, out_chunked_, chunk_head_);
-  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
-  const bool last = piece.last;
-  async_write_all(buffers, [self = self(), keep_alive, last](error_code ec, std::size_t) {
-    if (ec || last) return self->end_response(ec, keep_alive);
-    self->write_body_piece(keep_alive);
-  });
 }
 
 // Answers a request that never reached the dispatcher, then closes the connection: after a
