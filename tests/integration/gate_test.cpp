@@ -14,13 +14,6 @@
 namespace sluice::testing {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 TEST(Gate, AMiddlewareWhoseDependencyIsDownStepsAsideAndIsMarked) {
   TempDir dir;
   const std::string log = dir.file("access.log");

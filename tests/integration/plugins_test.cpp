@@ -19,13 +19,6 @@ namespace {
 
 #ifdef SLUICE_HELLO_PLUGIN
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 std::string sha_of(const std::string& path) {
   return plugins::sha256_hex(read_file(path));
 }

@@ -47,13 +47,14 @@ std::string TempDir::write(const std::string& name, const std::string& content) 
   return p;
 }
 
-namespace {
 std::string read_file(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
 }
+
+namespace {
 
 std::string with_defaults(const std::string& config) {
   std::string out;

@@ -57,6 +57,9 @@ struct CommandResult {
 };
 CommandResult run_sluice(const std::string& args);
 
+// The whole file as bytes (empty when it cannot be read).
+std::string read_file(const std::string& path);
+
 std::string sluice_binary();
 std::string source_dir();
 
