@@ -67,9 +67,9 @@ FUZZ_CXX ?= clang++
 FUZZ_FLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Wall -Wextra -Werror -Iinclude -Isrc
 FUZZ_TARGETS = trace_context simple_answer
-FUZZ_SOURCES_trace_context = src/observe/trace_context.cpp
-FUZZ_SOURCES_simple_answer = src/gateway/proxy/simple_answer.cpp src/gateway/proxy/forwarding.cpp \
-  src/gateway/proxy/cidr.cpp src/gateway/real_ip/real_ip.cpp
+FUZZ_SOURCES_trace_context = src/observe/tracing/trace_context.cpp
+FUZZ_SOURCES_simple_answer = src/upstream/simple_answer.cpp src/upstream/forwarding.cpp \
+  src/net/cidr.cpp src/net/real_ip/real_ip.cpp
 
 $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 	@mkdir -p $(dir $@)

@@ -5,7 +5,7 @@
 // BM_FaultDisabled: the same faults switched off at run time (the admin API's state).
 #include <benchmark/benchmark.h>
 
-#include "chaos/fault_board.hpp"
+#include "middleware/fault/fault_board.hpp"
 #include "middleware/fault/fault_middleware.hpp"
 #include "support/manual_host.hpp"
 

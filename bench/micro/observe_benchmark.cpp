@@ -4,12 +4,12 @@
 #include <chrono>
 #include <string>
 
-#include "observe/access_log_writer.hpp"
+#include "observe/access_log/access_log_writer.hpp"
 #include "observe/json_escape.hpp"
 #include "observe/latency_estimator.hpp"
-#include "observe/otlp_exporter.hpp"
-#include "observe/sampler.hpp"
-#include "observe/trace_context.hpp"
+#include "observe/tracing/otlp_exporter.hpp"
+#include "observe/tracing/sampler.hpp"
+#include "observe/tracing/trace_context.hpp"
 
 namespace sluice::observe {
 namespace {

@@ -33,6 +33,7 @@
 namespace sluice {
 
 class Exchange;
+struct ConfigBuild;  // sluice/services.hpp
 
 // What happens after a hook. The returned value is the only way to stop the chain.
 class Decision {
@@ -73,6 +74,14 @@ class Middleware {
   // Called once per chain build that includes this middleware, before any request reaches it.
   // A failure refuses the whole build (config load, reload or chain edit) with the message.
   virtual InitResult init() { return InitResult::success(); }
+
+  // Called at each config load that builds or keeps this middleware, before init(), with what
+  // that load built (ConfigBuild::extras: upstream clusters, ...). A middleware kept across a
+  // reload re-binds here what it took from the previous load. Not called on chain edits.
+  virtual InitResult bind_config(const ConfigBuild& build) {
+    (void)build;
+    return InitResult::success();
+  }
 
   // Before the handler, in chain order. Return next() to continue, respond() (usually through
   // ex.answer(...)) to answer now, or wait() after ex.defer() to continue later without

@@ -18,7 +18,8 @@
 
 namespace sluice {
 
-struct GatewayServices;  // shared services of the gateway (metrics, clusters, ...); may be null
+struct GatewayServices;  // sluice/services.hpp: per-process services; may be null
+struct ConfigBuild;      // sluice/services.hpp: what the config load built; may be null
 
 // What a factory knows about the middleware it builds.
 struct MiddlewareSpec {
@@ -26,6 +27,7 @@ struct MiddlewareSpec {
   std::string type;   // registered type name
   std::string route;  // the route whose chain it joins
   GatewayServices* services = nullptr;
+  const ConfigBuild* build = nullptr;
 };
 
 // Returns the middleware, or nullptr after reporting errors through `settings`.

@@ -4,9 +4,12 @@
 //   has_folded_line("GET / HTTP/1.1\r\nA: 1\r\n 2\r\n\r\n", n) == true
 //   for_each_list_item("close, Upgrade", [](std::string_view token) { ... });  // "close",
 //   "Upgrade"
+//   percent_decode("a%20b") == "a b";  percent_decode("%zz") == std::nullopt
 #pragma once
 
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace sluice::detail {
@@ -46,6 +49,31 @@ inline bool has_folded_line(const char* head, std::size_t size) {
     p = lf + 1;
   }
   return false;
+}
+
+// RFC 3986 percent-decoding; nullopt for a '%' not followed by two hex digits.
+inline std::optional<std::string> percent_decode(std::string_view s) {
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    const int hi = hex(s[i + 1]);
+    const int lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>((hi << 4) | lo);
+    i += 2;
+  }
+  return out;
 }
 
 }  // namespace sluice::detail

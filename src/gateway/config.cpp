@@ -8,8 +8,9 @@
 
 #include "core/config_errors.hpp"
 #include "gateway/admin/redact.hpp"
-#include "gateway/handlers/handler_registry.hpp"
 #include "gateway/listener_tls.hpp"
+#include "sluice/extension/config_section.hpp"
+#include "sluice/extension/handler_kind.hpp"
 #include "sluice/registry.hpp"
 
 namespace sluice::gateway {
@@ -20,21 +21,6 @@ std::string ListenAddress::text() const {
 }
 
 namespace {
-
-struct Sections {
-  std::mutex mutex;
-  std::vector<std::pair<std::string, ConfigSection>> list;
-};
-Sections& sections() {
-  static Sections s;
-  return s;
-}
-
-// Filled by static registrars before main(); read-only afterwards.
-std::vector<MiddlewareDecorator>& decorators() {
-  static std::vector<MiddlewareDecorator> d;
-  return d;
-}
 
 std::optional<ListenAddress> parse_listen(const std::string& text) {
   auto colon = text.rfind(':');
@@ -108,17 +94,15 @@ class Loader {
     redact_secrets(config->effective);  // GET /config shows it: secrets never reach it
     Settings top = errors_.settings(root, "");
     read_settings(top, root, config->settings);
-    services_.building = config.get();
-    {
-      std::lock_guard lock(sections().mutex);
-      for (auto& [key, section] : sections().list) {
-        Settings s = top.child(key);
-        section(s, *config, services_);
-      }
-    }
+    // What handlers and middlewares of this load may take from it (the proxy's X-Forwarded-For).
+    config->extras->emplace<RealIpOfConfig>(RealIpOfConfig{config->settings.real_ip});
+    extension::for_each_config_section(
+        [&](const std::string& key, const extension::ConfigSection& section) {
+          Settings s = top.child(key);
+          section(s, *config, services_);
+        });
     config->routes = std::make_shared<RouteTable>();
     read_routes(top, *config);
-    services_.building = nullptr;
     errors_.finish();
     if (!errors_.empty()) return fail();
     return {config, {}};
@@ -239,7 +223,7 @@ class Loader {
       names.push_back(route->info.name);
       read_match(r.child("match"), route->match);
       read_chain(r, *route, config);
-      read_handler(r, *route);
+      read_handler(r, *route, config);
       config.routes->routes.push_back(route);
     }
   }
@@ -268,6 +252,7 @@ class Loader {
       spec.name = item.string("name", spec.type);
       spec.route = route.info.name;
       spec.services = &services_;
+      spec.build = &config;
       bool enabled = item.boolean("enabled", true);
       if (spec.type.empty()) {
         item.error("type", "missing middleware type");
@@ -299,8 +284,15 @@ class Loader {
           if (errors_.count() == before) item.error("", "could not be built");
           continue;
         }
-        for (const auto& decorate : decorators())
+        for (const auto& decorate : extension::middleware_decorators())
           m = decorate(std::move(m), item, spec);
+      }
+      // Only on a clean build so far: an item whose settings failed has said why already.
+      if (errors_.empty()) {
+        if (auto bound = m->bind_config(config); !bound.ok()) {
+          item.error("", bound.error);
+          continue;
+        }
       }
       config.instances[key] = {identity, m};
       route.middlewares.push_back({spec.name, spec.type, identity});
@@ -331,20 +323,20 @@ class Loader {
     return std::nullopt;
   }
 
-  void read_handler(const Settings& r, Route& route) {
+  void read_handler(const Settings& r, Route& route, const LoadedConfig& config) {
     Settings h = r.child("handler");
     std::string kind = h.string("type");
     if (kind.empty()) {
       h.error("type", "missing handler type (respond, echo, proxy)");
       return;
     }
-    const HandlerFactory* factory = find_handler_kind(kind);
+    const extension::HandlerFactory* factory = extension::find_handler_kind(kind);
     if (factory == nullptr) {
-      h.error("type",
-              "unknown handler type \"" + kind + "\"" + did_you_mean(kind, handler_kinds()));
+      h.error("type", "unknown handler type \"" + kind + "\"" +
+                          did_you_mean(kind, extension::handler_kinds()));
       return;
     }
-    route.handler = (*factory)(h, services_);
+    route.handler = (*factory)(h, extension::HandlerSpec{route.info.name, services_, config});
   }
 
   ConfigErrors errors_;
@@ -353,15 +345,6 @@ class Loader {
 };
 
 }  // namespace
-
-void register_middleware_decorator(MiddlewareDecorator decorator) {
-  decorators().push_back(std::move(decorator));
-}
-
-void register_config_section(std::string key, ConfigSection section) {
-  std::lock_guard lock(sections().mutex);
-  sections().list.emplace_back(std::move(key), std::move(section));
-}
 
 LoadOutcome load_config_text(const std::string& text, const std::string& source_name,
                              const LoadedConfig* previous, GatewayServices& services) {

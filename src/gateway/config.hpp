@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "gateway/real_ip/real_ip.hpp"
 #include "gateway/route_table.hpp"
-#include "gateway/services.hpp"
+#include "net/real_ip/real_ip.hpp"
 #include "server/limits.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 #include "sluice/settings.hpp"
 #include "sluice/typed_slots.hpp"
 
@@ -55,43 +55,14 @@ struct GatewaySettings {
   std::shared_ptr<const RealIpPolicy> real_ip;
 };
 
-struct LoadedConfig {
-  std::string source;  // file path, or "<embedded default>"
+// One load of sluice.yaml: the ConfigBuild that sections and factories fill (source, extras,
+// observers, reopen hooks; sluice/services.hpp), plus what the core loader reads itself.
+struct LoadedConfig : ConfigBuild {
   GatewaySettings settings;
   std::shared_ptr<RouteTable> routes;
   nlohmann::json effective;  // the config as JSON, for GET /config
   // Middleware instances by "route/name": an unchanged one is reused by the next load.
   std::map<std::string, std::pair<std::string, std::shared_ptr<Middleware>>> instances;
-  // Observers put on every route's chain (metrics, tracing, access log), from config sections.
-  std::vector<std::shared_ptr<Observer>> observers;
-  // Config-level objects built by sections (upstream clusters, exporters, ...).
-  std::shared_ptr<TypedSlots> extras = std::make_shared<TypedSlots>();
-  // Run on SIGUSR1 (e.g. the access log reopens its file after logrotate).
-  std::vector<std::function<void()>> on_reopen;
-};
-
-// A top-level config section handled outside the core loader (e.g. `upstreams`, `tracing`).
-// Sections run in registration order, before routes are built; they report errors through
-// `settings` and may fill `config.observers` / `config.extras`.
-using ConfigSection =
-    std::function<void(Settings& settings, LoadedConfig& config, GatewayServices& services)>;
-void register_config_section(std::string key, ConfigSection section);
-struct ConfigSectionRegistrar {
-  ConfigSectionRegistrar(std::string key, ConfigSection section) {
-    register_config_section(std::move(key), std::move(section));
-  }
-};
-
-// Wraps a middleware built from a config item, from keys any item may carry (e.g. `rollout:`,
-// `guard:`); returns `inner` unchanged when the item has none of its keys. Applied in
-// registration order to new instances (a reused instance is already wrapped).
-using MiddlewareDecorator = std::function<std::shared_ptr<Middleware>(
-    std::shared_ptr<Middleware> inner, const Settings& item, const MiddlewareSpec& spec)>;
-void register_middleware_decorator(MiddlewareDecorator decorator);
-struct MiddlewareDecoratorRegistrar {
-  explicit MiddlewareDecoratorRegistrar(MiddlewareDecorator d) {
-    register_middleware_decorator(std::move(d));
-  }
 };
 
 struct LoadOutcome {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/services.hpp"
 #include "observe/metrics/metrics_registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::observe {
 

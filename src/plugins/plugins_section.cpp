@@ -9,8 +9,8 @@
 #include <map>
 #include <mutex>
 
-#include "gateway/config.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::plugins {
 namespace {
@@ -35,7 +35,7 @@ std::string absolute_path(const std::string& path, const std::string& config_sou
   return (ec ? p : canonical).string();
 }
 
-void load_entry(Settings& entry, const gateway::LoadedConfig& config, LoadedPlugins& loaded) {
+void load_entry(Settings& entry, const ConfigBuild& config, LoadedPlugins& loaded) {
   auto path_text = entry.string("path");
   auto sha = entry.string("sha256");
   auto allow = entry.strings("allow_types");
@@ -85,9 +85,8 @@ void load_entry(Settings& entry, const gateway::LoadedConfig& config, LoadedPlug
   loaded.by_path.emplace(request.path, std::move(result.library));
 }
 
-const gateway::ConfigSectionRegistrar section("plugins", [](Settings& s,
-                                                            gateway::LoadedConfig& config,
-                                                            GatewayServices& services) {
+const extension::ConfigSectionRegistrar section("plugins", [](Settings& s, ConfigBuild& config,
+                                                              GatewayServices& services) {
   auto& loaded = services.shared.get_or_emplace<LoadedPlugins>();
   for (auto& entry : s.items())
     load_entry(entry, config, loaded);

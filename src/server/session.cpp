@@ -13,8 +13,8 @@
 #include <charconv>
 
 #include "core/body_parsing.hpp"
-#include "core/eager_write.hpp"
 #include "core/http_text.hpp"
+#include "net/eager_write.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
 #include "server/proxy_protocol.hpp"

@@ -1,9 +1,9 @@
 // libFuzzer target: the proxy's fast reader of upstream answers (SimpleAnswer) against Beast's
 // parser, the careful path it falls back to. Whenever parse_simple_answer() takes the bytes,
 // Beast must read them as the same answer: status, body length, bytes used, keep-alive, and the
-// same end-to-end fields, same-named ones in the same order (tests/unit/simple_answer_test.cpp's
-// differential check, with libFuzzer choosing the bytes). apply_simple_answer() then builds the
-// client's head.
+// same end-to-end fields, same-named ones in the same order
+// (tests/unit/upstream/simple_answer_test.cpp's differential check, with libFuzzer choosing the
+// bytes). apply_simple_answer() then builds the client's head.
 //
 //   make fuzz FUZZ_SECONDS=60            # builds build-fuzz/simple_answer_fuzz and runs it
 //   build-fuzz/simple_answer_fuzz build-fuzz/corpus/simple_answer tests/fuzz/corpus/simple_answer
@@ -22,8 +22,8 @@
 
 #include "core/http_message.hpp"
 #include "core/http_text.hpp"
-#include "gateway/proxy/forwarding.hpp"
-#include "gateway/proxy/simple_answer.hpp"
+#include "upstream/forwarding.hpp"
+#include "upstream/simple_answer.hpp"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "observe/trace_context.hpp"
+#include "observe/tracing/trace_context.hpp"
 
 namespace {
 

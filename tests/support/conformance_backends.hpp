@@ -1,5 +1,5 @@
 // Conformance backends — the same Chain served by sluice's own server and by each adapter, so
-// one set of tests (tests/unit/conformance_test.cpp) checks that every one runs middlewares
+// one set of tests (tests/unit/core/conformance_test.cpp) checks that every one runs middlewares
 // with the same semantics.
 //
 //   NativeBackend backend;

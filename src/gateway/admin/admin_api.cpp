@@ -5,10 +5,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "gateway/admin/json_answer.hpp"
+#include "extension/json_answer.hpp"
 #include "gateway/gateway.hpp"
 
 namespace sluice::gateway {
+
+using extension::answer_json;
 
 namespace {
 using json = nlohmann::json;
@@ -26,34 +28,31 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return parts;
 }
-struct Endpoints {
-  std::mutex mutex;
-  std::vector<AdminEndpoint> list;
-};
-Endpoints& endpoints() {
-  static Endpoints e;
-  return e;
-}
-
-// Contributed endpoints, matched by path prefix.
-bool contributed(Exchange& ex, Gateway& gateway) {
-  std::vector<AdminEndpoint> list;
-  {
-    std::lock_guard lock(endpoints().mutex);
-    list = endpoints().list;
-  }
+// Contributed endpoints (extension/admin_endpoint.hpp), matched by path prefix.
+bool contributed(Exchange& ex, extension::AdminView& host) {
   const std::string_view path = ex.request().path();
-  for (const auto& e : list) {
+  for (const auto& e : extension::admin_endpoints()) {
     if (!path.starts_with(e.prefix)) continue;
-    if (e.handle(ex, gateway)) return true;
+    if (e.handle(ex, host)) return true;
   }
   return false;
 }
 }  // namespace
 
-void register_admin_endpoint(AdminEndpoint endpoint) {
-  std::lock_guard lock(endpoints().mutex);
-  endpoints().list.push_back(std::move(endpoint));
+GatewayServices& AdminApi::services() {
+  return gateway_.services();
+}
+
+std::shared_ptr<const ConfigBuild> AdminApi::config() const {
+  return gateway_.config();
+}
+
+std::vector<extension::RouteView> AdminApi::routes() const {
+  std::vector<extension::RouteView> out;
+  const auto config = gateway_.config();
+  for (const auto& r : config->routes->routes)
+    out.push_back({r->info.name, r->chain});
+  return out;
 }
 
 void AdminApi::dispatch(Exchange& ex, server::DispatchState*, std::function<void()> done) {
@@ -126,7 +125,7 @@ void AdminApi::route(Exchange& ex) {
                  {"restart_required", result.restart_required}});
   } else if (parts.size() == 5 && parts[0] == "routes" && parts[2] == "middlewares" && post) {
     edit_middleware(ex, parts);
-  } else if (contributed(ex, gateway_)) {
+  } else if (contributed(ex, *this)) {
     return;
   } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/config" ||
              path == "/routes" || path == "/reload" ||

@@ -12,27 +12,21 @@
 #include <vector>
 
 #include "server/dispatcher.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
 
 namespace sluice::gateway {
 
 class Gateway;
 
-// An admin endpoint contributed by a mechanism's own folder (breakers, faults, stats).
-// `handle` answers through ex and returns true when the path is its own; with an admin token
-// configured, every request is checked against it before any endpoint sees it.
-struct AdminEndpoint {
-  std::string prefix;  // e.g. "/breakers"
-  std::function<bool(Exchange& ex, Gateway& gateway)> handle;
-};
-void register_admin_endpoint(AdminEndpoint endpoint);
-struct AdminEndpointRegistrar {
-  explicit AdminEndpointRegistrar(AdminEndpoint e) { register_admin_endpoint(std::move(e)); }
-};
-
-class AdminApi final : public server::Dispatcher {
+// Also the AdminView that contributed endpoints (extension/admin_endpoint.hpp) see.
+class AdminApi final : public server::Dispatcher, public extension::AdminView {
  public:
   explicit AdminApi(Gateway& gateway) : gateway_(gateway) {}
   void dispatch(Exchange& ex, server::DispatchState* state, std::function<void()> done) override;
+
+  GatewayServices& services() override;
+  std::shared_ptr<const ConfigBuild> config() const override;
+  std::vector<extension::RouteView> routes() const override;
 
  private:
   void route(Exchange& ex);

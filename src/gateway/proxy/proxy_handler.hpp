@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "gateway/proxy/upstream_call.hpp"
 #include "sluice/exchange.hpp"
+#include "upstream/upstream_call.hpp"
 
 namespace sluice::gateway::proxy {
 

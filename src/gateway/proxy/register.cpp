@@ -1,19 +1,17 @@
 // Registers the `proxy` handler kind. The `upstreams:` section is in upstreams_section.cpp.
-#include "chaos/upstream_faults.hpp"
 #include "core/config_errors.hpp"
-#include "gateway/config.hpp"
-#include "gateway/handlers/handler_registry.hpp"
 #include "gateway/proxy/proxy_handler.hpp"
-#include "gateway/proxy/upstreams_section.hpp"
+#include "sluice/extension/handler_kind.hpp"
+#include "upstream/upstream_faults.hpp"
+#include "upstream/upstreams_section.hpp"
 
 namespace sluice::gateway::proxy {
 namespace {
 
-std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
+std::shared_ptr<Handler> make_proxy(Settings& s, const extension::HandlerSpec& spec) {
   auto route = std::make_shared<ProxyRoute>();
   const std::string name = s.string("cluster");
-  const ClusterSet* set =
-      services.building != nullptr ? services.building->extras->get<ClusterSet>() : nullptr;
+  const ClusterSet* set = spec.build.extras->get<ClusterSet>();
   if (name.empty()) {
     s.error("cluster", "missing upstream cluster name (a key of the top-level `upstreams:`)");
   } else if (set == nullptr || !(route->cluster = set->find(name))) {
@@ -30,8 +28,9 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
     std::string error;
     if (!route->forwarding.trusted_proxies.add(cidr, error)) s.error("trusted_proxies", error);
   }
-  if (services.building != nullptr) route->forwarding.real_ip = services.building->settings.real_ip;
-  route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  if (const auto* real_ip = spec.build.extras->get<RealIpOfConfig>())
+    route->forwarding.real_ip = real_ip->policy;
+  route->faults = &spec.services.shared.get_or_emplace<chaos::UpstreamFaults>();
   route->websocket = s.boolean("websocket", false);
   route->websocket_idle_timeout =
       s.millis("websocket_idle_timeout_ms", route->websocket_idle_timeout);
@@ -39,7 +38,7 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
   return std::make_shared<ProxyHandler>(std::move(route));
 }
 
-const HandlerRegistrar proxy_kind("proxy", make_proxy);
+const extension::HandlerRegistrar proxy_kind("proxy", make_proxy);
 
 }  // namespace
 }  // namespace sluice::gateway::proxy

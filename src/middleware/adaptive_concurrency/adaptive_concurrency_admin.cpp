@@ -1,10 +1,9 @@
 // Admin API of adaptive concurrency:
 //   GET /adaptive_concurrency   every adaptive_concurrency middleware: limit, in flight, gradient,
 //                               min and sample RTT, whether the min RTT is being measured
-#include "gateway/admin/admin_api.hpp"
-#include "gateway/admin/json_answer.hpp"
-#include "gateway/gateway.hpp"
+#include "extension/json_answer.hpp"
 #include "middleware/adaptive_concurrency/adaptive_concurrency_middleware.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -13,19 +12,19 @@ double millis(Nanos d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
-bool handle(Exchange& ex, gateway::Gateway& gw) {
+bool handle(Exchange& ex, extension::AdminView& gw) {
   if (ex.request().path() != "/adaptive_concurrency") return false;
   if (ex.request().method() != "GET" && ex.request().method() != "HEAD") {
     ex.answer_error(405, "method_not_allowed", "GET /adaptive_concurrency");
     return true;
   }
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& r : gw.config()->routes->routes) {
-    for (const auto& e : r->chain->current()->entries()) {
+  for (const auto& r : gw.routes()) {
+    for (const auto& e : r.chain->current()->entries()) {
       auto* m = dynamic_cast<AdaptiveConcurrencyMiddleware*>(e.middleware.get());
       if (m == nullptr) continue;
       const auto s = m->controller().snapshot();
-      list.push_back({{"route", r->info.name},
+      list.push_back({{"route", r.name},
                       {"middleware", std::string(m->name())},
                       {"limit", s.limit},
                       {"in_flight", s.in_flight},
@@ -36,11 +35,11 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
                       {"rejected", s.rejected}});
     }
   }
-  gateway::answer_json(ex, 200, {{"middlewares", list}});
+  extension::answer_json(ex, 200, {{"middlewares", list}});
   return true;
 }
 
-const gateway::AdminEndpointRegistrar endpoint({"/adaptive_concurrency", handle});
+const extension::AdminEndpointRegistrar endpoint({"/adaptive_concurrency", handle});
 
 }  // namespace
 }  // namespace sluice::middleware

@@ -2,7 +2,7 @@
 
 #include <prometheus/counter.h>
 
-#include "middleware/instance_state.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -2,10 +2,10 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include "gateway/services.hpp"
 #include "middleware/adaptive_concurrency/adaptive_concurrency_middleware.hpp"
 #include "observe/metrics/metrics_registry.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

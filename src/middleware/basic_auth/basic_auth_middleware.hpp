@@ -14,8 +14,8 @@
 #include <memory>
 #include <string>
 
-#include "middleware/auth_metrics.hpp"
-#include "middleware/identity.hpp"
+#include "middleware/common/auth_metrics.hpp"
+#include "middleware/common/identity.hpp"
 #include "security/credentials_table.hpp"
 #include "security/watched_file.hpp"
 #include "sluice/exchange.hpp"

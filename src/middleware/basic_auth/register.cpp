@@ -2,9 +2,9 @@
 
 #include <map>
 
-#include "gateway/services.hpp"
 #include "middleware/basic_auth/basic_auth_middleware.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -4,10 +4,10 @@
 // A name is "<middleware>:<resource>" (e.g. "cb:orders"), percent-encoded in the path.
 #include <nlohmann/json.hpp>
 
-#include "gateway/admin/admin_api.hpp"
-#include "gateway/admin/json_answer.hpp"
-#include "gateway/gateway.hpp"
+#include "core/http_text.hpp"
+#include "extension/json_answer.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -51,21 +51,7 @@ json describe(const resilience::CircuitBreaker& b, SteadyTime now) {
             {"ramp_min_request_amount", c.ramp_min_request_amount}}}};
 }
 
-std::string percent_decode(std::string_view in) {
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-  return out;
-}
-
-bool handle(Exchange& ex, gateway::Gateway& gw) {
+bool handle(Exchange& ex, extension::AdminView& gw) {
   const std::string_view path = ex.request().path();
   if (path != "/breakers" && !path.starts_with("/breakers/")) return false;
   auto registry = find_breaker_registry(gw.services());
@@ -80,7 +66,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
     if (registry)
       for (const auto& b : registry->all())
         list.push_back(describe(b->breaker, now));
-    gateway::answer_json(ex, 200, {{"breakers", list}});
+    extension::answer_json(ex, 200, {{"breakers", list}});
     return true;
   }
   const std::string_view rest = path.substr(std::string_view("/breakers/").size());
@@ -90,7 +76,8 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
                     "use POST /breakers/{name}/force_open|force_closed|reset");
     return true;
   }
-  const std::string name = percent_decode(rest.substr(0, slash));
+  const auto decoded = detail::percent_decode(rest.substr(0, slash));
+  const std::string name = decoded.value_or(std::string(rest.substr(0, slash)));
   const std::string_view action = rest.substr(slash + 1);
   if (action != "force_open" && action != "force_closed" && action != "reset") {
     ex.answer_error(404, "not_found", "expected force_open, force_closed or reset");
@@ -111,11 +98,11 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       b->breaker.reset();
     list.push_back(describe(b->breaker, now));
   }
-  gateway::answer_json(ex, 200, {{"action", action}, {"breakers", list}});
+  extension::answer_json(ex, 200, {{"action", action}, {"breakers", list}});
   return true;
 }
 
-const gateway::AdminEndpointRegistrar endpoint({"/breakers", handle});
+const extension::AdminEndpointRegistrar endpoint({"/breakers", handle});
 
 }  // namespace
 }  // namespace sluice::middleware

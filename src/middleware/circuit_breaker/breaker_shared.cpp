@@ -3,7 +3,7 @@
 #include <map>
 #include <mutex>
 
-#include "gateway/services.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <utility>
 
-#include "middleware/instance_state.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 

@@ -1,10 +1,10 @@
 #include <prometheus/registry.h>
 
-#include "gateway/services.hpp"
-#include "middleware/circuit_breaker/breaker_settings.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
 #include "middleware/circuit_breaker/circuit_breaker_middleware.hpp"
+#include "resilience/breaker_settings.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

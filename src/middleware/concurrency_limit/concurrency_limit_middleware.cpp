@@ -3,7 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
-#include "middleware/instance_state.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "middleware/rate_limit/request_key.hpp"
+#include "middleware/common/request_key.hpp"
 #include "resilience/concurrency_limiter.hpp"
 #include "sluice/exchange.hpp"
 

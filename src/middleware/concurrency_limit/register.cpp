@@ -4,9 +4,9 @@
 
 #include <map>
 
-#include "gateway/services.hpp"
 #include "middleware/concurrency_limit/concurrency_limit_middleware.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

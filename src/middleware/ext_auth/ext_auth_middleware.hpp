@@ -19,11 +19,11 @@
 #include <string>
 #include <vector>
 
-#include "middleware/auth_metrics.hpp"
-#include "middleware/fallback/shadow_client.hpp"
-#include "middleware/identity.hpp"
+#include "middleware/common/auth_metrics.hpp"
+#include "middleware/common/identity.hpp"
 #include "observe/shared_pool.hpp"
 #include "sluice/exchange.hpp"
+#include "upstream/shadow_client.hpp"
 
 namespace sluice::middleware {
 

@@ -1,6 +1,6 @@
-#include "gateway/services.hpp"
 #include "middleware/ext_auth/ext_auth_middleware.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

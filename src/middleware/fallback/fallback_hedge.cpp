@@ -11,8 +11,8 @@
 
 #include "middleware/fallback/fallback_call.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
-#include "middleware/instance_state.hpp"
 #include "server/worker_pool.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 

@@ -6,8 +6,8 @@
 #include <cctype>
 
 #include "middleware/fallback/fallback_call.hpp"
-#include "middleware/instance_state.hpp"
 #include "server/worker_pool.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 
@@ -62,12 +62,12 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
   if (config_.hedge.enabled) clusters_.push_back(config_.hedge.cluster);
 }
 
-InitResult FallbackMiddleware::init() {
+InitResult FallbackMiddleware::bind_config(const ConfigBuild& build) {
   if (clusters_.empty() || !binder_) return InitResult::success();
   ClusterPicker picker;
-  std::string error = binder_(clusters_, picker);
+  std::string error = binder_(build, clusters_, picker);
   if (!error.empty()) return InitResult::failure(name_ + ": " + error);
-  if (!picker) return InitResult::success();  // no config being loaded (a chain edit): keep
+  if (!picker) return InitResult::success();
   std::lock_guard lock(picker_mutex_);
   picker_ = std::make_shared<const ClusterPicker>(std::move(picker));
   return InitResult::success();

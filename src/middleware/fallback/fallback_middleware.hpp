@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "middleware/fallback/fallback_rule.hpp"
-#include "middleware/fallback/shadow_client.hpp"
 #include "observe/latency_estimator.hpp"
 #include "resilience/response_cache.hpp"
 #include "sluice/exchange.hpp"
+#include "upstream/shadow_client.hpp"
 
 namespace prometheus {
 class Counter;
@@ -89,8 +89,8 @@ struct FallbackConfig {
 // current `upstreams:`.
 using ClusterPicker = std::function<ShadowEndpoint(const std::string& cluster)>;
 // Returns a picker for the config being loaded, or an error message naming a missing cluster.
-using ClusterBinder =
-    std::function<std::string(const std::vector<std::string>& clusters, ClusterPicker& out)>;
+using ClusterBinder = std::function<std::string(
+    const ConfigBuild& build, const std::vector<std::string>& clusters, ClusterPicker& out)>;
 
 class FallbackMiddleware final : public Middleware {
  public:
@@ -100,7 +100,7 @@ class FallbackMiddleware final : public Middleware {
                      ClusterBinder binder = {});
 
   // Binds the clusters of upstream fallbacks to the config being loaded (when one is).
-  InitResult init() override;
+  InitResult bind_config(const ConfigBuild& build) override;
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "fallback"; }
   Decision pre_handle(Exchange& ex) override;
@@ -143,7 +143,7 @@ class FallbackMiddleware final : public Middleware {
   const Clock& clock_;
   ClusterBinder binder_;
   std::vector<std::string> clusters_;  // named by upstream fallbacks
-  std::mutex picker_mutex_;            // init() may run while requests use the old picker
+  std::mutex picker_mutex_;            // bind_config() may run while requests use the old picker
   std::shared_ptr<const ClusterPicker> picker_;
 };
 

@@ -5,11 +5,11 @@
 #include <map>
 #include <mutex>
 
-#include "gateway/config.hpp"
-#include "gateway/proxy/upstreams_section.hpp"
-#include "gateway/services.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
+#include "sluice/extension/config_section.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
+#include "upstream/upstreams_section.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -32,22 +32,22 @@ std::shared_ptr<observe::LatencyEstimator> latency_for(GatewayServices* services
   return slot;
 }
 
-const gateway::proxy::ClusterSet* clusters_of(GatewayServices* services) {
-  if (services == nullptr || services->building == nullptr) return nullptr;
-  return services->building->extras->get<gateway::proxy::ClusterSet>();
+const gateway::proxy::ClusterSet* clusters_of(const ConfigBuild* build) {
+  return build != nullptr ? build->extras->get<gateway::proxy::ClusterSet>() : nullptr;
 }
 
-bool cluster_exists(GatewayServices* services, const std::string& name) {
-  const auto* set = clusters_of(services);
+bool cluster_exists(const ConfigBuild* build, const std::string& name) {
+  const auto* set = clusters_of(build);
   return set != nullptr && set->find(name) != nullptr;
 }
 
 // Binds upstream fallbacks to the clusters of the config being loaded: the picker holds those
 // clusters and asks their balancer for an endpoint (ejected ones are skipped).
-ClusterBinder binder_for(GatewayServices* services) {
-  return [services](const std::vector<std::string>& names, ClusterPicker& out) -> std::string {
-    const auto* set = clusters_of(services);
-    if (set == nullptr) return {};  // not a config load: keep the current binding
+ClusterBinder binder_for() {
+  return [](const ConfigBuild& build, const std::vector<std::string>& names,
+            ClusterPicker& out) -> std::string {
+    const auto* set = clusters_of(&build);
+    if (set == nullptr) return "no `upstreams:` in this config";
     std::map<std::string, std::shared_ptr<gateway::proxy::Cluster>, std::less<>> bound;
     for (const auto& name : names) {
       auto cluster = set->find(name);
@@ -86,7 +86,7 @@ HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
   out.cluster = h.string("cluster");
   if (out.cluster.empty())
     h.error("cluster", "is required (the upstreams: cluster the hedged call goes to)");
-  else if (!cluster_exists(spec.services, out.cluster))
+  else if (!cluster_exists(spec.build, out.cluster))
     h.error("cluster", "unknown cluster \"" + out.cluster + "\" (not in upstreams:)");
   out.after = h.millis("after_ms", out.after);
   out.p99_multiple = h.number("p99_multiple", 0, 0, 100);
@@ -149,7 +149,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
                    "kind: upstream needs cluster: <name of an upstreams: cluster> or "
                    "endpoint: \"host:port\"");
       } else if (!f.cluster.empty()) {
-        if (!cluster_exists(spec.services, f.cluster))
+        if (!cluster_exists(spec.build, f.cluster))
           item.error("cluster", "unknown cluster \"" + f.cluster + "\" (not in upstreams:)");
       } else if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) {
         item.error("endpoint", "must be host:port, got \"" + endpoint + "\"");
@@ -186,7 +186,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   }
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
-                                              clock, binder_for(spec.services));
+                                              clock, binder_for());
 }
 
 const MiddlewareRegistrar registrar("fallback", build);

@@ -9,11 +9,10 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "chaos/fault_board.hpp"
-#include "gateway/admin/admin_api.hpp"
-#include "gateway/admin/json_answer.hpp"
-#include "gateway/config.hpp"
-#include "gateway/gateway.hpp"
+#include "extension/json_answer.hpp"
+#include "middleware/fault/fault_board.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -23,8 +22,8 @@ struct FaultBoardRef {
   chaos::FaultBoard* board;
 };
 
-const gateway::ConfigSectionRegistrar section("chaos", [](Settings&, gateway::LoadedConfig& config,
-                                                          GatewayServices& services) {
+const extension::ConfigSectionRegistrar section("chaos", [](Settings&, ConfigBuild& config,
+                                                            GatewayServices& services) {
   auto& upstreams = services.shared.get_or_emplace<chaos::UpstreamFaults>();
   auto& board = services.shared.get_or_emplace<chaos::FaultBoard>(&upstreams, services.metrics);
   config.extras->emplace<FaultBoardRef>(FaultBoardRef{&board});
@@ -104,10 +103,10 @@ void list(Exchange& ex, chaos::FaultBoard& board) {
       if (f.kind == chaos::UpstreamFault::Kind::kStatus) upstreams[cluster]["status"] = f.status;
     }
   }
-  gateway::answer_json(ex, 200, {{"faults", faults}, {"unavailable_upstreams", upstreams}});
+  extension::answer_json(ex, 200, {{"faults", faults}, {"unavailable_upstreams", upstreams}});
 }
 
-bool handle(Exchange& ex, gateway::Gateway& gw) {
+bool handle(Exchange& ex, extension::AdminView& gw) {
   auto parts = split(ex.request().path());
   if (parts.empty() || parts[0] != "faults") return false;  // e.g. "/faultsx"
   const auto* ref = gw.config()->extras->get<FaultBoardRef>();
@@ -130,7 +129,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       ex.answer_error(405, "method_not_allowed", "GET /faults/{name}");
       return true;
     }
-    gateway::answer_json(ex, 200, to_json(*board.view(name)));
+    extension::answer_json(ex, 200, to_json(*board.view(name)));
     return true;
   }
   if (method != "POST") {
@@ -152,11 +151,11 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
     ex.answer_error(404, "not_found", "expected /enable, /disable or /percentage");
     return true;
   }
-  gateway::answer_json(ex, 200, to_json(*board.view(name)));
+  extension::answer_json(ex, 200, to_json(*board.view(name)));
   return true;
 }
 
-const gateway::AdminEndpointRegistrar endpoint({"/faults", handle});
+const extension::AdminEndpointRegistrar endpoint({"/faults", handle});
 
 }  // namespace
 }  // namespace sluice::middleware

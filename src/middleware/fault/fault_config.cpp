@@ -147,7 +147,7 @@ std::optional<FaultMiddlewareConfig> read_fault_config(const Settings& s) {
     auto h = s.child("headers");
     config.headers.enabled = h.boolean("enabled", false);
     for (const auto& cidr : h.strings("allowed_clients")) {
-      if (auto error = config.headers.allowed_clients.add(cidr); !error.empty())
+      if (std::string error; !config.headers.allowed_clients.add(cidr, error))
         h.error("allowed_clients", error);
     }
     config.headers.max_delay = h.millis("max_delay_ms", config.headers.max_delay);

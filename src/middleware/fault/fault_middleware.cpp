@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "chaos/injected_faults.hpp"
+#include "middleware/fault/injected_faults.hpp"
 #include "server/connection_control.hpp"
 
 namespace sluice::middleware {

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "chaos/fault_board.hpp"
+#include "middleware/fault/fault_board.hpp"
 #include "middleware/fault/header_faults.hpp"
 #include "sluice/exchange.hpp"
 

@@ -10,14 +10,14 @@
 #include <cstdint>
 #include <optional>
 
-#include "chaos/client_networks.hpp"
+#include "net/cidr.hpp"
 #include "sluice/http.hpp"
 
 namespace sluice::middleware {
 
 struct HeaderFaultConfig {
   bool enabled = false;
-  chaos::ClientNetworks allowed_clients;  // empty: any client
+  net::CidrSet allowed_clients;  // empty: any client
   std::chrono::milliseconds max_delay{10'000};
 };
 

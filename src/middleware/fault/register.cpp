@@ -1,8 +1,8 @@
-#include "chaos/fault_board.hpp"
-#include "gateway/services.hpp"
+#include "middleware/fault/fault_board.hpp"
 #include "middleware/fault/fault_config.hpp"
 #include "middleware/fault/fault_middleware.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

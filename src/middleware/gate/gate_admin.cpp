@@ -5,10 +5,9 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "gateway/admin/admin_api.hpp"
-#include "gateway/admin/json_answer.hpp"
-#include "gateway/gateway.hpp"
+#include "extension/json_answer.hpp"
 #include "middleware/gate/gated_middleware.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -56,10 +55,10 @@ std::optional<double> percent_of(std::string_view query) {
   return std::nullopt;
 }
 
-bool handle(Exchange& ex, gateway::Gateway& gw) {
+bool handle(Exchange& ex, extension::AdminView& gw) {
   const std::string_view path = ex.request().path();
   if (path != "/rollouts" && !path.starts_with("/rollouts/")) return false;
-  auto config = gw.config();
+  const auto routes = gw.routes();
   const bool get = ex.request().method() == "GET" || ex.request().method() == "HEAD";
   if (path == "/rollouts" || path == "/rollouts/") {
     if (!get) {
@@ -67,11 +66,11 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
       return true;
     }
     json list = json::array();
-    for (const auto& r : config->routes->routes)
-      for (const auto& e : r->chain->current()->entries())
+    for (const auto& r : routes)
+      for (const auto& e : r.chain->current()->entries())
         if (auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get()))
-          list.push_back(describe(r->info.name, *g));
-    gateway::answer_json(ex, 200, {{"middlewares", list}});
+          list.push_back(describe(r.name, *g));
+    extension::answer_json(ex, 200, {{"middlewares", list}});
     return true;
   }
   const std::string_view rest = path.substr(std::string_view("/rollouts/").size());
@@ -85,14 +84,16 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
     ex.answer_error(400, "bad_request", "percent=N (0..100) is required");
     return true;
   }
-  const gateway::Route* route = config->routes->find(rest.substr(0, slash));
+  const extension::RouteView* route = nullptr;
+  for (const auto& r : routes)
+    if (r.name == rest.substr(0, slash)) route = &r;
   const std::string_view name = rest.substr(slash + 1);
   if (route != nullptr) {
     for (const auto& e : route->chain->current()->entries()) {
       auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get());
       if (g == nullptr || g->name() != name || g->rollout() == nullptr) continue;
       g->rollout()->set_percent(*percent);
-      gateway::answer_json(ex, 200, describe(route->info.name, *g));
+      extension::answer_json(ex, 200, describe(route->name, *g));
       return true;
     }
   }
@@ -101,7 +102,7 @@ bool handle(Exchange& ex, gateway::Gateway& gw) {
   return true;
 }
 
-const gateway::AdminEndpointRegistrar endpoint({"/rollouts", handle});
+const extension::AdminEndpointRegistrar endpoint({"/rollouts", handle});
 
 }  // namespace
 }  // namespace sluice::middleware

@@ -42,6 +42,7 @@ class GatedMiddleware final : public Middleware {
   std::string_view name() const override { return inner_->name(); }
   std::string_view type() const override { return inner_->type(); }
   InitResult init() override { return inner_->init(); }
+  InitResult bind_config(const ConfigBuild& build) override { return inner_->bind_config(build); }
   Decision pre_handle(Exchange& ex) override;
   void post_handle(Exchange& ex, std::chrono::nanoseconds elapsed) override;
   bool recover(Exchange& ex, const std::exception_ptr& error) override;

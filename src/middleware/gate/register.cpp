@@ -3,10 +3,10 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-#include "gateway/config.hpp"
-#include "gateway/services.hpp"
-#include "middleware/circuit_breaker/breaker_settings.hpp"
 #include "middleware/gate/gated_middleware.hpp"
+#include "resilience/breaker_settings.hpp"
+#include "sluice/extension/config_section.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -79,7 +79,7 @@ std::shared_ptr<Middleware> gate(std::shared_ptr<Middleware> inner, const Settin
                                            std::move(guard), skipped_family(spec.services), clock);
 }
 
-const gateway::MiddlewareDecoratorRegistrar registrar(gate);
+const extension::MiddlewareDecoratorRegistrar registrar(gate);
 
 }  // namespace
 }  // namespace sluice::middleware

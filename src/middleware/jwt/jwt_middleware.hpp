@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include "middleware/auth_metrics.hpp"
-#include "middleware/identity.hpp"
+#include "middleware/common/auth_metrics.hpp"
+#include "middleware/common/identity.hpp"
 #include "security/jwk_set.hpp"
 #include "security/jwt_verifier.hpp"
 #include "security/watched_file.hpp"

@@ -1,8 +1,8 @@
 #include <spdlog/spdlog.h>
 
-#include "gateway/services.hpp"
 #include "middleware/jwt/jwt_middleware.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "middleware/instance_state.hpp"
+#include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
 

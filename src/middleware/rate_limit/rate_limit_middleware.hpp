@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "middleware/rate_limit/request_key.hpp"
+#include "middleware/common/request_key.hpp"
 #include "resilience/rate_limiter_backend.hpp"
 #include "sluice/exchange.hpp"
 

@@ -1,11 +1,11 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-#include "gateway/services.hpp"
 #include "middleware/rate_limit/rate_limit_middleware.hpp"
 #include "middleware/rate_limit/redis_backend.hpp"
 #include "resilience/local_rate_limiter.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -6,7 +6,7 @@
 #include <ctime>
 
 #include "observe/json_escape.hpp"
-#include "observe/trace_context.hpp"
+#include "observe/tracing/trace_context.hpp"
 
 namespace sluice::observe {
 

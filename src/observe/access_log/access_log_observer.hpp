@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "observe/access_log_writer.hpp"
+#include "observe/access_log/access_log_writer.hpp"
 #include "observe/latency_estimator.hpp"
 #include "observe/metrics/intern_map.hpp"
 #include "sluice/exchange.hpp"

@@ -6,16 +6,15 @@
 //     queue_lines: 65536                  # full queue: the line is dropped and counted
 //     queue_bytes: 67108864
 // SIGUSR1 reopens the file (after logrotate renamed it).
-#include "gateway/config.hpp"
 #include "observe/access_log/access_log_observer.hpp"
 #include "observe/access_log/writer_pool.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::observe {
 namespace {
 
-const gateway::ConfigSectionRegistrar section("access_log", [](Settings& s,
-                                                               gateway::LoadedConfig& config,
-                                                               GatewayServices& services) {
+const extension::ConfigSectionRegistrar section("access_log", [](Settings& s, ConfigBuild& config,
+                                                                 GatewayServices& services) {
   auto& pool = WriterPool::of(services);
   pool.reap();  // writers of configs released since the last load
   if (!s.has("enabled") && s.canonical() == "{}") return;

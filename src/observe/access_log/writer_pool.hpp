@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "gateway/services.hpp"
 #include "observe/access_log/access_log_observer.hpp"
-#include "observe/access_log_writer.hpp"
+#include "observe/access_log/access_log_writer.hpp"
 #include "observe/retiring_pool.hpp"
+#include "sluice/services.hpp"
 
 namespace prometheus {
 struct MetricFamily;

@@ -3,7 +3,7 @@
 #include <prometheus/metric_family.h>
 
 #include "observe/metrics/metrics_registry.hpp"
-#include "observe/process_stats.hpp"
+#include "observe/metrics/process_stats.hpp"
 
 namespace sluice::observe {
 

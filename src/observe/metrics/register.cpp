@@ -10,11 +10,11 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "gateway/config.hpp"
 #include "observe/metrics/metrics_observer.hpp"
 #include "observe/metrics/metrics_registry.hpp"
 #include "observe/metrics/metrics_section.hpp"
 #include "observe/metrics/process_collector.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -57,9 +57,8 @@ struct MetricsState {
   std::shared_ptr<ProcessCollector> process;
 };
 
-const gateway::ConfigSectionRegistrar section("metrics", [](Settings& s,
-                                                            gateway::LoadedConfig& config,
-                                                            GatewayServices& services) {
+const extension::ConfigSectionRegistrar section("metrics", [](Settings& s, ConfigBuild& config,
+                                                              GatewayServices& services) {
   const bool enabled = s.boolean("enabled", true);
   MetricsOptions options;
   options.duration_buckets = read_bounds(s, "duration_buckets_seconds", options.duration_buckets);

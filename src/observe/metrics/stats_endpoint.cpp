@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "gateway/admin/admin_api.hpp"
-#include "gateway/gateway.hpp"
 #include "observe/metrics/metrics_section.hpp"
+#include "sluice/extension/admin_endpoint.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -23,7 +22,7 @@ struct Row {
   double cost_ms = 0;
 };
 
-bool stats_middlewares(Exchange& ex, gateway::Gateway& gw) {
+bool stats_middlewares(Exchange& ex, extension::AdminView& gw) {
   if (ex.request().path() != "/stats/middlewares") return false;
   if (ex.request().method() != "GET" && ex.request().method() != "HEAD") {
     ex.answer_error(405, "method_not_allowed", "GET only");
@@ -35,10 +34,10 @@ bool stats_middlewares(Exchange& ex, gateway::Gateway& gw) {
   const auto now = std::chrono::steady_clock::now();
   // The current routes and chains: idle middlewares appear with count 0, and series of routes
   // that a reload removed do not appear at all.
-  for (const auto& route : config->routes->routes) {
-    const RouteSeries* series = handle ? handle->http->find_route(route->info.name) : nullptr;
-    for (const Middleware* m : route->chain->current()->active()) {
-      Row row{route->info.name, std::string(m->name())};
+  for (const auto& route : gw.routes()) {
+    const RouteSeries* series = handle ? handle->http->find_route(route.name) : nullptr;
+    for (const Middleware* m : route.chain->current()->active()) {
+      Row row{route.name, std::string(m->name())};
       if (const MiddlewareSeries* s = series ? series->find_middleware(m->name()) : nullptr) {
         const auto snap = s->recent.snapshot(now);
         row.count = snap.count;
@@ -68,7 +67,7 @@ bool stats_middlewares(Exchange& ex, gateway::Gateway& gw) {
   return true;
 }
 
-const gateway::AdminEndpointRegistrar endpoint({"/stats/middlewares", stats_middlewares});
+const extension::AdminEndpointRegistrar endpoint({"/stats/middlewares", stats_middlewares});
 
 }  // namespace
 }  // namespace sluice::observe

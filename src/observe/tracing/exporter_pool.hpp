@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "gateway/services.hpp"
-#include "observe/otlp_exporter.hpp"
 #include "observe/retiring_pool.hpp"
+#include "observe/tracing/otlp_exporter.hpp"
+#include "sluice/services.hpp"
 
 namespace prometheus {
 struct MetricFamily;

@@ -2,17 +2,16 @@
 // and how they merge with the OTEL_* environment variables, docs/OBSERVABILITY.md for the rest.
 #include <spdlog/spdlog.h>
 
-#include "gateway/config.hpp"
 #include "observe/tracing/exporter_pool.hpp"
 #include "observe/tracing/tracing_observer.hpp"
 #include "observe/tracing/tracing_options.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::observe {
 namespace {
 
-const gateway::ConfigSectionRegistrar section("tracing", [](Settings& s,
-                                                            gateway::LoadedConfig& config,
-                                                            GatewayServices& services) {
+const extension::ConfigSectionRegistrar section("tracing", [](Settings& s, ConfigBuild& config,
+                                                              GatewayServices& services) {
   std::vector<std::string> warnings;
   TracingOptions options = read_tracing_options(s, warnings);
   for (const auto& w : warnings)

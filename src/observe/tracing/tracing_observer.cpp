@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "observe/metrics/http_metrics.hpp"
-#include "observe/span_record.hpp"
-#include "observe/trace_context.hpp"
+#include "observe/tracing/span_record.hpp"
+#include "observe/tracing/trace_context.hpp"
 
 namespace sluice::observe {
 

@@ -11,8 +11,8 @@
 
 #include <memory>
 
-#include "observe/otlp_exporter.hpp"
-#include "observe/sampler.hpp"
+#include "observe/tracing/otlp_exporter.hpp"
+#include "observe/tracing/sampler.hpp"
 #include "sluice/exchange.hpp"
 
 namespace sluice::observe {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "observe/otlp_exporter.hpp"
-#include "observe/sampler.hpp"
+#include "observe/tracing/otlp_exporter.hpp"
+#include "observe/tracing/sampler.hpp"
 #include "sluice/settings.hpp"
 
 namespace sluice::observe {

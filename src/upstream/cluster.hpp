@@ -1,0 +1,77 @@
+// Cluster — an upstream cluster at run time: its resolved endpoints with their health, the load
+// balancer, the retry budget, one connection pool per worker, and (optionally) the active
+// health checker. Kept across reloads while its config and resolved addresses are unchanged
+// (see upstreams_section.cpp), so pools and ejections survive a reload.
+//
+//   auto cluster = clusters.find("backend");
+//   int i = cluster->pick(now, -1);
+//   ConnectionPool* pool = cluster->pool();   // this worker's
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/clock.hpp"
+#include "upstream/cluster_config.hpp"
+#include "upstream/connection_pool.hpp"
+#include "upstream/endpoint.hpp"
+#include "upstream/load_balancer.hpp"
+#include "upstream/retry_budget.hpp"
+
+namespace prometheus {
+class Counter;
+class Registry;
+}  // namespace prometheus
+
+namespace sluice::gateway::proxy {
+
+class HealthChecker;
+
+struct ClusterMetrics {
+  prometheus::Counter* ejections = nullptr;
+  prometheus::Counter* retries = nullptr;
+  prometheus::Counter* retries_over_budget = nullptr;
+  prometheus::Counter* errors = nullptr;  // 502/504 answered by the proxy
+};
+ClusterMetrics make_cluster_metrics(prometheus::Registry* registry, const std::string& cluster);
+
+class Cluster {
+ public:
+  Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> endpoints,
+          const Clock& clock, ClusterMetrics metrics);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  const std::string& name() const { return config_.name; }
+  const ClusterConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+  const ClusterMetrics& metrics() const { return metrics_; }
+  std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
+
+  // The endpoint for a try, avoiding `avoid` when possible; -1 when the cluster is empty.
+  int pick(SteadyTime now, int avoid) { return balancer_.pick(endpoints_, now, avoid); }
+  RetryBudget& budget() { return budget_; }
+  bool retry_on_status(int status) const;
+  // Passive health: connect failures and 5xx answers, successes reset the streak.
+  void record_failure(std::size_t endpoint, SteadyTime now);
+  void record_success(std::size_t endpoint) { endpoints_[endpoint]->health.record_success(); }
+  // The calling worker's pool; nullptr off the worker threads (then nothing is pooled).
+  ConnectionPool* pool();
+
+  // Starts the active health checker when the config asks for one.
+  void start_health_checks();
+
+ private:
+  ClusterConfig config_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  const Clock& clock_;
+  ClusterMetrics metrics_;
+  LoadBalancer balancer_;
+  RetryBudget budget_;
+  std::vector<std::unique_ptr<ConnectionPool>> pools_;  // by worker slot
+  std::unique_ptr<HealthChecker> checker_;
+};
+
+}  // namespace sluice::gateway::proxy

@@ -1,0 +1,68 @@
+// Forwarding — how the proxy rewrites a request for the upstream and the answer for the client:
+// hop-by-hop headers (Connection and the headers it names, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-*) removed both ways; X-Forwarded-For/-Proto/-Host appended,
+// trusting incoming values only from `trusted_proxies` or the gateway's `real_ip:` proxies; Via;
+// Host rewriting; prefix stripping.
+//
+//   ForwardingPolicy p;  p.host_rewrite = "endpoint";
+//   build_upstream_request(ex.request(), ex.context().peer_ip(), p, upstream_request);
+//   serialize_head(upstream_request, upstream_host(p, endpoint, client_host), head);
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/cidr.hpp"
+#include "net/real_ip/real_ip.hpp"
+#include "sluice/body_stream.hpp"
+#include "sluice/http.hpp"
+
+namespace sluice::gateway::proxy {
+
+struct Endpoint;
+
+struct ForwardingPolicy {
+  net::CidrSet trusted_proxies;  // whose X-Forwarded-* are kept and appended to
+  // The gateway's `real_ip:`: a peer it trusts for the client address is trusted here too.
+  std::shared_ptr<const RealIpPolicy> real_ip;
+  std::string host_rewrite;  // empty: the client's Host; "endpoint": the endpoint's; else this
+  std::string strip_prefix;  // removed from the start of the path
+};
+
+// The request as it goes upstream, kept serialized: header lines are written once per request,
+// not stored in a field container (no per-field allocation on the hot path).
+struct UpstreamRequest {
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string method_text;
+  std::string target;
+  std::string fields;    // "Name: value\r\n" lines, Host excluded (chosen per try)
+  std::string body;      // a buffered body, sent with Content-Length
+  bool chunked = false;  // a streamed body of unknown length, sent with chunked framing
+};
+
+// Fills `out` from the client's request; a buffered body is moved (forwarded with
+// Content-Length); a streamed one (`stream`) is framed by its declared length, else chunked.
+// `peer_ip` is the connection's peer (Context::peer_ip): appended to X-Forwarded-For, as nginx's
+// $proxy_add_x_forwarded_for and Envoy do, so the chain names every hop.
+void build_upstream_request(Request& in, std::string_view peer_ip, const ForwardingPolicy& policy,
+                            UpstreamRequest& out, const BodyStream* stream = nullptr);
+// The Host for a try to `endpoint` (host_rewrite: endpoint may differ between tries).
+std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,
+                               std::string_view client_host);
+// Request line, Host and the header block, ready for a gather write with the body.
+void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out);
+// Removes the hop-by-hop fields, including those named by Connection.
+void strip_hop_by_hop(boost::beast::http::fields& fields);
+
+// Hop-by-hop by its own name (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
+// Proxy-*); `text` is the name as sent, read only for unknown fields.
+bool is_hop_by_hop(boost::beast::http::field name, std::string_view text);
+
+inline constexpr std::string_view kVia = "1.1 sluice";  // what sluice adds to Via
+// The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.
+std::string upstream_target(std::string_view target, std::string_view strip_prefix);
+
+}  // namespace sluice::gateway::proxy

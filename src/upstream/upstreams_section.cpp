@@ -1,0 +1,87 @@
+#include "upstream/upstreams_section.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "sluice/extension/config_section.hpp"
+
+namespace sluice::gateway::proxy {
+
+namespace {
+
+namespace asio = boost::asio;
+
+// Resolves "host:port" now (config load); an IPv4 address is preferred when a name has both.
+std::unique_ptr<Endpoint> resolve(const std::string& text, std::string& error) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_host_port(text, host, port)) return nullptr;  // already reported
+  asio::io_context io(1);
+  asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) {
+    error = "cannot resolve \"" + host + "\": " + (ec ? ec.message() : "no address");
+    return nullptr;
+  }
+  auto ep = std::make_unique<Endpoint>();
+  ep->text = text;
+  ep->host_header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != 80) ep->host_header += ":" + std::to_string(port);
+  ep->address = results.begin()->endpoint();
+  for (const auto& r : results) {
+    if (r.endpoint().address().is_v4()) {
+      ep->address = r.endpoint();
+      break;
+    }
+  }
+  return ep;
+}
+
+// The cluster names of the section, in file order (Settings reads keys it knows by name).
+std::vector<std::string> cluster_names(const Settings& section) {
+  std::vector<std::string> names;
+  YAML::Node node = YAML::Load(section.canonical());
+  if (!node.IsMap()) return names;
+  for (const auto& kv : node)
+    names.push_back(kv.first.as<std::string>(""));
+  return names;
+}
+
+void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& services) {
+  auto& set = config.extras->emplace<ClusterSet>();
+  auto& registry = services.shared.get_or_emplace<ClusterRegistry>();
+  for (const auto& name : cluster_names(section)) {
+    Settings s = section.child(name);
+    ClusterConfig cc = read_cluster_config(name, s);
+    std::vector<std::unique_ptr<Endpoint>> endpoints;
+    std::string identity = name + "\n" + s.canonical();
+    for (const auto& text : cc.endpoints) {
+      std::string error;
+      auto ep = resolve(text, error);
+      if (!error.empty()) s.error("endpoints", error);
+      if (!ep) continue;
+      identity +=
+          "\n" + ep->address.address().to_string() + ":" + std::to_string(ep->address.port());
+      endpoints.push_back(std::move(ep));
+    }
+    if (!s.ok()) continue;
+    std::lock_guard lock(registry.mutex);
+    std::erase_if(registry.live, [](const auto& kv) { return kv.second.expired(); });
+    std::shared_ptr<Cluster> cluster = registry.live[identity].lock();
+    if (!cluster) {
+      cluster = std::make_shared<Cluster>(cc, std::move(endpoints), *services.clock,
+                                          make_cluster_metrics(services.metrics.get(), name));
+      cluster->start_health_checks();
+      registry.live[identity] = cluster;
+    }
+    set.clusters[name] = cluster;
+  }
+}
+
+const extension::ConfigSectionRegistrar upstreams_section("upstreams", load_upstreams);
+
+}  // namespace
+}  // namespace sluice::gateway::proxy
