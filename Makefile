@@ -65,11 +65,28 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CXX ?= clang++
 FUZZ_FLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Wall -Wextra -Werror -Iinclude -Isrc
-FUZZ_TARGETS = trace_context simple_answer
+  -Wall -Wextra -Werror -Iinclude -Isrc \
+  -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED \
+  -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DFMT_SHARED
+FUZZ_LIBS = -lyaml-cpp -lspdlog -lfmt -lprometheus-cpp-core -lhiredis -lcpp-httplib -lssl -lcrypto -lpthread -ldl
+FUZZ_TARGETS = trace_context simple_answer proxy_protocol redis_reply session tls_client_hello config
+# Asio and Beast are compiled once (src/server/asio_impl.cpp), as in the CMake build.
+FUZZ_ASIO = src/server/asio_impl.cpp
 FUZZ_SOURCES_trace_context = src/observe/trace_context.cpp
 FUZZ_SOURCES_simple_answer = src/gateway/proxy/simple_answer.cpp src/gateway/proxy/forwarding.cpp \
-  src/gateway/proxy/cidr.cpp src/gateway/real_ip/real_ip.cpp
+  src/gateway/proxy/cidr.cpp src/gateway/real_ip/real_ip.cpp $(FUZZ_ASIO)
+FUZZ_SOURCES_proxy_protocol = src/server/proxy_protocol.cpp $(FUZZ_ASIO)
+FUZZ_SOURCES_redis_reply = src/resilience/redis/redis_reply.cpp \
+  src/resilience/redis/token_bucket_script.cpp src/resilience/redis/sha1.cpp
+# The real Session on a Server (tests/fuzz/session_harness.hpp): the server and the core it needs.
+FUZZ_SOURCES_session = src/server/session.cpp src/server/session_bodies.cpp src/server/server.cpp \
+  src/server/worker_pool.cpp src/server/proxy_protocol.cpp src/server/http_date.cpp \
+  src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp \
+  $(FUZZ_ASIO)
+FUZZ_SOURCES_tls_client_hello = $(FUZZ_SOURCES_session)
+# The config loader needs every middleware, handler and section (they register themselves):
+# the whole library.
+FUZZ_SOURCES_config = $(sort $(shell find src -name '*.cpp'))
 
 $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 	@mkdir -p $(dir $@)
@@ -78,7 +95,7 @@ $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 fuzz_objects = $(patsubst %.cpp,$(FUZZ_BUILD)/obj/%.o,tests/fuzz/$(1)_fuzz.cpp $(FUZZ_SOURCES_$(1)))
 define fuzz_link
 $(FUZZ_BUILD)/$(1)_fuzz: $(call fuzz_objects,$(1))
-	$$(FUZZ_CXX) $$(FUZZ_FLAGS) $$^ -o $$@
+	$$(FUZZ_CXX) $$(FUZZ_FLAGS) $$^ $$(FUZZ_LIBS) -o $$@
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
 -include $(foreach t,$(FUZZ_TARGETS),$(patsubst %.o,%.d,$(call fuzz_objects,$(t))))
