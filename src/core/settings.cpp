@@ -293,6 +293,10 @@ Settings Settings::child(std::string_view key) const {
   auto n = lookup(*state_, key);
   auto s = state_->errors->settings(present(n) ? n : YAML::Node(YAML::NodeType::Map),
                                     key_path(*state_, key));
+  // A missing section has no node of its own, so no mark: its errors point at the map that
+  // lacks it (before, "routes[0].handler.type: missing handler type" had no position; a config
+  // fuzz target finding).
+  if (!present(n)) s.state_->mark = state_->mark;
   return s;
 }
 

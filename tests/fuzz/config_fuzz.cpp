@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -49,9 +50,28 @@ bool has_position(std::string_view e) {
   return e.starts_with(" ");
 }
 
+// libFuzzer reads its arguments after this returns: corpus directories and the artifact
+// prefix become absolute, so they still name the same places after the chdir below.
+void make_paths_absolute(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string prefix;
+    if (arg.starts_with("-artifact_prefix=")) {
+      prefix = "-artifact_prefix=";
+    } else if (arg.starts_with("-")) {
+      continue;
+    }
+    const std::string path = arg.substr(prefix.size());
+    std::string absolute = prefix + std::filesystem::absolute(path).string();
+    if (path.ends_with("/") && !absolute.ends_with("/")) absolute += "/";
+    argv[i] = strdup(absolute.c_str());  // lives as long as the process, as argv does
+  }
+}
+
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  make_paths_absolute(*argc, *argv);
   char dir[] = "/tmp/sluice-config-fuzz-XXXXXX";
   check(::mkdtemp(dir) != nullptr && ::chdir(dir) == 0, "scratch directory");
   spdlog::set_level(spdlog::level::off);
@@ -61,11 +81,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   if (text.find("plugins") != std::string::npos) return 0;
-  static sluice::GatewayServices services = [] {
-    sluice::GatewayServices s;
-    s.metrics = std::make_shared<prometheus::Registry>();
-    return s;
-  }();
+  static sluice::GatewayServices services;
+  if (!services.metrics) services.metrics = std::make_shared<prometheus::Registry>();
   static std::shared_ptr<sluice::gateway::LoadedConfig> previous;
   auto outcome = sluice::gateway::load_config_text(text, "fuzz.yaml", previous.get(), services);
   if (outcome.ok()) {

@@ -12,6 +12,32 @@ std::vector<std::string> errors_of(const std::string& yaml) {
   return load_config_text(yaml, "t.yaml", nullptr, services).errors;
 }
 
+// An empty file (or only a comment) has no YAML node, so no mark: the error said "t.yaml: ..."
+// without a position (the config fuzz target's first finding). Now it points at 1:1.
+TEST(Config, EmptyOrNonMapConfigIsAnErrorWithAPosition) {
+  for (const char* yaml : {"", "# only a comment\n", "\n\n"}) {
+    auto errors = errors_of(yaml);
+    ASSERT_EQ(errors.size(), 1u) << yaml;
+    EXPECT_EQ(errors[0], "t.yaml:1:1: the config must be a map (listen, admin, routes, ...)");
+  }
+  auto errors = errors_of("\n- a list\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("t.yaml:2:1: the config must be a map", 0), 0u) << errors[0];
+}
+
+// A route without a handler: the error about the missing section points at the route.
+TEST(Config, MissingSectionErrorPointsAtTheMapThatLacksIt) {
+  auto errors = errors_of("routes:\n  - name: api\n    handleb: { type: echo }\n");
+  ASSERT_FALSE(errors.empty());
+  bool found = false;
+  for (const auto& e : errors) {
+    if (e.find("missing handler type") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(e.rfind("t.yaml:2:5: routes[0].handler.type: missing handler type", 0), 0u) << e;
+  }
+  EXPECT_TRUE(found) << errors[0];
+}
+
 TEST(Config, ValidConfigBuildsRoutesAndChains) {
   GatewayServices services;
   auto out = load_config_text(R"(listen: 127.0.0.1:0
