@@ -2,6 +2,8 @@
 // config builds routes and chains; an unchanged middleware is reused by the next load.
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "gateway/config.hpp"
 
 namespace sluice::gateway {
@@ -36,6 +38,24 @@ TEST(Config, MissingSectionErrorPointsAtTheMapThatLacksIt) {
     EXPECT_EQ(e.rfind("t.yaml:2:5: routes[0].handler.type: missing handler type", 0), 0u) << e;
   }
   EXPECT_TRUE(found) << errors[0];
+}
+
+// A key given twice: yaml-cpp keeps both and lookups use the first, so the second was
+// silently ignored; and a scalar where a map belongs was overwritten in the document by the
+// Settings view (operator= on a YAML::Node writes through), so the duplicate's errors had no
+// position (a config fuzz target finding).
+TEST(Config, DuplicateKeysAreErrorsWithPositions) {
+  auto errors = errors_of("routes: []\nupstreams:\n  a: 0.25\n  a: 0.5\n");
+  bool duplicate = false;
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.rfind("t.yaml:", 0), 0u) << e;
+    EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(e[7]))) << "no position: " << e;
+    if (e.find("duplicate key \"a\" (first at line 3") != std::string::npos) {
+      duplicate = true;
+      EXPECT_EQ(e.rfind("t.yaml:4:3: upstreams: ", 0), 0u) << e;
+    }
+  }
+  EXPECT_TRUE(duplicate) << ::testing::PrintToString(errors);
 }
 
 TEST(Config, ValidConfigBuildsRoutesAndChains) {
