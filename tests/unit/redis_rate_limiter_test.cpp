@@ -317,7 +317,10 @@ TEST_F(RedisLimiterTest, SlowRedisTimesOutIntoThePolicyAndRecovers) {
   EXPECT_TRUE(t.decision.degraded);
   EXPECT_FALSE(t.decision.allowed);  // fail_closed
   EXPECT_GE(t.took, 45ms);
-  EXPECT_LT(t.took, 150ms);
+  // The command timeout (50 ms) answered, not Redis (sleeping 300 ms): degraded and denied
+  // above. The upper bound only says nothing hangs: it was 150 ms, and `ctest --repeat` under
+  // a load average of ~15 plus a soak took 565 ms once (the Redis I/O thread not scheduled).
+  EXPECT_LT(t.took, 1000ms);
   EXPECT_GE(limiter.stats().errors_timeout, 1u);
   sleeper.join();
   EXPECT_TRUE(
