@@ -202,7 +202,10 @@ TEST_F(RedisLimiterTest, LeasedThreeInstancesShareOneQuotaWithFewRedisCalls) {
     calls += s.redis_calls_total;
     decisions += s.decisions_total;
     leased += s.decisions_leased;
-    EXPECT_EQ(s.decisions_degraded, 0u);
+    // Seen once as 1 under a load average of ~20 (docs/RELIABILITY.md, repeated runs): say why.
+    EXPECT_EQ(s.decisions_degraded, 0u)
+        << "timeouts " << s.errors_timeout << ", connection errors " << s.errors_connection
+        << ", script errors " << s.errors_script << ", last error: " << l->last_error();
   }
   std::printf("  redis calls %llu for %llu decisions (%.2f%%), %.1f%% answered from leases\n",
               static_cast<unsigned long long>(calls), static_cast<unsigned long long>(decisions),
