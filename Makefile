@@ -39,8 +39,7 @@ run: build
 
 # The whole suite: unit + integration (real binary, real redis-server, real upstreams), first
 # in the release build, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
-# each fuzz target for 10 s (20 s of runs plus ~15 s of CPU to compile them, and on a fresh
-# machine bootstrap's ~47 MB clang download; `make fuzz` runs them longer).
+# each fuzz target for 60 s, as issue 16 asks (`make fuzz FUZZ_SECONDS=...` runs them longer).
 test: test-release test-asan test-fuzz
 
 test-release: build
@@ -55,8 +54,14 @@ test-asan: build-asan
 test-tsan: build-tsan
 	cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -E embedding
 
+# CI time (docs/RELIABILITY.md, "Fuzzing in CI"): `make test` took ~31 min on a fresh 2-core
+# machine with 2 targets x 10 s and must stay under 45. 7 targets x 60 s, 2 at a time (one core
+# each): 4 rounds = 4 min; compiling all 7 targets with clang 181 s of CPU (measured), ~2 min on 2
+# cores (the config target reuses the release objects); 10,000 instead of 2,000 slowloris
+# connections ~10 s more per run of the suite. About 37 min in all: 60 s each fits, with ~8 min
+# to spare; more targets or seconds should be weighed against that.
 test-fuzz:
-	$(MAKE) fuzz FUZZ_SECONDS=10
+	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=60
 
 # libFuzzer targets (tests/fuzz/), built with clang from only the sources each one needs, each
 # run for FUZZ_SECONDS. New inputs go to $(FUZZ_BUILD)/corpus/<target>, the seeds in
@@ -65,11 +70,36 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CXX ?= clang++
 FUZZ_FLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Wall -Wextra -Werror -Iinclude -Isrc
-FUZZ_TARGETS = trace_context simple_answer
+  -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude -Isrc \
+  -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED \
+  -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DFMT_SHARED
+FUZZ_LIBS = -lyaml-cpp -lspdlog -lfmt -lprometheus-cpp-core -lhiredis -lcpp-httplib -lssl -lcrypto -lpthread -ldl
+FUZZ_TARGETS = trace_context simple_answer proxy_protocol redis_reply session tls_client_hello config
+# Asio and Beast are compiled once (src/server/asio_impl.cpp), as in the CMake build.
+FUZZ_ASIO = src/server/asio_impl.cpp
 FUZZ_SOURCES_trace_context = src/observe/tracing/trace_context.cpp
 FUZZ_SOURCES_simple_answer = src/upstream/simple_answer.cpp src/upstream/forwarding.cpp \
-  src/net/cidr.cpp src/net/real_ip/real_ip.cpp
+  src/net/cidr.cpp src/net/real_ip/real_ip.cpp $(FUZZ_ASIO)
+FUZZ_SOURCES_proxy_protocol = src/server/proxy_protocol.cpp $(FUZZ_ASIO)
+FUZZ_SOURCES_redis_reply = src/resilience/redis/redis_reply.cpp \
+  src/resilience/redis/token_bucket_script.cpp src/resilience/redis/sha1.cpp
+# The real Session on a Server (tests/fuzz/session_harness.hpp): the server and the core it needs.
+FUZZ_SOURCES_session = src/server/session.cpp src/server/session_bodies.cpp src/server/server.cpp \
+  src/server/worker_pool.cpp src/server/proxy_protocol.cpp src/server/http_date.cpp \
+  src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp \
+  $(FUZZ_ASIO)
+FUZZ_SOURCES_tls_client_hello = $(FUZZ_SOURCES_session)
+# The config loader needs every middleware, handler and section (they register themselves): the
+# loader (gateway/config.cpp) and the Settings views with their positions (core/settings.cpp)
+# are compiled here, instrumented; everything else comes from the release build's objects
+# ($(BUILD), which `make test` builds first). Compiling the whole library with clang would add
+# a second full library build (~15 min) to CI (docs/RELIABILITY.md). The release objects are not
+# instrumented: a crash or an uncaught exception there is found, an out-of-bounds read is not,
+# and coverage does not guide the fuzzer inside a middleware's settings.
+FUZZ_SOURCES_config = src/gateway/config.cpp src/core/settings.cpp
+FUZZ_LINK_config = $(addprefix $(BUILD)/,$(filter-out %/gateway/config.cpp.o %/core/settings.cpp.o,\
+  $(filter %.o,$(shell cat $(BUILD)/CMakeFiles/sluice.dir/link.txt))))
+$(FUZZ_BUILD)/config_fuzz: | build
 
 $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 	@mkdir -p $(dir $@)
@@ -78,22 +108,25 @@ $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 fuzz_objects = $(patsubst %.cpp,$(FUZZ_BUILD)/obj/%.o,tests/fuzz/$(1)_fuzz.cpp $(FUZZ_SOURCES_$(1)))
 define fuzz_link
 $(FUZZ_BUILD)/$(1)_fuzz: $(call fuzz_objects,$(1))
-	$$(FUZZ_CXX) $$(FUZZ_FLAGS) $$^ -o $$@
+	$$(FUZZ_CXX) $$(FUZZ_FLAGS) $$^ $$(FUZZ_LINK_$(1)) $$(FUZZ_LIBS) -o $$@
 endef
 $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link,$(t))))
 -include $(foreach t,$(FUZZ_TARGETS),$(patsubst %.o,%.d,$(call fuzz_objects,$(t))))
 
 fuzz-build: bootstrap $(foreach t,$(FUZZ_TARGETS),$(FUZZ_BUILD)/$(t)_fuzz)
 
+# FUZZ_JOBS targets run at a time, each on one core (libFuzzer is single-threaded).
+FUZZ_JOBS ?= 2
 fuzz: fuzz-build
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_BUILD)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
-	    > $(FUZZ_BUILD)/$$t.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
-	  grep -E 'inline 8-bit counters|[[:space:]]DONE[[:space:]]' $(FUZZ_BUILD)/$$t.log; \
-	done
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) $(addprefix fuzz-run-,$(FUZZ_TARGETS))
+
+fuzz-run-%:
+	@mkdir -p $(FUZZ_BUILD)/corpus/$*
+	@echo "fuzz: $* for $(FUZZ_SECONDS) s"
+	@$(FUZZ_BUILD)/$*_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$* tests/fuzz/corpus/$* \
+	  > $(FUZZ_BUILD)/$*.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$*.log; exit 1; }
+	@grep -E 'inline 8-bit counters|[[:space:]]DONE[[:space:]]' $(FUZZ_BUILD)/$*.log | sed 's/^/$*: /'
 
 # Mixed traffic through the full chain with reloads and chain edits (bench/soak/soak.py): the
 # 10-minute run of issue 16, and a 60-second one. Not in `make test` yet: see docs/RELIABILITY.md.

@@ -164,6 +164,7 @@ class Soak:
         while not self.stop.is_set():
             s = None
             sent = 0
+            began = time.time()
             try:
                 s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
                 for b in b"GET /echo/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n":
@@ -179,7 +180,9 @@ class Soak:
                     answer = s.recv(65536) if s else b""
                 except Exception:
                     pass
-                self.count("slow", False, f"{e!r} after {sent} bytes; the server sent {answer[:60]!r}")
+                # How long the head took tells a header timeout (5 s, then a 408) from a reset.
+                self.count("slow", False, f"{e!r} after {sent} bytes in {time.time() - began:.2f} s; "
+                                          f"the server sent {answer[:60]!r}")
 
     def malformed(self):
         bad = [b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",

@@ -43,6 +43,7 @@ class ConfigErrors {
   };
   std::vector<Entry> errors_;
   std::vector<std::shared_ptr<Settings::State>> states_;
+  std::set<std::size_t> maps_checked_;  // positions of maps checked for duplicate keys
 };
 
 struct Settings::State {

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "core/config_errors.hpp"
 
@@ -43,7 +44,22 @@ Settings ConfigErrors::settings(const YAML::Node& node, std::string path) {
     state->node.reset(YAML::Node(YAML::NodeType::Map));
   } else if (node.IsDefined() && !node.IsNull() && !node.IsMap()) {
     add(node, state->path, "must be a map of settings");
-    state->node = YAML::Node(YAML::NodeType::Map);
+    // reset(): operator= wrote the empty map into the document, so a second view of the same
+    // key (a duplicate key) found a map without a position (a config fuzz target finding).
+    state->node.reset(YAML::Node(YAML::NodeType::Map));
+  } else if (node.IsMap() && !node.Mark().is_null() &&
+             maps_checked_.insert(node.Mark().pos).second) {
+    // yaml-cpp keeps both of `a: 1` and `a: 2` and lookups find the first: say so instead.
+    std::map<std::string, YAML::Mark, std::less<>> seen;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) continue;
+      auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
+      if (!fresh) {
+        add(kv.first, state->path,
+            "duplicate key \"" + kv.first.Scalar() + "\" (first at line " +
+                std::to_string(it->second.line + 1) + "; only that one is used)");
+      }
+    }
   }
   states_.push_back(state);
   return Settings(state);
@@ -293,6 +309,10 @@ Settings Settings::child(std::string_view key) const {
   auto n = lookup(*state_, key);
   auto s = state_->errors->settings(present(n) ? n : YAML::Node(YAML::NodeType::Map),
                                     key_path(*state_, key));
+  // A missing section has no node of its own, so no mark: its errors point at the map that
+  // lacks it (before, "routes[0].handler.type: missing handler type" had no position; a config
+  // fuzz target finding).
+  if (!present(n)) s.state_->mark = state_->mark;
   return s;
 }
 

@@ -85,7 +85,10 @@ class Loader {
       return fail();
     }
     if (!root.IsMap()) {
-      errors_.add(root.Mark(), "", "the config must be a map (listen, admin, routes, ...)");
+      // An empty file has no node and so no mark: the error points at its start, 1:1 (the
+      // config fuzz target's first finding: an error without a position).
+      errors_.add(root.Mark().is_null() ? YAML::Mark() : root.Mark(), "",
+                  "the config must be a map (listen, admin, routes, ...)");
       return fail();
     }
     auto config = std::make_shared<LoadedConfig>();

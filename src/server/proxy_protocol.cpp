@@ -57,12 +57,16 @@ std::optional<boost::asio::ip::address> parse_address(std::string_view s, bool v
 
 // "PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\n" or "PROXY UNKNOWN[ anything]\r\n".
 ProxyHeader parse_v1(std::string_view bytes) {
-  const auto end = bytes.substr(0, kV1MaxLine).find("\r\n");
-  if (end == std::string_view::npos) {
+  // The line ends at its first LF, which must follow a CR. (Looking for the first CRLF instead
+  // let "PROXY UNKNOWN a\nb\r\n" be refused or taken depending on where a read stopped: the
+  // proxy_protocol fuzz target's first finding.)
+  const auto lf = bytes.substr(0, kV1MaxLine).find('\n');
+  if (lf == std::string_view::npos) {
     if (bytes.size() >= kV1MaxLine) return invalid("v1 line longer than 107 bytes");
-    if (bytes.find('\n') != std::string_view::npos) return invalid("v1 line not ended by CRLF");
     return {};
   }
+  if (bytes[lf - 1] != '\r') return invalid("v1 line not ended by CRLF");
+  const auto end = lf - 1;
   std::string_view line = bytes.substr(kV1Prefix.size(), end - kV1Prefix.size());
   ProxyHeader h;
   h.status = ProxyHeaderStatus::done;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "server/dispatcher.hpp"
@@ -81,6 +82,8 @@ class Server {
   struct Acceptor;
   void accept(std::size_t index);
   void sweep(int worker);
+  void sweep_part(int worker, std::shared_ptr<std::vector<std::shared_ptr<Session>>> live,
+                  std::size_t from);
 
   WorkerPool& pool_;
   ServerLimits limits_;
@@ -95,8 +98,9 @@ class Server {
   std::atomic<std::uint64_t> accepted_{0};  // written once per connection, not per request
   std::atomic<std::uint64_t> closed_{0};
   std::atomic<std::uint64_t> refused_{0};
-  // Sessions per worker; each vector is touched only by its worker's thread.
-  std::vector<std::vector<Session*>> sessions_;
+  // Sessions per worker, under sessions_mutex(worker). A set: with 10,000 connections the
+  // linear search of a vector on every close cost O(n) each, O(n^2) when they all time out.
+  std::vector<std::unordered_set<Session*>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweepers_;
 };
 

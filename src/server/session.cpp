@@ -147,7 +147,7 @@ void Session::watch_client() {
   });
 }
 
-void Session::check_deadline(SteadyTime now) {
+bool Session::check_deadline(SteadyTime now) {
   if (watch_wanted_) {
     watch_wanted_ = false;
     if (busy_ && drive().running()) watch_client();
@@ -156,7 +156,9 @@ void Session::check_deadline(SteadyTime now) {
     timed_out_ = true;
     error_code ignored;
     socket_.cancel(ignored);
+    return true;
   }
+  return false;
 }
 
 // A new request on this connection: it may already be in the buffer (pipelining).

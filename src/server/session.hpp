@@ -47,8 +47,8 @@ class Session final : public ExchangeHost {
   void start();
   // Drain: close now when no request is in progress, otherwise after the current response.
   void close_if_idle();
-  // Called by the worker's sweep: cancels a read whose deadline passed.
-  void check_deadline(SteadyTime now);
+  // Called by the worker's sweep: cancels a read whose deadline passed; true when it did.
+  bool check_deadline(SteadyTime now);
 
   void post(std::function<void()> fn) override;
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;

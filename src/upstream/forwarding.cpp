@@ -132,7 +132,7 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
       case http::field::expect:  // 100-continue was answered by sluice itself
         continue;
       case http::field::via:
-        via.append(via.empty() ? "" : ", ").append(value);
+        append_list_value(via, value);
         continue;
       case http::field::unknown:
         if (beast::iequals(text, "x-forwarded-for")) {
@@ -158,7 +158,7 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
   append_line(out.fields, "X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
   if (forwarded_host.empty()) forwarded_host = host;
   if (!forwarded_host.empty()) append_line(out.fields, "X-Forwarded-Host", forwarded_host);
-  via.append(via.empty() ? "" : ", ").append(kVia);
+  append_list_value(via, kVia);
   append_line(out.fields, "Via", via);
 
   out.chunked = false;
@@ -193,6 +193,18 @@ void serialize_head(const UpstreamRequest& request, std::string_view host, std::
   out.append(request.method_text).append(" ").append(request.target).append(" HTTP/1.1\r\n");
   append_line(out, "Host", host);
   out.append(request.fields).append("\r\n");
+}
+
+bool keeps_alive(const http::fields& fields, unsigned version, bool beast_keep_alive) {
+  if (!beast_keep_alive || version != 10) return beast_keep_alive;
+  for (const auto& f : fields) {
+    if (f.name() != http::field::connection && f.name() != http::field::proxy_connection) continue;
+    const bool no_close = detail::for_each_list_item(
+        {f.value().data(), f.value().size()},
+        [](std::string_view token) { return !beast::iequals(token, "close"); });
+    if (!no_close) return false;
+  }
+  return true;
 }
 
 }  // namespace sluice::gateway::proxy

@@ -57,11 +57,28 @@ void serialize_head(const UpstreamRequest& request, std::string_view host, std::
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
 
+// Whether the upstream connection stays open after an answer Beast's parser read, given its
+// keep_alive(). That answers true for an HTTP/1.0 answer with `keep-alive` even when `close`
+// is there too (in Connection or Proxy-Connection, which Beast reads alike); close wins
+// (RFC 9112 §9.3), as in the fast reader (simple_answer fuzz finding 5).
+bool keeps_alive(const boost::beast::http::fields& fields, unsigned version, bool beast_keep_alive);
+
 // Hop-by-hop by its own name (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
 // Proxy-*); `text` is the name as sent, read only for unknown fields.
 bool is_hop_by_hop(boost::beast::http::field name, std::string_view text);
 
 inline constexpr std::string_view kVia = "1.1 sluice";  // what sluice adds to Via
+
+// Appends `value` to a comma-separated list (Via), without the empty elements a bare or
+// comma-ended value would make: `Via:` with nothing gave `Via: , 1.1 sluice` (a fuzz finding;
+// recipients ignore empty elements, RFC 9110 §5.6.1, but a sender should not make them).
+inline void append_list_value(std::string& list, std::string_view value) {
+  constexpr std::string_view kTrim = " \t,";
+  const auto first = value.find_first_not_of(kTrim);
+  if (first == std::string_view::npos) return;
+  value = value.substr(first, value.find_last_not_of(kTrim) - first + 1);
+  list.append(list.empty() ? "" : ", ").append(value);
+}
 // The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.
 std::string upstream_target(std::string_view target, std::string_view strip_prefix);
 

@@ -155,8 +155,9 @@ void apply_simple_answer(const SimpleAnswer& answer, detail::ResponseMessage& me
     const std::string_view name(head + f.name_at, f.name_size);
     const std::string_view value(head + f.value_at, f.value_size);
     if (static_cast<int>(i) == answer.via) {
-      std::string via(value);
-      via.append(", ").append(kVia);
+      std::string via;
+      append_list_value(via, value);
+      append_list_value(via, kVia);
       message.insert(f.name, {name.data(), name.size()}, via);
     } else {
       message.insert(f.name, {name.data(), name.size()}, {value.data(), value.size()});

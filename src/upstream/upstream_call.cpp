@@ -255,7 +255,8 @@ void UpstreamCall::parse_response() {
       if (conn_->buffer.size() == 0) return wait_response();
     }
   }
-  upstream_keep_alive_ = parser_->keep_alive();  // from the flags the parser already set
+  upstream_keep_alive_ = keeps_alive(parser_->get(), parser_->get().version(),
+                                     parser_->keep_alive());  // from the parser's flags
   error_code ec;
   switch (detail::put_body(*parser_, conn_->buffer, response_body_,
                            cluster_.config().buffer_response_bytes, ec)) {
@@ -501,13 +502,14 @@ void UpstreamCall::deliver() {
   std::string via;
   for (const auto& f : out) {
     if (f.name() != http::field::via) continue;
-    via.append(has_via ? ", " : "").append(f.value().data(), f.value().size());
+    append_list_value(via, {f.value().data(), f.value().size()});
     has_via = true;
   }
   if (!has_via) {
     out.insert(http::field::via, "1.1 sluice");
   } else {
-    out.set(http::field::via, via + ", 1.1 sluice");
+    append_list_value(via, kVia);
+    out.set(http::field::via, via);
   }
   ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
                     cluster_.clock().now() - started_);

@@ -297,6 +297,43 @@ TEST(Proxy, ViaKeepsEveryViaLineOfTheUpstream) {
   }
 }
 
+// An upstream's empty Via line (or one ending in a comma) left as `Via: , 1.1 sluice`: an
+// empty list element, which a sender should not make (RFC 9110 §5.6.1; simple_answer fuzz
+// finding 3). Both readers now join without it.
+TEST(Proxy, EmptyUpstreamViaMakesNoEmptyListElement) {
+  const std::string vias = "Via: 1.0 a\r\nVia:\r\n";
+  RawUpstream fast(answer_then_close("HTTP/1.1 200 OK\r\n" + vias + "Content-Length: 2\r\n\r\nok"));
+  RawUpstream chunked(answer_then_close("HTTP/1.1 200 OK\r\n" + vias +
+                                        "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"));
+  RawUpstream only(
+      answer_then_close("HTTP/1.1 200 OK\r\nVia: 1.1 b, \r\nContent-Length: 2\r\n\r\nok"));
+  SluiceProcess gw(
+      "workers: 1\nupstreams:\n" + cluster("fast", {fast.port()}) +
+      cluster("chunked", {chunked.port()}) + cluster("only", {only.port()}) +
+      "routes:\n"
+      "  - { name: f, match: { prefix: /f }, handler: { type: proxy, cluster: fast } }\n"
+      "  - { name: c, match: { prefix: /c }, handler: { type: proxy, cluster: chunked } }\n"
+      "  - { name: o, match: { prefix: /o }, handler: { type: proxy, cluster: only } }\n");
+  for (const auto& [path, want] :
+       {std::pair{"/f", "1.0 a, 1.1 sluice"}, std::pair{"/c", "1.0 a, 1.1 sluice"},
+        std::pair{"/o", "1.1 b, 1.1 sluice"}}) {
+    httplib::Client c("127.0.0.1", gw.port());
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200);
+    std::string via;
+    const auto [from, to] = r->headers.equal_range("Via");
+    for (auto it = from; it != to; ++it) {
+      EXPECT_NE(it->second.find_first_not_of(" ,"), std::string::npos) << path << ": an empty line";
+      EXPECT_EQ(it->second.find(", ,"), std::string::npos) << path << ": " << it->second;
+      EXPECT_NE(it->second.front(), ',') << path << ": " << it->second;
+      if (!it->second.empty() && it->second.find_first_not_of(" ,") != std::string::npos)
+        via += (via.empty() ? "" : ", ") + it->second;
+    }
+    EXPECT_EQ(via, want) << path;
+  }
+}
+
 TEST(Proxy, GarbageAnswerIs502AndUnreachableIs502) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

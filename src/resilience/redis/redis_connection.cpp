@@ -12,37 +12,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-RedisReply convert(const redisReply& r) {
-  RedisReply out;
-  switch (r.type) {
-    case REDIS_REPLY_STRING:
-      out.type = RedisReply::Type::kString;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = RedisReply::Type::kStatus;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = RedisReply::Type::kError;
-      out.str.assign(r.str, r.len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = RedisReply::Type::kInteger;
-      out.integer = r.integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = RedisReply::Type::kArray;
-      out.elements.reserve(r.elements);
-      for (std::size_t i = 0; i < r.elements; ++i)
-        out.elements.push_back(convert(*r.element[i]));
-      break;
-    default:
-      out.type = RedisReply::Type::kNil;
-  }
-  return out;
-}
-
 // One command written to the context and not answered yet. hiredis answers a connection's
 // commands in the order they were sent, so the front of the queue is always the next reply.
 struct Pending {
@@ -197,7 +166,7 @@ struct RedisConnection::Session : std::enable_shared_from_this<Session> {
     if (s->owner != nullptr && s->owner->hooks_.on_rtt) {
       s->owner->hooks_.on_rtt(std::chrono::duration<double>(SteadyClock::now() - p.sent).count());
     }
-    p.done(convert(*static_cast<redisReply*>(r)));
+    p.done(RedisReply::from_hiredis(*static_cast<redisReply*>(r)));
   }
 
   // Inside a hiredis callback hiredis defers the free until the callback returns.
@@ -259,6 +228,7 @@ void RedisConnection::connect() {
     schedule_reconnect();
     return;
   }
+  limit_reply_size(ac->c.reader);
   auto s = std::make_shared<Session>(*this, io_);
   boost::system::error_code ec;
   s->fd.assign(ac->c.fd, ec);

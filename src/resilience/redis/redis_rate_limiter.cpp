@@ -28,10 +28,6 @@ bool is_unavailable_reply(const RedisReply& r) {
   return false;
 }
 
-nanoseconds from_ms(long long ms) {
-  return milliseconds(std::max(0LL, ms));
-}
-
 nanoseconds one_token(const RateLimit& limit) {
   return nanoseconds(static_cast<long long>(1e9 / limit.rate_per_second));
 }
@@ -200,21 +196,13 @@ void RedisRateLimiter::decide_async(std::string key, RateLimit limit,
   if (config_.mode == RedisLimiterConfig::Mode::kPerRequest) {
     auto argv = TokenBucketScript::evalsha_args(
         TokenBucketScript::bucket_key(config_.key_prefix, key), limit, 1, false);
-    run_script(std::move(argv), [this, key = std::move(key), limit,
-                                 done = std::move(done)](RedisReply reply) {
-      auto out = classify(reply);
-      if (!out) return done(policy_decision(key, limit));
-      decisions_.fetch_add(1, std::memory_order_relaxed);
-      RateDecision d;
-      d.allowed = out->granted > 0;
-      d.limit = limit.burst;
-      d.remaining = static_cast<double>(out->remaining);
-      d.reset_after = from_ms(out->reset_after_ms);
-      if (!d.allowed) {
-        d.retry_after = out->retry_after_ms < 0 ? nanoseconds::max() : from_ms(out->retry_after_ms);
-      }
-      done(d);
-    });
+    run_script(std::move(argv),
+               [this, key = std::move(key), limit, done = std::move(done)](RedisReply reply) {
+                 auto out = classify(reply);
+                 if (!out) return done(policy_decision(key, limit));
+                 decisions_.fetch_add(1, std::memory_order_relaxed);
+                 done(TokenBucketScript::decision(*out, limit));
+               });
     return;
   }
 
@@ -465,13 +453,15 @@ void RedisRateLimiter::on_refill(const Refill& refill, const RedisReply& reply) 
       to_policy = std::move(lease.waiters);
       lease.waiters.clear();
     } else {
-      if (out->granted > 0) {
-        lease.batches.push_back(Batch{now, static_cast<double>(out->granted)});
-        lease.tokens += static_cast<double>(out->granted);
+      // Never more than asked for, whatever Redis says: the lease is this instance's share.
+      const long long granted = std::min(out->granted, refill.want);
+      if (granted > 0) {
+        lease.batches.push_back(Batch{now, static_cast<double>(granted)});
+        lease.tokens += static_cast<double>(granted);
       }
       lease.remote_remaining = out->remaining;
-      lease.remote_reset_at = now + from_ms(out->reset_after_ms);
-      if (out->granted < refill.want) {
+      lease.remote_reset_at = now + TokenBucketScript::duration_of_ms(out->reset_after_ms);
+      if (granted < refill.want) {
         const long long pace_ms =
             out->retry_after_ms < 0
                 ? config_.lease_period.count()

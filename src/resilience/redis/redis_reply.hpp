@@ -10,6 +10,9 @@
 #include <utility>
 #include <vector>
 
+struct redisReply;  // hiredis
+struct redisReader;
+
 namespace sluice::resilience::redis {
 
 // Why a command has no answer from Redis.
@@ -34,6 +37,9 @@ struct RedisReply {
   bool failed() const { return failure != RedisFailure::kNone; }
   bool is_error_reply() const { return failure == RedisFailure::kNone && type == Type::kError; }
 
+  // hiredis's parsed reply, copied (redis_reply.cpp; the redis_reply fuzz target feeds it).
+  static RedisReply from_hiredis(const redisReply& r);
+
   static RedisReply failure_of(RedisFailure why, std::string text) {
     RedisReply r;
     r.failure = why;
@@ -41,6 +47,15 @@ struct RedisReply {
     return r;
   }
 };
+
+// The most elements a reply array may announce. hiredis 0.14 allocates the element table as
+// soon as it reads `*<count>`, so a broken or hostile peer could make it calloc gigabytes with a
+// dozen bytes; the limiter's longest reply has 4. Found by tests/fuzz/redis_reply_fuzz.cpp.
+inline constexpr int kMaxReplyElements = 1024;
+
+// Makes `reader` refuse (as a protocol error: "Out of memory") an array longer than
+// kMaxReplyElements. Called on every connection's reader.
+void limit_reply_size(redisReader* reader);
 
 // Called exactly once per command, on the Redis I/O thread.
 using ReplyCallback = std::function<void(RedisReply)>;

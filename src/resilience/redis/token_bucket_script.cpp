@@ -1,5 +1,6 @@
 #include "resilience/redis/token_bucket_script.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "resilience/redis/sha1.hpp"
@@ -113,8 +114,29 @@ std::optional<ScriptOutcome> TokenBucketScript::parse(const RedisReply& reply) {
   for (const auto& e : reply.elements) {
     if (e.type != RedisReply::Type::kInteger) return std::nullopt;
   }
-  return ScriptOutcome{reply.elements[0].integer, reply.elements[1].integer,
-                       reply.elements[2].integer, reply.elements[3].integer};
+  ScriptOutcome out{reply.elements[0].integer, reply.elements[1].integer, reply.elements[2].integer,
+                    reply.elements[3].integer};
+  if (out.granted < 0 || out.remaining < 0 || out.reset_after_ms < 0 || out.retry_after_ms < -1) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+RateDecision TokenBucketScript::decision(const ScriptOutcome& out, const RateLimit& limit) {
+  RateDecision d;
+  d.allowed = out.granted > 0;
+  d.limit = limit.burst;
+  d.remaining = static_cast<double>(out.remaining);
+  d.reset_after = duration_of_ms(out.reset_after_ms);
+  if (!d.allowed) {
+    d.retry_after = out.retry_after_ms < 0 ? std::chrono::nanoseconds::max()
+                                           : duration_of_ms(out.retry_after_ms);
+  }
+  return d;
+}
+
+std::chrono::nanoseconds TokenBucketScript::duration_of_ms(long long ms) {
+  return std::chrono::milliseconds(std::clamp(ms, 0LL, kMaxMs));
 }
 
 bool TokenBucketScript::is_noscript(const RedisReply& reply) {

@@ -7,6 +7,7 @@
 //   client.execute(argv, [](RedisReply r) { auto out = TokenBucketScript::parse(r); });
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,8 +45,15 @@ class TokenBucketScript {
                                                bool partial);
   static std::vector<std::string> load_args();  // SCRIPT LOAD <source>
 
-  // nullopt when the reply is not the script's 4-integer array.
+  // nullopt when the reply is not the script's 4-integer array, or a number is outside what
+  // the script returns (negative counts or times; retry_after_ms below -1).
   static std::optional<ScriptOutcome> parse(const RedisReply& reply);
+  // The per-request decision (all-or-nothing, one token) the outcome stands for.
+  static RateDecision decision(const ScriptOutcome& out, const RateLimit& limit);
+  // A time from the script in nanoseconds, capped at kMaxMs: a very slow rate (or a broken
+  // Redis) can return milliseconds whose nanoseconds overflow, and callers add it to now.
+  static constexpr long long kMaxMs = 10LL * 366 * 24 * 3600 * 1000;  // 10 years
+  static std::chrono::nanoseconds duration_of_ms(long long ms);
   // Redis lost the script (restart, SCRIPT FLUSH, failover): load it and retry once.
   static bool is_noscript(const RedisReply& reply);
 };

@@ -2,6 +2,8 @@
 // config builds routes and chains; an unchanged middleware is reused by the next load.
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "gateway/config.hpp"
 
 namespace sluice::gateway {
@@ -10,6 +12,50 @@ namespace {
 std::vector<std::string> errors_of(const std::string& yaml) {
   GatewayServices services;
   return load_config_text(yaml, "t.yaml", nullptr, services).errors;
+}
+
+// An empty file (or only a comment) has no YAML node, so no mark: the error said "t.yaml: ..."
+// without a position (the config fuzz target's first finding). Now it points at 1:1.
+TEST(Config, EmptyOrNonMapConfigIsAnErrorWithAPosition) {
+  for (const char* yaml : {"", "# only a comment\n", "\n\n"}) {
+    auto errors = errors_of(yaml);
+    ASSERT_EQ(errors.size(), 1u) << yaml;
+    EXPECT_EQ(errors[0], "t.yaml:1:1: the config must be a map (listen, admin, routes, ...)");
+  }
+  auto errors = errors_of("\n- a list\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("t.yaml:2:1: the config must be a map", 0), 0u) << errors[0];
+}
+
+// A route without a handler: the error about the missing section points at the route.
+TEST(Config, MissingSectionErrorPointsAtTheMapThatLacksIt) {
+  auto errors = errors_of("routes:\n  - name: api\n    handleb: { type: echo }\n");
+  ASSERT_FALSE(errors.empty());
+  bool found = false;
+  for (const auto& e : errors) {
+    if (e.find("missing handler type") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(e.rfind("t.yaml:2:5: routes[0].handler.type: missing handler type", 0), 0u) << e;
+  }
+  EXPECT_TRUE(found) << errors[0];
+}
+
+// A key given twice: yaml-cpp keeps both and lookups use the first, so the second was
+// silently ignored; and a scalar where a map belongs was overwritten in the document by the
+// Settings view (operator= on a YAML::Node writes through), so the duplicate's errors had no
+// position (a config fuzz target finding).
+TEST(Config, DuplicateKeysAreErrorsWithPositions) {
+  auto errors = errors_of("routes: []\nupstreams:\n  a: 0.25\n  a: 0.5\n");
+  bool duplicate = false;
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.rfind("t.yaml:", 0), 0u) << e;
+    EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(e[7]))) << "no position: " << e;
+    if (e.find("duplicate key \"a\" (first at line 3") != std::string::npos) {
+      duplicate = true;
+      EXPECT_EQ(e.rfind("t.yaml:4:3: upstreams: ", 0), 0u) << e;
+    }
+  }
+  EXPECT_TRUE(duplicate) << ::testing::PrintToString(errors);
 }
 
 TEST(Config, ValidConfigBuildsRoutesAndChains) {

@@ -93,6 +93,16 @@ TEST(ProxyProtocol, V1MalformedIsRefused) {
   EXPECT_EQ(parse_proxy_header("PROXY UNKNOWN " + std::string(91, 'x') + "\r\n").status, S::done);
 }
 
+// A lone LF inside the line ends it (refused), however the bytes arrive: before the fix, all
+// at once the first CRLF was found and UNKNOWN ignored the rest, while a read that stopped
+// after the LF saw no CRLF and was refused. (The proxy_protocol fuzz target's first finding.)
+TEST(ProxyProtocol, V1LoneLfBeforeTheCrlfIsRefusedWhereverTheReadStops) {
+  const std::string h = "PROXY UNKNOWN whaterXY\nUN\r\n";
+  EXPECT_EQ(parse_proxy_header(h).status, S::invalid);
+  EXPECT_EQ(parse_proxy_header(h.substr(0, h.find('\n') + 1)).status, S::invalid);
+  EXPECT_EQ(parse_proxy_header(h.substr(0, h.find('\n'))).status, S::need_more);
+}
+
 TEST(ProxyProtocol, V2Ipv4AndIpv6) {
   auto h4 = v2(0x21, 0x11, kV4Addresses);
   auto r = parse_proxy_header(h4);

@@ -90,6 +90,34 @@ TEST(SimpleAnswer, KeepAliveFollowsVersionAndConnection) {
   EXPECT_EQ(a.status, 503);
 }
 
+// An HTTP/1.0 answer saying both keep-alive and close: Beast's keep_alive() says keep; the
+// proxy reads it through keeps_alive(), which closes, as the fast reader does (simple_answer
+// fuzz finding 5: the Beast path pooled a connection the upstream said it would close).
+TEST(SimpleAnswer, Http10CloseWinsOverKeepAliveOnBothPaths) {
+  for (const std::string fields :
+       {"Connection: keep-alive, close\r\n", "Connection: close, keep-alive\r\n",
+        "Connection: keep-alive\r\nProxy-Connection: close\r\n"}) {
+    const std::string bytes = "HTTP/1.0 200 OK\r\n" + fields + "Content-Length: 0\r\n\r\n";
+    SimpleAnswer a;
+    ASSERT_TRUE(parse_simple_answer(bytes, kMax, a)) << fields;
+    EXPECT_FALSE(a.keep_alive) << fields;
+    boost::beast::http::response_parser<boost::beast::http::string_body> p;
+    boost::beast::error_code ec;
+    p.put(boost::asio::buffer(bytes), ec);
+    ASSERT_FALSE(ec) << fields;
+    EXPECT_TRUE(p.keep_alive()) << "Beast itself: " << fields;
+    EXPECT_FALSE(keeps_alive(p.get(), p.get().version(), p.keep_alive())) << fields;
+  }
+  // keep-alive alone still keeps an HTTP/1.0 connection, and 1.1 is left to Beast.
+  boost::beast::http::response_parser<boost::beast::http::string_body> p;
+  boost::beast::error_code ec;
+  p.put(boost::asio::buffer(
+            std::string("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")),
+        ec);
+  ASSERT_FALSE(ec);
+  EXPECT_TRUE(keeps_alive(p.get(), p.get().version(), p.keep_alive()));
+}
+
 // Each of these goes to Beast's parser, which frames, streams or rejects it.
 TEST(SimpleAnswer, LeavesEverythingElseToBeast) {
   const std::string long_value(3000, 'v');

@@ -202,7 +202,10 @@ TEST_F(RedisLimiterTest, LeasedThreeInstancesShareOneQuotaWithFewRedisCalls) {
     calls += s.redis_calls_total;
     decisions += s.decisions_total;
     leased += s.decisions_leased;
-    EXPECT_EQ(s.decisions_degraded, 0u);
+    // Seen once as 1 under a load average of ~20 (docs/RELIABILITY.md, repeated runs): say why.
+    EXPECT_EQ(s.decisions_degraded, 0u)
+        << "timeouts " << s.errors_timeout << ", connection errors " << s.errors_connection
+        << ", script errors " << s.errors_script << ", last error: " << l->last_error();
   }
   std::printf("  redis calls %llu for %llu decisions (%.2f%%), %.1f%% answered from leases\n",
               static_cast<unsigned long long>(calls), static_cast<unsigned long long>(decisions),
@@ -317,7 +320,10 @@ TEST_F(RedisLimiterTest, SlowRedisTimesOutIntoThePolicyAndRecovers) {
   EXPECT_TRUE(t.decision.degraded);
   EXPECT_FALSE(t.decision.allowed);  // fail_closed
   EXPECT_GE(t.took, 45ms);
-  EXPECT_LT(t.took, 150ms);
+  // The command timeout (50 ms) answered, not Redis (sleeping 300 ms): degraded and denied
+  // above. The upper bound only says nothing hangs: it was 150 ms, and `ctest --repeat` under
+  // a load average of ~15 plus a soak took 565 ms once (the Redis I/O thread not scheduled).
+  EXPECT_LT(t.took, 1000ms);
   EXPECT_GE(limiter.stats().errors_timeout, 1u);
   sleeper.join();
   EXPECT_TRUE(
