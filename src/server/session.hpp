@@ -151,6 +151,7 @@ class Session final : public ExchangeHost {
   std::string client_ip_;
   std::string head_;  // the serialized response head, reused
   SteadyTime deadline_ = SteadyTime::max();
+  SteadyTime parsed_at_{};  // the clock read of the last parse(): deadlines, the request's start
   bool reading_ = false;
   bool proxy_header_pending_ = false;  // a PROXY protocol header comes before any HTTP
   bool tls_ready_ = false;             // the TLS handshake completed

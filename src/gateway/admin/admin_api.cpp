@@ -57,7 +57,7 @@ void register_admin_endpoint(AdminEndpoint endpoint) {
 }
 
 void AdminApi::dispatch(Exchange& ex, server::DispatchState*, std::function<void()> done) {
-  ex.context().set_request_id(generate_request_id());
+  ex.context().set_new_request_id();
   try {
     route(ex);
   } catch (const std::exception& e) {
