@@ -50,7 +50,7 @@ Session::~Session() {
 
 void Session::start() {
   if (server_.options().proxy_protocol) {
-    proxy_header_pending_ = true;
+    phase_ = Phase::kProxyHeader;
     deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
     return read();
   }
@@ -59,6 +59,7 @@ void Session::start() {
 
 void Session::begin_connection() {
   if (!tls_context_) return begin_request();
+  phase_ = Phase::kHandshake;
   tls_ = std::make_unique<TlsStream>(socket_, tls_context_->default_context());
   timed_out_ = false;
   deadline_ = std::chrono::steady_clock::now() + tls_context_->handshake_timeout();
@@ -81,7 +82,7 @@ void Session::on_handshake(error_code ec, std::size_t used) {
   }
   buffer_.consume(used);
   timed_out_ = false;
-  tls_ready_ = true;
+  phase_ = Phase::kIdle;  // handshake done: tls_ready() from here on
   begin_request();
 }
 
@@ -104,7 +105,7 @@ void Session::on_proxy_header() {
       break;
   }
   buffer_.consume(header.used);
-  proxy_header_pending_ = false;
+  phase_ = Phase::kIdle;  // the header is read; begin_connection() goes on
   if (header.source) {
     auto address = *header.source;
     if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -134,11 +135,11 @@ void Session::on_wait() {
 
 void Session::watch_client() {
   // A streamed body reads the socket itself and sees the client go away there.
-  if (watching_ || closed_ || !busy_ || (streaming_ && !body_done_)) return;
+  if (watching_ || closed_ || !busy() || (streaming_ && !body_done_)) return;
   watching_ = true;
   socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
     self->watching_ = false;
-    if (ec || self->closed_ || !self->busy_) return;
+    if (ec || self->closed_ || !self->busy()) return;
     char byte;
     const auto n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -151,7 +152,7 @@ void Session::watch_client() {
 void Session::check_deadline(SteadyTime now) {
   if (watch_wanted_) {
     watch_wanted_ = false;
-    if (busy_ && drive().running()) watch_client();
+    if (busy() && drive().running()) watch_client();
   }
   if (deadline_ <= now && !closed_) {
     timed_out_ = true;
@@ -167,8 +168,7 @@ void Session::begin_request() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server_.limits().max_header_bytes));
   parser_->body_limit(server_.limits().max_body_bytes);
-  request_started_ = false;
-  header_checked_ = false;
+  phase_ = Phase::kIdle;
   linger_on_close_ = false;
   timed_out_ = false;
   streaming_ = piece_pending_ = body_done_ = false;
@@ -189,7 +189,8 @@ void Session::read() {
 
 void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
-  if (lingering_) {  // input after the answer: dropped until the client ends or time is up
+  if (phase_ ==
+      Phase::kLingering) {  // input after the answer: dropped until the client ends or time is up
     if (ec) return close();
     buffer_.commit(n);
     buffer_.consume(buffer_.size());
@@ -197,7 +198,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   }
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
-  if (proxy_header_pending_) return on_proxy_header();
+  if (phase_ == Phase::kProxyHeader) return on_proxy_header();
   if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
@@ -205,11 +206,11 @@ void Session::on_read(error_code ec, std::size_t n) {
 void Session::parse() {
   // One clock read for this parse: the head's deadline, the body's and the request's start.
   parsed_at_ = std::chrono::steady_clock::now();
-  if (!request_started_) {
-    request_started_ = true;
+  if (phase_ == Phase::kIdle) {  // the first bytes of a request
+    phase_ = Phase::kHead;
     deadline_ = parsed_at_ + server_.limits().header_timeout;
   }
-  if (header_checked_) return parse_body();
+  if (phase_ != Phase::kHead) return parse_body();  // the head was checked
   while (true) {
     error_code ec;
     const auto input = buffer_.data();
@@ -240,7 +241,7 @@ void Session::parse() {
 
 // Headers are complete: framing checks, then 100-continue for a body still to come.
 bool Session::on_header_complete() {
-  header_checked_ = true;
+  phase_ = Phase::kBody;
   std::size_t fields = 0;
   if (const char* problem = check_framing(fields); problem[0] != '\0') {
     reject(400, "bad_request", problem);
@@ -296,7 +297,7 @@ void Session::reject_body(error_code ec) {
 }
 
 void Session::on_read_error(error_code ec) {
-  if (proxy_header_pending_) {  // no header (in time): nothing to answer
+  if (phase_ == Phase::kProxyHeader) {  // no header (in time): nothing to answer
     server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
     return close();
   }
@@ -310,7 +311,7 @@ void Session::on_read_error(error_code ec) {
     return fail_body_piece(timed_out_ && ec == asio::error::operation_aborted ? 408 : 400);
   }
   if (timed_out_ && ec == asio::error::operation_aborted) {
-    if (request_started_) return reject(408, "request_timeout", "request timed out");
+    if (request_started()) return reject(408, "request_timeout", "request timed out");
     return close();
   }
   close();  // end of stream, reset, or cancelled by a drain
@@ -356,7 +357,7 @@ const char* Session::check_framing(std::size_t& fields) const {
 }
 
 void Session::dispatch() {
-  busy_ = true;
+  phase_ = Phase::kHandling;
   deadline_ = SteadyTime::max();
   request_keep_alive_ = parser_->keep_alive();         // from the flags the parser already set
   const bool connection_upgrade = parser_->upgrade();  // a `Connection: upgrade` token
@@ -493,6 +494,7 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
 void Session::write_response(bool keep_alive) {
   if (closed_ || exchange_.cancelled()) return close();
   if (exchange_.context().get<ResetConnection>() != nullptr) return reset();
+  phase_ = Phase::kResponding;
   const unsigned status = response_.result_int();
   const bool with_body = !(status < 200 || status == 204 || status == 304);
   // A streamed request body that the handler did not read to its end leaves the connection
@@ -550,7 +552,7 @@ void Session::write_response(bool keep_alive) {
 }
 
 void Session::end_response(error_code ec, bool keep_alive) {
-  busy_ = false;
+  phase_ = Phase::kIdle;  // not busy; begin_request() starts the next one
   watch_wanted_ = false;
   deadline_ = SteadyTime::max();
   out_stream_.reset();
@@ -572,7 +574,7 @@ void Session::end_response(error_code ec, bool keep_alive) {
 // Answers a request that never reached the dispatcher, then closes the connection: after a
 // framing or limit error the rest of the byte stream cannot be trusted.
 void Session::reject(int status, std::string_view error, std::string_view message) {
-  busy_ = true;
+  phase_ = Phase::kResponding;
   closing_ = true;
   linger_on_close_ = true;  // e.g. a 413 while the client is still sending the body
   head_request_ = false;
@@ -594,7 +596,7 @@ void Session::close() {
   out_stream_.reset();
   deadline_ = SteadyTime::max();
   // Not during the handshake or a pending read: the stream allows no second operation then.
-  if (tls_ready_ && !reading_) return close_tls();
+  if (tls_ready() && !reading_) return close_tls();
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   socket_.close(ec);
@@ -620,8 +622,8 @@ void Session::close_tls() {
 // lingering close: send FIN, read and drop what still comes, close at the client's FIN, an error,
 // or after limits.linger_timeout.
 void Session::close_lingering() {
-  if (closed_ || lingering_) return;
-  lingering_ = true;
+  if (closed_ || phase_ == Phase::kLingering) return;
+  phase_ = Phase::kLingering;
   drive().set_request_body_stream(nullptr);
   drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
@@ -640,7 +642,7 @@ void Session::reset() {
   drive().set_request_body_stream(nullptr);
   drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
-  busy_ = false;
+  phase_ = Phase::kIdle;  // not busy (closed_ is what every check looks at first)
   deadline_ = SteadyTime::max();
   error_code ec;
   socket_.set_option(asio::socket_base::linger(true, 0), ec);
@@ -649,7 +651,7 @@ void Session::reset() {
 
 void Session::close_if_idle() {
   closing_ = true;
-  if (!busy_) close();
+  if (!busy()) close();
 }
 
 }  // namespace sluice::server
