@@ -369,7 +369,7 @@ void Session::dispatch() {
     parser_.reset();
   }
   head_request_ = request_.method() == http::verb::head;
-  static_cast<http::response<http::string_body>&>(response_) = {};
+  static_cast<detail::ResponseBase&>(response_) = {};
   response_.version(request_.version());
   drive().reset(parsed_at_, std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
@@ -579,7 +579,7 @@ void Session::reject(int status, std::string_view error, std::string_view messag
   linger_on_close_ = true;  // e.g. a 413 while the client is still sending the body
   head_request_ = false;
   parser_.reset();
-  static_cast<http::response<http::string_body>&>(response_) = {};
+  static_cast<detail::ResponseBase&>(response_) = {};
   response_.version(11);
   drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_new_request_id();

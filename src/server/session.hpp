@@ -137,7 +137,9 @@ class Session final : public ExchangeHost {
   std::shared_ptr<const TlsContext> tls_context_;  // the listener's when the session began
   std::unique_ptr<TlsStream> tls_;                 // from the handshake on
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body>> parser_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body,
+                                                   detail::FieldAllocator<char>>>
+      parser_;
   std::string body_;  // the body being buffered, or the streamed piece the handler holds
   RequestBody request_body_{*this};
   ClientTunnel client_tunnel_{*this};

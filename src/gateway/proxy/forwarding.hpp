@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/http_message.hpp"
 #include "gateway/proxy/cidr.hpp"
 #include "gateway/real_ip/real_ip.hpp"
 #include "sluice/body_stream.hpp"
@@ -56,6 +57,7 @@ std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& e
 void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out);
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
+void strip_hop_by_hop(detail::Fields& fields);  // the messages' own (core/http_message.hpp)
 
 // Hop-by-hop by its own name (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade,
 // Proxy-*); `text` is the name as sent, read only for unknown fields.
