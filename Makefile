@@ -69,6 +69,7 @@ FUZZ_FLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize
 FUZZ_TARGETS = trace_context simple_answer
 FUZZ_SOURCES_trace_context = src/observe/trace_context.cpp
 FUZZ_SOURCES_simple_answer = src/gateway/proxy/simple_answer.cpp src/gateway/proxy/forwarding.cpp \
+  src/core/field_allocator.cpp \
   src/gateway/proxy/cidr.cpp src/gateway/real_ip/real_ip.cpp
 
 $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
