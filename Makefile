@@ -79,14 +79,14 @@ FUZZ_TARGETS = trace_context simple_answer proxy_protocol redis_reply session tl
 FUZZ_ASIO = src/server/asio_impl.cpp
 FUZZ_SOURCES_trace_context = src/observe/tracing/trace_context.cpp
 FUZZ_SOURCES_simple_answer = src/upstream/simple_answer.cpp src/upstream/forwarding.cpp \
-  src/net/cidr.cpp src/net/real_ip/real_ip.cpp $(FUZZ_ASIO)
+  src/net/cidr.cpp src/net/real_ip/real_ip.cpp src/core/field_allocator.cpp $(FUZZ_ASIO)
 FUZZ_SOURCES_proxy_protocol = src/server/proxy_protocol.cpp $(FUZZ_ASIO)
 FUZZ_SOURCES_redis_reply = src/resilience/redis/redis_reply.cpp \
   src/resilience/redis/token_bucket_script.cpp src/resilience/redis/sha1.cpp
 # The real Session on a Server (tests/fuzz/session_harness.hpp): the server and the core it needs.
 FUZZ_SOURCES_session = src/server/session.cpp src/server/session_bodies.cpp src/server/server.cpp \
   src/server/worker_pool.cpp src/server/proxy_protocol.cpp src/server/http_date.cpp \
-  src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp \
+  src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp src/core/field_allocator.cpp \
   $(FUZZ_ASIO)
 FUZZ_SOURCES_tls_client_hello = $(FUZZ_SOURCES_session)
 # The config loader needs every middleware, handler and section (they register themselves): the

@@ -5,6 +5,9 @@
 # for nginx proxy_pass (one worker, master_process off, upstream keep-alive) and sluice (one
 # worker, bench/load/proxy.yaml on its own ports), both in front of the same nginx `return 200`.
 #   bash bench/load/callgrind_proxy.sh [build/sluice]
+# FULL=1: the chain users run (bench/load/proxy_full.yaml: request_id, timeout, rate_limit,
+# circuit_breaker, metrics, access log, tracing at 1 %; every thread counted) against nginx
+# proxy_pass + limit_req + access log (both logs to /dev/null).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-build/sluice}
@@ -16,18 +19,25 @@ events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
        server { listen 127.0.0.1:18290; location / { return 200 "ok"; } } }
 NGX
+config=bench/load/proxy.yaml alog="access_log off;" zone="" limit="" label=empty
+if [ -n "${FULL:-}" ]; then
+  config=bench/load/proxy_full.yaml label=full
+  alog="access_log /dev/null combined buffer=64k flush=1s;"
+  zone="limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;"
+  limit="limit_req zone=perip burst=100000 nodelay;"
+fi
 cat >"$work/nginx.conf" <<NGX
 master_process off; daemon off; worker_processes 1; pid $work/nginx.pid;
 error_log $work/logs/error.log warn;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
+http { $alog keepalive_requests 1000000; $zone
        upstream backend { server 127.0.0.1:18290; keepalive 128; keepalive_requests 1000000; }
        server { listen 127.0.0.1:18291;
-                location / { proxy_pass http://backend; proxy_http_version 1.1;
+                location / { $limit proxy_pass http://backend; proxy_http_version 1.1;
                              proxy_set_header Connection ""; } } }
 NGX
 sed -e 's/127.0.0.1:18083/127.0.0.1:18292/' -e 's/127.0.0.1:18090/127.0.0.1:18290/' \
-  bench/load/proxy.yaml >"$work/sluice.yaml"
+  "$config" >"$work/sluice.yaml"
 taskset -c 1 nginx -p "$work/backend" -c "$work/backend/nginx.conf" >/dev/null 2>&1 &
 backend=$!
 trap 'kill $backend 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -55,7 +65,13 @@ syscalls() {
 
 
 measure nginx-proxy 18291 / nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
-measure sluice-empty 18292 / "$bin" run -c "$work/sluice.yaml" | tee "$work/empty.txt"
+measure "sluice-$label" 18292 / "$bin" run -c "$work/sluice.yaml" | tee "$work/empty.txt"
+if [ -n "${FULL:-}" ]; then
+  awk -v e="$(sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$work/empty.txt")" \
+    -v n="$(sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$work/nginx.txt")" \
+    'BEGIN { printf "instructions ratio to nginx (full chain vs limit_req + access log): %.2f\n", e/n }'
+  exit 0
+fi
 measure sluice-chain 18292 /chain "$bin" run -c "$work/sluice.yaml" | tee "$work/chain.txt"
 ipr() { sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$1"; }
 awk -v e="$(ipr "$work/empty.txt")" -v c="$(ipr "$work/chain.txt")" -v n="$(ipr "$work/nginx.txt")" \

@@ -5,6 +5,9 @@
 #   bash bench/load/proxy_ab.sh OLD_BIN NEW_BIN [path]   (ROUNDS, default 3; CONNECTIONS; SECONDS_PER_RUN)
 # Prints each run, then means: req/s, p99, CPU µs per request for A (old), B (new), N (nginx).
 # Add SPLIT=1 to also print each one's user/system CPU split (utime/stime in /proc).
+# FULL=1: the chain users run (bench/load/proxy_full.yaml: request_id, timeout, rate_limit,
+# circuit_breaker, metrics, access log, tracing at 1 %) against nginx proxy_pass + limit_req +
+# access log (to /dev/null, as sluice's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 peers=../shared/bench/peers
@@ -12,10 +15,12 @@ a=${1:?old binary}; b=${2:?new binary}; path=${3:-/}
 export RUNS=1 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 out=$(mktemp /tmp/sluice-proxy-ab.XXXXXX)
 second=$(mktemp /tmp/sluice-proxy-ab.XXXXXX.yaml)
-sed 's/127.0.0.1:18083/127.0.0.1:18093/' bench/load/proxy.yaml >"$second"
-backend=$(NGINX_CPU=1 "$peers/nginx.sh" direct 18090)
-front=$("$peers/nginx.sh" proxy 18084 18090)
-taskset -c 0 "$a" run -c bench/load/proxy.yaml >/dev/null 2>&1 &
+config=bench/load/proxy.yaml; mode=proxy
+if [ -n "${FULL:-}" ]; then config=bench/load/proxy_full.yaml; mode=proxy-limit; export NGINX_ACCESS_LOG=/dev/null; fi
+sed 's/127.0.0.1:18083/127.0.0.1:18093/' "$config" >"$second"
+backend=$(NGINX_ACCESS_LOG= NGINX_CPU=1 "$peers/nginx.sh" direct 18090)
+front=$("$peers/nginx.sh" "$mode" 18084 18090)
+taskset -c 0 "$a" run -c "$config" >/dev/null 2>&1 &
 pa=$!
 taskset -c 0 "$b" run -c "$second" >/dev/null 2>&1 &
 pb=$!

@@ -37,6 +37,9 @@ class ChainSnapshot {
   const std::vector<std::shared_ptr<Observer>>& observer_handles() const { return observers_; }
   bool times_middlewares() const { return times_middlewares_; }
   std::uint64_t version() const { return version_; }
+  // Unique in the process (never reused, unlike the address): a key for per-snapshot caches,
+  // e.g. the metrics observer's series of this chain's middlewares.
+  std::uint64_t id() const { return id_; }
 
  private:
   std::vector<ChainEntry> entries_;
@@ -45,6 +48,7 @@ class ChainSnapshot {
   std::vector<Observer*> observer_ptrs_;
   bool times_middlewares_ = false;
   std::uint64_t version_;
+  std::uint64_t id_;
 };
 
 // The result of a chain edit: empty error means it was published.

@@ -41,6 +41,9 @@ class Context {
 
   std::string_view request_id() const { return request_id_; }
   void set_request_id(std::string_view id) { request_id_.assign(id); }
+  // A fresh generated id (as generate_request_id()), written in place: no allocation once the
+  // context's string has grown to an id's length.
+  void set_new_request_id();
 
   SteadyTime start_steady() const { return start_steady_; }
   std::chrono::system_clock::time_point start_wall() const { return start_wall_; }

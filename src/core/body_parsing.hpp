@@ -25,10 +25,11 @@ enum class body_status { done, need_more, full, error };
 // Feeds what `input` holds to `parser` (header already complete), appending body bytes to `out`
 // until the body is done, the input is used up, or `out` holds `limit` bytes. Bytes go through a
 // per-thread scratch area so `out` grows only by what arrived (no zero-filled reserve).
-template <bool isRequest>
-body_status put_body(boost::beast::http::parser<isRequest, boost::beast::http::buffer_body>& parser,
-                     boost::beast::flat_buffer& input, std::string& out, std::size_t limit,
-                     boost::system::error_code& ec) {
+template <bool isRequest, class Allocator>
+body_status put_body(
+    boost::beast::http::parser<isRequest, boost::beast::http::buffer_body, Allocator>& parser,
+    boost::beast::flat_buffer& input, std::string& out, std::size_t limit,
+    boost::system::error_code& ec) {
   namespace http = boost::beast::http;
   thread_local char scratch[16 * 1024];
   ec = {};

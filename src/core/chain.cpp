@@ -1,6 +1,7 @@
 #include "sluice/chain.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 namespace sluice {
 
@@ -8,6 +9,8 @@ ChainSnapshot::ChainSnapshot(std::vector<ChainEntry> entries,
                              std::vector<std::shared_ptr<Observer>> observers,
                              std::uint64_t version)
     : entries_(std::move(entries)), observers_(std::move(observers)), version_(version) {
+  static std::atomic<std::uint64_t> next_id{1};
+  id_ = next_id.fetch_add(1, std::memory_order_relaxed);
   for (auto& e : entries_)
     if (e.enabled) active_.push_back(e.middleware.get());
   for (auto& o : observers_) {

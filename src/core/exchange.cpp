@@ -98,6 +98,7 @@ void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_poin
   next_ = entered_ = post_next_ = 0;
   answered_by_ = -1;
   waiting_ = cancelled_ = timing_ = have_end_ = false;
+  finished_at_ = steady_now;  // until finish(): a host answering without the chain reads this
   times_.clear();
   cancel_callbacks_.clear();
   error_ = nullptr;

@@ -1,22 +1,30 @@
 // The concrete HTTP message types behind sluice::Request / sluice::Response: Beast messages
-// with string bodies. Only server, adapter and gateway code includes this header.
+// with string bodies, whose header fields are allocated by FieldAllocator (per-thread free
+// lists: no malloc per field). Only server, adapter and gateway code includes this header.
 #pragma once
 
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include "core/field_allocator.hpp"
 
 namespace sluice::detail {
 
 namespace http = boost::beast::http;
 
-struct RequestMessage : http::request<http::string_body> {
-  using http::request<http::string_body>::request;
-  using http::request<http::string_body>::operator=;
+using Fields = http::basic_fields<FieldAllocator<char>>;
+using RequestBase = http::message<true, http::string_body, Fields>;
+using ResponseBase = http::message<false, http::string_body, Fields>;
+
+struct RequestMessage : RequestBase {
+  using RequestBase::RequestBase;
+  using RequestBase::operator=;
 };
 
-struct ResponseMessage : http::response<http::string_body> {
-  using http::response<http::string_body>::response;
-  using http::response<http::string_body>::operator=;
+struct ResponseMessage : ResponseBase {
+  using ResponseBase::ResponseBase;
+  using ResponseBase::operator=;
 };
 
 }  // namespace sluice::detail

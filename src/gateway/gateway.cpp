@@ -7,6 +7,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include "gateway/admin/admin_api.hpp"
@@ -90,7 +92,10 @@ std::vector<std::string> Gateway::start() {
       return {"admin: " + error};
     }
   }
-  workers_->start();
+  // One worker runs on the main thread (wait()): a single-threaded process does not share its
+  // file table, so the kernel takes no file reference per socket call.
+  worker_on_main_thread_ = workers_->size() == 1;
+  workers_->start(worker_on_main_thread_);
   for (auto& s : servers_)
     s->start();
   if (admin_pool_) {
@@ -219,6 +224,10 @@ int Gateway::wait() {
       spdlog::warn("config file watch disabled ({}); SIGHUP and POST /reload still reload", error);
     }
   }
+  if (worker_on_main_thread_) {
+    run_worker_here(control, stopping);
+    return 0;
+  }
   while (!stopping && !stop_requested_) {
     control.run_for(std::chrono::milliseconds(100));
   }
@@ -227,23 +236,56 @@ int Gateway::wait() {
   return 0;
 }
 
+// The worker's context runs here; a timer on it polls the control context (signals, the config
+// watch) every 100 ms, as wait()'s loop does, and then drives the drain every 10 ms.
+void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
+  asio::steady_timer tick(workers_->context(0));
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline;
+  std::function<void()> arm = [&] {
+    tick.expires_after(std::chrono::milliseconds(drain_deadline ? 10 : 100));
+    tick.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (!drain_deadline) control.poll();
+      if (!drain_deadline && (stopping || stop_requested_)) {
+        signals_->cancel();
+        drain_deadline = begin_draining();
+      }
+      if (drain_deadline &&
+          (open_connections() == 0 || std::chrono::steady_clock::now() >= *drain_deadline)) {
+        return end_draining();  // stops the worker: run_first_here() returns
+      }
+      arm();
+    });
+  };
+  arm();
+  workers_->run_first_here();
+}
+
 void Gateway::drain_and_stop() {
+  const auto deadline = begin_draining();
+  while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  end_draining();
+}
+
+std::chrono::steady_clock::time_point Gateway::begin_draining() {
   draining_ = true;
   for (auto& s : servers_)
     s->begin_drain();
-  const auto timeout = config_cell_->current()->settings.drain_timeout;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto open = [&] {
-    std::size_t n = 0;
-    for (auto& s : servers_)
-      n += s->connections();
-    return n;
-  };
-  while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (open() > 0)
-    spdlog::warn("drain timeout: closing {} connections", open());
+  return std::chrono::steady_clock::now() + config_cell_->current()->settings.drain_timeout;
+}
+
+std::size_t Gateway::open_connections() const {
+  std::size_t n = 0;
+  for (const auto& s : servers_)
+    n += s->connections();
+  return n;
+}
+
+void Gateway::end_draining() {
+  if (const auto open = open_connections(); open > 0)
+    spdlog::warn("drain timeout: closing {} connections", open);
   else
     spdlog::info("drained; exiting");
   workers_->stop();

@@ -61,6 +61,12 @@ class Gateway {
   LoadOutcome load(const LoadedConfig* previous);
   void write_port_file();
   void drain_and_stop();
+  // Draining in steps, for drain_and_stop() and for a worker running on the main thread.
+  std::chrono::steady_clock::time_point begin_draining();
+  std::size_t open_connections() const;
+  void end_draining();
+  // One worker: it runs on the main thread, which also polls the control context.
+  void run_worker_here(boost::asio::io_context& control, const bool& stopping);
 
   GatewayOptions options_;
   std::unique_ptr<boost::asio::io_context> control_;  // signals, config watch, main thread
@@ -69,6 +75,7 @@ class Gateway {
   std::unique_ptr<ConfigCell> config_cell_;
   std::mutex reload_mutex_;
   std::unique_ptr<server::WorkerPool> workers_;
+  bool worker_on_main_thread_ = false;  // workers: 1 (see run_worker_here)
   std::unique_ptr<server::WorkerPool> admin_pool_;
   std::vector<std::unique_ptr<server::Server>> servers_;
   GatewaySettings settings_at_start_;  // the listeners as bound at start

@@ -50,7 +50,7 @@ void Router::dispatch(Exchange& ex, server::DispatchState* state, std::function<
   if (const auto& real_ip = st.config->settings.real_ip) resolve_client_address(*real_ip, ex);
   const Route* route = st.config->routes->match(ex.request());
   if (route == nullptr) {
-    ex.context().set_request_id(generate_request_id());
+    ex.context().set_new_request_id();
     ex.answer_error(404, "no_route", "no route matches this request");
     st.finish();
     return;

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
+#include <cstring>
 
 #include "core/body_parsing.hpp"
 #include "core/http_text.hpp"
@@ -49,7 +50,7 @@ Session::~Session() {
 
 void Session::start() {
   if (server_.options().proxy_protocol) {
-    proxy_header_pending_ = true;
+    phase_ = Phase::kProxyHeader;
     deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
     return read();
   }
@@ -58,6 +59,7 @@ void Session::start() {
 
 void Session::begin_connection() {
   if (!tls_context_) return begin_request();
+  phase_ = Phase::kHandshake;
   tls_ = std::make_unique<TlsStream>(socket_, tls_context_->default_context());
   timed_out_ = false;
   deadline_ = std::chrono::steady_clock::now() + tls_context_->handshake_timeout();
@@ -80,7 +82,7 @@ void Session::on_handshake(error_code ec, std::size_t used) {
   }
   buffer_.consume(used);
   timed_out_ = false;
-  tls_ready_ = true;
+  phase_ = Phase::kIdle;  // handshake done: tls_ready() from here on
   begin_request();
 }
 
@@ -103,7 +105,7 @@ void Session::on_proxy_header() {
       break;
   }
   buffer_.consume(header.used);
-  proxy_header_pending_ = false;
+  phase_ = Phase::kIdle;  // the header is read; begin_connection() goes on
   if (header.source) {
     auto address = *header.source;
     if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -133,11 +135,11 @@ void Session::on_wait() {
 
 void Session::watch_client() {
   // A streamed body reads the socket itself and sees the client go away there.
-  if (watching_ || closed_ || !busy_ || (streaming_ && !body_done_)) return;
+  if (watching_ || closed_ || !busy() || (streaming_ && !body_done_)) return;
   watching_ = true;
   socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
     self->watching_ = false;
-    if (ec || self->closed_ || !self->busy_) return;
+    if (ec || self->closed_ || !self->busy()) return;
     char byte;
     const auto n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -150,7 +152,7 @@ void Session::watch_client() {
 bool Session::check_deadline(SteadyTime now) {
   if (watch_wanted_) {
     watch_wanted_ = false;
-    if (busy_ && drive().running()) watch_client();
+    if (busy() && drive().running()) watch_client();
   }
   if (deadline_ <= now && !closed_) {
     timed_out_ = true;
@@ -168,8 +170,7 @@ void Session::begin_request() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server_.limits().max_header_bytes));
   parser_->body_limit(server_.limits().max_body_bytes);
-  request_started_ = false;
-  header_checked_ = false;
+  phase_ = Phase::kIdle;
   linger_on_close_ = false;
   timed_out_ = false;
   streaming_ = piece_pending_ = body_done_ = false;
@@ -190,7 +191,8 @@ void Session::read() {
 
 void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
-  if (lingering_) {  // input after the answer: dropped until the client ends or time is up
+  if (phase_ ==
+      Phase::kLingering) {  // input after the answer: dropped until the client ends or time is up
     if (ec) return close();
     buffer_.commit(n);
     buffer_.consume(buffer_.size());
@@ -198,17 +200,19 @@ void Session::on_read(error_code ec, std::size_t n) {
   }
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
-  if (proxy_header_pending_) return on_proxy_header();
+  if (phase_ == Phase::kProxyHeader) return on_proxy_header();
   if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
 
 void Session::parse() {
-  if (!request_started_) {
-    request_started_ = true;
-    deadline_ = std::chrono::steady_clock::now() + server_.limits().header_timeout;
+  // One clock read for this parse: the head's deadline, the body's and the request's start.
+  parsed_at_ = std::chrono::steady_clock::now();
+  if (phase_ == Phase::kIdle) {  // the first bytes of a request
+    phase_ = Phase::kHead;
+    deadline_ = parsed_at_ + server_.limits().header_timeout;
   }
-  if (header_checked_) return parse_body();
+  if (phase_ != Phase::kHead) return parse_body();  // the head was checked
   while (true) {
     error_code ec;
     const auto input = buffer_.data();
@@ -239,7 +243,7 @@ void Session::parse() {
 
 // Headers are complete: framing checks, then 100-continue for a body still to come.
 bool Session::on_header_complete() {
-  header_checked_ = true;
+  phase_ = Phase::kBody;
   std::size_t fields = 0;
   if (const char* problem = check_framing(fields); problem[0] != '\0') {
     reject(400, "bad_request", problem);
@@ -249,7 +253,7 @@ bool Session::on_header_complete() {
     reject(431, "too_many_headers", "the request has more header fields than the limit");
     return false;
   }
-  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+  deadline_ = parsed_at_ + server_.limits().body_timeout;
   const auto& header = parser_->get();
   auto expect = header[http::field::expect];
   if (!expect.empty()) {
@@ -295,7 +299,7 @@ void Session::reject_body(error_code ec) {
 }
 
 void Session::on_read_error(error_code ec) {
-  if (proxy_header_pending_) {  // no header (in time): nothing to answer
+  if (phase_ == Phase::kProxyHeader) {  // no header (in time): nothing to answer
     server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
     return close();
   }
@@ -309,7 +313,7 @@ void Session::on_read_error(error_code ec) {
     return fail_body_piece(timed_out_ && ec == asio::error::operation_aborted ? 408 : 400);
   }
   if (timed_out_ && ec == asio::error::operation_aborted) {
-    if (request_started_) return reject(408, "request_timeout", "request timed out");
+    if (request_started()) return reject(408, "request_timeout", "request timed out");
     return close();
   }
   close();  // end of stream, reset, or cancelled by a drain
@@ -355,7 +359,7 @@ const char* Session::check_framing(std::size_t& fields) const {
 }
 
 void Session::dispatch() {
-  busy_ = true;
+  phase_ = Phase::kHandling;
   deadline_ = SteadyTime::max();
   request_keep_alive_ = parser_->keep_alive();         // from the flags the parser already set
   const bool connection_upgrade = parser_->upgrade();  // a `Connection: upgrade` token
@@ -367,9 +371,9 @@ void Session::dispatch() {
     parser_.reset();
   }
   head_request_ = request_.method() == http::verb::head;
-  static_cast<http::response<http::string_body>&>(response_) = {};
+  static_cast<detail::ResponseBase&>(response_) = {};
   response_.version(request_.version());
-  drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+  drive().reset(parsed_at_, std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
   exchange_.context().set_peer_ip(client_ip_);
   drive().set_bytes_in(streaming_ ? body_.size() : request_.body().size());
@@ -385,90 +389,114 @@ void Session::dispatch() {
 }
 
 namespace {
-// A literal's length is known at compile time; operator+=(const char*) measures it each call.
-template <std::size_t N>
-void append_literal(std::string& out, const char (&text)[N]) {
-  out.append(text, N - 1);
-}
+// Writes into a buffer sized beforehand: plain copies, no capacity check per piece (the
+// std::string appends were a third of the head's cost, callgrind).
+struct HeadWriter {
+  char* at;
+  void put(const char* text, std::size_t n) {
+    std::memcpy(at, text, n);
+    at += n;
+  }
+  void put(beast::string_view text) { put(text.data(), text.size()); }
+  template <std::size_t N>
+  void literal(const char (&text)[N]) {
+    put(text, N - 1);
+  }
+  void number(std::uint64_t v) { at = std::to_chars(at, at + 20, v).ptr; }
+};
 
-void append_number(std::string& out, std::size_t v) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-  out.append(digits, end);
+// Framing fields are the server's: the handler's are left out.
+bool framing_field(http::field name) {
+  switch (name) {
+    case http::field::content_length:
+    case http::field::transfer_encoding:
+    case http::field::connection:
+    case http::field::keep_alive:
+      return true;
+    default:
+      return false;
+  }
 }
 }  // namespace
 
 // The response head, written by hand: status line, the handler's fields (without the framing
-// fields, which the server owns), Server, Date, Content-Length and Connection.
+// fields, which the server owns), Server, Date, Content-Length and Connection. One pass
+// measures (an upper bound), one resize, one pass copies.
 void Session::serialize_head(bool keep_alive, bool with_body) {
   const unsigned status = response_.result_int();
-  head_.clear();
-  head_ += response_.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  append_number(head_, status);
-  head_ += ' ';
-  auto reason = http::obsolete_reason(static_cast<http::status>(status));
-  head_.append(reason.data(), reason.size());
-  append_literal(head_, "\r\n");
+  const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   bool has_server = false;
-  bool has_date = false;  // one Date only (RFC 9110 6.6.1)
+  bool has_date = false;  // one Date only (RFC 9110 6.6.1); e.g. an upstream's, passed on
+  std::size_t size = 9 + 20 + 1 + reason.size() + 2;
   for (const auto& f : response_) {
-    switch (f.name()) {
-      case http::field::content_length:
-      case http::field::transfer_encoding:
-      case http::field::connection:
-      case http::field::keep_alive:
-        continue;
-      case http::field::server:
-        has_server = true;
-        break;
-      case http::field::date:  // e.g. an upstream's, which the proxy passes on as Envoy does
-        has_date = true;
-        break;
-      default:
-        break;
-    }
-    head_.append(f.name_string().data(), f.name_string().size());
-    append_literal(head_, ": ");
-    head_.append(f.value().data(), f.value().size());
-    append_literal(head_, "\r\n");
+    if (framing_field(f.name())) continue;
+    has_server = has_server || f.name() == http::field::server;
+    has_date = has_date || f.name() == http::field::date;
+    size += f.name_string().size() + f.value().size() + 4;
   }
-  if (!has_server) append_literal(head_, "Server: sluice\r\n");
+  const std::string_view date = has_date ? std::string_view() : http_date_now();
+  // A HEAD answer from an upstream has no body but says how long the body would be.
+  beast::string_view declared_length;
+  if (with_body && !out_stream_ && head_request_ && response_.body().empty()) {
+    auto declared = response_.find(http::field::content_length);
+    if (declared != response_.end()) declared_length = declared->value();
+  }
+  // Server, Date, the framing field (at most "Transfer-Encoding: chunked" or a 20-digit
+  // Content-Length), Connection and the blank line.
+  size += 16 + 8 + date.size() + 40 + declared_length.size() + 24 + 2;
+  head_.resize(size);
+  HeadWriter w{head_.data()};
+  if (response_.version() == 10)
+    w.literal("HTTP/1.0 ");
+  else
+    w.literal("HTTP/1.1 ");
+  w.number(status);
+  w.literal(" ");
+  w.put(reason);
+  w.literal("\r\n");
+  for (const auto& f : response_) {
+    if (framing_field(f.name())) continue;
+    w.put(f.name_string());
+    w.literal(": ");
+    w.put(f.value());
+    w.literal("\r\n");
+  }
+  if (!has_server) w.literal("Server: sluice\r\n");
   if (!has_date) {
-    append_literal(head_, "Date: ");
-    head_ += http_date_now();
-    append_literal(head_, "\r\n");
+    w.literal("Date: ");
+    w.put(date.data(), date.size());
+    w.literal("\r\n");
   }
   if (with_body && out_stream_) {
     if (out_chunked_) {
-      append_literal(head_, "Transfer-Encoding: chunked\r\n");
+      w.literal("Transfer-Encoding: chunked\r\n");
     } else if (auto length = out_stream_->length()) {
-      append_literal(head_, "Content-Length: ");
-      append_number(head_, *length);
-      append_literal(head_, "\r\n");
+      w.literal("Content-Length: ");
+      w.number(*length);
+      w.literal("\r\n");
     }  // else HTTP/1.0 without a length: the body ends when the connection closes
   } else if (with_body) {
-    append_literal(head_, "Content-Length: ");
-    // A HEAD answer from an upstream has no body but says how long the body would be.
-    auto declared = response_.find(http::field::content_length);
-    if (head_request_ && response_.body().empty() && declared != response_.end()) {
-      head_.append(declared->value().data(), declared->value().size());
-    } else {
-      append_number(head_, response_.body().size());
-    }
-    append_literal(head_, "\r\n");
+    w.literal("Content-Length: ");
+    if (!declared_length.empty())
+      w.put(declared_length);
+    else
+      w.number(response_.body().size());
+    w.literal("\r\n");
   }
   if (tunnel_)
-    append_literal(head_, "Connection: Upgrade\r\n");
+    w.literal("Connection: Upgrade\r\n");
   else if (!keep_alive)
-    append_literal(head_, "Connection: close\r\n");
+    w.literal("Connection: close\r\n");
   else if (response_.version() == 10)
-    append_literal(head_, "Connection: keep-alive\r\n");
-  append_literal(head_, "\r\n");
+    w.literal("Connection: keep-alive\r\n");
+  w.literal("\r\n");
+  head_.resize(static_cast<std::size_t>(w.at - head_.data()));
 }
 
 void Session::write_response(bool keep_alive) {
   if (closed_ || exchange_.cancelled()) return close();
   if (exchange_.context().get<ResetConnection>() != nullptr) return reset();
+  phase_ = Phase::kResponding;
   const unsigned status = response_.result_int();
   const bool with_body = !(status < 200 || status == 204 || status == 304);
   // A streamed request body that the handler did not read to its end leaves the connection
@@ -490,8 +518,11 @@ void Session::write_response(bool keep_alive) {
       keep_alive = false;
   }
   serialize_head(keep_alive, with_body);
+  // The exchange's end, read by the runner just before (or at reset(), for an answer that did
+  // not run the chain): a fresh clock read would differ by microseconds.
+  const SteadyTime write_deadline = exchange_.finished_at() + server_.limits().body_timeout;
   if (out_stream_) {
-    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+    deadline_ = write_deadline;
     async_write_all(asio::buffer(head_), [self = self(), keep_alive](error_code ec, std::size_t) {
       if (ec) return self->end_response(ec, false);
       self->write_body_piece(keep_alive);
@@ -506,7 +537,7 @@ void Session::write_response(bool keep_alive) {
     std::array<asio::const_buffer, 2> buffers{
         asio::buffer(head_),
         body && !joined ? asio::buffer(response_.body()) : asio::const_buffer{}};
-    deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+    deadline_ = write_deadline;
     async_write_all(buffers, [self = self(), keep_alive](error_code ec, std::size_t) {
       self->end_response(ec, keep_alive);
     });
@@ -516,14 +547,14 @@ void Session::write_response(bool keep_alive) {
       asio::buffer(head_),
       with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
   // A client that does not read its response is closed after the body timeout.
-  deadline_ = std::chrono::steady_clock::now() + server_.limits().body_timeout;
+  deadline_ = write_deadline;
   detail::eager_write(socket_, buffers, [self = self(), keep_alive](error_code ec) {
     self->end_response(ec, keep_alive);
   });
 }
 
 void Session::end_response(error_code ec, bool keep_alive) {
-  busy_ = false;
+  phase_ = Phase::kIdle;  // not busy; begin_request() starts the next one
   watch_wanted_ = false;
   deadline_ = SteadyTime::max();
   out_stream_.reset();
@@ -545,15 +576,15 @@ void Session::end_response(error_code ec, bool keep_alive) {
 // Answers a request that never reached the dispatcher, then closes the connection: after a
 // framing or limit error the rest of the byte stream cannot be trusted.
 void Session::reject(int status, std::string_view error, std::string_view message) {
-  busy_ = true;
+  phase_ = Phase::kResponding;
   closing_ = true;
   linger_on_close_ = true;  // e.g. a 413 while the client is still sending the body
   head_request_ = false;
   parser_.reset();
-  static_cast<http::response<http::string_body>&>(response_) = {};
+  static_cast<detail::ResponseBase&>(response_) = {};
   response_.version(11);
   drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
-  exchange_.context().set_request_id(generate_request_id());
+  exchange_.context().set_new_request_id();
   exchange_.answer_error(status, error, message);
   spdlog::debug("{}: {} from {}: {}", server_.name(), status, client_ip_, message);
   write_response(false);
@@ -567,7 +598,7 @@ void Session::close() {
   out_stream_.reset();
   deadline_ = SteadyTime::max();
   // Not during the handshake or a pending read: the stream allows no second operation then.
-  if (tls_ready_ && !reading_) return close_tls();
+  if (tls_ready() && !reading_) return close_tls();
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   socket_.close(ec);
@@ -593,8 +624,8 @@ void Session::close_tls() {
 // lingering close: send FIN, read and drop what still comes, close at the client's FIN, an error,
 // or after limits.linger_timeout.
 void Session::close_lingering() {
-  if (closed_ || lingering_) return;
-  lingering_ = true;
+  if (closed_ || phase_ == Phase::kLingering) return;
+  phase_ = Phase::kLingering;
   drive().set_request_body_stream(nullptr);
   drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
@@ -613,7 +644,7 @@ void Session::reset() {
   drive().set_request_body_stream(nullptr);
   drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
-  busy_ = false;
+  phase_ = Phase::kIdle;  // not busy (closed_ is what every check looks at first)
   deadline_ = SteadyTime::max();
   error_code ec;
   socket_.set_option(asio::socket_base::linger(true, 0), ec);
@@ -622,7 +653,7 @@ void Session::reset() {
 
 void Session::close_if_idle() {
   closing_ = true;
-  if (!busy_) close();
+  if (!busy()) close();
 }
 
 }  // namespace sluice::server

@@ -137,7 +137,9 @@ class Session final : public ExchangeHost {
   std::shared_ptr<const TlsContext> tls_context_;  // the listener's when the session began
   std::unique_ptr<TlsStream> tls_;                 // from the handshake on
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body>> parser_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::buffer_body,
+                                                   detail::FieldAllocator<char>>>
+      parser_;
   std::string body_;  // the body being buffered, or the streamed piece the handler holds
   RequestBody request_body_{*this};
   ClientTunnel client_tunnel_{*this};
@@ -151,21 +153,65 @@ class Session final : public ExchangeHost {
   std::string client_ip_;
   std::string head_;  // the serialized response head, reused
   SteadyTime deadline_ = SteadyTime::max();
-  bool reading_ = false;
-  bool proxy_header_pending_ = false;  // a PROXY protocol header comes before any HTTP
-  bool tls_ready_ = false;             // the TLS handshake completed
-  bool request_started_ = false;       // bytes of the current request have arrived
-  bool header_checked_ = false;
-  bool busy_ = false;
+  SteadyTime parsed_at_{};  // the clock read of the last parse(): deadlines, the request's start
+
+  // Where the connection is. One phase at a time; `closed_` is kept apart, because operations
+  // started before close() still complete and must see the phase they were started in.
+  //
+  //   start ──┬──(proxy_protocol)──► kProxyHeader ──(bad or late header)──► close
+  //           │                           │ valid header
+  //           ├◄──────────────────────────┘
+  //           ├──(TLS listener)──► kHandshake ──(failed or late)──► close
+  //           │                        │ done
+  //           ├◄───────────────────────┘
+  //           ▼
+  //   ┌───► kIdle ──(idle_timeout, the client's FIN, drain)──► close
+  //   │       │ first byte (now or already buffered: pipelining)
+  //   │       ▼
+  //   │     kHead ──(bad framing, limits, header_timeout)──► reject() ──┐
+  //   │       │ head complete and checked                              │
+  //   │       ▼                                                        │
+  //   │     kBody ──(malformed, too large, body_timeout)──► reject() ──┤
+  //   │       │ body whole, or its first piece (then streamed)         │
+  //   │       ▼                                                        │
+  //   │   kHandling   the chain and the handler run (busy)             │
+  //   │       │ write_response()                                       │
+  //   │       ▼                                                        │
+  //   │  kResponding  head + body, a streamed body, a 101 tunnel ◄─────┘ (busy)
+  //   │       │
+  //   └───────┼──(written, keep-alive)
+  //           ├──(written, Connection: close, write error)──► close
+  //           └──(written; the client may still be sending)──► kLingering
+  //                  the client's FIN or linger_timeout ──► close
+  //
+  // close() and reset() can come in any phase (drain, the deadline sweep, a client gone).
+  enum class Phase : std::uint8_t {
+    kProxyHeader,  // reading the PROXY protocol header: nothing may be answered yet
+    kHandshake,    // the TLS handshake
+    kIdle,         // between requests: no byte of the next one yet
+    kHead,         // reading a request head
+    kBody,         // the head is checked; reading a body to buffer
+    kHandling,     // dispatched: the chain and the handler run (a streamed body reads on demand)
+    kResponding,   // writing the response, its streamed body or a tunnel
+    kLingering,    // answered and half-closed: input is read and dropped
+  };
+  Phase phase_ = Phase::kIdle;
+  bool busy() const { return phase_ == Phase::kHandling || phase_ == Phase::kResponding; }
+  bool request_started() const { return phase_ >= Phase::kHead && phase_ <= Phase::kResponding; }
+  bool tls_ready() const { return tls_ != nullptr && phase_ > Phase::kHandshake; }
+
+  // Conditions of the connection, beside the phase.
+  bool closed_ = false;
+  bool reading_ = false;          // a read is pending on the socket (or the TLS stream)
+  bool closing_ = false;          // drain or Connection: close: no request after this one
+  bool timed_out_ = false;        // the sweep cancelled the pending operation
+  bool watching_ = false;         // waiting for the client to close while a request waits
+  bool watch_wanted_ = false;     // a hook waits: the next sweep starts watching the client
+  bool linger_on_close_ = false;  // the client may still be sending: close_lingering()
+
+  // Attributes of the current request and its response (set before they are read).
   bool head_request_ = false;
   bool request_keep_alive_ = false;
-  bool closing_ = false;
-  bool linger_on_close_ = false;  // the client may still be sending: close_lingering()
-  bool lingering_ = false;        // answered and half-closed; reading and dropping input
-  bool closed_ = false;
-  bool timed_out_ = false;
-  bool watching_ = false;       // waiting for the client to close while a request waits
-  bool watch_wanted_ = false;   // a hook waits: the next sweep starts watching the client
   bool streaming_ = false;      // this request's body goes to the handler as a stream
   bool piece_pending_ = false;  // body_ holds the stream's first piece, not delivered yet
   bool body_done_ = false;      // the streamed body was read to its end

@@ -27,24 +27,34 @@ WorkerPool::~WorkerPool() {
   stop();
 }
 
-void WorkerPool::start() {
-  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+namespace {
+void run_worker(boost::asio::io_context& context, const std::string& thread_name) {
+  tls_context = &context;
+  for (;;) {
+    try {
+      context.run();
+      break;
+    } catch (const std::exception& e) {
+      // Handlers catch their own errors; this is the last line so a worker never dies.
+      spdlog::error("worker {}: uncaught exception: {}", thread_name, e.what());
+    }
+  }
+  tls_context = nullptr;
+}
+}  // namespace
+
+void WorkerPool::start(bool caller_runs_first) {
+  for (std::size_t i = caller_runs_first ? 1 : 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i] {
-      tls_context = contexts_[i].get();
       std::string thread_name = name_ + "-" + std::to_string(i);
       pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
-      for (;;) {
-        try {
-          contexts_[i]->run();
-          break;
-        } catch (const std::exception& e) {
-          // Handlers catch their own errors; this is the last line so a worker never dies.
-          spdlog::error("worker {}: uncaught exception: {}", thread_name, e.what());
-        }
-      }
-      tls_context = nullptr;
+      run_worker(*contexts_[i], thread_name);
     });
   }
+}
+
+void WorkerPool::run_first_here() {
+  run_worker(*contexts_[0], name_ + "-0");
 }
 
 void WorkerPool::stop() {

@@ -46,7 +46,8 @@ bool is_hop_by_hop(http::field name, std::string_view text) {
 namespace {
 
 // The comma-separated tokens of every Connection field: the headers it names are hop-by-hop.
-std::vector<std::string> connection_tokens(const http::fields& fields) {
+template <class Fields>
+std::vector<std::string> connection_tokens(const Fields& fields) {
   std::vector<std::string> tokens;
   for (const auto& f : fields) {  // a linear pass comparing the enum beats the keyed lookup
     if (f.name() != http::field::connection) continue;
@@ -77,7 +78,9 @@ void append_line(std::string& out, std::string_view name, std::string_view value
 }
 }  // namespace
 
-void strip_hop_by_hop(http::fields& fields) {
+namespace {
+template <class Fields>
+void strip_hop_by_hop_fields(Fields& fields) {
   const auto tokens = connection_tokens(fields);
   for (auto it = fields.begin(); it != fields.end();) {
     const auto text = sv(it->name_string());
@@ -87,6 +90,14 @@ void strip_hop_by_hop(http::fields& fields) {
       ++it;
     }
   }
+}
+}  // namespace
+
+void strip_hop_by_hop(http::fields& fields) {
+  strip_hop_by_hop_fields(fields);
+}
+void strip_hop_by_hop(detail::Fields& fields) {
+  strip_hop_by_hop_fields(fields);
 }
 
 std::string upstream_target(std::string_view target, std::string_view strip_prefix) {
@@ -112,7 +123,7 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
 
   const bool trusted = policy.trusted_proxies.contains(peer_ip) ||
                        (policy.real_ip != nullptr && policy.real_ip->trusts(peer_ip));
-  const http::fields& f = msg.base();
+  const detail::Fields& f = msg.base();
   const auto tokens = connection_tokens(f);
   std::string forwarded_for;
   std::string_view forwarded_proto;

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/http_message.hpp"
 #include "net/cidr.hpp"
 #include "net/real_ip/real_ip.hpp"
 #include "sluice/body_stream.hpp"
@@ -56,6 +57,7 @@ std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& e
 void serialize_head(const UpstreamRequest& request, std::string_view host, std::string& out);
 // Removes the hop-by-hop fields, including those named by Connection.
 void strip_hop_by_hop(boost::beast::http::fields& fields);
+void strip_hop_by_hop(detail::Fields& fields);  // the messages' own (core/http_message.hpp)
 
 // Whether the upstream connection stays open after an answer Beast's parser read, given its
 // keep_alive(). That answers true for an HTTP/1.0 answer with `keep-alive` even when `close`

@@ -144,7 +144,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::string head_;              // request_'s serialized head for the current try
   std::string_view client_host_;  // in the client request, which outlives every try
   std::shared_ptr<UpstreamConnection> conn_;
-  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body,
+                                                    detail::FieldAllocator<char>>>
+      parser_;
   SimpleAnswer simple_;  // the answer read without Beast's parser (see simple_answer.hpp)
   bool simple_read_ = false;
   std::string response_body_;  // the buffered answer, or the streamed piece the client is sent

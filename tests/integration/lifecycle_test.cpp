@@ -1,10 +1,13 @@
 // A request's life at its edges: a client that goes away while its request waits (the wait is
 // cancelled and the request counted as 499), and a drain that lets a waiting request finish.
+// With `workers: 1` the worker runs on the main thread: the same drain, reload and answers with
+// one thread in the process.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -71,6 +74,69 @@ TEST(Lifecycle, DrainLetsAWaitingRequestFinish) {
   EXPECT_EQ(status_codes(out), std::vector<int>{200}) << out;
   EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
   EXPECT_NE(out.find("late"), std::string::npos);
+}
+
+std::size_t thread_count(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
+    ++n;
+  return n;
+}
+
+std::string single_worker(const std::string& body, int workers = 1) {
+  return "workers: " + std::to_string(workers) +
+         "\n"
+         "admin: { enabled: false }\n"
+         "drain_timeout_ms: 5000\n"
+         "routes:\n"
+         "  - name: r\n"
+         "    middlewares:\n"
+         "      - type: fault\n"
+         "        faults: [ { name: wait, match: { prefix: /slow }, delay: { fixed_ms: 600 } "
+         "} ]\n"
+         "    handler: { type: respond, status: 200, body: " +
+         body + " }\n";
+}
+
+TEST(Lifecycle, OneWorkerRunsOnTheMainThread) {
+  SluiceProcess gw(single_worker("first"));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "first");
+  EXPECT_EQ(thread_count(gw.pid()), 1u) << "workers: 1 without admin runs in one thread";
+
+  // Signals still reach the control plane (polled by the worker): SIGHUP reloads.
+  gw.rewrite_config(single_worker("second"));
+  ::kill(gw.pid(), SIGHUP);
+  std::string body;
+  const auto start = std::chrono::steady_clock::now();
+  while (body != "second" && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto again = c.Get("/");
+    if (again) body = again->body;
+  }
+  EXPECT_EQ(body, "second");
+
+  // SIGTERM drains: a waiting request is answered, then the process exits 0.
+  RawClient slow(gw.port());
+  slow.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  std::thread stopper([&] { EXPECT_EQ(gw.stop(SIGTERM), 0); });
+  auto out = slow.read_responses(1, std::chrono::seconds(5));
+  stopper.join();
+  EXPECT_EQ(status_codes(out), std::vector<int>{200}) << out;
+  EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+}
+
+TEST(Lifecycle, TwoWorkersRunOnTheirOwnThreads) {
+  SluiceProcess gw(single_worker("two", 2));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "two");
+  EXPECT_EQ(thread_count(gw.pid()), 3u) << "the main thread and one per worker";
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ std::vector<extension::RouteView> AdminApi::routes() const {
 }
 
 void AdminApi::dispatch(Exchange& ex, server::DispatchState*, std::function<void()> done) {
-  ex.context().set_request_id(generate_request_id());
+  ex.context().set_new_request_id();
   try {
     route(ex);
   } catch (const std::exception& e) {

@@ -7,7 +7,7 @@ Decision RequestIdMiddleware::pre_handle(Exchange& ex) {
   if (trust_incoming_ && is_valid_request_id(incoming)) {
     ex.context().set_request_id(incoming);
   } else {
-    ex.context().set_request_id(generate_request_id());
+    ex.context().set_new_request_id();
     ex.request().set_header(header_, ex.context().request_id());
   }
   return Decision::next();

@@ -1,6 +1,41 @@
 #include "observe/metrics/metrics_observer.hpp"
 
+#include <array>
+#include <string>
+#include <vector>
+
 namespace sluice::observe {
+
+namespace {
+// The series of one (route, chain snapshot) pair, kept per thread: finding them by name costs a
+// hash and a probe per middleware per request (≈ 600 instructions for five, callgrind), while a
+// snapshot's middlewares never change. The key is the snapshot's process-unique id, the metrics
+// instance and the route name (a chain could in principle be served under two names).
+struct SeriesCache {
+  const HttpMetrics* metrics = nullptr;
+  std::uint64_t chain_id = 0;
+  std::string route;
+  RouteSeries* series = nullptr;
+  std::vector<MiddlewareSeries*> middlewares;
+};
+
+SeriesCache& cached_series(HttpMetrics& metrics, const ChainSnapshot& chain,
+                           std::string_view route) {
+  thread_local std::array<SeriesCache, 8> caches;
+  SeriesCache& c = caches[chain.id() & (caches.size() - 1)];
+  if (c.chain_id == chain.id() && c.metrics == &metrics && c.route == route) return c;
+  c.metrics = &metrics;
+  c.chain_id = chain.id();
+  c.route.assign(route);
+  c.series = metrics.route(route);
+  c.middlewares.clear();
+  if (c.series != nullptr) {
+    for (const Middleware* m : chain.active())
+      c.middlewares.push_back(c.series->middleware(m->name()));
+  }
+  return c;
+}
+}  // namespace
 
 void MetricsObserver::on_request_start(Exchange&) {
   metrics_.in_flight().add(1);
@@ -10,18 +45,23 @@ void MetricsObserver::on_request_end(Exchange& ex) {
   metrics_.in_flight().add(-1);
   const auto now = ex.finished_at();
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "-";
-  RouteSeries* r = metrics_.route(route);
-  if (r == nullptr) return;
-  r->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
-            now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
   const ChainSnapshot* chain = ex.chain();
-  if (chain == nullptr) return;
-  const auto& active = chain->active();
-  for (std::size_t i = 0; i < active.size(); ++i) {
+  if (chain == nullptr) {
+    if (RouteSeries* r = metrics_.route(route)) {
+      r->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
+                now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
+    }
+    return;
+  }
+  const SeriesCache& c = cached_series(metrics_, *chain, route);
+  if (c.series == nullptr) return;
+  c.series->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
+                   now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
+  for (std::size_t i = 0; i < c.middlewares.size(); ++i) {
     const auto self = ex.middleware_time(i);
     // Zero: the middleware was not entered (an earlier one answered) — not a sample.
     if (self.count() <= 0) continue;
-    if (MiddlewareSeries* m = r->middleware(active[i]->name())) {
+    if (MiddlewareSeries* m = c.middlewares[i]) {
       m->self_time.observe(static_cast<uint64_t>(self.count()));
       m->recent.record(now, self);
     }

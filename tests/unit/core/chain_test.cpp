@@ -354,5 +354,24 @@ TEST(RequestIds, ValidationAndGeneration) {
   EXPECT_TRUE(is_valid_request_id(a));
 }
 
+// Ids are stepped in their hex digits (an odometer): every carry must give the next number.
+TEST(RequestIds, ConsecutiveIdsCountUpInHex) {
+  Context ctx;
+  ctx.set_new_request_id();
+  std::string previous(ctx.request_id());
+  for (int i = 0; i < 5000; ++i) {
+    ctx.set_new_request_id();
+    const std::string id(ctx.request_id());
+    ASSERT_EQ(id.size(), 32u);
+    ASSERT_TRUE(is_valid_request_id(id));
+    EXPECT_EQ(id.substr(0, 16), previous.substr(0, 16));  // the thread's prefix
+    const auto before = std::stoull(previous.substr(16), nullptr, 16);
+    const auto after = std::stoull(id.substr(16), nullptr, 16);
+    ASSERT_EQ(after, before + 1) << previous << " -> " << id;
+    previous = id;
+  }
+  EXPECT_NE(generate_request_id(), previous);
+}
+
 }  // namespace
 }  // namespace sluice
