@@ -29,6 +29,12 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
                                .Name("sluice_tls_handshake_errors_total")
                                .Help("Failed TLS handshakes on public listeners, by reason.")
                                .Register(*services_.metrics);
+  auto& handshakes = prometheus::BuildCounter()
+                         .Name("sluice_tls_handshakes_total")
+                         .Help("Completed TLS handshakes on public listeners, full or resumed.")
+                         .Register(*services_.metrics);
+  tls_handshakes_full_ = &handshakes.Add({{"resumed", "false"}});
+  tls_handshakes_resumed_ = &handshakes.Add({{"resumed", "true"}});
   proxy_protocol_errors_ =
       &prometheus::BuildCounter()
            .Name("sluice_proxy_protocol_errors_total")
@@ -69,6 +75,10 @@ std::vector<std::string> Gateway::start() {
     options.tls = l.tls;
     options.on_tls_handshake_error = [family = tls_handshake_errors_](const char* reason) {
       family->Add({{"reason", reason}}).Increment();
+    };
+    options.on_tls_handshake = [full = tls_handshakes_full_,
+                                resumed = tls_handshakes_resumed_](bool was_resumed) {
+      (was_resumed ? resumed : full)->Increment();
     };
     options.on_proxy_protocol_error = [family = proxy_protocol_errors_](const char* reason) {
       family->Add({{"reason", reason}}).Increment();

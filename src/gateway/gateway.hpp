@@ -80,6 +80,8 @@ class Gateway {
   std::atomic<bool> stop_requested_{false};
   prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
   prometheus::Family<prometheus::Counter>* tls_handshake_errors_ = nullptr;
+  prometheus::Counter* tls_handshakes_full_ = nullptr;
+  prometheus::Counter* tls_handshakes_resumed_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_protocol_errors_ = nullptr;
 };
 

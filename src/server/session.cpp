@@ -81,6 +81,7 @@ void Session::on_handshake(error_code ec, std::size_t used) {
   buffer_.consume(used);
   timed_out_ = false;
   tls_ready_ = true;
+  server_.tls_handshake_done(SSL_session_reused(tls_->native_handle()) == 1);
   begin_request();
 }
 

@@ -7,72 +7,17 @@
 #include <httplib.h>
 #include <signal.h>
 
-#include <cstdio>
 #include <sstream>
 #include <thread>
 
 #include "support/raw_client.hpp"
 #include "support/sluice_process.hpp"
+#include "support/test_pki.hpp"
 
 namespace sluice::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Shell {
-  int status = -1;
-  std::string output;
-};
-
-Shell sh(const std::string& command) {
-  Shell r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-// A CA, certificates it signs for DNS names, and a client certificate, in a temporary directory.
-class TestPki {
- public:
-  TestPki() {
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=sluice-test-ca -keyout " +
-        dir_.file("ca.key") + " -out " + dir_.file("ca.pem"));
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=other-ca -keyout " +
-        dir_.file("other-ca.key") + " -out " + dir_.file("other-ca.pem"));
-  }
-  const TempDir& dir() const { return dir_; }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-
-  // `name`.pem and `name`.key, for `dns` (a subjectAltName), signed by `ca` ("ca" or "other-ca").
-  // `dns` may list several names ("a.test,DNS:b.test"); the first is also the common name.
-  void issue(const std::string& name, const std::string& dns, const std::string& ca = "ca",
-             const std::string& usage = "serverAuth") {
-    const std::string ext =
-        dir_.write(name + ".ext", (dns.empty() ? "" : "subjectAltName=DNS:" + dns + "\n") +
-                                      "extendedKeyUsage=" + usage + "\n");
-    const std::string cn = dns.empty() ? name : dns.substr(0, dns.find(','));
-    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + cn +
-        " -keyout " + file(name + ".key") + " -out " + file(name + ".csr"));
-    run("openssl x509 -req -days 2 -in " + file(name + ".csr") + " -CA " + file(ca + ".pem") +
-        " -CAkey " + file(ca + ".key") + " -CAcreateserial -extfile " + ext + " -out " +
-        file(name + ".pem"));
-  }
-
- private:
-  void run(const std::string& command) {
-    auto r = sh(command);
-    ASSERT_EQ(r.status, 0) << command << "\n" << r.output;
-  }
-  TempDir dir_;
-};
 
 std::string tls_listener(const TestPki& pki, const std::string& extra = "") {
   return "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n"
