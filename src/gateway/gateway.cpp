@@ -13,8 +13,13 @@
 #include "gateway/config_watcher.hpp"
 #include "observe/metrics/connections_collector.hpp"
 #include "observe/metrics/metrics_registry.hpp"
+#include "server/tls/tls_context.hpp"
 
 namespace sluice::gateway {
+
+namespace {
+constexpr auto kTlsFileCheckInterval = std::chrono::seconds(1);
+}  // namespace
 
 namespace asio = boost::asio;
 
@@ -229,12 +234,34 @@ int Gateway::wait() {
       spdlog::warn("config file watch disabled ({}); SIGHUP and POST /reload still reload", error);
     }
   }
+  // Certificate files are watched by their stamps (size, mtime, inode), once a second: renewed
+  // files (certbot, cert-manager) reload the config as SIGHUP would; new connections get the
+  // new certificates and open ones keep theirs. A half-written pair fails to load, the old
+  // certificates keep serving, and the next change of either file tries again.
+  tls_files_changed();
+  auto next_tls_check = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
   while (!stopping && !stop_requested_) {
     control.run_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() >= next_tls_check) {
+      next_tls_check = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
+      if (tls_files_changed()) reload("certificate file change");
+    }
   }
   signals.cancel();
   drain_and_stop();
   return 0;
+}
+
+bool Gateway::tls_files_changed() {
+  std::map<std::string, security::FileStamp> now;
+  for (const auto& s : servers_)
+    if (auto tls = s->tls_context())
+      for (const auto& path : tls->files())
+        now[path] = security::stamp_of(path);
+  const bool first = tls_file_stamps_.empty();
+  const bool changed = now != tls_file_stamps_;
+  tls_file_stamps_ = std::move(now);
+  return changed && !first;
 }
 
 void Gateway::drain_and_stop() {

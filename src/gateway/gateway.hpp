@@ -6,8 +6,8 @@
 //   if (auto errors = gw.start(); !errors.empty()) return 1;
 //   return gw.wait();
 #pragma once
-
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +19,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/router.hpp"
+#include "security/watched_file.hpp"
 #include "server/server.hpp"
 
 namespace prometheus {
@@ -58,9 +59,13 @@ class Gateway {
   const std::string& config_source() const { return options_.config_path; }
 
  private:
+  std::map<std::string, security::FileStamp> tls_file_stamps_;  // by path (tls_files_changed)
   LoadOutcome load(const LoadedConfig* previous);
   void write_port_file();
   void drain_and_stop();
+  // True when a certificate, key or client CA file of a TLS listener changed since the last
+  // call (the first call only records them).
+  bool tls_files_changed();
 
   GatewayOptions options_;
   std::unique_ptr<boost::asio::io_context> control_;  // signals, config watch, main thread

@@ -252,5 +252,83 @@ TEST_F(Tls, MissingOrMismatchedKeyIsAConfigErrorWithItsPosition) {
       << out.output;
 }
 
+// Steady HTTPS load from Python (threads, keep-alive connections of 20 requests each, new
+// connections all along) while the certificate files are replaced in place: the file watch
+// reloads them without SIGHUP, new connections get the new certificate, and not one request
+// fails (open connections keep the old one; a half-written pair is refused and retried).
+TEST_F(Tls, CertificateFilesRotatedUnderLoadWithoutAFailedRequest) {
+  SluiceProcess gw(tls_listener(pki));
+  const std::string script =
+      pki.dir().write("load.py", R"(import http.client, socket, ssl, sys, threading, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+port, seconds = int(sys.argv[2]), float(sys.argv[3])
+ok, failed, errors = [0], [0], []
+lock = threading.Lock()
+class Conn(http.client.HTTPSConnection):  # a.test, resolved to loopback
+    def connect(self):
+        raw = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock = ctx.wrap_socket(raw, server_hostname="a.test")
+def worker():
+    end = time.time() + seconds
+    while time.time() < end:
+        c = Conn("a.test", port, context=ctx, timeout=5)
+        try:
+            for _ in range(20):
+                c.request("GET", "/load")
+                r = c.getresponse()
+                r.read()
+                with lock:
+                    if r.status == 200: ok[0] += 1
+                    else: failed[0] += 1
+        except Exception as e:
+            with lock:
+                failed[0] += 1
+                errors.append(repr(e))
+        finally:
+            c.close()
+threads = [threading.Thread(target=worker) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ok", ok[0], "failed", failed[0], errors[:3])
+)");
+  Shell load;
+  std::thread client([&] {
+    load =
+        sh("python3 " + script + " " + pki.file("ca.pem") + " " + std::to_string(gw.port()) + " 4");
+  });
+  std::this_thread::sleep_for(1s);
+  pki.issue("a", "a.test,DNS:new.a.test");  // key, then certificate, written in place
+  bool renewed = false;
+  for (int i = 0; i < 60 && !renewed; ++i) {
+    renewed = curl(gw.port(), "new.a.test", "--cacert " + pki.file("ca.pem")).status == 0;
+    if (!renewed) std::this_thread::sleep_for(50ms);
+  }
+  client.join();
+  EXPECT_TRUE(renewed) << gw.log();
+  EXPECT_EQ(load.status, 0) << load.output;
+  EXPECT_NE(load.output.find(" failed 0 "), std::string::npos) << load.output;
+  EXPECT_EQ(load.output.find("ok 0 "), std::string::npos) << load.output;
+  EXPECT_NE(gw.log().find("reload (certificate file change): config"), std::string::npos)
+      << gw.log();
+}
+
+// An expired certificate is served (as nginx and Envoy do: refusing the config would take the
+// other certificates down with it) with a warning at every load; clients refuse it.
+TEST_F(Tls, ExpiredCertificateIsServedWithAWarning) {
+  pki.issue_expired("old", "old.test");
+  SluiceProcess gw("listen:\n  - address: 127.0.0.1:0\n    tls:\n      cert_file: " +
+                   pki.file("old.pem") + "\n      key_file: " + pki.file("old.key") +
+                   "\nroutes: [ { name: echo, handler: { type: echo } } ]\n");
+  EXPECT_NE(gw.log().find("listen[0].tls: the certificate \"" + pki.file("old.pem") +
+                          "\" expired on Feb  1 00:00:00 2020 GMT"),
+            std::string::npos)
+      << gw.log();
+  auto refused = curl(gw.port(), "old.test", "--cacert " + pki.file("ca.pem"));
+  EXPECT_EQ(refused.status, 60) << refused.output;
+  EXPECT_NE(refused.output.find("expired"), std::string::npos) << refused.output;
+  auto insecure = curl(gw.port(), "old.test", "-k");
+  EXPECT_EQ(insecure.status, 0) << insecure.output;
+}
+
 }  // namespace
 }  // namespace sluice::testing

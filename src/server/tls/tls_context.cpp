@@ -29,6 +29,17 @@ std::string openssl_error() {
   return text;
 }
 
+std::string asn1_time_text(const ASN1_TIME* t) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "?";
+  ASN1_TIME_print(bio, t);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(n));
+  BIO_free(bio);
+  return out;
+}
+
 bool readable(const std::string& path) {
   return std::ifstream(path).good();
 }
@@ -180,12 +191,25 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsSettings& settings,
           nullptr);
     }
     entry.names = dns_names(SSL_CTX_get0_certificate(ctx));
+    // Out of its validity dates: served anyway (as nginx and Envoy do), with a warning; clients
+    // refuse it, but refusing the config would take down every other certificate with it.
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+      tls->warnings_.push_back("the certificate \"" + files.cert_file + "\" expired on " +
+                               asn1_time_text(X509_get0_notAfter(cert)));
+    } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+      tls->warnings_.push_back("the certificate \"" + files.cert_file + "\" is not valid before " +
+                               asn1_time_text(X509_get0_notBefore(cert)));
+    }
+    tls->files_.push_back(files.cert_file);
+    tls->files_.push_back(files.key_file);
     tls->entries_.push_back(std::move(entry));
   }
   // SNI picks the certificate; the callback lives on the context connections start with.
   SSL_CTX* first = tls->entries_.front().context->native_handle();
   SSL_CTX_set_tlsext_servername_callback(first, on_server_name);
   SSL_CTX_set_tlsext_servername_arg(first, tls.get());
+  if (!settings.client_ca_file.empty()) tls->files_.push_back(settings.client_ca_file);
   ERR_clear_error();
   return tls;
 }

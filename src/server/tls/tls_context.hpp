@@ -56,6 +56,10 @@ class TlsContext {
   // New connections start on this one; SNI may move them to another certificate's.
   boost::asio::ssl::context& default_context() const { return *entries_.front().context; }
   std::chrono::milliseconds handshake_timeout() const { return handshake_timeout_; }
+  // Every file the context was built from (certificates, keys, the client CA), for a watch.
+  const std::vector<std::string>& files() const { return files_; }
+  // Certificates served although out of their validity dates (expired, not yet valid).
+  const std::vector<std::string>& warnings() const { return warnings_; }
   // The DNS names each certificate answers for, in order (for logs and tests).
   std::vector<std::vector<std::string>> names() const;
   // The context whose certificate answers `server_name` (exact names first, then wildcards
@@ -70,6 +74,8 @@ class TlsContext {
   };
 
   std::vector<Entry> entries_;
+  std::vector<std::string> files_;
+  std::vector<std::string> warnings_;
   std::chrono::milliseconds handshake_timeout_{10'000};
 };
 
