@@ -154,7 +154,9 @@ class Session final : public ExchangeHost {
   bool reading_ = false;
   bool proxy_header_pending_ = false;  // a PROXY protocol header comes before any HTTP
   bool tls_ready_ = false;             // the TLS handshake completed
-  bool request_started_ = false;       // bytes of the current request have arrived
+  std::string client_cert_subject_;    // the verified client certificate's (mTLS), else empty
+  std::string client_cert_san_;
+  bool request_started_ = false;  // bytes of the current request have arrived
   bool header_checked_ = false;
   bool busy_ = false;
   bool head_request_ = false;

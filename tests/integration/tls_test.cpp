@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -328,6 +329,47 @@ TEST_F(Tls, ExpiredCertificateIsServedWithAWarning) {
   EXPECT_NE(refused.output.find("expired"), std::string::npos) << refused.output;
   auto insecure = curl(gw.port(), "old.test", "-k");
   EXPECT_EQ(insecure.status, 0) << insecure.output;
+}
+
+// mTLS identity through the proxy: with forward_client_cert the upstream gets the verified
+// certificate's subject and SANs; a client's own X-Client-Cert-Subject never passes; the
+// request over TLS is X-Forwarded-Proto: https and Forwarded: ...;proto=https.
+TEST_F(Tls, ClientCertificateIdentityForwardedUpstream) {
+  pki.issue("svc", "svc.client.test", "ca", "clientAuth");
+  SluiceProcess upstream("workers: 1\nroutes: [ { name: echo, handler: { type: echo } } ]\n");
+  auto gateway = [&](const std::string& options) {
+    return std::make_unique<SluiceProcess>(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      cert_file: " + pki.file("a.pem") +
+        "\n      key_file: " + pki.file("a.key") + "\n      client_ca_file: " + pki.file("ca.pem") +
+        "\n      verify_client: optional\nupstreams:\n  echo: { endpoints: "
+        "[\"127.0.0.1:" +
+        std::to_string(upstream.port()) +
+        "\"] }\nroutes: [ { name: p, handler: { type: proxy, cluster: echo" + options + " } } ]\n");
+  };
+  const std::string client_cert =
+      " --cert " + pki.file("svc.pem") + " --key " + pki.file("svc.key");
+  const std::string forged = " -H 'X-Client-Cert-Subject: CN=admin'";
+  auto on = gateway(", forward_client_cert: true, forwarded: true");
+  auto with = curl(on->port(), "a.test", "--cacert " + pki.file("ca.pem") + client_cert + forged);
+  EXPECT_EQ(with.status, 0) << with.output;
+  EXPECT_NE(with.output.find(R"("x-client-cert-subject":["CN=svc.client.test"])"),
+            std::string::npos)
+      << with.output;
+  EXPECT_NE(with.output.find(R"("x-client-cert-san":["DNS:svc.client.test"])"), std::string::npos)
+      << with.output;
+  EXPECT_EQ(with.output.find("CN=admin"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find(R"("x-forwarded-proto":["https"])"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find(R"("forwarded":["for=127.0.0.1;proto=https;host=\"a.test:)"),
+            std::string::npos)
+      << with.output;
+  // No certificate (verify_client: optional): nothing to forward, and the forged one is dropped.
+  auto without = curl(on->port(), "a.test", "--cacert " + pki.file("ca.pem") + forged);
+  EXPECT_EQ(without.output.find("x-client-cert"), std::string::npos) << without.output;
+  // Off by default: not even the verified certificate goes upstream.
+  auto off = gateway("");
+  auto quiet = curl(off->port(), "a.test", "--cacert " + pki.file("ca.pem") + client_cert + forged);
+  EXPECT_EQ(quiet.status, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("x-client-cert"), std::string::npos) << quiet.output;
 }
 
 }  // namespace

@@ -32,6 +32,8 @@ std::shared_ptr<Handler> make_proxy(Settings& s, GatewayServices& services) {
   }
   if (services.building != nullptr) route->forwarding.real_ip = services.building->settings.real_ip;
   route->faults = &services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  route->forwarding.forward_client_cert = s.boolean("forward_client_cert", false);
+  route->forwarding.forwarded = s.boolean("forwarded", false);
   route->websocket = s.boolean("websocket", false);
   route->websocket_idle_timeout =
       s.millis("websocket_idle_timeout_ms", route->websocket_idle_timeout);

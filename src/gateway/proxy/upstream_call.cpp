@@ -63,8 +63,13 @@ void UpstreamCall::start() {
   request_stream_ = ex_->request_body_stream();
   request_.fields.reserve(512);  // one allocation for the header lines, not one per doubling
   head_.reserve(1024);
-  build_upstream_request(ex_->request(), ex_->context().peer_ip(), route_->forwarding, request_,
-                         request_stream_.get());
+  const auto& context = ex_->context();
+  build_upstream_request(ex_->request(),
+                         ClientConnection{.peer_ip = context.peer_ip(),
+                                          .tls = context.tls(),
+                                          .cert_subject = context.client_cert_subject(),
+                                          .cert_san = context.client_cert_san()},
+                         route_->forwarding, request_, request_stream_.get());
   // A WebSocket handshake, when the route allows it and the server can tunnel: Upgrade and
   // Connection go upstream (they are hop-by-hop, so only on purpose).
   if (route_->websocket && ex_->upgrade_stream() &&

@@ -9,6 +9,8 @@
 //   boost::asio::ssl::stream<Socket&> stream(socket, tls->default_context());
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <boost/asio/ssl/context.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
@@ -78,6 +80,11 @@ class TlsContext {
   std::vector<std::string> warnings_;
   std::chrono::milliseconds handshake_timeout_{10'000};
 };
+
+// A certificate's subject in RFC 2253 form ("CN=client,O=Example"), and its subjectAltNames
+// as "DNS:a.example,URI:spiffe://x/y,IP:192.0.2.1,email:a@example" (empty when none).
+std::string certificate_subject(X509* cert);
+std::string certificate_alt_names(X509* cert);
 
 // The label of sluice_tls_handshake_errors_total{reason} for a failed handshake: timeout, eof,
 // no_client_certificate, bad_client_certificate, certificate_rejected_by_client,
