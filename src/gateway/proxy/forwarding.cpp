@@ -137,6 +137,10 @@ void build_upstream_request(Request& in, const ClientConnection& client,
       case http::field::via:
         via.append(via.empty() ? "" : ", ").append(value);
         continue;
+      case http::field::forwarded:
+        if (!policy.forwarded) break;  // passed as is
+        if (trusted) forwarded.append(forwarded.empty() ? "" : ", ").append(value);
+        continue;
       case http::field::unknown:
         if (beast::iequals(text, "x-forwarded-for")) {
           if (trusted) forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(value);
@@ -155,10 +159,7 @@ void build_upstream_request(Request& in, const ClientConnection& client,
           if (!trusted) continue;  // a client cannot name its own certificate
           break;
         }
-        if (policy.forwarded && beast::iequals(text, "forwarded")) {
-          if (trusted) forwarded.append(forwarded.empty() ? "" : ", ").append(value);
-          continue;
-        }
+
         break;
       default:
         break;
