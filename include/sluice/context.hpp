@@ -70,6 +70,17 @@ class Context {
   // The proxy appends this one to X-Forwarded-For, as each hop appends the address it saw.
   std::string_view peer_ip() const { return peer_ip_; }
   void set_peer_ip(std::string_view ip) { peer_ip_.assign(ip); }
+  // The connection is TLS (a `tls:` listener).
+  bool tls() const { return tls_; }
+  // The client certificate a TLS listener verified (mTLS), else empty: its subject in RFC 2253
+  // form ("CN=client,O=Example") and its subjectAltNames ("DNS:a.example,URI:spiffe://x/y").
+  std::string_view client_cert_subject() const { return client_cert_subject_; }
+  std::string_view client_cert_san() const { return client_cert_san_; }
+  void set_tls(bool tls, std::string_view cert_subject = {}, std::string_view cert_san = {}) {
+    tls_ = tls;
+    client_cert_subject_.assign(cert_subject);
+    client_cert_san_.assign(cert_san);
+  }
 
   // The middlewares that stepped aside for this request, "name:reason" comma-separated (e.g.
   // "auth:breaker_open,canary:rollout"); shown by the access log and the server span.
@@ -106,6 +117,9 @@ class Context {
   std::string tier_;
   std::string client_ip_;
   std::string peer_ip_;
+  bool tls_ = false;
+  std::string client_cert_subject_;
+  std::string client_cert_san_;
   std::string skipped_;
   TraceSlot trace_;
   TypedSlots slots_;

@@ -15,8 +15,13 @@
 #include "gateway/config_watcher.hpp"
 #include "observe/metrics/connections_collector.hpp"
 #include "observe/metrics/metrics_registry.hpp"
+#include "server/tls/tls_context.hpp"
 
 namespace sluice::gateway {
+
+namespace {
+constexpr auto kTlsFileCheckInterval = std::chrono::seconds(1);
+}  // namespace
 
 namespace asio = boost::asio;
 
@@ -31,6 +36,12 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
                                .Name("sluice_tls_handshake_errors_total")
                                .Help("Failed TLS handshakes on public listeners, by reason.")
                                .Register(*services_.metrics);
+  auto& handshakes = prometheus::BuildCounter()
+                         .Name("sluice_tls_handshakes_total")
+                         .Help("Completed TLS handshakes on public listeners, full or resumed.")
+                         .Register(*services_.metrics);
+  tls_handshakes_full_ = &handshakes.Add({{"resumed", "false"}});
+  tls_handshakes_resumed_ = &handshakes.Add({{"resumed", "true"}});
   proxy_protocol_errors_ =
       &prometheus::BuildCounter()
            .Name("sluice_proxy_protocol_errors_total")
@@ -71,6 +82,10 @@ std::vector<std::string> Gateway::start() {
     options.tls = l.tls;
     options.on_tls_handshake_error = [family = tls_handshake_errors_](const char* reason) {
       family->Add({{"reason", reason}}).Increment();
+    };
+    options.on_tls_handshake = [full = tls_handshakes_full_,
+                                resumed = tls_handshakes_resumed_](bool was_resumed) {
+      (was_resumed ? resumed : full)->Increment();
     };
     options.on_proxy_protocol_error = [family = proxy_protocol_errors_](const char* reason) {
       family->Add({{"reason", reason}}).Increment();
@@ -224,12 +239,19 @@ int Gateway::wait() {
       spdlog::warn("config file watch disabled ({}); SIGHUP and POST /reload still reload", error);
     }
   }
+  // Certificate files are watched by their stamps (size, mtime, inode), once a second: renewed
+  // files (certbot, cert-manager) reload the config as SIGHUP would; new connections get the
+  // new certificates and open ones keep theirs. A half-written pair fails to load, the old
+  // certificates keep serving, and the next change of either file tries again.
+  tls_files_changed();
+  next_tls_check_ = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
   if (worker_on_main_thread_) {
     run_worker_here(control, stopping);
     return 0;
   }
   while (!stopping && !stop_requested_) {
     control.run_for(std::chrono::milliseconds(100));
+    check_tls_files();
   }
   signals.cancel();
   drain_and_stop();
@@ -245,7 +267,10 @@ void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
     tick.expires_after(std::chrono::milliseconds(drain_deadline ? 10 : 100));
     tick.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      if (!drain_deadline) control.poll();
+      if (!drain_deadline) {
+        control.poll();
+        check_tls_files();
+      }
       if (!drain_deadline && (stopping || stop_requested_)) {
         signals_->cancel();
         drain_deadline = begin_draining();
@@ -259,6 +284,24 @@ void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
   };
   arm();
   workers_->run_first_here();
+}
+
+void Gateway::check_tls_files() {
+  if (std::chrono::steady_clock::now() < next_tls_check_) return;
+  next_tls_check_ = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
+  if (tls_files_changed()) reload("certificate file change");
+}
+
+bool Gateway::tls_files_changed() {
+  std::map<std::string, security::FileStamp> now;
+  for (const auto& s : servers_)
+    if (auto tls = s->tls_context())
+      for (const auto& path : tls->files())
+        now[path] = security::stamp_of(path);
+  const bool first = tls_file_stamps_.empty();
+  const bool changed = now != tls_file_stamps_;
+  tls_file_stamps_ = std::move(now);
+  return changed && !first;
 }
 
 void Gateway::drain_and_stop() {

@@ -6,8 +6,8 @@
 //   if (auto errors = gw.start(); !errors.empty()) return 1;
 //   return gw.wait();
 #pragma once
-
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +19,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/router.hpp"
+#include "security/watched_file.hpp"
 #include "server/server.hpp"
 
 namespace prometheus {
@@ -58,6 +59,7 @@ class Gateway {
   const std::string& config_source() const { return options_.config_path; }
 
  private:
+  std::map<std::string, security::FileStamp> tls_file_stamps_;  // by path (tls_files_changed)
   LoadOutcome load(const LoadedConfig* previous);
   void write_port_file();
   void drain_and_stop();
@@ -67,6 +69,12 @@ class Gateway {
   void end_draining();
   // One worker: it runs on the main thread, which also polls the control context.
   void run_worker_here(boost::asio::io_context& control, const bool& stopping);
+  // True when a certificate, key or client CA file of a TLS listener changed since the last
+  // call (the first call only records them).
+  bool tls_files_changed();
+  // Reloads when tls_files_changed(), at most once per kTlsFileCheckInterval.
+  void check_tls_files();
+  std::chrono::steady_clock::time_point next_tls_check_{};
 
   GatewayOptions options_;
   std::unique_ptr<boost::asio::io_context> control_;  // signals, config watch, main thread
@@ -87,6 +95,8 @@ class Gateway {
   std::atomic<bool> stop_requested_{false};
   prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
   prometheus::Family<prometheus::Counter>* tls_handshake_errors_ = nullptr;
+  prometheus::Counter* tls_handshakes_full_ = nullptr;
+  prometheus::Counter* tls_handshakes_resumed_ = nullptr;
   prometheus::Family<prometheus::Counter>* proxy_protocol_errors_ = nullptr;
 };
 

@@ -1,5 +1,7 @@
 #include "gateway/listener_tls.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace sluice::gateway {
 
 std::shared_ptr<const server::TlsContext> read_listener_tls(const Settings& tls) {
@@ -23,7 +25,11 @@ std::shared_ptr<const server::TlsContext> read_listener_tls(const Settings& tls)
 
   server::TlsBuildError error;
   auto built = server::TlsContext::build(t, error);
-  if (built) return built;
+  if (built) {
+    for (const auto& w : built->warnings())
+      spdlog::warn("{}: {}", tls.path(), w);
+    return built;
+  }
   if (error.index < 0) {
     tls.error(error.field == "certificates" ? "" : error.field, error.message);
   } else if (inline_certificate && error.index == 0) {

@@ -34,7 +34,7 @@ void resolve_client_address(const RealIpPolicy& policy, Exchange& ex) {
   boost::container::small_vector<std::string_view, 2> values;
   for (const auto& f : ex.request().native().base()) {
     if (f.name() == boost::beast::http::field::unknown &&
-        boost::beast::iequals(f.name_string(), "x-forwarded-for")) {
+        boost::beast::iequals(f.name_string(), policy.header())) {
       values.emplace_back(f.value().data(), f.value().size());
     }
   }

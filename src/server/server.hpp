@@ -35,6 +35,8 @@ struct ListenerOptions {
   std::shared_ptr<const TlsContext> tls;
   // Called for each failed TLS handshake with its reason (a metric label).
   std::function<void(const char* reason)> on_tls_handshake_error;
+  // Called for each completed TLS handshake: a resumed session or a full handshake.
+  std::function<void(bool resumed)> on_tls_handshake;
   // Called for each connection closed before a valid PROXY header: invalid, timeout, closed.
   std::function<void(const char* reason)> on_proxy_protocol_error;
 };
@@ -70,6 +72,9 @@ class Server {
   void set_tls_context(std::shared_ptr<const TlsContext> tls) { tls_.store(std::move(tls)); }
   void tls_handshake_failed(const char* reason) const {
     if (options_.on_tls_handshake_error) options_.on_tls_handshake_error(reason);
+  }
+  void tls_handshake_done(bool resumed) const {
+    if (options_.on_tls_handshake) options_.on_tls_handshake(resumed);
   }
   void proxy_header_failed(const char* reason) const {
     if (options_.on_proxy_protocol_error) options_.on_proxy_protocol_error(reason);

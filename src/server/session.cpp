@@ -83,6 +83,12 @@ void Session::on_handshake(error_code ec, std::size_t used) {
   buffer_.consume(used);
   timed_out_ = false;
   phase_ = Phase::kIdle;  // handshake done: tls_ready() from here on
+  server_.tls_handshake_done(SSL_session_reused(tls_->native_handle()) == 1);
+  // The verified client certificate (mTLS), read once for all the connection's requests.
+  if (X509* cert = SSL_get0_peer_certificate(tls_->native_handle())) {
+    client_cert_subject_ = certificate_subject(cert);
+    client_cert_san_ = certificate_alt_names(cert);
+  }
   begin_request();
 }
 
@@ -376,6 +382,7 @@ void Session::dispatch() {
   drive().reset(parsed_at_, std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);
   exchange_.context().set_peer_ip(client_ip_);
+  if (tls_ready()) exchange_.context().set_tls(true, client_cert_subject_, client_cert_san_);
   drive().set_bytes_in(streaming_ ? body_.size() : request_.body().size());
   if (streaming_)
     drive().set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));

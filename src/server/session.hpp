@@ -210,6 +210,8 @@ class Session final : public ExchangeHost {
   bool linger_on_close_ = false;  // the client may still be sending: close_lingering()
 
   // Attributes of the current request and its response (set before they are read).
+  std::string client_cert_subject_;  // the verified client certificate's (mTLS), else empty
+  std::string client_cert_san_;
   bool head_request_ = false;
   bool request_keep_alive_ = false;
   bool streaming_ = false;      // this request's body goes to the handler as a stream

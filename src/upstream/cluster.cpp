@@ -36,18 +36,31 @@ ClusterMetrics make_cluster_metrics(prometheus::Registry* registry, const std::s
                                   "Retries refused by the retry budget, per cluster");
   m.errors = counter("sluice_upstream_errors_total",
                      "Requests the proxy answered with 502 or 504, per cluster");
+  auto& handshakes = prometheus::BuildCounter()
+                         .Name("sluice_upstream_tls_handshakes_total")
+                         .Help("TLS handshakes with upstreams, per cluster, full or resumed")
+                         .Register(*registry);
+  m.tls_handshakes_full = &handshakes.Add({{"cluster", cluster}, {"resumed", "false"}});
+  m.tls_handshakes_resumed = &handshakes.Add({{"cluster", cluster}, {"resumed", "true"}});
+  m.tls_handshake_errors =
+      &prometheus::BuildCounter()
+           .Name("sluice_upstream_tls_handshake_errors_total")
+           .Help("Failed TLS handshakes with upstreams, per cluster and reason")
+           .Register(*registry);
   return m;
 }
 
 Cluster::Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> endpoints,
-                 const Clock& clock, ClusterMetrics metrics)
+                 const Clock& clock, ClusterMetrics metrics,
+                 std::shared_ptr<const upstream::UpstreamTls> tls)
     : config_(std::move(config)),
       endpoints_(std::move(endpoints)),
       clock_(clock),
       metrics_(metrics),
       balancer_(config_.lb, config_.outlier.panic_threshold_percent),
       budget_(config_.retries.budget_percent, config_.retries.min_concurrency),
-      pools_(kMaxWorkerSlots) {
+      pools_(kMaxWorkerSlots),
+      tls_(std::move(tls)) {
   for (auto& ep : endpoints_)
     ep->label = config_.name + "/" + ep->text;
 }
@@ -65,6 +78,16 @@ void Cluster::record_failure(std::size_t endpoint, SteadyTime now) {
   if (metrics_.ejections) metrics_.ejections->Increment();
   spdlog::warn("upstream {}: endpoint {} ejected after {} consecutive failures (ejection #{})",
                config_.name, ep.text, config_.outlier.consecutive_failures, ep.health.ejections());
+}
+
+void Cluster::record_tls_handshake(bool resumed) const {
+  if (auto* c = resumed ? metrics_.tls_handshakes_resumed : metrics_.tls_handshakes_full)
+    c->Increment();
+}
+
+void Cluster::record_tls_failure(const char* reason) const {
+  if (metrics_.tls_handshake_errors)
+    metrics_.tls_handshake_errors->Add({{"cluster", config_.name}, {"reason", reason}}).Increment();
 }
 
 ConnectionPool* Cluster::pool() {

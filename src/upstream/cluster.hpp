@@ -22,6 +22,8 @@
 namespace prometheus {
 class Counter;
 class Registry;
+template <typename T>
+class Family;
 }  // namespace prometheus
 
 namespace sluice::gateway::proxy {
@@ -33,13 +35,18 @@ struct ClusterMetrics {
   prometheus::Counter* retries = nullptr;
   prometheus::Counter* retries_over_budget = nullptr;
   prometheus::Counter* errors = nullptr;  // 502/504 answered by the proxy
+  // TLS clusters: handshakes done, full and resumed, and failed ones by reason.
+  prometheus::Counter* tls_handshakes_full = nullptr;
+  prometheus::Counter* tls_handshakes_resumed = nullptr;
+  prometheus::Family<prometheus::Counter>* tls_handshake_errors = nullptr;
 };
 ClusterMetrics make_cluster_metrics(prometheus::Registry* registry, const std::string& cluster);
 
 class Cluster {
  public:
   Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> endpoints,
-          const Clock& clock, ClusterMetrics metrics);
+          const Clock& clock, ClusterMetrics metrics,
+          std::shared_ptr<const upstream::UpstreamTls> tls = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -48,6 +55,11 @@ class Cluster {
   const ClusterConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
   const ClusterMetrics& metrics() const { return metrics_; }
+  // Set on a TLS cluster (`tls:`): connections are HTTPS.
+  const upstream::UpstreamTls* tls() const { return tls_.get(); }
+  // A handshake ended: counted (full or resumed, or the failure's reason).
+  void record_tls_handshake(bool resumed) const;
+  void record_tls_failure(const char* reason) const;
   std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
 
   // The endpoint for a try, avoiding `avoid` when possible; -1 when the cluster is empty.
@@ -71,6 +83,7 @@ class Cluster {
   LoadBalancer balancer_;
   RetryBudget budget_;
   std::vector<std::unique_ptr<ConnectionPool>> pools_;  // by worker slot
+  std::shared_ptr<const upstream::UpstreamTls> tls_;
   std::unique_ptr<HealthChecker> checker_;
 };
 

@@ -94,6 +94,19 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
     h.healthy_threshold =
         static_cast<int>(hc.integer("healthy_threshold", h.healthy_threshold, 1, 1000));
   }
+  if (s.has("tls")) {
+    Settings tls = s.child("tls");
+    upstream::UpstreamTlsSettings t;
+    t.ca_file = tls.string("ca_file");
+    t.sni = tls.string("sni");
+    if (tls.has("sni") && (t.sni.empty() || t.sni.find_first_of(" /:") != std::string::npos))
+      tls.error("sni", "must be a host name (e.g. api.example.com)");
+    t.cert_file = tls.string("cert_file");
+    t.key_file = tls.string("key_file");
+    t.min_version = tls.choice("min_version", {"1.2", "1.3"}, "1.2");
+    t.session_reuse = tls.boolean("session_reuse", true);
+    c.tls = t;
+  }
   return c;
 }
 

@@ -4,15 +4,18 @@
 //   upstreams:
 //     backend: { endpoints: ["127.0.0.1:9000", "localhost:9001"], lb: least_request,
 //                retries: { max: 2, on_status: [502, 503] }, outlier: { consecutive_failures: 5 } }
+//     secure: { endpoints: ["api.internal:443"], tls: { ca_file: ca.pem } }   # HTTPS upstream
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sluice/settings.hpp"
 #include "upstream/retry_backoff.hpp"
+#include "upstream/tls/upstream_tls.hpp"
 
 namespace sluice::gateway::proxy {
 
@@ -57,6 +60,7 @@ struct ClusterConfig {
   RetryPolicy retries;
   OutlierPolicy outlier;
   HealthCheckPolicy health_check;
+  std::optional<upstream::UpstreamTlsSettings> tls;  // set: HTTPS to every endpoint
 };
 
 // Reads one cluster's settings; errors go to `s`.

@@ -13,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -21,14 +22,33 @@
 #include <vector>
 
 #include "sluice/clock.hpp"
+#include "upstream/tls/upstream_tls.hpp"
 
 namespace sluice::gateway::proxy {
 
+// One connection to an endpoint; on a TLS cluster `tls` wraps the socket once the handshake is
+// done, and reads and writes go through it (read_some, write below). A pooled TLS connection
+// keeps its session: the next request on it costs no handshake.
 struct UpstreamConnection {
   UpstreamConnection(boost::asio::io_context& io, std::size_t endpoint_index)
       : socket(io), endpoint(endpoint_index) {}
+  template <class Buffers, class Handler>
+  void read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls)
+      tls->async_read_some(buffers, std::forward<Handler>(handler));
+    else
+      socket.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void write(const Buffers& buffers, Handler&& handler) {
+    if (tls)
+      boost::asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+    else
+      boost::asio::async_write(socket, buffers, std::forward<Handler>(handler));
+  }
   boost::asio::ip::tcp::socket socket;
-  boost::beast::flat_buffer buffer;  // read buffer, kept with the connection
+  std::unique_ptr<upstream::UpstreamTls::Stream> tls;  // null: plain HTTP
+  boost::beast::flat_buffer buffer;                    // read buffer, kept with the connection
   std::size_t endpoint;
   SteadyTime idle_since{};
   int uses = 0;

@@ -113,8 +113,10 @@ std::string upstream_target(std::string_view target, std::string_view strip_pref
   return std::string(target);
 }
 
-void build_upstream_request(Request& in, std::string_view peer_ip, const ForwardingPolicy& policy,
-                            UpstreamRequest& out, const BodyStream* stream) {
+void build_upstream_request(Request& in, const ClientConnection& client,
+                            const ForwardingPolicy& policy, UpstreamRequest& out,
+                            const BodyStream* stream) {
+  const std::string_view peer_ip = client.peer_ip;
   auto& msg = in.native();
   out.method = msg.method();
   out.method_text = sv(msg.method_string());
@@ -129,6 +131,7 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
   std::string_view forwarded_proto;
   std::string_view forwarded_host;
   std::string via;
+  std::string forwarded;  // RFC 7239, the trusted incoming chain (policy.forwarded)
   std::string_view host;
   for (const auto& field : f) {
     const auto name = field.name();
@@ -145,6 +148,10 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
       case http::field::via:
         append_list_value(via, value);
         continue;
+      case http::field::forwarded:
+        if (!policy.forwarded) break;  // passed as is
+        if (trusted) forwarded.append(forwarded.empty() ? "" : ", ").append(value);
+        continue;
       case http::field::unknown:
         if (beast::iequals(text, "x-forwarded-for")) {
           if (trusted) forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(value);
@@ -158,6 +165,12 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
           if (trusted && forwarded_host.empty()) forwarded_host = value;
           continue;
         }
+        if (beast::iequals(text, "x-client-cert-subject") ||
+            beast::iequals(text, "x-client-cert-san")) {
+          if (!trusted) continue;  // a client cannot name its own certificate
+          break;
+        }
+
         break;
       default:
         break;
@@ -166,9 +179,28 @@ void build_upstream_request(Request& in, std::string_view peer_ip, const Forward
   }
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(peer_ip);
   append_line(out.fields, "X-Forwarded-For", forwarded_for);
-  append_line(out.fields, "X-Forwarded-Proto", forwarded_proto.empty() ? "http" : forwarded_proto);
+  const std::string_view own_proto = client.tls ? "https" : "http";
+  append_line(out.fields, "X-Forwarded-Proto",
+              forwarded_proto.empty() ? own_proto : forwarded_proto);
   if (forwarded_host.empty()) forwarded_host = host;
   if (!forwarded_host.empty()) append_line(out.fields, "X-Forwarded-Host", forwarded_host);
+  if (policy.forwarded) {
+    // for= is the address this hop saw (quoted with brackets when IPv6, RFC 7239 §6), host=
+    // quoted when it is not a plain token (a port's colon is not a token character).
+    forwarded.append(forwarded.empty() ? "" : ", ").append("for=");
+    if (peer_ip.find(':') != std::string_view::npos)
+      forwarded.append("\"[").append(peer_ip).append("]\"");
+    else
+      forwarded.append(peer_ip);
+    forwarded.append(";proto=").append(own_proto);
+    if (!host.empty() && host.find_first_of("\"\\") == std::string_view::npos)
+      forwarded.append(";host=\"").append(host).append("\"");
+    append_line(out.fields, "Forwarded", forwarded);
+  }
+  if (policy.forward_client_cert && !client.cert_subject.empty()) {
+    append_line(out.fields, "X-Client-Cert-Subject", client.cert_subject);
+    if (!client.cert_san.empty()) append_line(out.fields, "X-Client-Cert-SAN", client.cert_san);
+  }
   append_list_value(via, kVia);
   append_line(out.fields, "Via", via);
 

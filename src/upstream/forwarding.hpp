@@ -31,6 +31,22 @@ struct ForwardingPolicy {
   std::shared_ptr<const RealIpPolicy> real_ip;
   std::string host_rewrite;  // empty: the client's Host; "endpoint": the endpoint's; else this
   std::string strip_prefix;  // removed from the start of the path
+  // X-Client-Cert-Subject / X-Client-Cert-SAN: the client certificate a TLS listener verified
+  // (mTLS), as Envoy's x-forwarded-client-cert. Off by default; a client's own values are always
+  // dropped (kept only from a trusted proxy, which vouches for them).
+  bool forward_client_cert = false;
+  // RFC 7239 Forwarded: one element for this hop (for=peer;proto=http|https;host=...) appended
+  // to the trusted chain; an untrusted peer's Forwarded is dropped. Off: Forwarded passes as is.
+  bool forwarded = false;
+};
+
+// What the proxy knows of the client's connection (Context): its peer, TLS and client
+// certificate.
+struct ClientConnection {
+  std::string_view peer_ip;
+  bool tls = false;
+  std::string_view cert_subject;
+  std::string_view cert_san;
 };
 
 // The request as it goes upstream, kept serialized: header lines are written once per request,
@@ -48,8 +64,14 @@ struct UpstreamRequest {
 // Content-Length); a streamed one (`stream`) is framed by its declared length, else chunked.
 // `peer_ip` is the connection's peer (Context::peer_ip): appended to X-Forwarded-For, as nginx's
 // $proxy_add_x_forwarded_for and Envoy do, so the chain names every hop.
-void build_upstream_request(Request& in, std::string_view peer_ip, const ForwardingPolicy& policy,
-                            UpstreamRequest& out, const BodyStream* stream = nullptr);
+void build_upstream_request(Request& in, const ClientConnection& client,
+                            const ForwardingPolicy& policy, UpstreamRequest& out,
+                            const BodyStream* stream = nullptr);
+inline void build_upstream_request(Request& in, std::string_view peer_ip,
+                                   const ForwardingPolicy& policy, UpstreamRequest& out,
+                                   const BodyStream* stream = nullptr) {
+  build_upstream_request(in, ClientConnection{.peer_ip = peer_ip}, policy, out, stream);
+}
 // The Host for a try to `endpoint` (host_rewrite: endpoint may differ between tries).
 std::string_view upstream_host(const ForwardingPolicy& policy, const Endpoint& endpoint,
                                std::string_view client_host);

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -77,14 +78,32 @@ bool HealthChecker::check_once(std::size_t endpoint) {
   req.keep_alive(false);
   http::response<http::string_body> res;
   bool passed = false;
+  auto exchange = [&](auto& s) {
+    http::async_write(s, req, [&](beast::error_code wec, std::size_t) {
+      if (wec) return;
+      http::async_read(s, buffer, res, [&](beast::error_code rec, std::size_t) {
+        passed = !rec && res.result_int() >= 200 && res.result_int() < 300;
+      });
+    });
+  };
+  // A TLS cluster is checked over TLS, verified as requests are (a certificate the proxy would
+  // refuse fails the check too). The timeout covers connect, handshake and answer.
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> tls;
+  if (const auto* t = cluster_.tls()) {
+    tls.emplace(stream, t->context());
+    t->prepare(tls->native_handle(), endpoint);
+  }
   stream.expires_after(policy.timeout);
   stream.async_connect(ep.address, [&](beast::error_code ec) {
     if (ec) return;
-    http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
-      if (wec) return;
-      http::async_read(stream, buffer, res, [&](beast::error_code rec, std::size_t) {
-        passed = !rec && res.result_int() >= 200 && res.result_int() < 300;
-      });
+    if (!tls) return exchange(stream);
+    tls->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code hec) {
+      if (hec) {
+        spdlog::debug("upstream {}: health check of {}: TLS handshake failed: {}", cluster_.name(),
+                      ep.text, upstream::upstream_tls_failure_detail(tls->native_handle(), hec));
+        return;
+      }
+      exchange(*tls);
     });
   });
   io.run();

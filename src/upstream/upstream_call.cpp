@@ -4,6 +4,7 @@
 
 #include <array>
 #include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 #include <random>
@@ -62,8 +63,13 @@ void UpstreamCall::start() {
   request_stream_ = ex_->request_body_stream();
   request_.fields.reserve(512);  // one allocation for the header lines, not one per doubling
   head_.reserve(1024);
-  build_upstream_request(ex_->request(), ex_->context().peer_ip(), route_->forwarding, request_,
-                         request_stream_.get());
+  const auto& context = ex_->context();
+  build_upstream_request(ex_->request(),
+                         ClientConnection{.peer_ip = context.peer_ip(),
+                                          .tls = context.tls(),
+                                          .cert_subject = context.client_cert_subject(),
+                                          .cert_san = context.client_cert_san()},
+                         route_->forwarding, request_, request_stream_.get());
   // A WebSocket handshake, when the route allows it and the server can tunnel: Upgrade and
   // Connection go upstream (they are hop-by-hop, so only on purpose).
   if (route_->websocket && ex_->upgrade_stream() &&
@@ -152,7 +158,39 @@ void UpstreamCall::on_connected(error_code ec) {
                                                                     : "connect failed");
   error_code ignored;
   conn_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (const auto* tls = cluster_.tls()) {
+    // The handshake runs under the connect timeout (still armed): connect_timeout_ms covers
+    // both, as a new connection is not usable before its handshake is done.
+    conn_->tls = std::make_unique<upstream::UpstreamTls::Stream>(conn_->socket, tls->context());
+    tls->prepare(conn_->tls->native_handle(), static_cast<std::size_t>(endpoint_));
+    conn_->tls->async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this()](error_code e) { self->on_handshake(e); });
+    return;
+  }
   conn_->socket.non_blocking(true, ignored);  // eager_write: a plain write first
+  send();
+}
+
+void UpstreamCall::on_handshake(error_code ec) {
+  if (done_) return;
+  if (timed_out_) {
+    cluster_.record_tls_failure("timeout");
+    return on_timeout();
+  }
+  SSL* ssl = conn_->tls->native_handle();
+  if (ec) {
+    const char* reason = upstream::upstream_tls_failure_reason(ssl, ec);
+    cluster_.record_tls_failure(reason);
+    const auto& tls = *cluster_.tls();
+    tls.forget_session(static_cast<std::size_t>(endpoint_));
+    return on_connect_failure("TLS handshake failed (" + std::string(reason) +
+                                  ", checking the name \"" +
+                                  tls.verified_name(static_cast<std::size_t>(endpoint_)) +
+                                  "\"): " + upstream::upstream_tls_failure_detail(ssl, ec),
+                              "upstream_tls");
+  }
+  cluster_.record_tls_handshake(SSL_session_reused(ssl) == 1);
   send();
 }
 
@@ -180,6 +218,18 @@ void UpstreamCall::send() {
       upstream_host(route_->forwarding, *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)],
                     client_host_),
       head_);
+  if (conn_->tls) {
+    // One TLS record for a small request rather than one for the head and one for the body.
+    if (!request_.body.empty() && head_.size() + request_.body.size() <= 16 * 1024) {
+      head_.append(request_.body);
+      return conn_->write(
+          asio::buffer(head_),
+          [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+    }
+    const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
+    return conn_->write(
+        wire, [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
+  }
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
   detail::eager_write(conn_->socket, wire,
                       [self = shared_from_this()](error_code ec) { self->on_written(ec); });
@@ -209,7 +259,7 @@ std::chrono::milliseconds UpstreamCall::idle_timeout() const {
 // there yet; docs/ARCHITECTURE.md, "System calls per request").
 void UpstreamCall::wait_response() {
   reading_answer_ = true;
-  conn_->socket.async_read_some(
+  conn_->read_some(
       conn_->buffer.prepare(kPieceBytes),
       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_received(ec, n); });
 }
@@ -325,13 +375,13 @@ void UpstreamCall::on_timeout() {
        connecting ? "connecting to the upstream timed out" : "the upstream did not answer in time");
 }
 
-void UpstreamCall::on_connect_failure(const char* why) {
+void UpstreamCall::on_connect_failure(std::string why, std::string_view error) {
   cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   const std::string endpoint = cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->text;
   end_try(false);
   // Nothing was sent: a connect failure may be retried whatever the method.
   if (may_retry(true)) return retry();
-  fail(502, "upstream_unreachable", endpoint + ": " + why);
+  fail(502, error, endpoint + ": " + why);
 }
 
 void UpstreamCall::on_io_error(error_code ec) {
@@ -348,6 +398,15 @@ void UpstreamCall::on_io_error(error_code ec) {
   end_try(false);
   if (nothing_received && idempotent() && may_retry(false)) return retry();
   const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
+  if (ec.category() == asio::error::get_ssl_category()) {
+    cluster_.record_tls_failure(upstream::upstream_tls_failure_reason(nullptr, ec));
+    // An alert after the handshake: with TLS 1.3 a client certificate the upstream requires
+    // or refuses is only reported on the first read.
+    return fail(
+        502, "upstream_tls",
+        cluster_.endpoints()[static_cast<std::size_t>(last_endpoint_)]->text +
+            ": TLS error from the upstream: " + upstream::upstream_tls_failure_detail(nullptr, ec));
+  }
   fail(502, "bad_gateway",
        too_large ? "the upstream's answer exceeds the limit"
        : nothing_received

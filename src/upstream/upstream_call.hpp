@@ -8,7 +8,8 @@
 //
 // One try:   pick --fault?--> [refused | black hole | status]
 //              |--pooled--> write --> read --> answer / retry on status
-//              '--connect--^   (connect error or timeout: retry or 502/504)
+//              '--connect--(TLS cluster: handshake)--^   (connect or handshake error or
+//                                                          timeout: retry or 502/504)
 // A retry first waits its backoff (retry_backoff.hpp; the upstream's Retry-After at least) on
 // the call's timer, then starts a try on another endpoint when there is one.
 // A pooled connection that fails before any byte of the answer arrived is retried once on a
@@ -115,7 +116,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::chrono::milliseconds idle_timeout() const;
   void on_timer(error_code ec);
   void on_timeout();
-  void on_connect_failure(const char* why);
+  void on_handshake(error_code ec);
+  void on_connect_failure(std::string why, std::string_view error = "upstream_unreachable");
   void on_io_error(error_code ec);
   void on_response();
   void on_cancel();

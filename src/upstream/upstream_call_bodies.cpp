@@ -33,13 +33,12 @@ void UpstreamCall::on_body_piece(BodyPiece piece) {
   arm(cluster_.clock().now() + idle_timeout(), Wait::kTry);  // progress: the idle wait restarts
   const auto wire =
       detail::body_piece_buffers(piece.data, piece.last, request_.chunked, chunk_head_);
-  asio::async_write(conn_->socket, wire,
-                    [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
-                      if (self->done_) return;
-                      if (ec) return self->on_upload_error(ec);
-                      if (!last) return self->send_body_piece();
-                      self->body_sent();
-                    });
+  conn_->write(wire, [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
+    if (self->done_) return;
+    if (ec) return self->on_upload_error(ec);
+    if (!last) return self->send_body_piece();
+    self->body_sent();
+  });
 }
 
 // A piece of the body could not be written: the upstream closed or reset the connection. The

@@ -31,16 +31,18 @@ void UpstreamCall::pump_client_to_upstream() {
     if (piece.failed) return self->end_tunnel();  // the client is gone
     self->tunnel_activity();
     if (piece.last) {  // the client ended its side: so does the upstream connection
+      // (TLS: a TCP half-close without close_notify, which cannot be sent while a read of the
+      // same stream is pending.)
       error_code ignored;
       self->conn_->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
       return;
     }
-    asio::async_write(self->conn_->socket, asio::buffer(piece.data.data(), piece.data.size()),
-                      [self](error_code ec, std::size_t) {
-                        if (!self->tunneling_) return;
-                        if (ec) return self->end_tunnel();
-                        self->pump_client_to_upstream();
-                      });
+    self->conn_->write(asio::buffer(piece.data.data(), piece.data.size()),
+                       [self](error_code ec, std::size_t) {
+                         if (!self->tunneling_) return;
+                         if (ec) return self->end_tunnel();
+                         self->pump_client_to_upstream();
+                       });
   });
 }
 

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "sluice/extension/config_section.hpp"
+#include "security/watched_file.hpp"
 
 namespace sluice::gateway::proxy {
 
@@ -14,7 +15,7 @@ namespace {
 namespace asio = boost::asio;
 
 // Resolves "host:port" now (config load); an IPv4 address is preferred when a name has both.
-std::unique_ptr<Endpoint> resolve(const std::string& text, std::string& error) {
+std::unique_ptr<Endpoint> resolve(const std::string& text, bool tls, std::string& error) {
   std::string host;
   std::uint16_t port = 0;
   if (!split_host_port(text, host, port)) return nullptr;  // already reported
@@ -29,7 +30,7 @@ std::unique_ptr<Endpoint> resolve(const std::string& text, std::string& error) {
   auto ep = std::make_unique<Endpoint>();
   ep->text = text;
   ep->host_header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != 80) ep->host_header += ":" + std::to_string(port);
+  if (port != (tls ? 443 : 80)) ep->host_header += ":" + std::to_string(port);
   ep->address = results.begin()->endpoint();
   for (const auto& r : results) {
     if (r.endpoint().address().is_v4()) {
@@ -38,6 +39,21 @@ std::unique_ptr<Endpoint> resolve(const std::string& text, std::string& error) {
     }
   }
   return ep;
+}
+
+// The TLS files' identity (size, mtime, inode): renewed files make a new cluster (and TLS
+// context) at the next reload, unchanged ones keep the cluster and its pooled connections.
+std::string tls_files_identity(const upstream::UpstreamTlsSettings& tls) {
+  std::string out;
+  for (const std::string& path :
+       {tls.ca_file.empty() ? std::string(upstream::kSystemCaBundle) : tls.ca_file, tls.cert_file,
+        tls.key_file}) {
+    if (path.empty()) continue;
+    const auto stamp = security::stamp_of(path);
+    out += "\n" + path + " " + std::to_string(stamp.size) + " " + std::to_string(stamp.mtime_ns) +
+           " " + std::to_string(stamp.inode);
+  }
+  return out;
 }
 
 // The cluster names of the section, in file order (Settings reads keys it knows by name).
@@ -58,9 +74,27 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
     ClusterConfig cc = read_cluster_config(name, s);
     std::vector<std::unique_ptr<Endpoint>> endpoints;
     std::string identity = name + "\n" + s.canonical();
+    std::shared_ptr<const upstream::UpstreamTls> tls;
+    if (cc.tls && s.ok()) {
+      std::vector<std::string> hosts;
+      for (const auto& text : cc.endpoints) {
+        std::string host;
+        std::uint16_t port = 0;
+        split_host_port(text, host, port);
+        hosts.push_back(host);
+      }
+      upstream::UpstreamTlsError error;
+      tls = upstream::UpstreamTls::build(*cc.tls, hosts, error);
+      if (!tls) {
+        Settings at = s.child("tls");
+        at.accept_all();  // read by read_cluster_config; here only for the error's position
+        at.error(error.field, error.message);
+      }
+      identity += tls_files_identity(*cc.tls);
+    }
     for (const auto& text : cc.endpoints) {
       std::string error;
-      auto ep = resolve(text, error);
+      auto ep = resolve(text, cc.tls.has_value(), error);
       if (!error.empty()) s.error("endpoints", error);
       if (!ep) continue;
       identity +=
@@ -73,7 +107,8 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
     std::shared_ptr<Cluster> cluster = registry.live[identity].lock();
     if (!cluster) {
       cluster = std::make_shared<Cluster>(cc, std::move(endpoints), *services.clock,
-                                          make_cluster_metrics(services.metrics.get(), name));
+                                          make_cluster_metrics(services.metrics.get(), name),
+                                          std::move(tls));
       cluster->start_health_checks();
       registry.live[identity] = cluster;
     }

@@ -7,72 +7,18 @@
 #include <httplib.h>
 #include <signal.h>
 
-#include <cstdio>
+#include <memory>
 #include <sstream>
 #include <thread>
 
 #include "support/raw_client.hpp"
 #include "support/sluice_process.hpp"
+#include "support/test_pki.hpp"
 
 namespace sluice::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Shell {
-  int status = -1;
-  std::string output;
-};
-
-Shell sh(const std::string& command) {
-  Shell r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-// A CA, certificates it signs for DNS names, and a client certificate, in a temporary directory.
-class TestPki {
- public:
-  TestPki() {
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=sluice-test-ca -keyout " +
-        dir_.file("ca.key") + " -out " + dir_.file("ca.pem"));
-    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=other-ca -keyout " +
-        dir_.file("other-ca.key") + " -out " + dir_.file("other-ca.pem"));
-  }
-  const TempDir& dir() const { return dir_; }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-
-  // `name`.pem and `name`.key, for `dns` (a subjectAltName), signed by `ca` ("ca" or "other-ca").
-  // `dns` may list several names ("a.test,DNS:b.test"); the first is also the common name.
-  void issue(const std::string& name, const std::string& dns, const std::string& ca = "ca",
-             const std::string& usage = "serverAuth") {
-    const std::string ext =
-        dir_.write(name + ".ext", (dns.empty() ? "" : "subjectAltName=DNS:" + dns + "\n") +
-                                      "extendedKeyUsage=" + usage + "\n");
-    const std::string cn = dns.empty() ? name : dns.substr(0, dns.find(','));
-    run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + cn +
-        " -keyout " + file(name + ".key") + " -out " + file(name + ".csr"));
-    run("openssl x509 -req -days 2 -in " + file(name + ".csr") + " -CA " + file(ca + ".pem") +
-        " -CAkey " + file(ca + ".key") + " -CAcreateserial -extfile " + ext + " -out " +
-        file(name + ".pem"));
-  }
-
- private:
-  void run(const std::string& command) {
-    auto r = sh(command);
-    ASSERT_EQ(r.status, 0) << command << "\n" << r.output;
-  }
-  TempDir dir_;
-};
 
 std::string tls_listener(const TestPki& pki, const std::string& extra = "") {
   return "listen:\n  - address: 127.0.0.1:0\n    tls:\n      certificates:\n"
@@ -305,6 +251,125 @@ TEST_F(Tls, MissingOrMismatchedKeyIsAConfigErrorWithItsPosition) {
       out.output.find("listen[0].tls.certificates[0].key_file: cannot read \"/nonexistent.key\""),
       std::string::npos)
       << out.output;
+}
+
+// Steady HTTPS load from Python (threads, keep-alive connections of 20 requests each, new
+// connections all along) while the certificate files are replaced in place: the file watch
+// reloads them without SIGHUP, new connections get the new certificate, and not one request
+// fails (open connections keep the old one; a half-written pair is refused and retried).
+TEST_F(Tls, CertificateFilesRotatedUnderLoadWithoutAFailedRequest) {
+  SluiceProcess gw(tls_listener(pki));
+  const std::string script =
+      pki.dir().write("load.py", R"(import http.client, socket, ssl, sys, threading, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+port, seconds = int(sys.argv[2]), float(sys.argv[3])
+ok, failed, errors = [0], [0], []
+lock = threading.Lock()
+class Conn(http.client.HTTPSConnection):  # a.test, resolved to loopback
+    def connect(self):
+        raw = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock = ctx.wrap_socket(raw, server_hostname="a.test")
+def worker():
+    end = time.time() + seconds
+    while time.time() < end:
+        c = Conn("a.test", port, context=ctx, timeout=5)
+        try:
+            for _ in range(20):
+                c.request("GET", "/load")
+                r = c.getresponse()
+                r.read()
+                with lock:
+                    if r.status == 200: ok[0] += 1
+                    else: failed[0] += 1
+        except Exception as e:
+            with lock:
+                failed[0] += 1
+                errors.append(repr(e))
+        finally:
+            c.close()
+threads = [threading.Thread(target=worker) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ok", ok[0], "failed", failed[0], errors[:3])
+)");
+  Shell load;
+  std::thread client([&] {
+    load =
+        sh("python3 " + script + " " + pki.file("ca.pem") + " " + std::to_string(gw.port()) + " 4");
+  });
+  std::this_thread::sleep_for(1s);
+  pki.issue("a", "a.test,DNS:new.a.test");  // key, then certificate, written in place
+  bool renewed = false;
+  for (int i = 0; i < 60 && !renewed; ++i) {
+    renewed = curl(gw.port(), "new.a.test", "--cacert " + pki.file("ca.pem")).status == 0;
+    if (!renewed) std::this_thread::sleep_for(50ms);
+  }
+  client.join();
+  EXPECT_TRUE(renewed) << gw.log();
+  EXPECT_EQ(load.status, 0) << load.output;
+  EXPECT_NE(load.output.find(" failed 0 "), std::string::npos) << load.output;
+  EXPECT_EQ(load.output.find("ok 0 "), std::string::npos) << load.output;
+  EXPECT_NE(gw.log().find("reload (certificate file change): config"), std::string::npos)
+      << gw.log();
+}
+
+// An expired certificate is served (as nginx and Envoy do: refusing the config would take the
+// other certificates down with it) with a warning at every load; clients refuse it.
+TEST_F(Tls, ExpiredCertificateIsServedWithAWarning) {
+  pki.issue_expired("old", "old.test");
+  SluiceProcess gw("listen:\n  - address: 127.0.0.1:0\n    tls:\n      cert_file: " +
+                   pki.file("old.pem") + "\n      key_file: " + pki.file("old.key") +
+                   "\nroutes: [ { name: echo, handler: { type: echo } } ]\n");
+  EXPECT_NE(gw.log().find("listen[0].tls: the certificate \"" + pki.file("old.pem") +
+                          "\" expired on Feb  1 00:00:00 2020 GMT"),
+            std::string::npos)
+      << gw.log();
+  auto refused = curl(gw.port(), "old.test", "--cacert " + pki.file("ca.pem"));
+  EXPECT_EQ(refused.status, 60) << refused.output;
+  EXPECT_NE(refused.output.find("expired"), std::string::npos) << refused.output;
+  auto insecure = curl(gw.port(), "old.test", "-k");
+  EXPECT_EQ(insecure.status, 0) << insecure.output;
+}
+
+// mTLS identity through the proxy: with forward_client_cert the upstream gets the verified
+// certificate's subject and SANs; a client's own X-Client-Cert-Subject never passes; the
+// request over TLS is X-Forwarded-Proto: https and Forwarded: ...;proto=https.
+TEST_F(Tls, ClientCertificateIdentityForwardedUpstream) {
+  pki.issue("svc", "svc.client.test", "ca", "clientAuth");
+  SluiceProcess upstream("workers: 1\nroutes: [ { name: echo, handler: { type: echo } } ]\n");
+  auto gateway = [&](const std::string& options) {
+    return std::make_unique<SluiceProcess>(
+        "listen:\n  - address: 127.0.0.1:0\n    tls:\n      cert_file: " + pki.file("a.pem") +
+        "\n      key_file: " + pki.file("a.key") + "\n      client_ca_file: " + pki.file("ca.pem") +
+        "\n      verify_client: optional\nupstreams:\n  echo: { endpoints: "
+        "[\"127.0.0.1:" +
+        std::to_string(upstream.port()) +
+        "\"] }\nroutes: [ { name: p, handler: { type: proxy, cluster: echo" + options + " } } ]\n");
+  };
+  const std::string client_cert =
+      " --cert " + pki.file("svc.pem") + " --key " + pki.file("svc.key");
+  const std::string forged = " -H 'X-Client-Cert-Subject: CN=admin'";
+  auto on = gateway(", forward_client_cert: true, forwarded: true");
+  auto with = curl(on->port(), "a.test", "--cacert " + pki.file("ca.pem") + client_cert + forged);
+  EXPECT_EQ(with.status, 0) << with.output;
+  EXPECT_NE(with.output.find(R"("x-client-cert-subject":["CN=svc.client.test"])"),
+            std::string::npos)
+      << with.output;
+  EXPECT_NE(with.output.find(R"("x-client-cert-san":["DNS:svc.client.test"])"), std::string::npos)
+      << with.output;
+  EXPECT_EQ(with.output.find("CN=admin"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find(R"("x-forwarded-proto":["https"])"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find(R"("forwarded":["for=127.0.0.1;proto=https;host=\"a.test:)"),
+            std::string::npos)
+      << with.output;
+  // No certificate (verify_client: optional): nothing to forward, and the forged one is dropped.
+  auto without = curl(on->port(), "a.test", "--cacert " + pki.file("ca.pem") + forged);
+  EXPECT_EQ(without.output.find("x-client-cert"), std::string::npos) << without.output;
+  // Off by default: not even the verified certificate goes upstream.
+  auto off = gateway("");
+  auto quiet = curl(off->port(), "a.test", "--cacert " + pki.file("ca.pem") + client_cert + forged);
+  EXPECT_EQ(quiet.status, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("x-client-cert"), std::string::npos) << quiet.output;
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ std::shared_ptr<Handler> make_proxy(Settings& s, const extension::HandlerSpec& s
   if (const auto* real_ip = spec.build.extras->get<RealIpOfConfig>())
     route->forwarding.real_ip = real_ip->policy;
   route->faults = &spec.services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  route->forwarding.forward_client_cert = s.boolean("forward_client_cert", false);
+  route->forwarding.forwarded = s.boolean("forwarded", false);
   route->websocket = s.boolean("websocket", false);
   route->websocket_idle_timeout =
       s.millis("websocket_idle_timeout_ms", route->websocket_idle_timeout);

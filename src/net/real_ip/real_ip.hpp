@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/cidr.hpp"
 #include "sluice/settings.hpp"
@@ -26,6 +27,9 @@ class RealIpPolicy {
   //   the client is the trusted_hops-th entry from the right of X-Forwarded-For.
   net::CidrSet trusted_proxies;
   int trusted_hops = 0;
+  // Read the RFC 7239 `Forwarded` header's for= parameters instead of X-Forwarded-For
+  // (`header: forwarded`); the walk is the same.
+  bool use_forwarded = false;
 
   bool enabled() const { return trusted_hops > 0 || !trusted_proxies.empty(); }
   // True when X-Forwarded-For from this peer is believed (and so passed on by the proxy).
@@ -37,6 +41,8 @@ class RealIpPolicy {
   // - trusted_hops: fewer entries than hops (as Envoy), or that entry not an address.
   std::string client_address(std::string_view peer,
                              std::span<const std::string_view> forwarded_for) const;
+  // The header the addresses come from: "x-forwarded-for" or "forwarded".
+  std::string_view header() const { return use_forwarded ? "forwarded" : "x-forwarded-for"; }
 };
 
 // The policy of one config load, in its ConfigBuild::extras, for handlers that forward the
@@ -44,6 +50,11 @@ class RealIpPolicy {
 struct RealIpOfConfig {
   std::shared_ptr<const RealIpPolicy> policy;
 };
+
+// The for= values of RFC 7239 Forwarded field values, one per element, left to right, quotes
+// removed ("for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\"" -> "192.0.2.60",
+// "[2001:db8::1]:4711"); an element without for= gives "" (not an address).
+std::vector<std::string> forwarded_for_values(std::span<const std::string_view> fields);
 
 // Reads the top-level `real_ip:` map; null when absent or empty. Errors go to `s`.
 std::shared_ptr<const RealIpPolicy> read_real_ip(const Settings& s);

@@ -17,6 +17,8 @@ std::shared_ptr<const RealIpPolicy> read_real_ip(const Settings& s) {
             "use either trusted_proxies (addresses of the proxies in front) or trusted_hops "
             "(how many there are), not both");
   }
+  policy->use_forwarded =
+      s.choice("header", {"x-forwarded-for", "forwarded"}, "x-forwarded-for") == "forwarded";
   if (!policy->enabled()) return nullptr;
   return policy;
 }

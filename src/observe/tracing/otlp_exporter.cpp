@@ -17,8 +17,11 @@
 #include "core/http_text.hpp"
 #include "observe/json_escape.hpp"
 #include "observe/tracing/span_record.hpp"
+#include "net/system_ca_bundle.hpp"
 
 namespace sluice::observe {
+
+using net::kSystemCaBundle;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -193,6 +196,15 @@ OtlpConfig from_env(OtlpConfig base, std::vector<std::string>* warnings) {
     base.traces_endpoint.clear();
   }
   if (const char* v = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) base.traces_endpoint = v;
+  // The traces-specific variable wins over the general one (listed second).
+  for (const char* name :
+       {"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"})
+    if (const char* v = env(name)) base.ca_file = v;
+  for (const char* name :
+       {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"})
+    if (const char* v = env(name)) base.client_cert_file = v;
+  for (const char* name : {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY"})
+    if (const char* v = env(name)) base.client_key_file = v;
   for (const char* name : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
     if (const char* v = env(name)) {
       if (auto headers = parse_key_value_list(v)) {
@@ -366,7 +378,18 @@ void OtlpExporter::run() {
   if (!split) report("OTLP traces URL \"" + url_ + "\" is not an http(s) URL; spans are dropped");
   std::unique_ptr<httplib::Client> client;
   if (split) {
-    client = std::make_unique<httplib::Client>(split->scheme_host_port);
+    const bool with_client_certificate =
+        !config_.client_cert_file.empty() && !config_.client_key_file.empty();
+    client = with_client_certificate
+                 ? std::make_unique<httplib::Client>(
+                       split->scheme_host_port, config_.client_cert_file, config_.client_key_file)
+                 : std::make_unique<httplib::Client>(split->scheme_host_port);
+    if (split->scheme_host_port.starts_with("https://")) {
+      // Verified against the configured bundle or the system's, the name included (httplib
+      // checks the subjectAltNames of the collector's certificate against the URL's host).
+      client->set_ca_cert_path(config_.ca_file.empty() ? kSystemCaBundle : config_.ca_file);
+      client->enable_server_certificate_verification(true);
+    }
     const auto t = config_.export_timeout;
     const auto sec = static_cast<time_t>(t.count() / 1000);
     const auto usec = static_cast<time_t>((t.count() % 1000) * 1000);

@@ -47,6 +47,12 @@ struct OtlpConfig {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string scope_name = "sluice";
   std::string scope_version;
+  // https:// only: the CA bundle that verifies the collector (empty: the system's,
+  // /etc/ssl/certs/ca-certificates.crt), and an optional client certificate and key (PEM).
+  // The collector's name is always checked against its certificate.
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 
   std::size_t max_queue_size = 2048;  // spans held (queued + being exported)
   std::size_t max_export_batch_size = 512;
@@ -67,7 +73,9 @@ struct OtlpConfig {
 // without OTEL_SERVICE_NAME; one malformed entry discards the whole variable, as the OTel spec
 // says); OTEL_EXPORTER_OTLP_[TRACES_]HEADERS (same format); OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT
 // and OTEL_BSP_SCHEDULE_DELAY / OTEL_BSP_EXPORT_TIMEOUT (ms); OTEL_BSP_MAX_QUEUE_SIZE /
-// OTEL_BSP_MAX_EXPORT_BATCH_SIZE. Invalid values are ignored and described in `warnings`.
+// OTEL_BSP_MAX_EXPORT_BATCH_SIZE; OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE (ca_file),
+// OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE and _CLIENT_KEY. Invalid values are ignored and
+// described in `warnings`.
 OtlpConfig from_env(OtlpConfig base, std::vector<std::string>* warnings = nullptr);
 
 // Parses "k=v,k2=v2" with percent-decoding (W3C Baggage octets); nullopt on a malformed entry.

@@ -1,6 +1,7 @@
 #include "observe/tracing/tracing_options.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace sluice::observe {
@@ -13,6 +14,7 @@ std::string TracingOptions::exporter_key() const {
     k << "r:" << n << '=' << v << '\n';
   for (const auto& [n, v] : e.headers)
     k << "h:" << n << '=' << v << '\n';
+  k << "tls:" << e.ca_file << '\n' << e.client_cert_file << '\n' << e.client_key_file << '\n';
   k << e.max_queue_size << ',' << e.max_export_batch_size << ',' << e.schedule_delay.count() << ','
     << e.export_timeout.count() << ',' << e.max_retries << ',' << e.initial_backoff.count() << ','
     << e.max_backoff.count();
@@ -40,10 +42,25 @@ TracingOptions read_tracing_options(const Settings& s, std::vector<std::string>&
   if (auto v = s.optional_string("traces_endpoint")) e.traces_endpoint = *v;
   for (const auto* key : {"endpoint", "traces_endpoint"}) {
     auto v = s.optional_string(key);
-    if (v && !v->starts_with("http://")) {
-      s.error(key, "must be an http:// URL (https is not supported by this exporter), got \"" + *v +
-                       "\"");
-    }
+    if (v && !v->starts_with("http://") && !v->starts_with("https://"))
+      s.error(key, "must be an http:// or https:// URL, got \"" + *v + "\"");
+  }
+  // https: the CA bundle (the system's by default) and an optional client certificate.
+  if (s.has("tls")) {
+    Settings tls = s.child("tls");
+    e.ca_file = tls.string("ca_file", e.ca_file);
+    e.client_cert_file = tls.string("cert_file", e.client_cert_file);
+    e.client_key_file = tls.string("key_file", e.client_key_file);
+    auto check = [&](const char* key, const std::string& path) {
+      if (tls.has(key) && !std::ifstream(path).good())
+        tls.error(key, "cannot read \"" + path + "\"");
+    };
+    check("ca_file", e.ca_file);
+    check("cert_file", e.client_cert_file);
+    check("key_file", e.client_key_file);
+    if (e.client_cert_file.empty() != e.client_key_file.empty())
+      tls.error(e.client_cert_file.empty() ? "cert_file" : "key_file",
+                "a client certificate needs both cert_file and key_file");
   }
   if (s.has("resource_attributes")) {
     auto attrs = s.string_map("resource_attributes");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <cctype>
 #include <cstdio>
@@ -27,6 +28,17 @@ std::string openssl_error() {
   char text[256];
   ERR_error_string_n(last, text, sizeof text);
   return text;
+}
+
+std::string asn1_time_text(const ASN1_TIME* t) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "?";
+  ASN1_TIME_print(bio, t);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(n));
+  BIO_free(bio);
+  return out;
 }
 
 bool readable(const std::string& path) {
@@ -180,12 +192,25 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsSettings& settings,
           nullptr);
     }
     entry.names = dns_names(SSL_CTX_get0_certificate(ctx));
+    // Out of its validity dates: served anyway (as nginx and Envoy do), with a warning; clients
+    // refuse it, but refusing the config would take down every other certificate with it.
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+      tls->warnings_.push_back("the certificate \"" + files.cert_file + "\" expired on " +
+                               asn1_time_text(X509_get0_notAfter(cert)));
+    } else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+      tls->warnings_.push_back("the certificate \"" + files.cert_file + "\" is not valid before " +
+                               asn1_time_text(X509_get0_notBefore(cert)));
+    }
+    tls->files_.push_back(files.cert_file);
+    tls->files_.push_back(files.key_file);
     tls->entries_.push_back(std::move(entry));
   }
   // SNI picks the certificate; the callback lives on the context connections start with.
   SSL_CTX* first = tls->entries_.front().context->native_handle();
   SSL_CTX_set_tlsext_servername_callback(first, on_server_name);
   SSL_CTX_set_tlsext_servername_arg(first, tls.get());
+  if (!settings.client_ca_file.empty()) tls->files_.push_back(settings.client_ca_file);
   ERR_clear_error();
   return tls;
 }
@@ -205,6 +230,57 @@ std::vector<std::vector<std::string>> TlsContext::names() const {
   std::vector<std::vector<std::string>> out;
   for (const auto& e : entries_)
     out.push_back(e.names);
+  return out;
+}
+
+std::string certificate_subject(X509* cert) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(n));
+  BIO_free(bio);
+  return out;
+}
+
+std::string certificate_alt_names(X509* cert) {
+  std::string out;
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+    auto text = [](const ASN1_STRING* s) {
+      return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                         static_cast<std::size_t>(ASN1_STRING_length(s)));
+    };
+    std::string item;
+    if (n->type == GEN_DNS) {
+      item = "DNS:" + text(n->d.dNSName);
+    } else if (n->type == GEN_URI) {
+      item = "URI:" + text(n->d.uniformResourceIdentifier);
+    } else if (n->type == GEN_EMAIL) {
+      item = "email:" + text(n->d.rfc822Name);
+    } else if (n->type == GEN_IPADD) {
+      const auto* d = ASN1_STRING_get0_data(n->d.iPAddress);
+      const int len = ASN1_STRING_length(n->d.iPAddress);
+      if (len == 4) {
+        asio::ip::address_v4::bytes_type b;
+        std::copy(d, d + 4, b.begin());
+        item = "IP:" + asio::ip::address_v4(b).to_string();
+      } else if (len == 16) {
+        asio::ip::address_v6::bytes_type b;
+        std::copy(d, d + 16, b.begin());
+        item = "IP:" + asio::ip::address_v6(b).to_string();
+      }
+    }
+    // A comma or a control byte inside a name would forge a second entry in the header.
+    if (item.empty() || item.find_first_of(std::string_view(",\r\n\0", 4)) != std::string::npos)
+      continue;
+    out.append(out.empty() ? "" : ",").append(item);
+  }
+  GENERAL_NAMES_free(sans);
   return out;
 }
 

@@ -9,6 +9,8 @@
 //   boost::asio::ssl::stream<Socket&> stream(socket, tls->default_context());
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <boost/asio/ssl/context.hpp>
 #include <boost/system/error_code.hpp>
 #include <chrono>
@@ -56,6 +58,10 @@ class TlsContext {
   // New connections start on this one; SNI may move them to another certificate's.
   boost::asio::ssl::context& default_context() const { return *entries_.front().context; }
   std::chrono::milliseconds handshake_timeout() const { return handshake_timeout_; }
+  // Every file the context was built from (certificates, keys, the client CA), for a watch.
+  const std::vector<std::string>& files() const { return files_; }
+  // Certificates served although out of their validity dates (expired, not yet valid).
+  const std::vector<std::string>& warnings() const { return warnings_; }
   // The DNS names each certificate answers for, in order (for logs and tests).
   std::vector<std::vector<std::string>> names() const;
   // The context whose certificate answers `server_name` (exact names first, then wildcards
@@ -70,8 +76,15 @@ class TlsContext {
   };
 
   std::vector<Entry> entries_;
+  std::vector<std::string> files_;
+  std::vector<std::string> warnings_;
   std::chrono::milliseconds handshake_timeout_{10'000};
 };
+
+// A certificate's subject in RFC 2253 form ("CN=client,O=Example"), and its subjectAltNames
+// as "DNS:a.example,URI:spiffe://x/y,IP:192.0.2.1,email:a@example" (empty when none).
+std::string certificate_subject(X509* cert);
+std::string certificate_alt_names(X509* cert);
 
 // The label of sluice_tls_handshake_errors_total{reason} for a failed handshake: timeout, eof,
 // no_client_certificate, bad_client_certificate, certificate_rejected_by_client,

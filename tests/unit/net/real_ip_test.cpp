@@ -124,5 +124,75 @@ TEST(RealIp, ProxyAppendsThePeerAndKeepsATrustedChain) {
   EXPECT_EQ(forwarded_for("192.0.2.1"), "192.0.2.1") << "an untrusted peer's header is dropped";
 }
 
+// RFC 7239: the for= parameter of each element, quoted or not, with ports and brackets; an
+// element without for=, "unknown" and obfuscated identifiers are not addresses.
+TEST(RealIp, ForwardedHeaderForValues) {
+  std::vector<std::string_view> fields = {
+      R"(for=192.0.2.60;proto=http;by=203.0.113.43, For="[2001:db8:cafe::17]:4711")",
+      "proto=https;host=a, for=unknown", R"(for="_hidden";host="a,b", for=10.0.0.5:80)"};
+  const auto values = forwarded_for_values(fields);
+  ASSERT_EQ(values.size(), 6u);
+  EXPECT_EQ(values[0], "192.0.2.60");
+  EXPECT_EQ(values[1], "[2001:db8:cafe::17]:4711");
+  EXPECT_EQ(values[2], "");
+  EXPECT_EQ(values[3], "unknown");
+  EXPECT_EQ(values[4], "_hidden");
+  EXPECT_EQ(values[5], "10.0.0.5:80");
+
+  auto p = proxies({"10.0.0.0/8"});
+  p.use_forwarded = true;
+  EXPECT_EQ(client(p, "10.0.0.1", {"for=203.0.113.9, for=10.0.0.3"}), "203.0.113.9");
+  EXPECT_EQ(client(p, "10.0.0.1", {R"(for="[2001:db8::1]:443";proto=https)"}), "2001:db8::1");
+  EXPECT_EQ(client(p, "10.0.0.1", {"for=_gw, for=10.0.0.3"}), "10.0.0.3")
+      << "an obfuscated identifier stops the walk at the last trusted address";
+  EXPECT_EQ(client(p, "192.0.2.1", {"for=203.0.113.9"}), "192.0.2.1") << "untrusted peer";
+  EXPECT_EQ(client(p, "10.0.0.1", {"proto=https"}), "10.0.0.1");
+}
+
+// forwarded: true appends this hop's element (IPv6 quoted and bracketed, the scheme the client
+// used, the host), keeps a trusted chain and drops an untrusted one; X-Forwarded-Proto says
+// https on a TLS connection. A client's X-Client-Cert-* never pass; the verified ones do when
+// forward_client_cert is on.
+TEST(RealIp, ProxyEmitsForwardedAndClientCertificateFields) {
+  auto policy = std::make_shared<RealIpPolicy>(proxies({"10.0.0.0/8"}));
+  proxy::ForwardingPolicy forwarding;
+  forwarding.real_ip = policy;
+  forwarding.forwarded = true;
+  auto build = [&](const proxy::ClientConnection& client) {
+    detail::RequestMessage msg;
+    msg.method(boost::beast::http::verb::get);
+    msg.target("/");
+    msg.set(boost::beast::http::field::host, "example.com:8443");
+    msg.set("Forwarded", "for=203.0.113.9");
+    msg.set("X-Client-Cert-Subject", "CN=forged");
+    Request request(msg);
+    proxy::UpstreamRequest out;
+    proxy::build_upstream_request(request, client, forwarding, out);
+    return out.fields;
+  };
+  auto trusted = build({.peer_ip = "10.0.0.1", .tls = true});
+  EXPECT_NE(trusted.find("Forwarded: for=203.0.113.9, for=10.0.0.1;proto=https;"
+                         "host=\"example.com:8443\"\r\n"),
+            std::string::npos)
+      << trusted;
+  EXPECT_NE(trusted.find("X-Forwarded-Proto: https\r\n"), std::string::npos) << trusted;
+  EXPECT_NE(trusted.find("X-Client-Cert-Subject: CN=forged"), std::string::npos)
+      << "a trusted proxy vouches for it";
+  auto untrusted = build({.peer_ip = "2001:db8::7"});
+  EXPECT_NE(untrusted.find("Forwarded: for=\"[2001:db8::7]\";proto=http;host="), std::string::npos)
+      << untrusted;
+  EXPECT_EQ(untrusted.find("203.0.113.9"), std::string::npos) << untrusted;
+  EXPECT_EQ(untrusted.find("X-Client-Cert-Subject"), std::string::npos) << untrusted;
+
+  forwarding.forward_client_cert = true;
+  auto mtls = build({.peer_ip = "192.0.2.1",
+                     .tls = true,
+                     .cert_subject = "CN=client,O=Example",
+                     .cert_san = "DNS:client.example"});
+  EXPECT_NE(mtls.find("X-Client-Cert-Subject: CN=client,O=Example\r\n"), std::string::npos) << mtls;
+  EXPECT_NE(mtls.find("X-Client-Cert-SAN: DNS:client.example\r\n"), std::string::npos) << mtls;
+  EXPECT_EQ(mtls.find("CN=forged"), std::string::npos) << mtls;
+}
+
 }  // namespace
 }  // namespace sluice::gateway
