@@ -65,7 +65,7 @@ class WriteUpstream {
       {
         std::lock_guard lock(mu_);
         if (status < 300) got_.push_back(r);
-        ++calls_;
+        all_.push_back(r);
       }
       res.status = status;
       res.set_content(status < 300 ? "stored" : "{\"error\":\"no such account\"}",
@@ -90,9 +90,9 @@ class WriteUpstream {
     std::lock_guard lock(mu_);
     return got_;
   }
-  int calls() {
+  std::vector<Received> all() {  // every call, whatever its answer
     std::lock_guard lock(mu_);
-    return calls_;
+    return all_;
   }
   // Waits until `n` writes were stored (true) or the time is up.
   bool wait_for(std::size_t n, std::chrono::milliseconds limit) {
@@ -113,7 +113,7 @@ class WriteUpstream {
   std::thread thread_;
   std::mutex mu_;
   std::vector<Received> got_;
-  int calls_ = 0;
+  std::vector<Received> all_;
 };
 
 std::string config(int upstream_port, const std::string& dir, const std::string& queue_extra,
@@ -389,6 +389,12 @@ TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {
   auto r = c.Post("/w", "held", "text/plain");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 202) << r->body;
+  // The first try reached the upstream (its 503 made the queue take the write): it carried the
+  // key that the client got and that every replay sends.
+  const std::string key = r->get_header_value("Idempotency-Key");
+  ASSERT_FALSE(up.all().empty());
+  EXPECT_EQ(up.all()[0].key, key);
+  EXPECT_TRUE(up.all()[0].replay.empty()) << "the first try is not a replay";
   httplib::Client admin("127.0.0.1", gw.admin_port());
   auto paused = admin.Post("/queues/later/pause", kAdmin, "", "text/plain");
   ASSERT_TRUE(paused);
@@ -397,7 +403,10 @@ TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {
   std::this_thread::sleep_for(600ms);
   EXPECT_EQ(up.got().size(), 0u) << "paused: nothing replayed";
   EXPECT_EQ(admin.Post("/queues/later/resume", kAdmin, "", "text/plain")->status, 200);
-  EXPECT_TRUE(up.wait_for(1, 5s));
+  ASSERT_TRUE(up.wait_for(1, 5s));
+  EXPECT_EQ(up.got()[0].key, key);
+  EXPECT_EQ(up.got()[0].body, "held");
+  EXPECT_NE(up.got()[0].replay.find("; attempt="), std::string::npos) << up.got()[0].replay;
   EXPECT_EQ(admin.Post("/queues/nope/pause", kAdmin, "", "text/plain")->status, 404);
 }
 
