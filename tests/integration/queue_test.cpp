@@ -31,6 +31,7 @@ using nlohmann::json;
 
 struct Received {
   std::string target, key, account, replay, body;
+  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();
 };
 
 // An upstream that can go down and come back on the same port, recording every write.
@@ -68,6 +69,7 @@ class WriteUpstream {
         all_.push_back(r);
       }
       res.status = status;
+      if (status >= 500 && !retry_after.empty()) res.set_header("Retry-After", retry_after);
       res.set_content(status < 300 ? "stored" : "{\"error\":\"no such account\"}",
                       "application/json");
     };
@@ -105,6 +107,7 @@ class WriteUpstream {
   }
 
   std::function<int(const Received&)> status_for;  // set before start()
+  std::string retry_after;                         // sent with every answer >= 500 when set
   std::atomic<int> delay_ms{0};
 
  private:
@@ -408,6 +411,59 @@ TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {
   EXPECT_EQ(up.got()[0].body, "held");
   EXPECT_NE(up.got()[0].replay.find("; attempt="), std::string::npos) << up.got()[0].replay;
   EXPECT_EQ(admin.Post("/queues/nope/pause", kAdmin, "", "text/plain")->status, 404);
+}
+
+TEST(Queue, RetryAfterIsHonouredAndMaxAttemptsMakesADeadLetter) {
+  WriteUpstream up;
+  up.status_for = [](const Received&) { return 503; };
+  up.retry_after = "1";
+  up.start();
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_attempts: 3"));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "never-taken", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  json letters;
+  for (int i = 0; i < 100 && letters.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    letters = json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"];
+  }
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0]["reason"], "max_attempts");
+  EXPECT_EQ(letters[0]["attempts"], 3);
+  EXPECT_EQ(letters[0]["status"], 503);
+  const auto calls = up.all();
+  ASSERT_EQ(calls.size(), 4u) << "the first try and three replays";
+  for (std::size_t i = 2; i < calls.size(); ++i)
+    EXPECT_GE(calls[i].at - calls[i - 1].at, 950ms)
+        << "replay " << i << " came before the upstream's Retry-After: 1";
+  EXPECT_EQ(queues(gw)["queues"][0]["depth"], 0);
+}
+
+TEST(Queue, AWriteOlderThanMaxAgeBecomesADeadLetterNotALostOne) {
+  WriteUpstream up;  // down for good
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_age_ms: 300"));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "too-late", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  json letters;
+  for (int i = 0; i < 60 && letters.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    letters = json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"];
+  }
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0]["reason"], "expired");
+  EXPECT_EQ(letters[0]["idempotency_key"], r->get_header_value("Idempotency-Key"));
+  auto dropped =
+      admin.Delete("/queues/later/dead/" + std::to_string(letters[0]["id"].get<int>()), kAdmin);
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(dropped->status, 200);
+  EXPECT_EQ(queues(gw)["queues"][0]["dead_letters"], 0);
 }
 
 TEST(Queue, ConfigErrorsNameTheKey) {
