@@ -466,6 +466,40 @@ TEST(Queue, AWriteOlderThanMaxAgeBecomesADeadLetterNotALostOne) {
   EXPECT_EQ(queues(gw)["queues"][0]["dead_letters"], 0);
 }
 
+TEST(Queue, AReloadKeepsTheQueueAndRefusesToMoveItsDirectory) {
+  WriteUpstream up;
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ""));
+  httplib::Client c("127.0.0.1", gw.port());
+  std::set<std::string> accepted;
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Post("/w", "before-reload-" + std::to_string(i), "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202);
+    accepted.insert(r->get_header_value("Idempotency-Key"));
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  gw.rewrite_config(config(up.port(), dir.file("q"), ", concurrency: 1"));
+  auto ok = admin.Post("/reload", kAdmin, "", "text/plain");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(queues(gw)["queues"][0]["depth"], 5) << "the same queue, its writes kept";
+
+  gw.rewrite_config(config(up.port(), dir.file("elsewhere"), ""));
+  auto refused = admin.Post("/reload", kAdmin, "", "text/plain");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("a queue's directory changes with a restart"), std::string::npos)
+      << refused->body;
+
+  up.start();
+  ASSERT_TRUE(up.wait_for(5, 10s));
+  std::set<std::string> delivered;
+  for (const auto& g : up.got())
+    delivered.insert(g.key);
+  EXPECT_EQ(delivered, accepted);
+}
+
 TEST(Queue, ConfigErrorsNameTheKey) {
   TempDir dir;
   const auto check = [&](const std::string& fallback) {
