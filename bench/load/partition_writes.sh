@@ -7,10 +7,12 @@
 # return to an empty queue, and the writes lost (accepted, never delivered) and delivered twice.
 # The upstream lives in its own network namespace. Root only; bounded in time.
 #   sudo bash bench/load/partition_writes.sh [build/sluice]   RATE=100 BEFORE=30 CUT_FOR=90 AFTER=30
+#   CONCURRENCY=64 (the queue's replays in flight)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-build/sluice}")
 RATE=${RATE:-100} BEFORE=${BEFORE:-30} CUT_FOR=${CUT_FOR:-90} AFTER=${AFTER:-30}
+CONCURRENCY=${CONCURRENCY:-64}  # the queue's replays in flight
 here=bench/load/netns
 source "$here/netns_lib.sh"
 experiment_start sluice-partition-writes
@@ -32,7 +34,7 @@ routes:
             kind: queue
             cluster: backend
             when: { status: [5xx] }
-            queue: { dir: $work/queue, fsync: interval, concurrency: 64, backoff_base_ms: 50,
+            queue: { dir: $work/queue, fsync: interval, concurrency: $CONCURRENCY, backoff_base_ms: 50,
                      backoff_max_ms: 200, replay_timeout_ms: 500 }
       - $breaker
       - { type: timeout, timeout_ms: 300 }
@@ -80,7 +82,7 @@ for _ in $(seq 300); do  # up to 30 s more for the queue to empty
   sleep 0.1
 done
 sleep 1  # the upstream's key file is line-buffered; the last replays' lines
-echo "partition with writes (rate $RATE reads/s + $RATE writes/s, link cut from ${BEFORE} s for ${CUT_FOR} s, a black hole):"
+echo "partition with writes (rate $RATE reads/s + $RATE writes/s, link cut from ${BEFORE} s for ${CUT_FOR} s, a black hole, replay concurrency $CONCURRENCY):"
 echo " reads:"
 python3 "$here/summarize.py" "$work/reads.txt" "$BEFORE" $((BEFORE + CUT_FOR))
 echo " writes (2xx includes 202 queued):"

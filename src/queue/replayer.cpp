@@ -4,6 +4,8 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <unordered_set>
 
@@ -146,11 +148,12 @@ void StoreAndForward::on_answer(std::uint64_t id, ReplayAnswer a) {
 }
 
 void StoreAndForward::tick() {
+  int fds[2] = {-1, -1};
   {
     std::lock_guard lock(mu_);
     if (options_.log.fsync != FsyncPolicy::kNever) {
-      log_->sync();
-      dead_log_->sync();
+      fds[0] = log_->take_sync_fd();
+      fds[1] = dead_log_->take_sync_fd();
     }
     if (options_.max_age.count() > 0) {
       const auto cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -166,6 +169,13 @@ void StoreAndForward::tick() {
       }
     }
     update_gauges_locked();
+  }
+  // Outside the lock: enqueues go on while the disk syncs (a sync on a duplicate descriptor
+  // covers every byte written to the file before it).
+  for (int fd : fds) {
+    if (fd < 0) continue;
+    ::fdatasync(fd);
+    ::close(fd);
   }
   const auto period = options_.log.fsync == FsyncPolicy::kInterval
                           ? std::min(options_.fsync_interval, std::chrono::milliseconds(1000))

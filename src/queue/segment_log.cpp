@@ -306,4 +306,10 @@ void SegmentLog::sync() {
   }
 }
 
+int SegmentLog::take_sync_fd() {
+  if (fd_ < 0 || !dirty_) return -1;
+  dirty_ = false;
+  return ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+}
+
 }  // namespace sluice::queue

@@ -67,6 +67,9 @@ class SegmentLog {
   bool mark_done(std::uint64_t id);
   // Flushes appended bytes to the disk (FsyncPolicy::kInterval's timer calls it).
   void sync();
+  // For a sync outside the caller's lock: a duplicate of the written segment's descriptor when
+  // something was written since the last sync (the caller fdatasyncs and closes it), else -1.
+  int take_sync_fd();
 
   std::uint64_t bytes_on_disk() const { return bytes_on_disk_; }
   std::size_t pending() const { return pending_total_; }
