@@ -44,8 +44,20 @@ void StoreAndForward::pump() {
     std::unordered_set<std::string> busy;
     std::size_t scanned = 0;
     const std::size_t scan_limit = cap * 64 + 1024;
+    const double rate = options_.max_rate;
+    if (rate > 0) {
+      const double burst = std::max(1.0, rate / 20);
+      tokens_ =
+          std::min(burst, tokens_ + rate * std::chrono::duration<double>(now - tokens_at_).count());
+      tokens_at_ = now;
+    }
     for (auto& [id, e] : pending_) {
       if (in_flight_ >= cap || ++scanned > scan_limit) break;
+      if (rate > 0 && tokens_ < 1) {  // the next token's time
+        schedule_pump_at(now + std::chrono::duration_cast<SteadyClock::duration>(
+                                   std::chrono::duration<double>((1 - tokens_) / rate)));
+        break;
+      }
       const std::string& key = e.request->order_key;
       if (e.in_flight) {
         if (!key.empty()) busy.insert(key);
@@ -54,6 +66,7 @@ void StoreAndForward::pump() {
       if (!key.empty() && !busy.insert(key).second) continue;
       e.in_flight = true;
       ++in_flight_;
+      if (rate > 0) tokens_ -= 1;
       sends.push_back({id, e.request, e.attempts + 1});
     }
     sender = sender_;

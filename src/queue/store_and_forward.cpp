@@ -95,6 +95,7 @@ void StoreAndForward::set_sender(Sender sender) {
 void StoreAndForward::set_options(const QueueOptions& o) {
   std::lock_guard lock(mu_);
   options_.concurrency = o.concurrency;
+  options_.max_rate = o.max_rate;
   options_.max_attempts = o.max_attempts;
   options_.backoff_base = o.backoff_base;
   options_.backoff_max = o.backoff_max;

@@ -50,6 +50,9 @@ struct QueueOptions {
   LogOptions log;  // log.dir holds the segments, log.dir + "/dead" the dead letters
   std::chrono::milliseconds fsync_interval{50};  // with FsyncPolicy::kInterval
   int concurrency = 16;
+  // Replays started per second (0: no limit), so that a drain cannot crowd out live traffic on
+  // an upstream that is just back; bursts of up to a 20th of a second's worth.
+  double max_rate = 0;
   int max_attempts = 10;
   std::chrono::milliseconds backoff_base{100};
   std::chrono::milliseconds backoff_max{2000};
@@ -168,6 +171,8 @@ class StoreAndForward {
   bool probing_ = false;  // after a failure: one at a time until a success
   int failures_ = 0;      // consecutive
   std::chrono::steady_clock::time_point retry_at_{};
+  double tokens_ = 0;  // of max_rate
+  std::chrono::steady_clock::time_point tokens_at_{};
   std::optional<std::chrono::steady_clock::time_point> drain_started_;
   double last_drain_seconds_ = -1;
   std::uint64_t enqueued_ = 0, delivered_ = 0, retried_ = 0, dead_total_ = 0;

@@ -500,6 +500,24 @@ TEST(Queue, AReloadKeepsTheQueueAndRefusesToMoveItsDirectory) {
   EXPECT_EQ(delivered, accepted);
 }
 
+TEST(Queue, MaxRateSpacesTheReplaysOfADrain) {
+  WriteUpstream up;
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_rate: 20"));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 30; ++i) {
+    auto r = c.Post("/w", "paced-" + std::to_string(i), "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202);
+  }
+  up.start();
+  ASSERT_TRUE(up.wait_for(30, 10s));
+  const auto got = up.got();
+  // 30 replays at 20 per second, one at a time: 29 gaps of 50 ms at least.
+  EXPECT_GE(got.back().at - got.front().at, 1300ms);
+  EXPECT_LE(got.back().at - got.front().at, 4000ms);
+}
+
 TEST(Queue, ConfigErrorsNameTheKey) {
   TempDir dir;
   const auto check = [&](const std::string& fallback) {

@@ -85,6 +85,7 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
       static_cast<std::uint64_t>(q.integer("segment_bytes", 64 << 20, 4096, std::int64_t{1} << 40));
   o.max_age = q.millis("max_age_ms", o.max_age);
   o.concurrency = static_cast<int>(q.integer("concurrency", o.concurrency, 1, 4096));
+  o.max_rate = q.number("max_rate", 0, 0, 1e9);
   o.max_attempts = static_cast<int>(q.integer("max_attempts", o.max_attempts, 1, 1'000'000));
   o.backoff_base = q.millis("backoff_base_ms", o.backoff_base);
   o.backoff_max = q.millis("backoff_max_ms", o.backoff_max);
