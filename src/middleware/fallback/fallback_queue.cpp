@@ -80,6 +80,7 @@ queue::ReplayAnswer to_answer(ShadowResult r) {
 struct QueueCall {
   std::string body;
   bool body_too_large = false;  // or streamed
+  bool stored = false;          // the body went into a record: never stored twice
 };
 
 }  // namespace
@@ -101,6 +102,7 @@ bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
   const Request& in = ex.request();
   if (!q.store || !queued_method(q, in.method())) return false;
   auto* call = InstanceState<QueueCall>::find(ex.context(), this);
+  if (call != nullptr && call->stored) return false;
   if (call == nullptr || call->body_too_large || call->body.size() > q.max_body) {
     std::string detail(ex.detail());
     ex.set_detail(detail.empty() ? "not_queued:body_too_large"
@@ -114,6 +116,7 @@ bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
     if (stored(name)) r.headers.emplace_back(name, value);
   });
   r.body = std::move(call->body);
+  call->stored = true;
   r.idempotency_key = in.header("Idempotency-Key");
   if (r.idempotency_key.empty()) r.idempotency_key = new_idempotency_key();
   switch (q.order_by) {
