@@ -3,21 +3,29 @@
 request is sent on schedule whatever the earlier ones do) on keep-alive connections to
 127.0.0.1:PORT from START_EPOCH for DURATION seconds, each with a client timeout of TIMEOUT_S.
 Prints one line per request: "<start offset s> <latency ms> <status or 0> <X-Sluice-Fallback or ->".
+With METHOD POST, each request is a write with a small body and its own Idempotency-Key
+("w-<n>"), printed as a fifth column.
 
-    load.py PORT PATH RATE START_EPOCH DURATION_S TIMEOUT_S
+    load.py PORT PATH RATE START_EPOCH DURATION_S TIMEOUT_S [METHOD]
 """
 import asyncio
 import sys
 import time
 
 
-async def one(port, path, timeout, pool):
+async def one(port, path, timeout, pool, method="GET", key=None):
     try:
         if pool:
             reader, writer = pool.pop()
         else:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        if method == "GET":
+            writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        else:
+            body = b'{"write":"%s"}' % key.encode()
+            writer.write(b"%s %s HTTP/1.1\r\nHost: x\r\nIdempotency-Key: %s\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (method.encode(), path.encode(), key.encode(), len(body), body))
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
         status, length, fallback = int(head.split(b" ", 2)[1]), 0, "-"
         for line in head.split(b"\r\n")[1:]:
@@ -37,14 +45,17 @@ async def one(port, path, timeout, pool):
 async def main():
     port, path, rate = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
     start_epoch, duration, timeout = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+    method = sys.argv[7] if len(sys.argv) > 7 else "GET"
     pool, tasks, out = [], [], []
     await asyncio.sleep(max(0.0, start_epoch - time.time()))
     t0 = time.monotonic()
 
-    async def timed(offset):
+    async def timed(offset, n):
         start = time.monotonic()
-        status, fallback = await one(port, path, timeout, pool)
-        out.append("%.3f %.2f %d %s" % (offset, (time.monotonic() - start) * 1000, status, fallback))
+        key = "w-%d" % n
+        status, fallback = await one(port, path, timeout, pool, method, key)
+        line = "%.3f %.2f %d %s" % (offset, (time.monotonic() - start) * 1000, status, fallback)
+        out.append(line if method == "GET" else line + " " + key)
 
     i = 0
     while True:
@@ -54,7 +65,7 @@ async def main():
         now = time.monotonic()
         if due > now:
             await asyncio.sleep(due - now)
-        tasks.append(asyncio.ensure_future(timed(due - t0)))
+        tasks.append(asyncio.ensure_future(timed(due - t0, i)))
         i += 1
     await asyncio.gather(*tasks)
     sys.stdout.write("\n".join(out) + "\n")

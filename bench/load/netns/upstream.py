@@ -2,9 +2,10 @@
 """The upstream of the netns experiments (bench/load/grey_failure.sh, partition.sh): HTTP/1.1
 keep-alive on HOST:PORT, answers {"n": <count>} at once — except during the slow window, when
 every EVERY-th call waits SLOW_MS first (a grey failure: slow, not failing). Writes the highest
-number of calls it held at once to MAXFILE when stopped (SIGTERM).
+number of calls it held at once to MAXFILE when stopped (SIGTERM). With KEYFILE, the
+Idempotency-Key of every call that has one is appended to it, a line each.
 
-    upstream.py HOST PORT SLOW_START_EPOCH SLOW_FOR_S SLOW_MS EVERY MAXFILE
+    upstream.py HOST PORT SLOW_START_EPOCH SLOW_FOR_S SLOW_MS EVERY MAXFILE [KEYFILE]
 """
 import asyncio
 import signal
@@ -17,6 +18,7 @@ async def main() -> None:
     slow_start, slow_for = float(sys.argv[3]), float(sys.argv[4])
     slow_s, every, maxfile = float(sys.argv[5]) / 1000.0, int(sys.argv[6]), sys.argv[7]
     state = {"n": 0, "in_flight": 0, "max": 0}
+    keys = open(sys.argv[8], "a", buffering=1) if len(sys.argv) > 8 else None
 
     async def serve(reader, writer):
         try:
@@ -26,6 +28,8 @@ async def main() -> None:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length" and int(value.strip()):
                         await reader.readexactly(int(value.strip()))
+                    if keys and name.strip().lower() == b"idempotency-key":
+                        keys.write(value.strip().decode() + "\n")
                 state["n"] += 1
                 n = state["n"]
                 state["in_flight"] += 1

@@ -57,6 +57,7 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
   for (const auto& f : config_.fallbacks) {
     uses_snapshots_ |= f.kind == FallbackSpec::Kind::kCacheSnapshot;
     uses_p99_ |= f.when.uses_route_p99();
+    uses_queue_ |= f.kind == FallbackSpec::Kind::kQueue;
     if (!f.cluster.empty()) clusters_.push_back(f.cluster);
   }
   if (config_.hedge.enabled) clusters_.push_back(config_.hedge.cluster);
@@ -68,14 +69,18 @@ InitResult FallbackMiddleware::bind_config(const ConfigBuild& build) {
   std::string error = binder_(build, clusters_, picker);
   if (!error.empty()) return InitResult::failure(name_ + ": " + error);
   if (!picker) return InitResult::success();
-  std::lock_guard lock(picker_mutex_);
-  picker_ = std::make_shared<const ClusterPicker>(std::move(picker));
+  {
+    std::lock_guard lock(picker_mutex_);
+    picker_ = std::make_shared<const ClusterPicker>(std::move(picker));
+  }
+  if (uses_queue_) bind_queues();
   return InitResult::success();
 }
 
 Decision FallbackMiddleware::pre_handle(Exchange& ex) {
   auto& call = InstanceState<FallbackCall>::emplace(ex.context(), this);
   call.started = clock_.now();
+  if (uses_queue_) prepare_queue(ex);
   if (config_.hedge.enabled && start_hedge(ex)) {
     call.hedged = true;
     return Decision::wait();
@@ -147,6 +152,11 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     if (!f.when.matches(ex, ctx)) continue;
     if (f.kind == FallbackSpec::Kind::kStatic) {
       serve_static(ex, f);
+    } else if (f.kind == FallbackSpec::Kind::kQueue) {
+      if (!serve_queue(ex, f)) {
+        if (f.failed != nullptr) f.failed->Increment();
+        continue;
+      }
     } else if (f.kind == FallbackSpec::Kind::kCacheSnapshot) {
       if (!serve_snapshot(ex)) {
         if (f.failed != nullptr) f.failed->Increment();

@@ -1,6 +1,8 @@
 // fallback — when a request failed (or matched a rule), answers from an ordered list of
 // fallbacks instead: the last good response for the same request (cache_snapshot) or a fixed
-// answer (static) or an alternate upstream (upstream, asynchronous, bounded by timeout_ms).
+// answer (static) or an alternate upstream (upstream, asynchronous, bounded by timeout_ms), or
+// for a write, a durable queue that replays it once the cluster is back (queue; see
+// fallback_queue.hpp).
 // The first fallback whose `when:` matches is tried; if it cannot answer
 // (no snapshot), the next matching one is. Put it FIRST in the chain (outside the breaker and
 // the limiters) so its post_handle sees their rejections. Answers carry X-Sluice-Fallback.
@@ -32,8 +34,10 @@ class Counter;
 
 namespace sluice::middleware {
 
+struct QueueFallback;  // fallback_queue.hpp
+
 struct FallbackSpec {
-  enum class Kind { kCacheSnapshot, kStatic, kUpstream };
+  enum class Kind { kCacheSnapshot, kStatic, kUpstream, kQueue };
   std::string name;
   FallbackRule when;
   Kind kind = Kind::kStatic;
@@ -45,6 +49,7 @@ struct FallbackSpec {
   std::string body;
   ShadowEndpoint endpoint;  // upstream: a fixed address, or
   std::string cluster;      // upstream: a cluster of `upstreams:` (an endpoint its balancer picks)
+  std::shared_ptr<QueueFallback> queue;  // queue (the cluster it replays to: `cluster`)
   // sluice_fallback_total{fallback,result}; may be null.
   prometheus::Counter* served = nullptr;
   prometheus::Counter* failed = nullptr;
@@ -128,6 +133,13 @@ class FallbackMiddleware final : public Middleware {
   RuleContext rule_context();
   bool serve_snapshot(Exchange& ex);
   void serve_static(Exchange& ex, const FallbackSpec& f);
+  // fallback_queue.cpp: stores a write and answers 202 (or 503 when the queue cannot take it);
+  // false when the request is not the queue's (its method, a body over the limit or streamed).
+  bool serve_queue(Exchange& ex, const FallbackSpec& f);
+  // For a write the queue may take: the replays' Idempotency-Key on the first try too, and a copy
+  // of the body (the proxy moves it into the upstream request).
+  void prepare_queue(Exchange& ex);
+  void bind_queues();  // points each queue's replays at its cluster
   void mark(Exchange& ex, const FallbackSpec& f);
   std::string cache_key(const Exchange& ex) const;
   void maybe_store(Exchange& ex);
@@ -136,6 +148,7 @@ class FallbackMiddleware final : public Middleware {
   FallbackConfig config_;
   bool uses_snapshots_ = false;
   bool uses_p99_ = false;
+  bool uses_queue_ = false;
   // Shared with hedged calls that outlive their request (and this middleware, on a reload).
   std::shared_ptr<resilience::ResponseCache> cache_;
   std::shared_ptr<std::atomic<int>> background_ = std::make_shared<std::atomic<int>>(0);

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "middleware/fallback/fallback_middleware.hpp"
+#include "middleware/fallback/fallback_queue.hpp"
 #include "sluice/extension/config_section.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/services.hpp"
@@ -133,11 +134,19 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (std::find(names.begin(), names.end(), f.name) != names.end())
       item.error("name", "duplicate fallback name \"" + f.name + "\"");
     names.push_back(f.name);
-    if (!item.has("kind")) item.error("kind", "is required (cache_snapshot, static or upstream)");
-    const auto kind = item.choice("kind", {"cache_snapshot", "static", "upstream"}, "static");
+    if (!item.has("kind"))
+      item.error("kind", "is required (cache_snapshot, static, upstream or queue)");
+    const auto kind =
+        item.choice("kind", {"cache_snapshot", "static", "upstream", "queue"}, "static");
     f.kind = kind == "cache_snapshot" ? FallbackSpec::Kind::kCacheSnapshot
              : kind == "upstream"     ? FallbackSpec::Kind::kUpstream
+             : kind == "queue"        ? FallbackSpec::Kind::kQueue
                                       : FallbackSpec::Kind::kStatic;
+    if (f.kind == FallbackSpec::Kind::kQueue) {
+      read_queue_fallback(item, spec, f, metrics);
+    } else if (item.has("queue")) {
+      item.error("queue", "only for kind: queue");
+    }
     if (f.kind == FallbackSpec::Kind::kUpstream) {
       f.cluster = item.string("cluster");
       const auto endpoint = item.string("endpoint");

@@ -31,14 +31,15 @@ const std::map<std::string, std::vector<std::string>>& rules() {
       {"observe", {"sluice", "core", "net", "extension"}},
       {"server", {"sluice", "core", "net", "observe"}},
       {"upstream", {"sluice", "core", "net", "observe", "resilience", "extension", "server"}},
+      {"queue", {"sluice", "core", "net", "observe", "server"}},
       {"middleware",
        {"sluice", "core", "net", "security", "resilience", "observe", "upstream", "extension",
-        "server"}},
+        "server", "queue"}},
       {"plugins", {"sluice", "core", "extension"}},
       {"adapters", {"sluice", "core"}},
       {"gateway",
        {"sluice", "core", "net", "security", "resilience", "observe", "server", "upstream",
-        "extension", "middleware", "plugins"}},
+        "extension", "middleware", "plugins", "queue"}},
   };
   return r;
 }

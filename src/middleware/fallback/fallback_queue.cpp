@@ -1,0 +1,200 @@
+// The `queue` fallback's hooks in FallbackMiddleware (see fallback_queue.hpp): storing a write
+// and answering for it, and the replays' way to the cluster (the fallback's shadow client, with
+// the cluster's balancer picking a healthy endpoint).
+#include "middleware/fallback/fallback_queue.hpp"
+
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include "core/http_message.hpp"
+#include "middleware/fallback/fallback_middleware.hpp"
+#include "sluice/instance_state.hpp"
+#include "upstream/shadow_client.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Not stored: framing and the connection are the replay's own; Host is the endpoint's.
+bool stored(std::string_view header) {
+  for (std::string_view skip : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+                                "Upgrade", "TE", "Trailer", "Proxy-Connection", "Host"})
+    if (iequals(header, skip)) return false;
+  return true;
+}
+
+std::string new_idempotency_key() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string key = "sluice-";
+  for (int i = 0; i < 2; ++i) {
+    const std::uint64_t v = random();
+    for (int k = 0; k < 16; ++k)
+      key.push_back(hex[(v >> (4 * k)) & 0xF]);
+  }
+  return key;
+}
+
+bool queued_method(const QueueFallback& q, std::string_view method) {
+  return std::find(q.methods.begin(), q.methods.end(), method) != q.methods.end();
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // keys and ids have none
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+queue::ReplayAnswer to_answer(ShadowResult r) {
+  queue::ReplayAnswer a;
+  if (r.ok) {
+    a.kind = queue::ReplayAnswer::Kind::kAnswered;
+    a.status = r.status;
+    for (const auto& [name, value] : r.headers)
+      if (iequals(name, "Retry-After")) a.retry_after = value;
+    a.body = std::move(r.body);
+  } else if (r.timed_out) {
+    a.kind = queue::ReplayAnswer::Kind::kTimedOut;
+    a.error = "timed out";
+  } else {
+    // Refused before a byte went out: the outage goes on. After the connection: the write may
+    // have arrived, it counts as an attempt.
+    const bool before = r.error.rfind("connect", 0) == 0 || r.error.rfind("resolve", 0) == 0;
+    a.kind = before ? queue::ReplayAnswer::Kind::kUnreachable : queue::ReplayAnswer::Kind::kError;
+    a.error = std::move(r.error);
+  }
+  return a;
+}
+
+// The body as it arrived: the proxy moves the request's body into the upstream request.
+struct QueueCall {
+  std::string body;
+  bool body_too_large = false;  // or streamed
+  bool stored = false;          // the body went into a record: never stored twice
+};
+
+}  // namespace
+
+void FallbackMiddleware::prepare_queue(Exchange& ex) {
+  Request& in = ex.request();
+  for (const auto& f : config_.fallbacks) {
+    if (!f.queue || !queued_method(*f.queue, in.method())) continue;
+    if (!in.has_header("Idempotency-Key")) in.set_header("Idempotency-Key", new_idempotency_key());
+    auto& call = InstanceState<QueueCall>::emplace(ex.context(), this);
+    call.body_too_large = ex.request_body_stream() || in.body().size() > f.queue->max_body;
+    if (!call.body_too_large) call.body = in.body();
+    return;
+  }
+}
+
+bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
+  const QueueFallback& q = *f.queue;
+  const Request& in = ex.request();
+  if (!q.store || !queued_method(q, in.method())) return false;
+  auto* call = InstanceState<QueueCall>::find(ex.context(), this);
+  if (call != nullptr && call->stored) return false;
+  if (call == nullptr || call->body_too_large || call->body.size() > q.max_body) {
+    std::string detail(ex.detail());
+    ex.set_detail(detail.empty() ? "not_queued:body_too_large"
+                                 : detail + ",not_queued:body_too_large");
+    return false;
+  }
+  queue::QueuedRequest r;
+  r.method = in.method();
+  r.target = in.target();
+  in.visit_headers([&](std::string_view name, std::string_view value) {
+    if (stored(name)) r.headers.emplace_back(name, value);
+  });
+  r.body = std::move(call->body);
+  call->stored = true;
+  r.idempotency_key = in.header("Idempotency-Key");
+  if (r.idempotency_key.empty()) r.idempotency_key = new_idempotency_key();
+  switch (q.order_by) {
+    case QueueFallback::OrderBy::kHeader:
+      r.order_key = in.header(q.order_header);
+      break;
+    case QueueFallback::OrderBy::kClient:
+      r.order_key = ex.context().client_ip();
+      break;
+    case QueueFallback::OrderBy::kPath:
+      r.order_key = in.path();
+      break;
+    case QueueFallback::OrderBy::kNone:
+      break;
+  }
+  const std::string key = r.idempotency_key;
+  const auto stored_as = q.store->enqueue(std::move(r));
+  std::string detail(ex.detail());
+  if (stored_as.id == 0) {
+    const bool full = stored_as.error == queue::SegmentLog::AppendError::kFull;
+    ex.answer_error(503, full ? "queue_full" : "queue_unavailable",
+                    "the write was not accepted (" + stored_as.error_text + "); try again later");
+    ex.response().set_header("Retry-After", std::to_string(q.retry_after_s));
+    ex.set_detail((detail.empty() ? "" : detail + ",") +
+                  (full ? "queue_full" : "queue_unavailable"));
+    return true;
+  }
+  const std::string id = std::to_string(stored_as.id);
+  std::string body = q.accepted_body;
+  if (body.empty())
+    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
+  ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
+            std::move(body));
+  ex.response().set_header("X-Sluice-Queued", id);
+  ex.response().set_header("Idempotency-Key", key);
+  ex.set_detail((detail.empty() ? "" : detail + ",") + "queued:" + id);
+  return true;
+}
+
+void FallbackMiddleware::bind_queues() {
+  std::shared_ptr<const ClusterPicker> picker;
+  {
+    std::lock_guard lock(picker_mutex_);
+    picker = picker_;
+  }
+  if (!picker) return;
+  for (const auto& f : config_.fallbacks) {
+    if (!f.queue || !f.queue->store) continue;
+    f.queue->store->set_options(f.queue->options);
+    f.queue->store->set_sender(
+        [picker, cluster = f.cluster, timeout = f.queue->options.replay_timeout](
+            boost::asio::io_context& io, std::uint64_t id, const queue::QueuedRequest& r,
+            int attempt, queue::ReplayDone done) {
+          ShadowEndpoint to = (*picker)(cluster);
+          if (to.host.empty()) {  // no healthy endpoint (all ejected, or none)
+            boost::asio::post(io, [done = std::move(done)] {
+              queue::ReplayAnswer a;
+              a.kind = queue::ReplayAnswer::Kind::kUnreachable;
+              a.error = "no healthy endpoint";
+              done(std::move(a));
+            });
+            return;
+          }
+          detail::RequestMessage msg;
+          msg.method_string(r.method);
+          msg.target(r.target);
+          msg.version(11);
+          for (const auto& [name, value] : r.headers)
+            msg.insert(name, value);
+          msg.set("Idempotency-Key", r.idempotency_key);
+          msg.set("X-Sluice-Replay", std::to_string(id) + "; attempt=" + std::to_string(attempt));
+          msg.body() = r.body;
+          Request request(msg);
+          start_shadow_call(io, to, request, timeout, [done = std::move(done)](ShadowResult s) {
+            done(to_answer(std::move(s)));
+          });
+        });
+  }
+}
+
+}  // namespace sluice::middleware

@@ -1,0 +1,147 @@
+// The `queue:` settings of a `kind: queue` fallback, its metrics, and the process-wide registry
+// of queues that keeps a queue (and its replayer) across reloads.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <filesystem>
+
+#include "middleware/fallback/fallback_middleware.hpp"
+#include "middleware/fallback/fallback_queue.hpp"
+#include "sluice/services.hpp"
+#include "upstream/upstreams_section.hpp"
+
+namespace sluice::middleware {
+namespace {
+
+queue::QueueMetrics metrics_for(prometheus::Registry* registry, const std::string& name) {
+  queue::QueueMetrics m;
+  if (registry == nullptr) return m;
+  const prometheus::Labels q{{"queue", name}};
+  auto gauge = [&](const char* metric, const char* help) {
+    return &prometheus::BuildGauge().Name(metric).Help(help).Register(*registry).Add(q);
+  };
+  m.depth = gauge("sluice_queue_depth", "Writes stored and not yet delivered");
+  m.oldest_age = gauge("sluice_queue_oldest_age_seconds", "Age of the oldest undelivered write");
+  m.bytes = gauge("sluice_queue_bytes", "Bytes of the queue's segment files on disk");
+  m.dead_letters = gauge("sluice_queue_dead_letters", "Dead letters kept (requeue or drop them)");
+  m.enqueued = &prometheus::BuildCounter()
+                    .Name("sluice_queue_enqueued_total")
+                    .Help("Writes stored by a queue fallback")
+                    .Register(*registry)
+                    .Add(q);
+  auto& replayed = prometheus::BuildCounter()
+                       .Name("sluice_queue_replayed_total")
+                       .Help("Replays by result: done, retry, unreachable, dead")
+                       .Register(*registry);
+  m.replayed_done = &replayed.Add({{"queue", name}, {"result", "done"}});
+  m.replayed_retry = &replayed.Add({{"queue", name}, {"result", "retry"}});
+  m.replayed_unreachable = &replayed.Add({{"queue", name}, {"result", "unreachable"}});
+  m.replayed_dead = &replayed.Add({{"queue", name}, {"result", "dead"}});
+  m.drain_seconds = &prometheus::BuildHistogram()
+                         .Name("sluice_queue_drain_duration_seconds")
+                         .Help("From the first delivered replay to an empty queue")
+                         .Register(*registry)
+                         .Add(q, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2.5, 5,
+                                                                         10, 30, 60, 300});
+  return m;
+}
+
+}  // namespace
+
+void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, FallbackSpec& f,
+                         prometheus::Registry* metrics) {
+  f.cluster = item.string("cluster");
+  if (f.cluster.empty()) {
+    item.error("cluster", "is required for kind: queue (the upstreams: cluster it replays to)");
+  } else if (spec.build != nullptr) {
+    const auto* set = spec.build->extras->get<gateway::proxy::ClusterSet>();
+    if (set == nullptr || set->find(f.cluster) == nullptr)
+      item.error("cluster", "unknown cluster \"" + f.cluster + "\" (not in upstreams:)");
+  }
+  if (item.has("endpoint")) item.error("endpoint", "kind: queue replays to a cluster:");
+  const Settings q = item.child("queue");
+  auto out = std::make_shared<QueueFallback>();
+  auto& o = out->options;
+  o.name = q.string("name", f.name);
+  o.log.dir = q.string("dir");
+  if (o.log.dir.empty())
+    q.error("dir", "is required (a local directory that only this queue uses)");
+  else
+    o.log.dir = std::filesystem::absolute(o.log.dir).lexically_normal().string();
+  const auto fsync = q.choice("fsync", {"always", "interval", "never"}, "interval");
+  o.log.fsync = fsync == "always"  ? queue::FsyncPolicy::kAlways
+                : fsync == "never" ? queue::FsyncPolicy::kNever
+                                   : queue::FsyncPolicy::kInterval;
+  o.fsync_interval = q.millis("fsync_interval_ms", o.fsync_interval);
+  if (q.has("fsync_interval_ms") && fsync != "interval")
+    q.error("fsync_interval_ms", "only with fsync: interval");
+  if (o.fsync_interval.count() <= 0) q.error("fsync_interval_ms", "must be > 0");
+  o.log.max_bytes = static_cast<std::uint64_t>(
+      q.integer("max_bytes", std::int64_t{1} << 30, 4096, std::int64_t{1} << 50));
+  o.log.segment_bytes =
+      static_cast<std::uint64_t>(q.integer("segment_bytes", 64 << 20, 4096, std::int64_t{1} << 40));
+  o.max_age = q.millis("max_age_ms", o.max_age);
+  o.concurrency = static_cast<int>(q.integer("concurrency", o.concurrency, 1, 4096));
+  o.max_rate = q.number("max_rate", 0, 0, 1e9);
+  o.max_attempts = static_cast<int>(q.integer("max_attempts", o.max_attempts, 1, 1'000'000));
+  o.backoff_base = q.millis("backoff_base_ms", o.backoff_base);
+  o.backoff_max = q.millis("backoff_max_ms", o.backoff_max);
+  if (o.backoff_base.count() <= 0) q.error("backoff_base_ms", "must be > 0");
+  if (o.backoff_max < o.backoff_base) q.error("backoff_max_ms", "must be >= backoff_base_ms");
+  o.replay_timeout = q.millis("replay_timeout_ms", o.replay_timeout);
+  if (o.replay_timeout.count() <= 0) q.error("replay_timeout_ms", "must be > 0");
+  out->max_body = static_cast<std::size_t>(
+      q.integer("max_body_bytes", static_cast<std::int64_t>(out->max_body), 0, 256 << 20));
+  if (q.has("methods")) {
+    out->methods = q.strings("methods");
+    if (out->methods.empty()) q.error("methods", "at least one method");
+    for (const auto& m : out->methods)
+      if (m == "GET" || m == "HEAD")
+        q.error("methods", m + " is never queued: a read needs its answer now");
+  }
+  const auto order = q.choice("order_by", {"none", "header", "client", "path"}, "none");
+  out->order_by = order == "header"   ? QueueFallback::OrderBy::kHeader
+                  : order == "client" ? QueueFallback::OrderBy::kClient
+                  : order == "path"   ? QueueFallback::OrderBy::kPath
+                                      : QueueFallback::OrderBy::kNone;
+  out->order_header = q.string("order_header");
+  if (order == "header" && out->order_header.empty())
+    q.error("order_header", "is required with order_by: header");
+  if (order != "header" && q.has("order_header"))
+    q.error("order_header", "only with order_by: header");
+  out->retry_after_s = static_cast<int>(q.integer("retry_after_s", out->retry_after_s, 1, 3600));
+  out->accepted_body = q.string("accepted_body");
+  if (!item.has("queue")) item.error("queue", "is required for kind: queue (at least dir:)");
+
+  if (spec.services != nullptr && q.ok() && !o.log.dir.empty()) {
+    auto& registry = spec.services->shared.get_or_emplace<QueueRegistry>();
+    std::lock_guard lock(registry.mu);
+    for (const auto& [name, store] : registry.by_name) {
+      if (name != o.name && store->options().log.dir == o.log.dir) {
+        q.error("dir", "is the directory of queue \"" + name + "\"; every queue needs its own");
+        return;
+      }
+    }
+    auto& slot = registry.by_name[o.name];
+    if (slot && slot->options().log.dir != o.log.dir) {
+      q.error("dir", "queue \"" + o.name + "\" runs with dir " + slot->options().log.dir +
+                         "; a queue's directory changes with a restart, not a reload");
+      return;
+    }
+    if (!slot) {
+      std::string error;
+      slot = queue::StoreAndForward::open(o, metrics_for(metrics, o.name), error);
+      if (!slot) {
+        registry.by_name.erase(o.name);
+        q.error("dir", error);
+        return;
+      }
+    }
+    out->store = slot;
+  }
+  f.queue = std::move(out);
+}
+
+}  // namespace sluice::middleware

@@ -1,0 +1,595 @@
+// Store and forward (the fallback's `queue` kind) through the real binary and real upstreams:
+// writes during an outage answered 202 and delivered after it, in order per key, once per
+// idempotency key, a 1 MiB body byte-identical; kill -9 with writes queued and in the middle of a
+// drain; a full queue and a full disk answered 503; a 4xx on replay kept as a dead letter and
+// delivered after a requeue through the admin API.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "support/sluice_process.hpp"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+struct Received {
+  std::string target, key, account, replay, body;
+  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();
+};
+
+// An upstream that can go down and come back on the same port, recording every write.
+class WriteUpstream {
+ public:
+  WriteUpstream() {  // a free port, closed: connections to it are refused until start()
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  ~WriteUpstream() { stop(); }
+  int port() const { return port_; }
+  void start() {
+    server_ = std::make_unique<httplib::Server>();
+    server_->new_task_queue = [] {
+      // More threads than replays in flight: each keep-alive connection holds one.
+      return new httplib::ThreadPool(32);
+    };
+    auto record = [this](const httplib::Request& req, httplib::Response& res) {
+      if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      Received r{req.target, req.get_header_value("Idempotency-Key"),
+                 req.get_header_value("X-Account"), req.get_header_value("X-Sluice-Replay"),
+                 req.body};
+      int status = 200;
+      if (status_for) status = status_for(r);
+      {
+        std::lock_guard lock(mu_);
+        if (status < 300) got_.push_back(r);
+        all_.push_back(r);
+      }
+      res.status = status;
+      if (status >= 500 && !retry_after.empty()) res.set_header("Retry-After", retry_after);
+      res.set_content(status < 300 ? "stored" : "{\"error\":\"no such account\"}",
+                      "application/json");
+    };
+    server_->Post(".*", record);
+    server_->Put(".*", record);
+    server_->Delete(".*", record);
+    for (int i = 0; i < 200 && !server_->bind_to_port("127.0.0.1", port_); ++i)
+      std::this_thread::sleep_for(10ms);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running())
+      std::this_thread::sleep_for(1ms);
+  }
+  void stop() {
+    if (!server_) return;
+    server_->stop();
+    thread_.join();
+    server_.reset();
+  }
+  std::vector<Received> got() {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+  std::vector<Received> all() {  // every call, whatever its answer
+    std::lock_guard lock(mu_);
+    return all_;
+  }
+  // Waits until `n` writes were stored (true) or the time is up.
+  bool wait_for(std::size_t n, std::chrono::milliseconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (got().size() >= n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  std::function<int(const Received&)> status_for;  // set before start()
+  std::string retry_after;                         // sent with every answer >= 500 when set
+  std::atomic<int> delay_ms{0};
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Received> got_;
+  std::vector<Received> all_;
+};
+
+std::string config(int upstream_port, const std::string& dir, const std::string& queue_extra,
+                   const std::string& top = "") {
+  return top + R"(
+workers: 2
+limits: { max_body_bytes: 4194304, buffer_body_bytes: 4194304 }
+admin: { listen: 127.0.0.1:0, token: q-admin-token }
+upstreams:
+  backend:
+    endpoints: ["127.0.0.1:)" +
+         std::to_string(upstream_port) + R"("]
+    connect_timeout_ms: 200
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - name: later
+            kind: queue
+            cluster: backend
+            when: { upstream_error: true, status: [503] }
+            queue: { dir: ")" +
+         dir + R"(", backoff_base_ms: 50, backoff_max_ms: 200, max_body_bytes: 2097152)" +
+         queue_extra + R"( }
+    handler: { type: proxy, cluster: backend }
+)";
+}
+
+const httplib::Headers kAdmin = {{"Authorization", "Bearer q-admin-token"}};
+
+json queues(const SluiceProcess& gw) {
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto r = admin.Get("/queues", kAdmin);
+  if (!r || r->status != 200) return json::object();
+  return json::parse(r->body);
+}
+
+// Waits until the queue is empty; its last stats.
+json wait_drained(const SluiceProcess& gw, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  json q;
+  while (std::chrono::steady_clock::now() < end) {
+    q = queues(gw);
+    if (q.contains("queues") && !q["queues"].empty() && q["queues"][0]["depth"] == 0 &&
+        q["queues"][0]["in_flight"] == 0)
+      return q["queues"][0];
+    std::this_thread::sleep_for(20ms);
+  }
+  return q;
+}
+
+TEST(Queue, WritesDuringAnOutageAreAcceptedAndDeliveredInOrderOncePerKey) {
+  WriteUpstream up;  // down: nothing listens on its port yet
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"),
+                          ", order_by: header, order_header: X-Account, fsync: always"));
+  httplib::Client c("127.0.0.1", gw.port());
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<std::string>> sent;  // account -> bodies in order
+  for (int i = 0; i < 30; ++i) {
+    const std::string account = i % 3 == 0 ? "acct-b" : "acct-a";
+    const std::string body = "write-" + std::to_string(i);
+    httplib::Headers h = {{"X-Account", account}};
+    if (i == 7) h.emplace("Idempotency-Key", "client-key-7");
+    auto r = c.Post("/orders?n=" + std::to_string(i), h, body, "text/plain");
+    ASSERT_TRUE(r) << i;
+    ASSERT_EQ(r->status, 202) << i << ": " << r->body;
+    EXPECT_FALSE(r->get_header_value("X-Sluice-Queued").empty());
+    EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "later");
+    const std::string key = r->get_header_value("Idempotency-Key");
+    if (i == 7) {
+      EXPECT_EQ(key, "client-key-7") << "the client's key is kept";
+    }
+    EXPECT_NE(json::parse(r->body)["queued"], nullptr);
+    keys.push_back(key);
+    sent[account].push_back(body);
+  }
+  // A 1 MiB body with every byte value.
+  std::string big(1 << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>((i * 7919) % 251);
+  auto r = c.Post("/blobs", {{"X-Account", "acct-c"}}, big, "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  keys.push_back(r->get_header_value("Idempotency-Key"));
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), keys.size());
+
+  // A read is never queued: the client sees the outage.
+  auto read = c.Get("/orders");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 502);
+
+  json before = queues(gw)["queues"][0];
+  EXPECT_EQ(before["name"], "later");
+  EXPECT_EQ(before["depth"], 31);
+  EXPECT_GT(before["bytes"].get<double>(), 1 << 20);
+
+  up.start();
+  ASSERT_TRUE(up.wait_for(31, 15s)) << up.got().size() << " of 31 arrived";
+  const json after = wait_drained(gw, 5s);
+  EXPECT_EQ(after["depth"], 0);
+  EXPECT_EQ(after["delivered"], 31);
+  std::this_thread::sleep_for(300ms);  // nothing more may come
+  const auto got = up.got();
+  ASSERT_EQ(got.size(), 31u) << "each write exactly once";
+  std::map<std::string, std::vector<std::string>> arrived;
+  std::set<std::string> arrived_keys;
+  for (const auto& g : got) {
+    if (g.target == "/blobs") {
+      EXPECT_TRUE(g.body == big) << "the 1 MiB body arrived changed (" << g.body.size() << ")";
+    } else {
+      arrived[g.account].push_back(g.body);
+    }
+    EXPECT_FALSE(g.replay.empty()) << "a replay says so";
+    arrived_keys.insert(g.key);
+  }
+  EXPECT_EQ(arrived, sent) << "per account, in arrival order";
+  EXPECT_EQ(arrived_keys, std::set<std::string>(keys.begin(), keys.end()));
+
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  const std::string m = admin.Get("/metrics", kAdmin)->body;
+  EXPECT_NE(m.find(R"(sluice_queue_enqueued_total{queue="later"} 31)"), std::string::npos) << m;
+  EXPECT_NE(m.find(R"(sluice_queue_replayed_total{queue="later",result="done"} 31)"),
+            std::string::npos);
+  EXPECT_NE(m.find(R"(sluice_queue_depth{queue="later"} 0)"), std::string::npos);
+  EXPECT_NE(m.find(R"(sluice_queue_drain_duration_seconds_count{queue="later"} 1)"),
+            std::string::npos);
+  // The segments are gone once every record is done.
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.file("q")))
+    if (e.is_regular_file()) ++files;
+  EXPECT_LE(files, 1u);
+  EXPECT_NE(gw.log().find("queue later: drained in"), std::string::npos);
+}
+
+TEST(Queue, KillNineWithWritesQueuedAndInTheMiddleOfADrainLosesNothing) {
+  WriteUpstream up;
+  up.delay_ms = 40;
+  TempDir dir;
+  const std::string cfg = config(up.port(), dir.file("q"), ", concurrency: 2, fsync: never");
+  std::set<std::string> accepted;
+  {
+    SluiceProcess gw(cfg);
+    httplib::Client c("127.0.0.1", gw.port());
+    for (int i = 0; i < 60; ++i) {
+      auto r = c.Post("/w", "w" + std::to_string(i), "text/plain");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 202);
+      accepted.insert(r->get_header_value("Idempotency-Key"));
+    }
+    EXPECT_EQ(gw.stop(9), -1) << "killed, no clean exit";
+  }
+  {
+    SluiceProcess gw(cfg);  // the upstream is still down: the writes wait
+    EXPECT_NE(gw.log().find("60 writes pending from before the restart"), std::string::npos)
+        << gw.log();
+    up.start();
+    ASSERT_TRUE(up.wait_for(10, 10s));
+    gw.stop(9);  // in the middle of the drain
+  }
+  const std::size_t before_restart = up.got().size();
+  EXPECT_LT(before_restart, 60u) << "the kill came too late to be mid-drain";
+  SluiceProcess gw(cfg);
+  ASSERT_TRUE(up.wait_for(60, 20s));
+  wait_drained(gw, 10s);
+  std::this_thread::sleep_for(200ms);
+  std::set<std::string> delivered;
+  for (const auto& g : up.got()) {
+    EXPECT_TRUE(accepted.count(g.key)) << "a write nobody sent, or with a new key: " << g.key;
+    delivered.insert(g.key);
+  }
+  EXPECT_EQ(delivered, accepted) << "every accepted write arrived";
+  // At-least-once: writes in flight at the kill may come twice, with the same key.
+  EXPECT_LE(up.got().size(), 60u + 2u);
+}
+
+TEST(Queue, AFullQueueAnswers503WithRetryAfterAndKeepsWhatItAccepted) {
+  WriteUpstream up;
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_bytes: 8192, retry_after_s: 7"));
+  httplib::Client c("127.0.0.1", gw.port());
+  int accepted = 0;
+  int status = 0;
+  std::string retry_after, body;
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.Post("/w", std::string(1000, static_cast<char>('a' + i % 26)), "text/plain");
+    ASSERT_TRUE(r);
+    status = r->status;
+    retry_after = r->get_header_value("Retry-After");
+    body = r->body;
+    if (status != 202) break;
+    ++accepted;
+  }
+  EXPECT_GT(accepted, 3);
+  EXPECT_LT(accepted, 8);
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(retry_after, "7");
+  EXPECT_NE(body.find("queue_full"), std::string::npos) << body;
+  up.start();
+  EXPECT_TRUE(up.wait_for(static_cast<std::size_t>(accepted), 10s));
+  wait_drained(gw, 5s);
+  auto again = c.Post("/w", std::string(1000, 'z'), "text/plain");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << "the upstream is back: the write goes straight through";
+}
+
+TEST(Queue, ARejectedReplayIsADeadLetterAndARequeueDeliversIt) {
+  WriteUpstream up;
+  std::atomic<bool> account_exists{false};
+  up.status_for = [&](const Received& r) {
+    return r.body == "for-unknown-account" && !account_exists ? 422 : 200;
+  };
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", concurrency: 1"));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (const char* body : {"first", "for-unknown-account", "last"}) {
+    auto r = c.Post("/w", body, "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202);
+  }
+  up.start();
+  ASSERT_TRUE(up.wait_for(2, 10s));
+  const json stats = wait_drained(gw, 5s);
+  EXPECT_EQ(stats["dead_letters"], 1);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto unauthorized = admin.Get("/queues/later/dead");
+  ASSERT_TRUE(unauthorized);
+  EXPECT_EQ(unauthorized->status, 401);
+  auto dead = admin.Get("/queues/later/dead", kAdmin);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->status, 200) << dead->body;
+  const json letters = json::parse(dead->body)["dead_letters"];
+  ASSERT_EQ(letters.size(), 1u) << letters.dump();
+  EXPECT_EQ(letters[0]["status"], 422);
+  EXPECT_EQ(letters[0]["reason"], "rejected");
+  EXPECT_EQ(letters[0]["answer"], "{\"error\":\"no such account\"}");
+  EXPECT_EQ(letters[0]["target"], "/w");
+  const std::string key = letters[0]["idempotency_key"];
+
+  account_exists = true;
+  auto requeue =
+      admin.Post("/queues/later/dead/" + std::to_string(letters[0]["id"].get<int>()) + "/requeue",
+                 kAdmin, "", "text/plain");
+  ASSERT_TRUE(requeue);
+  EXPECT_EQ(requeue->status, 200) << requeue->body;
+  ASSERT_TRUE(up.wait_for(3, 10s));
+  EXPECT_EQ(up.got().back().body, "for-unknown-account");
+  EXPECT_EQ(up.got().back().key, key) << "the same key as the first delivery attempt";
+  EXPECT_EQ(json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"].size(), 0u);
+  auto missing = admin.Delete("/queues/later/dead/999", kAdmin);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  const std::string m = admin.Get("/metrics", kAdmin)->body;
+  EXPECT_NE(m.find(R"(sluice_queue_replayed_total{queue="later",result="dead"} 1)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(sluice_queue_dead_letters{queue="later"} 0)"), std::string::npos);
+}
+
+TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {
+  WriteUpstream up;
+  up.start();
+  TempDir dir;
+  // status 503 from the upstream triggers the queue too (when: status: [503]).
+  std::atomic<bool> overloaded{true};
+  up.stop();
+  up.status_for = [&](const Received&) { return overloaded ? 503 : 200; };
+  up.start();
+  SluiceProcess gw(config(up.port(), dir.file("q"), ""));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "held", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  // The first try reached the upstream (its 503 made the queue take the write): it carried the
+  // key that the client got and that every replay sends.
+  const std::string key = r->get_header_value("Idempotency-Key");
+  ASSERT_FALSE(up.all().empty());
+  EXPECT_EQ(up.all()[0].key, key);
+  EXPECT_TRUE(up.all()[0].replay.empty()) << "the first try is not a replay";
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto paused = admin.Post("/queues/later/pause", kAdmin, "", "text/plain");
+  ASSERT_TRUE(paused);
+  EXPECT_EQ(json::parse(paused->body)["state"], "paused");
+  overloaded = false;
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(up.got().size(), 0u) << "paused: nothing replayed";
+  EXPECT_EQ(admin.Post("/queues/later/resume", kAdmin, "", "text/plain")->status, 200);
+  ASSERT_TRUE(up.wait_for(1, 5s));
+  EXPECT_EQ(up.got()[0].key, key);
+  EXPECT_EQ(up.got()[0].body, "held");
+  EXPECT_NE(up.got()[0].replay.find("; attempt="), std::string::npos) << up.got()[0].replay;
+  EXPECT_EQ(admin.Post("/queues/nope/pause", kAdmin, "", "text/plain")->status, 404);
+}
+
+TEST(Queue, RetryAfterIsHonouredAndMaxAttemptsMakesADeadLetter) {
+  WriteUpstream up;
+  up.status_for = [](const Received&) { return 503; };
+  up.retry_after = "1";
+  up.start();
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_attempts: 3"));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "never-taken", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  json letters;
+  for (int i = 0; i < 100 && letters.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    letters = json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"];
+  }
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0]["reason"], "max_attempts");
+  EXPECT_EQ(letters[0]["attempts"], 3);
+  EXPECT_EQ(letters[0]["status"], 503);
+  const auto calls = up.all();
+  ASSERT_EQ(calls.size(), 4u) << "the first try and three replays";
+  for (std::size_t i = 2; i < calls.size(); ++i)
+    EXPECT_GE(calls[i].at - calls[i - 1].at, 950ms)
+        << "replay " << i << " came before the upstream's Retry-After: 1";
+  EXPECT_EQ(queues(gw)["queues"][0]["depth"], 0);
+}
+
+TEST(Queue, AWriteOlderThanMaxAgeBecomesADeadLetterNotALostOne) {
+  WriteUpstream up;  // down for good
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_age_ms: 300"));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "too-late", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  json letters;
+  for (int i = 0; i < 60 && letters.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    letters = json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"];
+  }
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0]["reason"], "expired");
+  EXPECT_EQ(letters[0]["idempotency_key"], r->get_header_value("Idempotency-Key"));
+  auto dropped =
+      admin.Delete("/queues/later/dead/" + std::to_string(letters[0]["id"].get<int>()), kAdmin);
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(dropped->status, 200);
+  EXPECT_EQ(queues(gw)["queues"][0]["dead_letters"], 0);
+}
+
+TEST(Queue, AReloadKeepsTheQueueAndRefusesToMoveItsDirectory) {
+  WriteUpstream up;
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ""));
+  httplib::Client c("127.0.0.1", gw.port());
+  std::set<std::string> accepted;
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.Post("/w", "before-reload-" + std::to_string(i), "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202);
+    accepted.insert(r->get_header_value("Idempotency-Key"));
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  gw.rewrite_config(config(up.port(), dir.file("q"), ", concurrency: 1"));
+  auto ok = admin.Post("/reload", kAdmin, "", "text/plain");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(queues(gw)["queues"][0]["depth"], 5) << "the same queue, its writes kept";
+
+  gw.rewrite_config(config(up.port(), dir.file("elsewhere"), ""));
+  auto refused = admin.Post("/reload", kAdmin, "", "text/plain");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("a queue's directory changes with a restart"), std::string::npos)
+      << refused->body;
+
+  up.start();
+  ASSERT_TRUE(up.wait_for(5, 10s));
+  std::set<std::string> delivered;
+  for (const auto& g : up.got())
+    delivered.insert(g.key);
+  EXPECT_EQ(delivered, accepted);
+}
+
+TEST(Queue, MaxRateSpacesTheReplaysOfADrain) {
+  WriteUpstream up;
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ", max_rate: 20"));
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 30; ++i) {
+    auto r = c.Post("/w", "paced-" + std::to_string(i), "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202);
+  }
+  up.start();
+  ASSERT_TRUE(up.wait_for(30, 10s));
+  const auto got = up.got();
+  // 30 replays at 20 per second, one at a time: 29 gaps of 50 ms at least.
+  EXPECT_GE(got.back().at - got.front().at, 1300ms);
+  EXPECT_LE(got.back().at - got.front().at, 4000ms);
+}
+
+TEST(Queue, ConfigErrorsNameTheKey) {
+  TempDir dir;
+  const auto check = [&](const std::string& fallback) {
+    const std::string path = dir.write("bad.yaml", R"(
+upstreams:
+  backend: { endpoints: ["127.0.0.1:1"] }
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - )" + fallback + R"(
+    handler: { type: proxy, cluster: backend }
+)");
+    return run_sluice("check -c " + path).output;
+  };
+  EXPECT_NE(check("{ name: q, kind: queue, cluster: backend, queue: { dir: " + dir.file("a") +
+                  ", methods: [POST, GET] } }")
+                .find("GET is never queued"),
+            std::string::npos);
+  EXPECT_NE(check("{ name: q, kind: queue, cluster: backend }").find("queue"), std::string::npos);
+  EXPECT_NE(check("{ name: q, kind: queue, cluster: nope, queue: { dir: " + dir.file("b") + " } }")
+                .find("unknown cluster \"nope\""),
+            std::string::npos);
+  EXPECT_NE(check("{ name: q, kind: queue, cluster: backend, queue: { dir: " + dir.file("c") +
+                  ", fsync: sometimes } }")
+                .find("fsync"),
+            std::string::npos);
+}
+
+TEST(Queue, AFullDiskAnswersTheDeclared503AndLosesNothingAccepted) {
+  TempDir dir;
+  const std::string mnt = dir.file("tmpfs");
+  std::filesystem::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  WriteUpstream up;
+  std::set<std::string> accepted;
+  int refused = 0;
+  {
+    SluiceProcess gw(config(up.port(), mnt + "/q", ", fsync: always"));
+    httplib::Client c("127.0.0.1", gw.port());
+    for (int i = 0; i < 40; ++i) {
+      auto r = c.Post("/w", std::string(64 * 1024, static_cast<char>('a' + i % 26)), "text/plain");
+      ASSERT_TRUE(r) << "sluice must answer, " << i;
+      if (r->status == 202) {
+        accepted.insert(r->get_header_value("Idempotency-Key"));
+      } else {
+        EXPECT_EQ(r->status, 503) << r->body;
+        EXPECT_FALSE(r->get_header_value("Retry-After").empty());
+        ++refused;
+      }
+    }
+    EXPECT_GT(refused, 0) << "a 1 MiB disk cannot hold 40 x 64 KiB";
+    EXPECT_GT(accepted.size(), 5u);
+    EXPECT_TRUE(gw.running()) << "no crash on ENOSPC";
+    EXPECT_EQ(gw.stop(9), -1);
+  }
+  up.start();
+  SluiceProcess gw(config(up.port(), mnt + "/q", ", fsync: always"));
+  ASSERT_TRUE(up.wait_for(accepted.size(), 15s)) << gw.log();
+  wait_drained(gw, 5s);
+  std::set<std::string> delivered;
+  for (const auto& g : up.got())
+    delivered.insert(g.key);
+  EXPECT_EQ(delivered, accepted);
+}
+
+}  // namespace
+}  // namespace sluice::testing
