@@ -3,12 +3,20 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/config.hpp"
+#include "observe/shared_pool.hpp"
 #include "observe/tracing/exporter_pool.hpp"
+#include "observe/tracing/tail_sampling.hpp"
 #include "observe/tracing/tracing_observer.hpp"
 #include "observe/tracing/tracing_options.hpp"
 
 namespace sluice::observe {
 namespace {
+
+// One SamplingStats per process: its counters and pending decisions outlive a reload.
+std::shared_ptr<SamplingStats> sampling_stats(GatewayServices& services) {
+  shared_pool<SamplingStats>(services);  // created, and its metrics registered, on first use
+  return services.shared.get<SharedPoolHolder<SamplingStats>>()->pool;
+}
 
 const gateway::ConfigSectionRegistrar section("tracing", [](Settings& s,
                                                             gateway::LoadedConfig& config,
@@ -21,10 +29,11 @@ const gateway::ConfigSectionRegistrar section("tracing", [](Settings& s,
   pool.reap();  // exporters of configs released since the last load
   if (!options.enabled || !s.ok()) return;
   auto exporter = pool.get(options.exporter, options.exporter_key());
-  config.observers.push_back(
-      std::make_shared<TracingObserver>(options.sampler, exporter, options.per_middleware_spans));
-  spdlog::info("tracing: spans to {} (service {}, sampler {})", exporter->url(),
-               options.exporter.service_name, options.sampler.description());
+  auto tail = std::make_shared<TailSampler>(options.tail, sampling_stats(services));
+  config.observers.push_back(std::make_shared<TracingObserver>(options.sampler, exporter,
+                                                               options.per_middleware_spans, tail));
+  spdlog::info("tracing: spans to {} (service {}, sampler {}, {})", exporter->url(),
+               options.exporter.service_name, options.sampler.description(), tail->description());
 });
 
 }  // namespace
