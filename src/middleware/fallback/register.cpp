@@ -157,8 +157,21 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
         f.endpoint = {endpoint.substr(0, colon), endpoint.substr(colon + 1)};
       }
     }
-    f.when = FallbackRule::parse(item.child("when"));
+    const Settings when = item.child("when");
+    f.when = FallbackRule::parse(when);
     f.timeout = item.millis("timeout_ms", f.timeout);
+    const bool from_memory =
+        f.kind == FallbackSpec::Kind::kCacheSnapshot || f.kind == FallbackSpec::Kind::kStatic;
+    // Refused rather than ignored: these answer from memory, synchronously, in microseconds;
+    // there is nothing for a timeout to cut short, and a key that does nothing misleads.
+    if (from_memory && item.has("timeout_ms"))
+      item.error("timeout_ms",
+                 "only for kind: upstream (cache_snapshot and static answer from memory at once: "
+                 "there is nothing to time out)");
+    if (f.when.before_handler() && !from_memory)
+      when.error("before_handler",
+                 "only for kind: cache_snapshot or static (to call another upstream on a latency "
+                 "budget, use hedge:)");
     if (f.kind == FallbackSpec::Kind::kStatic) {
       f.status = static_cast<int>(item.integer("status", 200, 100, 599));
       f.body = item.string("body");
