@@ -197,6 +197,21 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (!answers_hedged)
       s.error("hedge", "no fallback answers it: give one `when: { detail: [hedged] }`");
   }
+  // Settings that nothing in this middleware would use are errors, not silently accepted.
+  const bool uses_p99 =
+      std::any_of(config.fallbacks.begin(), config.fallbacks.end(),
+                  [](const FallbackSpec& f) { return f.when.uses_route_p99(); }) ||
+      (config.hedge.enabled && config.hedge.p99_multiple > 0);
+  if (s.has("latency_window_ms") && !uses_p99)
+    s.error("latency_window_ms",
+            "has no effect: no fallback uses route_p99_above_ms and no hedge uses p99_multiple");
+  const bool uses_snapshots =
+      config.hedge.enabled ||
+      std::any_of(config.fallbacks.begin(), config.fallbacks.end(), [](const FallbackSpec& f) {
+        return f.kind == FallbackSpec::Kind::kCacheSnapshot;
+      });
+  if (s.has("snapshots") && !uses_snapshots)
+    s.error("snapshots", "has no effect: no fallback is kind: cache_snapshot");
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
                                               clock, binder_for(spec.services));
