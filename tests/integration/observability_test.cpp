@@ -218,7 +218,7 @@ TEST(Observability, TailSamplingKeepsErrorsAndSlowRequestsAtRatioZero) {
     r.set_content("ok", "text/plain");
   });
   upstream.Get("/slow", [](const httplib::Request&, httplib::Response& r) {
-    std::this_thread::sleep_for(400ms);
+    std::this_thread::sleep_for(1200ms);
     r.set_content("slow", "text/plain");
   });
   upstream.Get("/broken", [](const httplib::Request&, httplib::Response& r) {
@@ -240,7 +240,7 @@ tracing:
                    std::to_string(collector.port()) + R"(
   sampler: parentbased_traceidratio
   ratio: 0
-  tail_sampling: { errors: [5xx], slow_ms: 250 }
+  tail_sampling: { errors: [5xx], slow_ms: 800 }  # margin for a loaded machine
   batch: { schedule_delay_ms: 50 }
 routes:
   - name: api

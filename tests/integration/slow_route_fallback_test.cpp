@@ -55,13 +55,13 @@ routes:
   EXPECT_EQ(fast->body, "v1");
   EXPECT_EQ(fast->get_header_value("X-Sluice-Fallback"), "");
 
-  delay_ms = 400;  // slow, and still 200
-  for (int i = 0; i < 5; ++i) {
+  delay_ms = 1000;  // slow, and still 200
+  for (int i = 0; i < 3; ++i) {
     auto slow = c.Get("/item");
     ASSERT_TRUE(slow);
     EXPECT_EQ(slow->status, 200);
   }
-  const int before = calls.load();  // 6: the last stored snapshot is "v6"
+  const int before = calls.load();  // 4: the last stored snapshot is "v4"
 
   const auto t0 = std::chrono::steady_clock::now();
   auto p0 = c.Get("/item", vip);
@@ -70,7 +70,7 @@ routes:
   EXPECT_EQ(p0->status, 200);
   EXPECT_EQ(p0->get_header_value("X-Sluice-Fallback"), "p0");
   EXPECT_EQ(p0->body, "v" + std::to_string(before)) << "the last good response";
-  EXPECT_LT(took, 200ms) << "answered before the upstream's 400 ms";
+  EXPECT_LT(took, 700ms) << "answered before the upstream's 1000 ms";
   EXPECT_EQ(calls.load(), before) << "the upstream is not called for the VIP";
 
   auto other = c.Get("/item", {{"X-User-Tier", "free"}});

@@ -109,7 +109,7 @@ class Scripted final : public Handler {
  public:
   std::string_view kind() const override { return "scripted"; }
   Decision handle(Exchange& ex) override {
-    if (ex.request().path() == "/slow") std::this_thread::sleep_for(60ms);
+    if (ex.request().path() == "/slow") std::this_thread::sleep_for(200ms);
     const int status = ex.request().path() == "/error" ? 502 : 200;
     return ex.answer(status, "text/plain", "x");
   }
@@ -150,7 +150,7 @@ struct Gateway {
 };
 
 TEST(TailSampling, TheObserverKeepsErrorsAndSlowRequestsAtRatioZero) {
-  Gateway g(options(40ms));
+  Gateway g(options(150ms));  // margin: a "fast" request is slow on a loaded machine
   const std::string forwarded = g.run("/error");
   g.run("/slow");
   g.run("/fast");
