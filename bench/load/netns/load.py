@@ -2,7 +2,8 @@
 """A fixed-rate HTTP client for the netns experiments: RATE requests per second (open loop: a
 request is sent on schedule whatever the earlier ones do) on keep-alive connections to
 127.0.0.1:PORT from START_EPOCH for DURATION seconds, each with a client timeout of TIMEOUT_S.
-Prints one line per request: "<start offset s> <latency ms> <status or 0> <X-Sluice-Fallback or ->".
+Prints one line per request: "<start offset s> <latency ms> <status or 0> <X-Sluice-Fallback or ->",
+plus " stale" when a pooled connection had been closed by the server and the GET was sent again.
 
     load.py PORT PATH RATE START_EPOCH DURATION_S TIMEOUT_S
 """
@@ -11,14 +12,25 @@ import sys
 import time
 
 
-async def one(port, path, timeout, pool):
+async def one(port, path, timeout, pool, fresh=False):
+    pooled = bool(pool) and not fresh
     try:
-        if pool:
+        if pooled:
             reader, writer = pool.pop()
         else:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except (asyncio.IncompleteReadError, ConnectionError) as e:
+            # A kept-alive connection the server closed while it sat idle in the pool (sluice's
+            # idle_timeout), found out before any byte of an answer: like any HTTP client (and
+            # sluice's own upstream pool), send the GET again once on a fresh connection.
+            if pooled and (not isinstance(e, asyncio.IncompleteReadError) or not e.partial):
+                writer.close()
+                status, fallback, _ = await one(port, path, timeout, pool, fresh=True)
+                return status, fallback, True
+            raise
         status, length, fallback = int(head.split(b" ", 2)[1]), 0, "-"
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
@@ -29,9 +41,9 @@ async def one(port, path, timeout, pool):
                 fallback = value.strip().decode()
         await reader.readexactly(length)
         pool.append((reader, writer))
-        return status, fallback
+        return status, fallback, False
     except Exception:
-        return 0, "-"
+        return 0, "-", False
 
 
 async def main():
@@ -43,8 +55,9 @@ async def main():
 
     async def timed(offset):
         start = time.monotonic()
-        status, fallback = await one(port, path, timeout, pool)
-        out.append("%.3f %.2f %d %s" % (offset, (time.monotonic() - start) * 1000, status, fallback))
+        status, fallback, stale = await one(port, path, timeout, pool)
+        out.append("%.3f %.2f %d %s%s" % (offset, (time.monotonic() - start) * 1000, status,
+                                          fallback, " stale" if stale else ""))
 
     i = 0
     while True:
