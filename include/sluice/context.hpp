@@ -28,6 +28,7 @@ struct TraceSlot {
   std::uint8_t flags = 0;                        // bit 0: sampled
   std::string trace_state;                       // validated incoming tracestate
   bool valid = false;
+  std::uint8_t sampling = 0;  // the tracing observer's own bits (tail sampling)
 };
 
 class Context {

@@ -1,6 +1,7 @@
 // sluice::Settings — a middleware's settings from the config file, read by its factory.
 // Every read records the key as known; keys nobody read are reported as errors with their
-// file:line:column and the likely intended name.
+// file:line:column and the likely intended name. has() is not a read: a key that a factory only
+// tested for (and then did not read, given the other settings) is reported as having no effect.
 //
 //   double rate = s.number("rate", 0, /*min=*/0);
 //   auto key = s.choice("key", {"client_ip", "header", "route"}, "client_ip");
@@ -25,7 +26,12 @@ class Settings {
   struct State;
   explicit Settings(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
+  // Whether the key is present. Not a read (see the header comment): read it, or report an
+  // error at it, when it is present and meant to be accepted.
   bool has(std::string_view key) const;
+  // Records the key as read, for a value the caller reads some other way (the gateway's
+  // `listen:`, a string or a list of strings and maps).
+  void mark_read(std::string_view key) const;
   std::string string(std::string_view key, std::string fallback = {}) const;
   std::optional<std::string> optional_string(std::string_view key) const;
   std::int64_t integer(std::string_view key, std::int64_t fallback, std::int64_t min = INT64_MIN,

@@ -51,6 +51,8 @@ struct Settings::State {
   std::string path;
   ConfigErrors* errors = nullptr;
   std::set<std::string, std::less<>> known;
+  // Keys only tested with has(): present but never read, they had no effect — an error too.
+  std::set<std::string, std::less<>> tested;
   YAML::Mark mark;  // where the map (or the key that should hold it) is
   bool accept_all = false;
   // A list where a map was expected; an error at finish() unless items() read it.

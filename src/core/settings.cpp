@@ -73,6 +73,13 @@ void ConfigErrors::finish() {
     for (const auto& kv : s->node) {
       auto key = kv.first.as<std::string>("");
       if (s->known.count(key) != 0) continue;
+      if (s->tested.count(key) != 0) {
+        // Looked for, then not used with the other settings given: silently accepting it would
+        // let the file say something sluice does not do.
+        add(kv.first, s->path.empty() ? key : s->path + "." + key,
+            "has no effect with the other settings here");
+        continue;
+      }
       add(kv.first, s->path, "unknown key \"" + key + "\"" + did_you_mean(key, known));
     }
   }
@@ -159,8 +166,16 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 }
 }  // namespace
 
+// Not a read: a key that is only tested, never read, is reported at finish() (see `tested`).
 bool Settings::has(std::string_view key) const {
-  return present(lookup(*state_, key));
+  state_->tested.emplace(key);
+  if (!state_->node.IsMap()) return false;
+  const YAML::Node& map = state_->node;
+  return present(map[std::string(key)]);
+}
+
+void Settings::mark_read(std::string_view key) const {
+  state_->known.emplace(key);
 }
 
 std::string Settings::string(std::string_view key, std::string fallback) const {

@@ -128,6 +128,7 @@ class Loader {
   // `listen:` is "host:port", or a list whose items are "host:port" or maps with options.
   void read_listeners(const Settings& top, const YAML::Node& root, GatewaySettings& out) {
     if (!top.has("listen")) return;
+    top.mark_read("listen");  // read from the YAML below: items are strings or maps
     const YAML::Node node = root["listen"];
     auto plain = [&](const YAML::Node& n, const std::string& path) {
       auto a = parse_listen(n.Scalar());

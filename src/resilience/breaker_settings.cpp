@@ -41,6 +41,13 @@ std::optional<resilience::CircuitBreakerConfig> read_breaker_settings(const Sett
   b.ramp_start_percent = s.number("ramp_start_percent", b.ramp_start_percent, 0.1, 100);
   b.ramp_min_request_amount = static_cast<uint32_t>(
       s.integer("ramp_min_request_amount", b.ramp_min_request_amount, 1, 1 << 30));
+  // Keys that the other settings make ineffective are errors, not silently accepted.
+  if (b.strategy != Strategy::kSlowRequestRatio && s.has("max_allowed_rt_ms"))
+    s.error("max_allowed_rt_ms", "only for strategy: slow_request_ratio");
+  if (b.ramp.count() == 0) {
+    for (const char* k : {"ramp_start_percent", "ramp_min_request_amount"})
+      if (s.has(k)) s.error(k, "has no effect without ramp_ms");
+  }
   if (auto err = b.validate(); !err.empty()) {
     report(s, err);
     return std::nullopt;

@@ -24,6 +24,18 @@ bool split_host_port(const std::string& text, std::string& host, std::uint16_t& 
   return true;
 }
 
+namespace {
+
+// A setting that switches a mechanism off leaves its other keys without effect: an error, so the
+// file never claims a retry budget or an ejection time that nothing applies.
+void refuse_when_off(const Settings& s, std::initializer_list<const char*> keys,
+                     const std::string& off) {
+  for (const char* k : keys)
+    if (s.has(k)) s.error(k, "has no effect with " + off);
+}
+
+}  // namespace
+
 ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   ClusterConfig c;
   c.name = name;
@@ -51,6 +63,8 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   c.pool_max_per_endpoint =
       static_cast<int>(pool.integer("max_per_endpoint", c.pool_max_per_endpoint, 0, 100'000));
   c.pool_idle_timeout = pool.millis("idle_timeout_ms", c.pool_idle_timeout);
+  if (c.pool_max_per_endpoint == 0)
+    refuse_when_off(pool, {"idle_timeout_ms"}, "max_per_endpoint: 0 (no idle connections kept)");
 
   Settings retries = s.child("retries");
   c.retries.max = static_cast<int>(retries.integer("max", c.retries.max, 0, 10));
@@ -71,6 +85,12 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   if (backoff.max < backoff.base)
     retries.error("max_interval_ms", "must be at least base_interval_ms (" +
                                          std::to_string(backoff.base.count()) + ")");
+  if (c.retries.max == 0) {
+    refuse_when_off(
+        retries,
+        {"on_status", "budget_percent", "min_concurrency", "base_interval_ms", "max_interval_ms"},
+        "max: 0 (no retries)");
+  }
 
   Settings outlier = s.child("outlier");
   c.outlier.consecutive_failures = static_cast<int>(
@@ -79,6 +99,11 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   c.outlier.max_ejection = outlier.millis("max_ejection_ms", c.outlier.max_ejection);
   c.outlier.panic_threshold_percent = static_cast<int>(
       outlier.integer("panic_threshold_percent", c.outlier.panic_threshold_percent, 0, 100));
+  // panic_threshold_percent stays meaningful: health checks eject endpoints too.
+  if (c.outlier.consecutive_failures == 0) {
+    refuse_when_off(outlier, {"base_ejection_ms", "max_ejection_ms"},
+                    "consecutive_failures: 0 (no outlier ejection)");
+  }
 
   if (s.has("health_check")) {
     Settings hc = s.child("health_check");
@@ -93,6 +118,11 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
         static_cast<int>(hc.integer("unhealthy_threshold", h.unhealthy_threshold, 1, 1000));
     h.healthy_threshold =
         static_cast<int>(hc.integer("healthy_threshold", h.healthy_threshold, 1, 1000));
+    if (!h.enabled) {
+      refuse_when_off(
+          hc, {"path", "interval_ms", "timeout_ms", "unhealthy_threshold", "healthy_threshold"},
+          "enabled: false (no health checks)");
+    }
   }
   if (s.has("tls")) {
     Settings tls = s.child("tls");

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "support/otlp_collector.hpp"
@@ -206,6 +207,74 @@ routes:
   EXPECT_TRUE(named && env) << resource;
   ASSERT_TRUE(
       eventually([&] { return sample(scrape(gw), "sluice_otlp_spans_exported_total") >= 2; }));
+}
+
+// Tail sampling through the binary, with a real upstream: at head ratio 0 an error and a slow
+// request are kept (sluice.sampled_by says why), a fast 200 is not, and
+// sluice_traces_sampled_total counts each decision.
+TEST(Observability, TailSamplingKeepsErrorsAndSlowRequestsAtRatioZero) {
+  httplib::Server upstream;
+  upstream.Get("/ok", [](const httplib::Request&, httplib::Response& r) {
+    r.set_content("ok", "text/plain");
+  });
+  upstream.Get("/slow", [](const httplib::Request&, httplib::Response& r) {
+    std::this_thread::sleep_for(1200ms);
+    r.set_content("slow", "text/plain");
+  });
+  upstream.Get("/broken", [](const httplib::Request&, httplib::Response& r) {
+    r.status = 503;
+    r.set_content("down", "text/plain");
+  });
+  const int port = upstream.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { upstream.listen_after_bind(); });
+  while (!upstream.is_running())
+    std::this_thread::sleep_for(1ms);
+
+  OtlpCollector collector;
+  SluiceProcess gw(R"(
+upstreams:
+  backend: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(port) + R"("] }
+tracing:
+  endpoint: http://127.0.0.1:)" +
+                   std::to_string(collector.port()) + R"(
+  sampler: parentbased_traceidratio
+  ratio: 0
+  tail_sampling: { errors: [5xx], slow_ms: 800 }  # margin for a loaded machine
+  batch: { schedule_delay_ms: 50 }
+routes:
+  - name: api
+    match: { prefix: / }
+    handler: { type: proxy, cluster: backend }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (const char* path : {"/ok", "/broken", "/slow", "/ok"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+  }
+  const std::string metrics_seen = [&] {
+    std::string m;
+    eventually([&] {
+      m = scrape(gw);
+      return sample(m, "sluice_traces_sampled_total{reason=\"dropped\"}") >= 2;
+    });
+    return m;
+  }();
+  EXPECT_EQ(sample(metrics_seen, "sluice_traces_sampled_total{reason=\"error\"}"), 1);
+  EXPECT_EQ(sample(metrics_seen, "sluice_traces_sampled_total{reason=\"slow\"}"), 1);
+  EXPECT_EQ(sample(metrics_seen, "sluice_traces_sampled_total{reason=\"dropped\"}"), 2);
+  EXPECT_EQ(sample(metrics_seen, "sluice_traces_sampled_total{reason=\"ratio\"}"), 0);
+  EXPECT_EQ(sample(metrics_seen, "sluice_traces_pending"), 0);
+  ASSERT_TRUE(eventually([&] { return collector.spans().size() >= 2; })) << gw.log();
+  std::this_thread::sleep_for(200ms);  // a third span (a wrongly kept /ok) would arrive by now
+  std::multiset<std::string> kept;
+  for (const auto& s : collector.spans()) {
+    kept.insert(span_attribute(s, "url.path")["stringValue"].get<std::string>() + " " +
+                span_attribute(s, "sluice.sampled_by")["stringValue"].get<std::string>());
+  }
+  EXPECT_EQ(kept, (std::multiset<std::string>{"/broken error", "/slow slow"}));
+  upstream.stop();
+  serving.join();
 }
 
 // Trace Context Level 2 through the binary with curl: two traceparent fields are not a valid

@@ -31,6 +31,8 @@ experiment_end() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   netns_down
+  # KEEP=dir keeps the run's files (load lines, sluice's log, breaker polls) for a closer look.
+  if [ -n "${KEEP:-}" ]; then rm -rf "$KEEP" && cp -r "$work" "$KEEP"; fi
   rm -rf "$work"
 }
 

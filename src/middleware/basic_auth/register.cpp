@@ -43,6 +43,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   const auto interval = s.millis("reload_interval_ms", std::chrono::milliseconds(5000));
   if (interval.count() < 0) s.error("reload_interval_ms", "must be >= 0 (0: never re-read)");
   if (cache_ttl.count() < 0) s.error("cache_ttl_ms", "must be >= 0 (0: no cache)");
+  if (cache_ttl.count() == 0 && s.has("cache_max"))
+    s.error("cache_max", "has no effect with cache_ttl_ms: 0 (no cache)");
 
   AuthCounters counters(metrics, spec.name,
                         {"allowed", "basic_auth_missing", "basic_auth_invalid", "basic_auth_busy"});

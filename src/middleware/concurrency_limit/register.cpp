@@ -43,6 +43,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   c.max_wait = s.millis("max_wait_ms", c.max_wait);
   if (c.max_queue > 0 && c.max_wait.count() <= 0)
     s.error("max_wait_ms", "must be > 0 when max_queue is set");
+  if (c.max_queue == 0 && s.has("max_wait_ms"))
+    s.error("max_wait_ms", "has no effect without max_queue (nothing waits)");
   c.reject_status = static_cast<int>(s.integer("reject_status", 503, 400, 599));
   if (c.reject_status != 503 && c.reject_status != 429)
     s.error("reject_status", "must be 503 or 429");
@@ -53,6 +55,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (c.keyed && !group.empty()) s.error("group", "a group is one limiter: drop key or group");
   }
   c.max_keys = static_cast<size_t>(s.integer("max_keys", 10000, 1, 10'000'000));
+  if (!c.keyed && s.has("max_keys"))
+    s.error("max_keys", "has no effect without a per-client key (one limiter for the route)");
   prometheus::Registry* registry =
       spec.services != nullptr ? spec.services->metrics.get() : nullptr;
   std::shared_ptr<resilience::ConcurrencyLimiter> shared;

@@ -58,6 +58,7 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
     uses_snapshots_ |= f.kind == FallbackSpec::Kind::kCacheSnapshot;
     uses_p99_ |= f.when.uses_route_p99();
     uses_queue_ |= f.kind == FallbackSpec::Kind::kQueue;
+    has_before_handler_ |= f.when.before_handler();
     if (!f.cluster.empty()) clusters_.push_back(f.cluster);
   }
   if (config_.hedge.enabled) clusters_.push_back(config_.hedge.cluster);
@@ -80,6 +81,10 @@ InitResult FallbackMiddleware::bind_config(const ConfigBuild& build) {
 Decision FallbackMiddleware::pre_handle(Exchange& ex) {
   auto& call = InstanceState<FallbackCall>::emplace(ex.context(), this);
   call.started = clock_.now();
+  if (has_before_handler_ && serve_before_handler(ex)) {
+    call.served = true;  // not an outcome of the route: no latency sample, no snapshot
+    return Decision::respond();
+  }
   if (uses_queue_) prepare_queue(ex);
   if (config_.hedge.enabled && start_hedge(ex)) {
     call.hedged = true;
@@ -143,13 +148,33 @@ RuleContext FallbackMiddleware::rule_context() {
   return ctx;
 }
 
+bool FallbackMiddleware::serve_before_handler(Exchange& ex) {
+  const RuleContext ctx = rule_context();
+  for (const auto& f : config_.fallbacks) {
+    if (!f.when.before_handler() || !f.when.matches(ex, ctx)) continue;
+    if (f.kind == FallbackSpec::Kind::kStatic) {
+      serve_static(ex, f);
+    } else if (f.kind == FallbackSpec::Kind::kCacheSnapshot) {
+      if (!serve_snapshot(ex)) {  // nothing stored yet: the next one, or the handler
+        if (f.failed != nullptr) f.failed->Increment();
+        continue;
+      }
+    } else {
+      continue;  // the config allows before_handler only for the kinds above
+    }
+    mark(ex, f);
+    return true;
+  }
+  return false;
+}
+
 FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size_t start,
                                                          const RuleContext& ctx,
                                                          std::shared_ptr<Attempt> attempt,
                                                          bool allow_async) {
   for (std::size_t i = start; i < config_.fallbacks.size(); ++i) {
     const auto& f = config_.fallbacks[i];
-    if (!f.when.matches(ex, ctx)) continue;
+    if (f.when.before_handler() || !f.when.matches(ex, ctx)) continue;  // those ran in pre_handle
     if (f.kind == FallbackSpec::Kind::kStatic) {
       serve_static(ex, f);
     } else if (f.kind == FallbackSpec::Kind::kQueue) {

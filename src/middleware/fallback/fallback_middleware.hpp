@@ -6,6 +6,8 @@
 // The first fallback whose `when:` matches is tried; if it cannot answer
 // (no snapshot), the next matching one is. Put it FIRST in the chain (outside the breaker and
 // the limiters) so its post_handle sees their rejections. Answers carry X-Sluice-Fallback.
+// Fallbacks whose rule says `before_handler: true` are tried in pre_handle instead, on the
+// route's p99 and the user's tier: the seed's P0, a slow route short-circuited for VIPs.
 //
 //   - type: fallback
 //     fallbacks:
@@ -41,7 +43,8 @@ struct FallbackSpec {
   std::string name;
   FallbackRule when;
   Kind kind = Kind::kStatic;
-  // Bounds how long the fallback may take to answer; cache_snapshot and static answer at once.
+  // Bounds how long an upstream fallback may take to answer. cache_snapshot and static answer
+  // from memory at once: the config refuses timeout_ms for them.
   std::chrono::milliseconds timeout{100};
   int status = 200;  // static
   std::string content_type = "text/plain; charset=utf-8";
@@ -131,6 +134,8 @@ class FallbackMiddleware final : public Middleware {
                    std::shared_ptr<Attempt> attempt, bool allow_async);
   void on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt, ShadowResult result);
   RuleContext rule_context();
+  // The before_handler fallbacks: true when one answered (the handler is skipped).
+  bool serve_before_handler(Exchange& ex);
   bool serve_snapshot(Exchange& ex);
   void serve_static(Exchange& ex, const FallbackSpec& f);
   // fallback_queue.cpp: stores a write and answers 202 (or 503 when the queue cannot take it);
@@ -149,6 +154,7 @@ class FallbackMiddleware final : public Middleware {
   bool uses_snapshots_ = false;
   bool uses_p99_ = false;
   bool uses_queue_ = false;
+  bool has_before_handler_ = false;
   // Shared with hedged calls that outlive their request (and this middleware, on a reload).
   std::shared_ptr<resilience::ResponseCache> cache_;
   std::shared_ptr<std::atomic<int>> background_ = std::make_shared<std::atomic<int>>(0);

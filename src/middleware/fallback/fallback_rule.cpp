@@ -38,6 +38,16 @@ FallbackRule FallbackRule::parse(const Settings& s) {
     r.tiers_ = tier.strings("in");
     if (r.tiers_.empty()) tier.error("in", "list the tiers this fallback is for, e.g. [vip]");
   }
+  r.before_handler_ = s.boolean("before_handler", false);
+  if (r.before_handler_ && r.any_outcome_key_) {
+    s.error("before_handler",
+            "there is no outcome before the handler: only route_p99_above_ms and user_tier can "
+            "go with it");
+  } else if (r.before_handler_ && !r.p99_above_ && r.tiers_.empty()) {
+    s.error("before_handler",
+            "needs route_p99_above_ms or user_tier (alone it would answer every request without "
+            "the handler)");
+  }
   return r;
 }
 
@@ -58,7 +68,7 @@ bool FallbackRule::outcome_matches(const Exchange& ex) const {
 }
 
 bool FallbackRule::matches(const Exchange& ex, const RuleContext& ctx) const {
-  if (!outcome_matches(ex)) return false;
+  if (!before_handler_ && !outcome_matches(ex)) return false;
   if (p99_above_ && !(ctx.route_p99 > *p99_above_)) return false;
   if (!tiers_.empty()) {
     std::string_view tier =

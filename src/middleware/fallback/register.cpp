@@ -166,8 +166,21 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
         f.endpoint = {endpoint.substr(0, colon), endpoint.substr(colon + 1)};
       }
     }
-    f.when = FallbackRule::parse(item.child("when"));
+    const Settings when = item.child("when");
+    f.when = FallbackRule::parse(when);
     f.timeout = item.millis("timeout_ms", f.timeout);
+    const bool from_memory =
+        f.kind == FallbackSpec::Kind::kCacheSnapshot || f.kind == FallbackSpec::Kind::kStatic;
+    // Refused rather than ignored: these answer from memory, synchronously, in microseconds;
+    // there is nothing for a timeout to cut short, and a key that does nothing misleads.
+    if (from_memory && item.has("timeout_ms"))
+      item.error("timeout_ms",
+                 "only for kind: upstream (cache_snapshot and static answer from memory at once: "
+                 "there is nothing to time out)");
+    if (f.when.before_handler() && !from_memory)
+      when.error("before_handler",
+                 "only for kind: cache_snapshot or static (to call another upstream on a latency "
+                 "budget, use hedge:)");
     if (f.kind == FallbackSpec::Kind::kStatic) {
       f.status = static_cast<int>(item.integer("status", 200, 100, 599));
       f.body = item.string("body");
@@ -193,6 +206,21 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (!answers_hedged)
       s.error("hedge", "no fallback answers it: give one `when: { detail: [hedged] }`");
   }
+  // Settings that nothing in this middleware would use are errors, not silently accepted.
+  const bool uses_p99 =
+      std::any_of(config.fallbacks.begin(), config.fallbacks.end(),
+                  [](const FallbackSpec& f) { return f.when.uses_route_p99(); }) ||
+      (config.hedge.enabled && config.hedge.p99_multiple > 0);
+  if (s.has("latency_window_ms") && !uses_p99)
+    s.error("latency_window_ms",
+            "has no effect: no fallback uses route_p99_above_ms and no hedge uses p99_multiple");
+  const bool uses_snapshots =
+      config.hedge.enabled ||
+      std::any_of(config.fallbacks.begin(), config.fallbacks.end(), [](const FallbackSpec& f) {
+        return f.kind == FallbackSpec::Kind::kCacheSnapshot;
+      });
+  if (s.has("snapshots") && !uses_snapshots)
+    s.error("snapshots", "has no effect: no fallback is kind: cache_snapshot");
   auto latency = latency_for(spec.services, spec.route, window);
   return std::make_shared<FallbackMiddleware>(spec.name, std::move(config), std::move(latency),
                                               clock, binder_for());

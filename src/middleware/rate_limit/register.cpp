@@ -53,6 +53,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   const auto max_keys = s.integer("max_keys", 100000, 1, 100'000'000);
   Settings redis = s.child("redis");
   if (backend == "redis") {
+    if (s.has("max_keys"))
+      s.error("max_keys", "only used with backend: local (Redis keeps the buckets, with a TTL)");
     config.fail_closed_status =
         static_cast<int>(redis.integer("fail_closed_status", 503, 400, 599));
     auto redis_config = read_redis_config(redis);

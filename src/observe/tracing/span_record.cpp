@@ -47,6 +47,7 @@ constexpr std::string_view kKeyJson[] = {
     SLUICE_KEY("sluice.skipped"),
     SLUICE_KEY("enduser.id"),
     SLUICE_KEY("sluice.user_tier"),
+    SLUICE_KEY("sluice.sampled_by"),
 };
 #undef SLUICE_KEY
 static_assert(std::size(kKeyJson) == static_cast<std::size_t>(AttrKey::kCount));

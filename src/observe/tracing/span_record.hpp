@@ -47,6 +47,7 @@ enum class AttrKey : uint8_t {
   kSluiceSkipped,
   kEnduserId,
   kSluiceUserTier,
+  kSluiceSampledBy,
   kCount,
   kInline = 0xff,  // the key follows in the record
 };

@@ -14,6 +14,10 @@ namespace sluice::observe {
 
 namespace {
 
+// TraceSlot::sampling bits.
+constexpr uint8_t kDeferred = 1;    // a tail decision reserved in on_request_start
+constexpr uint8_t kFromParent = 2;  // the head decision followed the incoming sampled flag
+
 // The incoming traceparent, or nullopt when absent, invalid, or sent as more than one field.
 // traceparent is not a list (Trace Context Level 2 §3.2.2), so several fields cannot be combined
 // into a valid value (RFC 9110 §5.3): the request starts a new trace, like any invalid one
@@ -95,6 +99,8 @@ void TracingObserver::on_request_start(Exchange& ex) {
   if (parent) state = incoming_tracestate(req);
 
   const TraceId trace_id = parent ? parent->trace_id : random_trace_id();
+  // The head decision: what the upstream is told (traceparent's sampled flag) and what keeps an
+  // ordinary request; the tail rules may still keep this request's spans at its end.
   const bool sampled = sampler_.should_sample(parent ? &*parent : nullptr, trace_id);
   const SpanId span_id = random_span_id();
   std::memcpy(slot.trace_id.data(), trace_id.b, 16);
@@ -106,6 +112,8 @@ void TracingObserver::on_request_start(Exchange& ex) {
   slot.flags = outgoing_flags(parent ? &*parent : nullptr, sampled);
   slot.trace_state = state ? format_tracestate(*state) : std::string();
   slot.valid = true;
+  slot.sampling = static_cast<uint8_t>((tail_->admit() ? kDeferred : 0) |
+                                       (parent && sampler_.is_parent_based() ? kFromParent : 0));
 
   // What the upstream sees: sluice's server span as its parent.
   char traceparent[kTraceparentLength];
@@ -119,10 +127,14 @@ void TracingObserver::on_request_start(Exchange& ex) {
 
 void TracingObserver::on_request_end(Exchange& ex) {
   const TraceSlot& slot = ex.context().trace();
-  if (!slot.valid || (slot.flags & kFlagSampled) == 0) return;
-  const Request& req = ex.request();
+  if (!slot.valid) return;
   const int status = ex.response().status();
   const auto elapsed = ex.finished_at() - ex.context().start_steady();
+  const SampleReason why =
+      tail_->decide((slot.sampling & kDeferred) != 0, (slot.flags & kFlagSampled) != 0,
+                    (slot.sampling & kFromParent) != 0, status, elapsed);
+  if (!kept(why)) return;
+  const Request& req = ex.request();
   const uint64_t start = unix_nanos(ex.context().start_wall());
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "";
   const std::string_view method = req.method();
@@ -161,6 +173,7 @@ void TracingObserver::on_request_end(Exchange& ex) {
     if (auto by = ex.answered_by(); !by.empty()) w.str(AttrKey::kSluiceAnsweredBy, by);
     if (auto d = ex.detail(); !d.empty()) w.str(AttrKey::kSluiceDetail, d);
     if (auto sk = ex.context().skipped(); !sk.empty()) w.str(AttrKey::kSluiceSkipped, sk);
+    w.str(AttrKey::kSluiceSampledBy, reason_label(why));
     if (auto up = ex.upstream(); !up.empty()) {
       w.str(AttrKey::kSluiceUpstream, up);
       w.f64(AttrKey::kSluiceUpstreamLatencyMs,

@@ -107,6 +107,7 @@ TracingOptions read_tracing_options(const Settings& s, std::vector<std::string>&
       s.error(name ? "sampler" : (s.has("sampler_arg") ? "sampler_arg" : "ratio"), error);
   }
   o.per_middleware_spans = s.boolean("per_middleware_spans", false);
+  o.tail = read_tail_sampling(s);
   return o;
 }
 

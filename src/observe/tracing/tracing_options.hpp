@@ -8,6 +8,7 @@
 //     endpoint: http://127.0.0.1:4318        # OTEL_EXPORTER_OTLP_ENDPOINT
 //     sampler: parentbased_traceidratio      # OTEL_TRACES_SAMPLER
 //     sampler_arg: 0.25                      # OTEL_TRACES_SAMPLER_ARG (alias: ratio)
+//     tail_sampling: { errors: [5xx], slow_ms: 800 }   # tail_sampling.hpp
 #pragma once
 
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "observe/tracing/otlp_exporter.hpp"
 #include "observe/tracing/sampler.hpp"
+#include "observe/tracing/tail_sampling.hpp"
 #include "sluice/settings.hpp"
 
 namespace sluice::observe {
@@ -24,6 +26,7 @@ struct TracingOptions {
   OtlpConfig exporter;
   Sampler sampler = Sampler::parent_based(Sampler::always_on());  // the OTel default
   bool per_middleware_spans = false;
+  TailSamplingOptions tail;
   // Canonical text of the exporter settings: equal text, the same exporter is reused on reload.
   std::string exporter_key() const;
 };

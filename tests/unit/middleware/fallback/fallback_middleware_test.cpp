@@ -21,7 +21,6 @@ routes:
           - name: p0_snapshot
             kind: cache_snapshot
             when: { route_p99_above_ms: 800, user_tier: { header: X-User-Tier, in: [vip] } }
-            timeout_ms: 100
           - name: snapshot
             kind: cache_snapshot
             when: { status: [5xx] }
@@ -120,6 +119,46 @@ TEST(FallbackMiddleware, SlowRouteServesVipsTheirSnapshotFirst) {
   EXPECT_EQ(other->header("X-Sluice-Fallback"), "snapshot");
 }
 
+// The seed's P0 on a slow success: once the route's p99 is above 800 ms, a VIP's request is
+// answered from the snapshot before the handler runs; other users still wait for the handler,
+// and a VIP before the route turned slow went to the handler too.
+TEST(FallbackMiddleware, BeforeHandlerShortCircuitsASlowRouteForVips) {
+  Harness h(R"(
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - name: p0
+            kind: cache_snapshot
+            when: { before_handler: true, route_p99_above_ms: 800,
+                    user_tier: { header: X-User-Tier, in: [vip] } }
+          - { name: sorry, kind: static, status: 503, when: { status: [5xx] } }
+    handler: { type: respond }
+)");
+  h.handler.body = "v1";
+  auto first = h.get("api", "/v", {{"X-User-Tier", "vip"}});
+  EXPECT_EQ(first->header("X-Sluice-Fallback"), "");  // the route is fast: the handler answers
+  EXPECT_EQ(h.handler.calls, 1);
+  h.handler.latency = 900ms;
+  h.handler.body = "v2";
+  for (int i = 0; i < 20; ++i)
+    h.get("api", "/v");  // slow successes: no failure anywhere
+  const int calls = h.handler.calls;
+  auto vip = h.get("api", "/v", {{"X-User-Tier", "vip"}});
+  EXPECT_EQ(vip->status(), 200);
+  EXPECT_EQ(vip->header("X-Sluice-Fallback"), "p0");
+  EXPECT_EQ(vip->body(), "v2");  // the last good response, stored from a slow success
+  EXPECT_EQ(h.handler.calls, calls) << "the handler is not called for the VIP";
+  auto other = h.get("api", "/v", {{"X-User-Tier", "free"}});
+  EXPECT_EQ(other->header("X-Sluice-Fallback"), "");
+  EXPECT_EQ(h.handler.calls, calls + 1);
+  // No snapshot for this path: the VIP goes to the handler (and the next rule, after it).
+  auto unknown = h.get("api", "/never-seen", {{"X-User-Tier", "vip"}});
+  EXPECT_EQ(unknown->header("X-Sluice-Fallback"), "");
+  EXPECT_EQ(h.handler.calls, calls + 2);
+}
+
 TEST(FallbackMiddleware, RecoversFromExceptions) {
   Harness h(kConfig);
   h.handler.throws = true;
@@ -189,6 +228,28 @@ TEST(FallbackMiddleware, ConfigErrors) {
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: static, when: {status: [5x]}}]}"),
             "test.yaml:1:95: routes[0].middlewares[0].fallbacks[0].when.status: expected "
             "statuses (503) or classes (5xx), got \"5x\"");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: static, timeout_ms: 10}]}"),
+            "test.yaml:1:92: routes[0].middlewares[0].fallbacks[0].timeout_ms: only for kind: "
+            "upstream (cache_snapshot and static answer from memory at once: there is nothing "
+            "to time out)");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: cache_snapshot, timeout_ms: 100}]}"),
+            "test.yaml:1:100: routes[0].middlewares[0].fallbacks[0].timeout_ms: only for kind: "
+            "upstream (cache_snapshot and static answer from memory at once: there is nothing "
+            "to time out)");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: static, when: {before_handler: "
+                        "true, status: [5xx]}}]}"),
+            "test.yaml:1:103: routes[0].middlewares[0].fallbacks[0].when.before_handler: there is "
+            "no outcome before the handler: only route_p99_above_ms and user_tier can go with it");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: static, when: {before_handler: "
+                        "true}}]}"),
+            "test.yaml:1:103: routes[0].middlewares[0].fallbacks[0].when.before_handler: needs "
+            "route_p99_above_ms or user_tier (alone it would answer every request without the "
+            "handler)");
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: \"x:1\", when: "
+                        "{before_handler: true, route_p99_above_ms: 5}}]}"),
+            "test.yaml:1:122: routes[0].middlewares[0].fallbacks[0].when.before_handler: only for "
+            "kind: cache_snapshot or static (to call another upstream on a latency budget, use "
+            "hedge:)");
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: cache_snapshot, body: x}]}"),
             "test.yaml:1:94: routes[0].middlewares[0].fallbacks[0].body: only for kind: static");
 }

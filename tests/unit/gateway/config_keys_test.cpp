@@ -1,0 +1,129 @@
+// "A config key with no effect is an error" (issue 17): an unknown key, or a known one that the
+// other settings make ineffective, is reported with file:line:column — at the top level, in a
+// section, in a middleware item, in a fallback rule and in a cluster — and a key that a factory
+// only tested for (Settings::has) and then did not read is reported as having no effect.
+#include <gtest/gtest.h>
+
+#include "core/config_errors.hpp"
+#include "gateway/config.hpp"
+
+namespace sluice::gateway {
+namespace {
+
+// Every error of loading `yaml`, in file order.
+std::vector<std::string> errors_of(const std::string& yaml) {
+  GatewayServices services;
+  return load_config_text(yaml, "t.yaml", nullptr, services).errors;
+}
+
+const std::string kRoute = "routes: [{name: r, handler: {type: echo}}]\n";
+
+TEST(ConfigKeys, TopLevel) {
+  EXPECT_EQ(errors_of("workers: 1\ndrain_timeout: 5\n" + kRoute),
+            (std::vector<std::string>{
+                "t.yaml:2:1: unknown key \"drain_timeout\" (did you mean \"drain_timeout_ms\"?)"}));
+  EXPECT_EQ(errors_of("listen: 127.0.0.1:0\n" + kRoute), std::vector<std::string>{})
+      << "listen: is read from the YAML itself, and still counts as read";
+}
+
+TEST(ConfigKeys, Section) {
+  EXPECT_EQ(
+      errors_of("tracing: { endpoint: \"http://127.0.0.1:1\", sampler_args: 0.5 }\n" + kRoute),
+      (std::vector<std::string>{"t.yaml:1:44: tracing: unknown key \"sampler_args\" (did "
+                                "you mean \"sampler_arg\"?)"}));
+  EXPECT_EQ(errors_of("limits: { max_conections: 5 }\n" + kRoute),
+            (std::vector<std::string>{"t.yaml:1:11: limits: unknown key \"max_conections\" (did "
+                                      "you mean \"max_connections\"?)"}));
+}
+
+TEST(ConfigKeys, MiddlewareItem) {
+  auto errors = errors_of(R"(routes:
+  - name: r
+    middlewares:
+      - { type: rate_limit, limits: [{rate: 1}], backend: redis, max_keys: 5,
+          redis: { address: "127.0.0.1:1" } }
+      - { type: concurrency_limit, max_in_flight: 1, max_wait_ms: 10, max_keys: 5 }
+      - { type: circuit_breaker, threshold: 0.5, max_allowed_rt_ms: 100, ramp_start_percent: 5 }
+      - { type: request_id, headr: X-Id }
+    handler: { type: echo }
+)");
+  const std::vector<std::string> want = {
+      "t.yaml:4:76: routes[0].middlewares[0].max_keys: only used with backend: local (Redis "
+      "keeps the buckets, with a TTL)",
+      "t.yaml:6:67: routes[0].middlewares[1].max_wait_ms: has no effect without max_queue "
+      "(nothing waits)",
+      "t.yaml:6:81: routes[0].middlewares[1].max_keys: has no effect without a per-client key "
+      "(one limiter for the route)",
+      "t.yaml:7:69: routes[0].middlewares[2].max_allowed_rt_ms: only for strategy: "
+      "slow_request_ratio",
+      "t.yaml:7:94: routes[0].middlewares[2].ramp_start_percent: has no effect without ramp_ms",
+      "t.yaml:8:29: routes[0].middlewares[3]: unknown key \"headr\" (did you mean \"header\"?)",
+  };
+  EXPECT_EQ(errors, want);
+}
+
+TEST(ConfigKeys, FallbackRule) {
+  auto errors = errors_of(R"(routes:
+  - name: r
+    middlewares:
+      - type: fallback
+        latency_window_ms: 5000
+        snapshots: { ttl_ms: 1000 }
+        fallbacks:
+          - { kind: static, timeout_ms: 10, when: { statuses: [5xx] } }
+    handler: { type: echo }
+)");
+  const std::vector<std::string> want = {
+      "t.yaml:5:28: routes[0].middlewares[0].latency_window_ms: has no effect: no fallback uses "
+      "route_p99_above_ms and no hedge uses p99_multiple",
+      "t.yaml:6:20: routes[0].middlewares[0].snapshots: has no effect: no fallback is kind: "
+      "cache_snapshot",
+      "t.yaml:8:41: routes[0].middlewares[0].fallbacks[0].timeout_ms: only for kind: upstream "
+      "(cache_snapshot and static answer from memory at once: there is nothing to time out)",
+      "t.yaml:8:53: routes[0].middlewares[0].fallbacks[0].when: unknown key \"statuses\" (did "
+      "you mean \"status\"?)",
+  };
+  EXPECT_EQ(errors, want);
+}
+
+TEST(ConfigKeys, Cluster) {
+  auto errors = errors_of(R"(upstreams:
+  a:
+    endpoints: ["127.0.0.1:1"]
+    retries: { max: 0, on_status: [503] }
+    outlier: { consecutive_failures: 0, base_ejection_ms: 100 }
+    pool: { max_per_endpoint: 0, idle_timeout_ms: 100 }
+    health_check: { enabled: false, path: /health }
+    conect_timeout_ms: 100
+)" + kRoute);
+  const std::vector<std::string> want = {
+      "t.yaml:4:35: upstreams.a.retries.on_status: has no effect with max: 0 (no retries)",
+      "t.yaml:5:59: upstreams.a.outlier.base_ejection_ms: has no effect with "
+      "consecutive_failures: 0 (no outlier ejection)",
+      "t.yaml:6:51: upstreams.a.pool.idle_timeout_ms: has no effect with max_per_endpoint: 0 "
+      "(no idle connections kept)",
+      "t.yaml:7:43: upstreams.a.health_check.path: has no effect with enabled: false (no health "
+      "checks)",
+      "t.yaml:8:5: upstreams.a: unknown key \"conect_timeout_ms\" (did you mean "
+      "\"connect_timeout_ms\"?)",
+  };
+  EXPECT_EQ(errors, want);
+}
+
+// The generic rule behind the targeted ones: a factory that tests for a key and then, given the
+// other settings, does not read it has left it without effect.
+TEST(ConfigKeys, AKeyOnlyTestedForIsReportedAsWithoutEffect) {
+  ConfigErrors errors("t.yaml");
+  const YAML::Node node = YAML::Load("{ mode: a, extra: 1, used: 2 }");
+  Settings s = errors.settings(node, "item");
+  const std::string mode = s.string("mode");
+  if (s.has("extra") && mode == "b") s.integer("extra", 0);  // only meaningful in mode b
+  if (s.has("used")) s.integer("used", 0);
+  errors.finish();
+  EXPECT_EQ(errors.all(),
+            (std::vector<std::string>{
+                "t.yaml:1:12: item.extra: has no effect with the other settings here"}));
+}
+
+}  // namespace
+}  // namespace sluice::gateway
