@@ -30,7 +30,8 @@ const std::map<std::string, std::vector<std::string>>& rules() {
       {"extension", {"sluice", "core"}},  // the implementation; the headers are public
       {"observe", {"sluice", "core", "net", "extension"}},
       {"server", {"sluice", "core", "net", "observe"}},
-      {"upstream", {"sluice", "core", "net", "observe", "resilience", "extension", "server"}},
+      {"upstream",
+       {"sluice", "core", "net", "security", "observe", "resilience", "extension", "server"}},
       {"queue", {"sluice", "core", "net", "observe", "server"}},
       {"middleware",
        {"sluice", "core", "net", "security", "resilience", "observe", "upstream", "extension",

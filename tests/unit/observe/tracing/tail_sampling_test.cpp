@@ -9,11 +9,11 @@
 #include <thread>
 
 #include "observe/tracing/tracing_observer.hpp"
-#include "resilience_harness.hpp"
 #include "sluice/chain.hpp"
 #include "sluice/exchange_driver.hpp"
 #include "support/manual_host.hpp"
 #include "support/otlp_collector.hpp"
+#include "support/resilience_harness.hpp"
 
 namespace sluice::observe {
 namespace {
