@@ -402,6 +402,13 @@ TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {
   auto paused = admin.Post("/queues/later/pause", kAdmin, "", "text/plain");
   ASSERT_TRUE(paused);
   EXPECT_EQ(json::parse(paused->body)["state"], "paused");
+  // Pausing starts no new replay; one already sent when the pause came finishes (and gets the
+  // upstream's 503). Let it finish before the upstream recovers.
+  for (int i = 0; i < 100; ++i) {
+    const auto queues = json::parse(admin.Get("/queues", kAdmin)->body)["queues"];
+    if (!queues.empty() && queues[0]["in_flight"] == 0) break;
+    std::this_thread::sleep_for(20ms);
+  }
   overloaded = false;
   std::this_thread::sleep_for(600ms);
   EXPECT_EQ(up.got().size(), 0u) << "paused: nothing replayed";
