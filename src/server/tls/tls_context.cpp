@@ -13,22 +13,16 @@
 #include <cstdio>
 #include <fstream>
 
+#include "net/openssl_text.hpp"
+
 namespace sluice::server {
 
 namespace asio = boost::asio;
 
 namespace {
 
-// The most recent OpenSSL error as text, the queue emptied (it is per thread and sticky).
-std::string openssl_error() {
-  unsigned long last = 0;
-  while (unsigned long e = ERR_get_error())
-    last = e;
-  if (last == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(last, text, sizeof text);
-  return text;
-}
+using net::openssl_error;
+using net::readable_file;
 
 std::string asn1_time_text(const ASN1_TIME* t) {
   BIO* bio = BIO_new(BIO_s_mem());
@@ -39,10 +33,6 @@ std::string asn1_time_text(const ASN1_TIME* t) {
   std::string out(data, static_cast<std::size_t>(n));
   BIO_free(bio);
   return out;
-}
-
-bool readable(const std::string& path) {
-  return std::ifstream(path).good();
 }
 
 std::string lower(std::string_view s) {
@@ -123,7 +113,7 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsSettings& settings,
     return fail("certificates", -1, "TLS needs at least one certificate (cert_file, key_file)");
   if (settings.min_version != "1.2" && settings.min_version != "1.3")
     return fail("min_version", -1, "must be \"1.2\" or \"1.3\"");
-  if (!settings.client_ca_file.empty() && !readable(settings.client_ca_file))
+  if (!settings.client_ca_file.empty() && !readable_file(settings.client_ca_file))
     return fail("client_ca_file", -1, "cannot read \"" + settings.client_ca_file + "\"");
 
   std::shared_ptr<TlsContext> tls(new TlsContext());
@@ -133,9 +123,9 @@ std::shared_ptr<const TlsContext> TlsContext::build(const TlsSettings& settings,
     const int index = static_cast<int>(i);
     if (files.cert_file.empty()) return fail("cert_file", index, "missing certificate file");
     if (files.key_file.empty()) return fail("key_file", index, "missing private key file");
-    if (!readable(files.cert_file))
+    if (!readable_file(files.cert_file))
       return fail("cert_file", index, "cannot read \"" + files.cert_file + "\"");
-    if (!readable(files.key_file))
+    if (!readable_file(files.key_file))
       return fail("key_file", index, "cannot read \"" + files.key_file + "\"");
     Entry entry;
     entry.context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);

@@ -10,25 +10,16 @@
 #include <cstdio>
 #include <fstream>
 
+#include "net/openssl_text.hpp"
+
 namespace sluice::upstream {
 
 namespace asio = boost::asio;
 
 namespace {
 
-std::string openssl_error() {
-  unsigned long last = 0;
-  while (unsigned long e = ERR_get_error())
-    last = e;
-  if (last == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(last, text, sizeof text);
-  return text;
-}
-
-bool readable(const std::string& path) {
-  return std::ifstream(path).good();
-}
+using net::openssl_error;
+using net::readable_file;
 
 // The SSL's Peer, for the new-session callback.
 int peer_index() {
@@ -61,7 +52,7 @@ std::shared_ptr<const UpstreamTls> UpstreamTls::build(const UpstreamTlsSettings&
 
   const bool system_bundle = settings.ca_file.empty();
   const std::string ca = system_bundle ? kSystemCaBundle : settings.ca_file;
-  if (!readable(ca)) {
+  if (!readable_file(ca)) {
     return fail("ca_file", system_bundle ? "no ca_file given and the system CA bundle \"" + ca +
                                                "\" cannot be read (install ca-certificates)"
                                          : "cannot read \"" + ca + "\"");
@@ -75,9 +66,9 @@ std::shared_ptr<const UpstreamTls> UpstreamTls::build(const UpstreamTlsSettings&
                 "a client certificate needs both cert_file and key_file");
   }
   if (!settings.cert_file.empty()) {
-    if (!readable(settings.cert_file))
+    if (!readable_file(settings.cert_file))
       return fail("cert_file", "cannot read \"" + settings.cert_file + "\"");
-    if (!readable(settings.key_file))
+    if (!readable_file(settings.key_file))
       return fail("key_file", "cannot read \"" + settings.key_file + "\"");
     if (SSL_CTX_use_certificate_chain_file(ctx, settings.cert_file.c_str()) != 1) {
       return fail("cert_file",
