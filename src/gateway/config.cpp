@@ -205,6 +205,12 @@ class Loader {
         admin.error("open_paths",
                     "only /healthz, /readyz and /metrics may be opened, got \"" + p + "\"");
     }
+    // token and open_paths are not checked against enabled: false: a reload cannot stop a
+    // running admin listener, which then keeps serving with the new config's token.
+    if (!out.admin_enabled && admin.has("listen"))
+      admin.error("listen", "has no effect with enabled: false (no admin listener)");
+    if (out.admin_token.empty() && admin.has("open_paths"))
+      admin.error("open_paths", "has no effect without a token (every admin path is open)");
     if (out.admin_enabled && out.admin_token.empty() && out.admin.host != "127.0.0.1" &&
         out.admin.host != "::1" && out.admin.host != "localhost") {
       admin.error("listen",

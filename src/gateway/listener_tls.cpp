@@ -15,6 +15,10 @@ std::shared_ptr<const server::TlsContext> read_listener_tls(const Settings& tls)
     t.certificates.push_back({c.string("cert_file"), c.string("key_file")});
   t.min_version = tls.choice("min_version", {"1.2", "1.3"}, "1.2");
   t.ciphers = tls.string("ciphers");
+  // SSL_CTX_set_cipher_list chooses TLS 1.2 suites only; TLS 1.3 keeps OpenSSL's own.
+  if (tls.has("ciphers") && t.min_version == "1.3")
+    tls.error("ciphers",
+              "has no effect with min_version: \"1.3\" (the list chooses TLS 1.2 suites only)");
   t.client_ca_file = tls.string("client_ca_file");
   const auto verify = tls.choice("verify_client", {"require", "optional"}, "require");
   t.client_certificate_optional = verify == "optional";

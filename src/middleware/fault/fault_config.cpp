@@ -55,6 +55,8 @@ void read_delay(const Settings& d, DelaySpec& delay) {
     if (!d.has("mean_ms")) d.error("mean_ms", "a normal delay needs mean_ms (and stddev_ms)");
   }
   if (delay.limit.count() <= 0) d.error("limit_ms", "must be greater than 0");
+  if (dist == "fixed" && d.has("limit_ms"))
+    d.error("limit_ms", "has no effect with distribution: fixed (only drawn delays are capped)");
   for (auto v : {delay.fixed, delay.min, delay.max, delay.mean, delay.stddev})
     if (v.count() < 0) d.error("", "delays must not be negative");
 }
@@ -65,8 +67,11 @@ void read_abort(const Settings& a, chaos::AbortSpec& abort) {
   abort.body = a.string("body");
   abort.content_type = a.string("content_type", abort.content_type);
   abort.headers = a.string_map("headers");
-  if (abort.reset && (a.has("status") || a.has("body") || a.has("headers")))
-    a.error("reset", "a reset connection sends no status, body or headers");
+  if (abort.reset &&
+      (a.has("status") || a.has("body") || a.has("headers") || a.has("content_type")))
+    a.error("reset", "a reset connection sends no status, body, content_type or headers");
+  else if (a.has("content_type") && abort.body.empty())
+    a.error("content_type", "has no effect without body (the answer is sluice's JSON error)");
 }
 
 void read_dependency(const Settings& d, chaos::DependencySpec& dep) {
@@ -151,6 +156,10 @@ std::optional<FaultMiddlewareConfig> read_fault_config(const Settings& s) {
         h.error("allowed_clients", error);
     }
     config.headers.max_delay = h.millis("max_delay_ms", config.headers.max_delay);
+    if (!config.headers.enabled) {
+      for (const char* key : {"allowed_clients", "max_delay_ms"})
+        if (h.has(key)) h.error(key, "has no effect with enabled: false (no header faults)");
+    }
   }
   std::set<std::string> names;
   auto items = s.children("faults");

@@ -1,3 +1,5 @@
+#include <strings.h>
+
 #include "middleware/headers/headers.hpp"
 #include "sluice/registry.hpp"
 
@@ -8,6 +10,13 @@ HeaderEdits read_edits(const Settings& s) {
   e.set = s.string_map("set");
   e.add = s.string_map("add");
   e.remove = s.strings("remove");
+  // `set` replaces every value of its header anyway: also removing it first changes nothing.
+  for (const auto& name : e.remove) {
+    for (const auto& [set_name, value] : e.set) {
+      if (strcasecmp(name.c_str(), set_name.c_str()) == 0)
+        s.error("remove", "\"" + name + "\" has no effect: set replaces that header anyway");
+    }
+  }
   return e;
 }
 

@@ -27,6 +27,10 @@ const extension::ConfigSectionRegistrar section("access_log", [](Settings& s, Co
   options.max_queue_bytes = static_cast<std::size_t>(
       s.integer("queue_bytes", static_cast<std::int64_t>(options.max_queue_bytes), 4096,
                 std::int64_t{1} << 34));
+  if (!enabled) {
+    for (const char* key : {"path", "queue_lines", "queue_bytes"})
+      if (s.has(key)) s.error(key, "has no effect with enabled: false (no access log)");
+  }
   if (!enabled || !s.ok()) return;
   auto writer = pool.get(options);
   config.observers.push_back(std::make_shared<AccessLogObserver>(writer, pool.latencies()));

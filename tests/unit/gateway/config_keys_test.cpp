@@ -1,7 +1,8 @@
 // "A config key with no effect is an error" (issue 17): an unknown key, or a known one that the
 // other settings make ineffective, is reported with file:line:column — at the top level, in a
-// section, in a middleware item, in a fallback rule and in a cluster — and a key that a factory
-// only tested for (Settings::has) and then did not read is reported as having no effect.
+// section, in a middleware item, in a fallback rule, in a cluster, in listener TLS, admin and
+// access_log — and a key that a factory only tested for (Settings::has) and then did not read is
+// reported as having no effect.
 #include <gtest/gtest.h>
 
 #include "core/config_errors.hpp"
@@ -106,6 +107,70 @@ TEST(ConfigKeys, Cluster) {
       "checks)",
       "t.yaml:8:5: upstreams.a: unknown key \"conect_timeout_ms\" (did you mean "
       "\"connect_timeout_ms\"?)",
+  };
+  EXPECT_EQ(errors, want);
+}
+
+// Listener TLS: the cipher list chooses TLS 1.2 suites, so it does nothing when 1.2 is refused.
+TEST(ConfigKeys, ListenerTls) {
+  EXPECT_EQ(errors_of(R"(listen:
+  - address: 127.0.0.1:0
+    tls: { cert_file: a.pem, key_file: a.key, min_version: "1.3", ciphers: "ECDHE-RSA-AES128-GCM-SHA256" }
+)" + kRoute),
+            (std::vector<std::string>{
+                "t.yaml:3:76: listen[0].tls.ciphers: has no effect with min_version: \"1.3\" (the "
+                "list chooses TLS 1.2 suites only)"}));
+}
+
+TEST(ConfigKeys, Admin) {
+  EXPECT_EQ(errors_of("admin: { enabled: false, listen: \"127.0.0.1:9901\" }\n" + kRoute),
+            (std::vector<std::string>{"t.yaml:1:34: admin.listen: has no effect with enabled: "
+                                      "false (no admin listener)"}));
+  EXPECT_EQ(errors_of("admin: { open_paths: [/healthz] }\n" + kRoute),
+            (std::vector<std::string>{"t.yaml:1:22: admin.open_paths: has no effect without a "
+                                      "token (every admin path is open)"}));
+  EXPECT_EQ(errors_of("admin: { token: s3cret, open_paths: [/healthz] }\n" + kRoute),
+            std::vector<std::string>{});
+  EXPECT_EQ(errors_of("admin: { enabled: false, token: s3cret }\n" + kRoute),
+            std::vector<std::string>{})
+      << "a reload cannot stop a running admin listener: its token still applies";
+}
+
+TEST(ConfigKeys, AccessLog) {
+  EXPECT_EQ(
+      errors_of("access_log: { enabled: false, path: /tmp/a.log, queue_lines: 10 }\n" + kRoute),
+      (std::vector<std::string>{
+          "t.yaml:1:37: access_log.path: has no effect with enabled: false (no access log)",
+          "t.yaml:1:62: access_log.queue_lines: has no effect with enabled: false (no "
+          "access log)"}));
+  EXPECT_EQ(errors_of("access_log: { enabled: false }\n" + kRoute), std::vector<std::string>{});
+}
+
+TEST(ConfigKeys, FaultAndHeadersItems) {
+  auto errors = errors_of(R"(routes:
+  - name: r
+    middlewares:
+      - type: fault
+        seed: 1
+        headers: { enabled: false, max_delay_ms: 100 }
+        faults:
+          - { name: a, delay: { fixed_ms: 10, limit_ms: 5 } }
+          - { name: b, abort: { reset: true, content_type: text/plain } }
+          - { name: c, abort: { status: 503, content_type: text/plain } }
+      - { type: headers, request: { remove: [X-A, X-B], set: { x-a: "1" } } }
+    handler: { type: echo }
+)");
+  const std::vector<std::string> want = {
+      "t.yaml:6:50: routes[0].middlewares[0].headers.max_delay_ms: has no effect with enabled: "
+      "false (no header faults)",
+      "t.yaml:8:57: routes[0].middlewares[0].faults[0].delay.limit_ms: has no effect with "
+      "distribution: fixed (only drawn delays are capped)",
+      "t.yaml:9:40: routes[0].middlewares[0].faults[1].abort.reset: a reset connection sends no "
+      "status, body, content_type or headers",
+      "t.yaml:10:60: routes[0].middlewares[0].faults[2].abort.content_type: has no effect "
+      "without body (the answer is sluice's JSON error)",
+      "t.yaml:11:45: routes[0].middlewares[1].request.remove: \"X-A\" has no effect: set "
+      "replaces that header anyway",
   };
   EXPECT_EQ(errors, want);
 }
