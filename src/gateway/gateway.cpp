@@ -173,6 +173,8 @@ ReloadResult Gateway::reload(const std::string& trigger) {
   }
   result.restart_required = restart_required_changes(previous->settings, outcome.config->settings);
   const auto loaded_listeners = outcome.config->settings.listeners;  // with renewed certificates
+  const auto loaded_admin = outcome.config->settings.admin;
+  const bool loaded_admin_enabled = outcome.config->settings.admin_enabled;
   if (!result.restart_required.empty()) {
     std::string list;
     for (const auto& s : result.restart_required)
@@ -183,6 +185,13 @@ ReloadResult Gateway::reload(const std::string& trigger) {
     outcome.config->settings.workers = previous->settings.workers;
     outcome.config->settings.admin = previous->settings.admin;
     outcome.config->settings.admin_enabled = previous->settings.admin_enabled;
+    // The running admin listener keeps its guard with it: a reload that disables or moves it
+    // must not leave it serving under the new config's token (none, when disabled).
+    if (previous->settings.admin.text() != loaded_admin.text() ||
+        previous->settings.admin_enabled != loaded_admin_enabled) {
+      outcome.config->settings.admin_token = previous->settings.admin_token;
+      outcome.config->settings.admin_open_paths = previous->settings.admin_open_paths;
+    }
   }
   spdlog::set_level(spdlog::level::from_str(outcome.config->settings.log_level));
   // Certificates read again from their files: new connections get them, open ones keep theirs.

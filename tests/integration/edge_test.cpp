@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/raw_client.hpp"
@@ -156,6 +159,39 @@ TEST(Edge, OnlyProbesMayBeOpenedWithoutTheToken) {
   auto r = run_sluice("check -c " + path);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("open_paths"), std::string::npos) << r.output;
+}
+
+// A reload cannot stop or move a running admin listener (a restart is reported as needed), and
+// the config it loaded has no token: the running listener keeps the token it was started with,
+// instead of serving everything without one.
+TEST(Edge, AReloadThatDisablesTheAdminLeavesNoOpenAdminBehind) {
+  const std::string routes =
+      "routes: [ { name: r, match: { prefix: / }, handler: { type: echo } } ]\n";
+  SluiceProcess gw("workers: 1\nadmin: { listen: 127.0.0.1:0, token: tok-1 }\n" + routes);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  const httplib::Headers token{{"Authorization", "Bearer tok-1"}};
+  auto before = admin.Get("/config");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 401);
+  gw.rewrite_config("workers: 1\nadmin: { enabled: false }\n" + routes);
+  ::kill(gw.pid(), SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto r = admin.Get("/config");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 401) << "the admin answered without its token after the reload";
+    auto with = admin.Get("/config", token);
+    ASSERT_TRUE(with);
+    reloaded = with->status == 200 && with->body.find("\"enabled\": false") != std::string::npos;
+  }
+  EXPECT_TRUE(reloaded) << "the reload was applied (the shown config has enabled: false)\n"
+                        << gw.log();
+  EXPECT_NE(gw.log().find("take effect only after a restart"), std::string::npos) << gw.log();
+  httplib::Client client("127.0.0.1", gw.port());
+  auto served = client.Get("/x");
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200) << "the public listener keeps serving";
 }
 
 }  // namespace
