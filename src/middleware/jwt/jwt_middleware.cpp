@@ -24,6 +24,20 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
   return {};
 }
 
+// The Cookie header without cookie `name` ("a=1; session=t; b=2" -> "a=1; b=2").
+std::string without_cookie(std::string_view header, std::string_view name) {
+  std::string out;
+  while (!header.empty()) {
+    const auto semi = header.find(';');
+    std::string_view pair = sluice::detail::trim_ows(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    const auto eq = pair.find('=');
+    if (pair.empty() || (eq != std::string_view::npos && pair.substr(0, eq) == name)) continue;
+    out.append(out.empty() ? "" : "; ").append(pair);
+  }
+  return out;
+}
+
 // A claim as a string: strings as they are, integers in decimal (numeric user ids), else empty.
 std::string claim_text(const nlohmann::json& claims, const std::string& name) {
   auto it = claims.find(name);
@@ -65,7 +79,16 @@ Decision JwtMiddleware::refuse(Exchange& ex, std::string_view detail,
 }
 
 void JwtMiddleware::drop_token(Exchange& ex) const {
-  if (!config_.forward_token) ex.request().remove_header(config_.header);
+  if (config_.forward_token) return;
+  ex.request().remove_header(config_.header);
+  // A token sent as a cookie must not reach the upstream either; the other cookies do.
+  if (config_.cookie.empty() || !ex.request().has_header("Cookie")) return;
+  const std::string rest = without_cookie(ex.request().header("Cookie"), config_.cookie);
+  if (rest.empty()) {
+    ex.request().remove_header("Cookie");
+  } else {
+    ex.request().set_header("Cookie", rest);
+  }
 }
 
 Decision JwtMiddleware::pre_handle(Exchange& ex) {

@@ -116,6 +116,11 @@ TEST_F(JwtFixture, CookieAllowMissingAndForwardToken) {
   auto by_cookie = h.get("api", "/", {{"Cookie", "theme=dark; session=" + token + "; x=1"}});
   EXPECT_EQ(by_cookie->status(), 200);
   EXPECT_EQ(by_cookie->ex->context().user(), "carol");
+  EXPECT_EQ(by_cookie->ex->request().header("Cookie"), "theme=dark; x=1")
+      << "forward_token: false keeps the token cookie from the upstream, not the others";
+  auto only_cookie = h.get("api", "/", {{"Cookie", "session=" + token}});
+  EXPECT_EQ(only_cookie->ex->context().user(), "carol");
+  EXPECT_FALSE(only_cookie->ex->request().has_header("Cookie"));
   auto by_header = h.get("api", "/", {{"Authorization", "bearer " + token}});
   EXPECT_EQ(by_header->ex->context().user(), "carol");
   EXPECT_FALSE(by_header->ex->request().has_header("Authorization"));
