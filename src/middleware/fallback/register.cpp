@@ -177,6 +177,10 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
       item.error("timeout_ms",
                  "only for kind: upstream (cache_snapshot and static answer from memory at once: "
                  "there is nothing to time out)");
+    if (f.kind == FallbackSpec::Kind::kQueue && item.has("timeout_ms"))
+      item.error("timeout_ms",
+                 "only for kind: upstream (a queue answers once the write is stored; its replays "
+                 "are bounded by queue.replay_timeout_ms)");
     if (f.when.before_handler() && !from_memory)
       when.error("before_handler",
                  "only for kind: cache_snapshot or static (to call another upstream on a latency "

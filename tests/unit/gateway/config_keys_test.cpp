@@ -87,6 +87,29 @@ TEST(ConfigKeys, FallbackRule) {
   EXPECT_EQ(errors, want);
 }
 
+// A queue answers once the write is stored; its replays have their own timeout.
+TEST(ConfigKeys, QueueFallbackRefusesTimeoutMs) {
+  auto errors = errors_of(R"(upstreams:
+  api: { endpoints: ["127.0.0.1:9"] }
+routes:
+  - name: r
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - kind: queue
+            cluster: api
+            timeout_ms: 10
+            queue: { dir: /tmp/sluice-config-keys-queue }
+            when: { status: [5xx] }
+    handler: { type: echo }
+)");
+  ASSERT_EQ(errors.size(), 1u) << (errors.empty() ? "no error" : errors[0]);
+  EXPECT_EQ(errors[0],
+            "t.yaml:10:25: routes[0].middlewares[0].fallbacks[0].timeout_ms: only for kind: "
+            "upstream (a queue answers once the write is stored; its replays are bounded by "
+            "queue.replay_timeout_ms)");
+}
+
 TEST(ConfigKeys, Cluster) {
   auto errors = errors_of(R"(upstreams:
   a:
