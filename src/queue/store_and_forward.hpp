@@ -60,7 +60,7 @@ struct QueueOptions {
   std::chrono::milliseconds max_age{0};  // 0: no limit
 };
 
-// sluice_queue_* for one queue; any may be null.
+// sluice_fallback_queue_* for one queue; any may be null.
 struct QueueMetrics {
   prometheus::Gauge* depth = nullptr;
   prometheus::Gauge* oldest_age = nullptr;

@@ -240,11 +240,12 @@ TEST(Queue, WritesDuringAnOutageAreAcceptedAndDeliveredInOrderOncePerKey) {
 
   httplib::Client admin("127.0.0.1", gw.admin_port());
   const std::string m = admin.Get("/metrics", kAdmin)->body;
-  EXPECT_NE(m.find(R"(sluice_queue_enqueued_total{queue="later"} 31)"), std::string::npos) << m;
-  EXPECT_NE(m.find(R"(sluice_queue_replayed_total{queue="later",result="done"} 31)"),
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_enqueued_total{queue="later"} 31)"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_replayed_total{queue="later",result="done"} 31)"),
             std::string::npos);
-  EXPECT_NE(m.find(R"(sluice_queue_depth{queue="later"} 0)"), std::string::npos);
-  EXPECT_NE(m.find(R"(sluice_queue_drain_duration_seconds_count{queue="later"} 1)"),
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_depth{queue="later"} 0)"), std::string::npos);
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_drain_duration_seconds_count{queue="later"} 1)"),
             std::string::npos);
   // The segments are gone once every record is done.
   std::size_t files = 0;
@@ -372,10 +373,10 @@ TEST(Queue, ARejectedReplayIsADeadLetterAndARequeueDeliversIt) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   const std::string m = admin.Get("/metrics", kAdmin)->body;
-  EXPECT_NE(m.find(R"(sluice_queue_replayed_total{queue="later",result="dead"} 1)"),
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_replayed_total{queue="later",result="dead"} 1)"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find(R"(sluice_queue_dead_letters{queue="later"} 0)"), std::string::npos);
+  EXPECT_NE(m.find(R"(sluice_fallback_queue_dead_letters{queue="later"} 0)"), std::string::npos);
 }
 
 TEST(Queue, PauseHoldsTheReplaysAndResumeLetsThemGo) {

@@ -22,17 +22,19 @@ queue::QueueMetrics metrics_for(prometheus::Registry* registry, const std::strin
   auto gauge = [&](const char* metric, const char* help) {
     return &prometheus::BuildGauge().Name(metric).Help(help).Register(*registry).Add(q);
   };
-  m.depth = gauge("sluice_queue_depth", "Writes stored and not yet delivered");
-  m.oldest_age = gauge("sluice_queue_oldest_age_seconds", "Age of the oldest undelivered write");
-  m.bytes = gauge("sluice_queue_bytes", "Bytes of the queue's segment files on disk");
-  m.dead_letters = gauge("sluice_queue_dead_letters", "Dead letters kept (requeue or drop them)");
+  m.depth = gauge("sluice_fallback_queue_depth", "Writes stored and not yet delivered");
+  m.oldest_age =
+      gauge("sluice_fallback_queue_oldest_age_seconds", "Age of the oldest undelivered write");
+  m.bytes = gauge("sluice_fallback_queue_bytes", "Bytes of the queue's segment files on disk");
+  m.dead_letters =
+      gauge("sluice_fallback_queue_dead_letters", "Dead letters kept (requeue or drop them)");
   m.enqueued = &prometheus::BuildCounter()
-                    .Name("sluice_queue_enqueued_total")
+                    .Name("sluice_fallback_queue_enqueued_total")
                     .Help("Writes stored by a queue fallback")
                     .Register(*registry)
                     .Add(q);
   auto& replayed = prometheus::BuildCounter()
-                       .Name("sluice_queue_replayed_total")
+                       .Name("sluice_fallback_queue_replayed_total")
                        .Help("Replays by result: done, retry, unreachable, dead")
                        .Register(*registry);
   m.replayed_done = &replayed.Add({{"queue", name}, {"result", "done"}});
@@ -40,7 +42,7 @@ queue::QueueMetrics metrics_for(prometheus::Registry* registry, const std::strin
   m.replayed_unreachable = &replayed.Add({{"queue", name}, {"result", "unreachable"}});
   m.replayed_dead = &replayed.Add({{"queue", name}, {"result", "dead"}});
   m.drain_seconds = &prometheus::BuildHistogram()
-                         .Name("sluice_queue_drain_duration_seconds")
+                         .Name("sluice_fallback_queue_drain_duration_seconds")
                          .Help("From the first delivered replay to an empty queue")
                          .Register(*registry)
                          .Add(q, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2.5, 5,
