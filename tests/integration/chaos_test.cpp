@@ -233,7 +233,7 @@ TEST(Chaos, RuntimeTogglesThroughAdmin) {
 
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("sluice_faults_injected_total{fault=\"flaky\",kind=\"abort\"} " +
+  EXPECT_NE(metrics->body.find("sluice_fault_injected_total{fault=\"flaky\",kind=\"abort\"} " +
                                std::to_string(errors + 10)),
             std::string::npos)
       << metrics->body.substr(0, 2000);

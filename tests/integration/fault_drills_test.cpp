@@ -263,13 +263,13 @@ TEST_P(FaultDrillsRedis, KilledPausedAndRestartedUnderLoad) {
   RedisTestServer redis;
   ASSERT_TRUE(redis.start());
   SluiceProcess gw(redis_limit_config(redis.port(), drill));
-  auto up = [&] { return metric(gw, "sluice_ratelimit_backend_up", {"limiter=\"rl\""}); };
+  auto up = [&] { return metric(gw, "sluice_rate_limit_backend_up", {"limiter=\"rl\""}); };
   auto errors = [&](const char* kind) {
-    return metric(gw, "sluice_ratelimit_backend_errors_total",
+    return metric(gw, "sluice_rate_limit_backend_errors_total",
                   {"limiter=\"rl\"", std::string("kind=\"") + kind + "\""});
   };
   auto redis_decisions = [&] {
-    return metric(gw, "sluice_ratelimit_decisions_total",
+    return metric(gw, "sluice_rate_limit_decisions_total",
                   {"limiter=\"rl/q\"", "result=\"allowed\""});
   };
 
@@ -309,7 +309,7 @@ TEST_P(FaultDrillsRedis, KilledPausedAndRestartedUnderLoad) {
   // (not the policy's allowed_degraded) grow.
   EXPECT_NE(redis.command({"DBSIZE"}), "0");
   EXPECT_GT(redis_decisions(), before);
-  EXPECT_GT(metric(gw, "sluice_ratelimit_decisions_total", {"limiter=\"rl/q\"", "_degraded\""}), 0)
+  EXPECT_GT(metric(gw, "sluice_rate_limit_decisions_total", {"limiter=\"rl/q\"", "_degraded\""}), 0)
       << "the policy decided while Redis was away";
   load.expect_only(drill.answers);
   EXPECT_TRUE(load.answers().contains(drill.degraded)) << load.summary();

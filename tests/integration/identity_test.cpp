@@ -263,10 +263,11 @@ TEST(Identity, ExtAuthAllowsCopiesHeadersAndPassesDenialsThrough) {
   httplib::Client admin("127.0.0.1", gw.admin_port());
   auto m = admin.Get("/metrics");
   ASSERT_TRUE(m);
-  for (const char* line :
-       {R"(sluice_auth_decisions_total{middleware="ext_auth",result="allowed"} 2)",
-        R"(sluice_auth_decisions_total{middleware="ext_auth",result="denied"} 1)",
-        R"(sluice_auth_decisions_total{middleware="ext_auth",result="failed_closed"} 3)"})
+  for (
+      const char* line :
+      {R"(sluice_auth_decisions_total{middleware="ext_auth",result="allowed",type="ext_auth"} 2)",
+       R"(sluice_auth_decisions_total{middleware="ext_auth",result="denied",type="ext_auth"} 1)",
+       R"(sluice_auth_decisions_total{middleware="ext_auth",result="failed_closed",type="ext_auth"} 3)"})
     EXPECT_NE(m->body.find(line), std::string::npos) << line << "\n" << m->body;
 }
 

@@ -282,9 +282,10 @@ TEST(Resilience, RedisBackendSharesOneQuotaAndAppliesItsPolicyWhenRedisDies) {
   httplib::Client admin("127.0.0.1", a.admin_port());
   auto m = admin.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("sluice_ratelimit_backend_up{limiter=\"shared_rl\"} 0"), std::string::npos)
+  EXPECT_NE(m->body.find("sluice_rate_limit_backend_up{limiter=\"shared_rl\"} 0"),
+            std::string::npos)
       << m->body;
-  EXPECT_NE(m->body.find("sluice_ratelimit_redis_rtt_seconds_count{limiter=\"shared_rl\"}"),
+  EXPECT_NE(m->body.find("sluice_rate_limit_redis_rtt_seconds_count{limiter=\"shared_rl\"}"),
             std::string::npos);
 }
 

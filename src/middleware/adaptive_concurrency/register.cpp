@@ -1,8 +1,5 @@
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-
 #include "middleware/adaptive_concurrency/adaptive_concurrency_middleware.hpp"
+#include "middleware/adaptive_concurrency/adaptive_concurrency_stats.hpp"
 #include "observe/metrics/metrics_registry.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/services.hpp"
@@ -35,16 +32,9 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     return nullptr;
   }
   const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
-  prometheus::Counter* rejected = nullptr;
   prometheus::Registry* registry =
       spec.services != nullptr ? spec.services->metrics.get() : nullptr;
-  if (registry != nullptr) {
-    rejected = &prometheus::BuildCounter()
-                    .Name("sluice_adaptive_concurrency_rejected_total")
-                    .Help("Requests shed above the measured concurrency limit.")
-                    .Register(*registry)
-                    .Add({{"route", spec.route}, {"middleware", spec.name}});
-  }
+  prometheus::Counter* rejected = adaptive_concurrency_rejected(registry, spec.route, spec.name);
   auto m =
       std::make_shared<AdaptiveConcurrencyMiddleware>(spec.name, spec.route, g, clock, rejected);
   if (registry != nullptr) {
@@ -52,31 +42,9 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     std::weak_ptr<AdaptiveConcurrencyMiddleware> weak = m;
     const std::string route = spec.route, name = spec.name;
     auto collectable = std::make_shared<observe::FunctionCollectable>([weak, route, name] {
-      std::vector<prometheus::MetricFamily> out;
       auto self = weak.lock();
-      if (!self) return out;
-      const auto s = self->controller().snapshot();
-      auto gauge = [&](const char* family, const char* help, double v) {
-        prometheus::MetricFamily f;
-        f.name = family;
-        f.help = help;
-        f.type = prometheus::MetricType::Gauge;
-        prometheus::ClientMetric cm;
-        cm.label = {{"route", route}, {"middleware", name}};
-        cm.gauge.value = v;
-        f.metric.push_back(std::move(cm));
-        out.push_back(std::move(f));
-      };
-      gauge("sluice_adaptive_concurrency_limit", "The measured concurrency limit.", s.limit);
-      gauge("sluice_adaptive_concurrency_in_flight", "Requests admitted and not yet done.",
-            s.in_flight);
-      gauge("sluice_adaptive_concurrency_gradient", "min RTT (with buffer) / sample RTT.",
-            s.gradient);
-      gauge("sluice_adaptive_concurrency_min_rtt_seconds", "The measured minimum RTT.",
-            std::chrono::duration<double>(s.min_rtt).count());
-      gauge("sluice_adaptive_concurrency_sample_rtt_seconds", "The last interval's sample RTT.",
-            std::chrono::duration<double>(s.sample_rtt).count());
-      return out;
+      if (!self) return std::vector<prometheus::MetricFamily>{};
+      return adaptive_concurrency_gauges(self->controller().snapshot(), route, name);
     });
     observe::add_collectable(*registry, collectable);
     // The middleware holds its collectable: the registry keeps only a weak reference.

@@ -46,7 +46,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   if (cache_ttl.count() == 0 && s.has("cache_max"))
     s.error("cache_max", "has no effect with cache_ttl_ms: 0 (no cache)");
 
-  AuthCounters counters(metrics, spec.name,
+  AuthCounters counters(metrics, "basic_auth", spec.name,
                         {"allowed", "basic_auth_missing", "basic_auth_invalid", "basic_auth_busy"});
   const std::string file = s.string("users_file");
   if (file.empty()) {

@@ -1,8 +1,6 @@
 #include "middleware/circuit_breaker/breaker_registry.hpp"
 
-#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 namespace sluice::middleware {
@@ -11,39 +9,19 @@ using resilience::State;
 
 BreakerRegistry::BreakerRegistry(prometheus::Registry* metrics, std::size_t max_breakers)
     : max_breakers_(max_breakers) {
-  if (metrics == nullptr) return;
-  state_ = &prometheus::BuildGauge()
-                .Name("sluice_circuit_breaker_state")
-                .Help("Circuit breaker state: 0 closed, 1 open, 2 half-open")
-                .Register(*metrics);
-  transitions_ = &prometheus::BuildCounter()
-                      .Name("sluice_circuit_breaker_transitions_total")
-                      .Help("Circuit breaker state changes")
-                      .Register(*metrics);
-  rejected_ = &prometheus::BuildCounter()
-                   .Name("sluice_circuit_breaker_rejected_total")
-                   .Help("Requests rejected by an open or half-open circuit breaker")
-                   .Register(*metrics);
+  stats_ = circuit_breaker_stat_families(metrics);
 }
 
 void BreakerRegistry::instrument(ManagedBreaker& b) {
   const std::string& name = b.breaker.name();
-  prometheus::Gauge* gauge = nullptr;
-  if (state_ != nullptr) {
-    gauge = &state_->Add({{"breaker", name}});
-    gauge->Set(static_cast<double>(b.breaker.state()));
-    b.rejected = &rejected_->Add({{"breaker", name}});
-  }
-  auto* transitions = transitions_;
-  b.breaker.add_listener([gauge, transitions](std::string_view breaker, State from, State to) {
+  prometheus::Gauge* gauge = circuit_breaker_state_series(stats_, name);
+  if (gauge != nullptr) gauge->Set(static_cast<double>(b.breaker.state()));
+  b.rejected = circuit_breaker_rejected_series(stats_, name);
+  const CircuitBreakerStatFamilies stats = stats_;
+  b.breaker.add_listener([gauge, stats](std::string_view breaker, State from, State to) {
     if (gauge != nullptr) gauge->Set(static_cast<double>(to));
-    if (transitions != nullptr) {
-      transitions
-          ->Add({{"breaker", std::string(breaker)},
-                 {"from", std::string(resilience::to_string(from))},
-                 {"to", std::string(resilience::to_string(to))}})
-          .Increment();
-    }
+    count_circuit_breaker_transition(stats, breaker, resilience::to_string(from),
+                                     resilience::to_string(to));
     if (to == State::kOpen) {
       spdlog::warn("circuit breaker {}: {} -> {}", breaker, resilience::to_string(from),
                    resilience::to_string(to));

@@ -16,15 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "middleware/circuit_breaker/circuit_breaker_stats.hpp"
 #include "resilience/circuit_breaker.hpp"
-
-namespace prometheus {
-class Registry;
-class Counter;
-class Gauge;
-template <typename T>
-class Family;
-}  // namespace prometheus
 
 namespace sluice::middleware {
 
@@ -65,9 +58,7 @@ class BreakerRegistry {
   mutable std::mutex mu_;
   std::map<std::string, Slot, std::less<>> slots_;  // identity + '\n' + name
   std::uint64_t tick_ = 0;
-  prometheus::Family<prometheus::Gauge>* state_ = nullptr;
-  prometheus::Family<prometheus::Counter>* transitions_ = nullptr;
-  prometheus::Family<prometheus::Counter>* rejected_ = nullptr;
+  CircuitBreakerStatFamilies stats_;  // circuit_breaker_stats.hpp: the families' declaration
 };
 
 }  // namespace sluice::middleware

@@ -5,22 +5,24 @@
 
 namespace sluice::middleware {
 
-AuthCounters::AuthCounters(prometheus::Registry* metrics, const std::string& middleware,
+AuthCounters::AuthCounters(prometheus::Registry* metrics, const std::string& type,
+                           const std::string& middleware,
                            std::initializer_list<std::string_view> results) {
   if (metrics == nullptr) return;
   auto& decisions = prometheus::BuildCounter()
                         .Name("sluice_auth_decisions_total")
-                        .Help("Authentication decisions by middleware and result")
+                        .Help("Authentication decisions by type, middleware and result")
                         .Register(*metrics);
   for (auto r : results)
     decisions_.emplace_back(
-        std::string(r), &decisions.Add({{"middleware", middleware}, {"result", std::string(r)}}));
+        std::string(r),
+        &decisions.Add({{"type", type}, {"middleware", middleware}, {"result", std::string(r)}}));
   auto& reloads = prometheus::BuildCounter()
                       .Name("sluice_auth_file_reloads_total")
                       .Help("Reloads of key and credential files after a change, by result")
                       .Register(*metrics);
-  reload_ok_ = &reloads.Add({{"middleware", middleware}, {"result", "ok"}});
-  reload_error_ = &reloads.Add({{"middleware", middleware}, {"result", "error"}});
+  reload_ok_ = &reloads.Add({{"type", type}, {"middleware", middleware}, {"result", "ok"}});
+  reload_error_ = &reloads.Add({{"type", type}, {"middleware", middleware}, {"result", "error"}});
 }
 
 void AuthCounters::count(std::string_view result) const {

@@ -1,9 +1,12 @@
 // AuthCounters — the counters every authentication middleware keeps:
-// sluice_auth_decisions_total{middleware,result} (result: "allowed" or the stable detail of a
-// refusal) and sluice_auth_file_reloads_total{middleware,result="ok"|"error"} for the files they
-// watch. Counters are made once at build time; the request path only increments.
+// sluice_auth_decisions_total{type,middleware,result} (result: "allowed" or the stable detail of
+// a refusal) and sluice_auth_file_reloads_total{type,middleware,result="ok"|"error"} for the
+// files they watch. The one declaration of the auth types' stats (jwt, basic_auth, ext_auth):
+// one family for all of them, told apart by `type`, so a dashboard sums every refusal at once
+// (docs/OBSERVABILITY.md, "Naming"). Counters are made once at build time; the request path only
+// increments.
 //
-//   AuthCounters counters(metrics, "jwt", {"allowed", "jwt_missing", "jwt_expired"});
+//   AuthCounters counters(metrics, "jwt", "api-jwt", {"allowed", "jwt_missing", "jwt_expired"});
 //   counters.count("jwt_expired");
 #pragma once
 
@@ -24,8 +27,8 @@ class AuthCounters {
  public:
   AuthCounters() = default;
   // `metrics` may be null (no counting).
-  AuthCounters(prometheus::Registry* metrics, const std::string& middleware,
-               std::initializer_list<std::string_view> results);
+  AuthCounters(prometheus::Registry* metrics, const std::string& type,
+               const std::string& middleware, std::initializer_list<std::string_view> results);
   void count(std::string_view result) const;
   void file_reloaded(bool ok) const;
 

@@ -31,7 +31,7 @@ struct ConcurrencyCall {
 ConcurrencyLimitMiddleware::ConcurrencyLimitMiddleware(std::string name,
                                                        ConcurrencyLimitConfig config,
                                                        std::shared_ptr<ConcurrencyLimiter> shared,
-                                                       ConcurrencyMetrics metrics)
+                                                       ConcurrencyLimitStats metrics)
     : name_(std::move(name)),
       config_(std::move(config)),
       shared_(std::move(shared)),

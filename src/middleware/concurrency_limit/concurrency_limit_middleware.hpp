@@ -16,13 +16,9 @@
 #include <unordered_map>
 
 #include "middleware/common/request_key.hpp"
+#include "middleware/concurrency_limit/concurrency_limit_stats.hpp"
 #include "resilience/concurrency_limiter.hpp"
 #include "sluice/exchange.hpp"
-
-namespace prometheus {
-class Counter;
-class Gauge;
-}  // namespace prometheus
 
 namespace sluice::middleware {
 
@@ -36,20 +32,12 @@ struct ConcurrencyLimitConfig {
   size_t max_keys = 10000;
 };
 
-// Metric series of one limiter label; any pointer may be null (no metrics registry).
-struct ConcurrencyMetrics {
-  prometheus::Gauge* in_flight = nullptr;
-  prometheus::Counter* rejected_full = nullptr;
-  prometheus::Counter* rejected_queue_full = nullptr;
-  prometheus::Counter* rejected_timeout = nullptr;
-};
-
 class ConcurrencyLimitMiddleware final : public Middleware {
  public:
   // `shared` is the limiter to use when not keyed (a group's or this middleware's own).
   ConcurrencyLimitMiddleware(std::string name, ConcurrencyLimitConfig config,
                              std::shared_ptr<resilience::ConcurrencyLimiter> shared,
-                             ConcurrencyMetrics metrics);
+                             ConcurrencyLimitStats metrics);
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "concurrency_limit"; }
@@ -65,7 +53,7 @@ class ConcurrencyLimitMiddleware final : public Middleware {
   std::string name_;
   ConcurrencyLimitConfig config_;
   std::shared_ptr<resilience::ConcurrencyLimiter> shared_;
-  ConcurrencyMetrics metrics_;
+  ConcurrencyLimitStats metrics_;
   mutable std::mutex keys_mutex_;
   std::unordered_map<std::string, std::shared_ptr<resilience::ConcurrencyLimiter>> by_key_;
 };

@@ -1,7 +1,3 @@
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-
 #include <map>
 
 #include "middleware/concurrency_limit/concurrency_limit_middleware.hpp"
@@ -16,24 +12,6 @@ namespace {
 struct ConcurrencyGroups {
   std::map<std::string, std::shared_ptr<resilience::ConcurrencyLimiter>> by_key;
 };
-
-ConcurrencyMetrics metrics_for(prometheus::Registry* registry, const std::string& label) {
-  ConcurrencyMetrics m;
-  if (registry == nullptr) return m;
-  m.in_flight = &prometheus::BuildGauge()
-                     .Name("sluice_concurrency_in_flight")
-                     .Help("Requests holding a slot of a concurrency limit")
-                     .Register(*registry)
-                     .Add({{"limiter", label}});
-  auto& rejected = prometheus::BuildCounter()
-                       .Name("sluice_concurrency_rejected_total")
-                       .Help("Requests refused by a concurrency limit, by reason")
-                       .Register(*registry);
-  m.rejected_full = &rejected.Add({{"limiter", label}, {"reason", "full"}});
-  m.rejected_queue_full = &rejected.Add({{"limiter", label}, {"reason", "queue_full"}});
-  m.rejected_timeout = &rejected.Add({{"limiter", label}, {"reason", "timeout"}});
-  return m;
-}
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   ConcurrencyLimitConfig c;
@@ -70,7 +48,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   } else if (!c.keyed) {
     shared = std::make_shared<resilience::ConcurrencyLimiter>(c.max_in_flight, c.max_queue);
   }
-  auto metrics = metrics_for(registry, group.empty() ? spec.name : "group:" + group);
+  auto metrics = concurrency_limit_stats(registry, group.empty() ? spec.name : "group:" + group);
   return std::make_shared<ConcurrencyLimitMiddleware>(spec.name, std::move(c), std::move(shared),
                                                       metrics);
 }

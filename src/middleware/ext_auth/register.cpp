@@ -26,7 +26,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   config.response_headers = s.strings("response_headers");
   config.failure_mode_allow = s.boolean("failure_mode_allow", false);
   config.identity = Identity::read(s);
-  AuthCounters counters(metrics, spec.name, {"allowed", "denied", "failed_open", "failed_closed"});
+  AuthCounters counters(metrics, "ext_auth", spec.name,
+                        {"allowed", "denied", "failed_open", "failed_closed"});
   return std::make_shared<ExtAuthMiddleware>(spec.name, std::move(config), std::move(counters),
                                              clock);
 }

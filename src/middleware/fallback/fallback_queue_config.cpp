@@ -1,54 +1,14 @@
-// The `queue:` settings of a `kind: queue` fallback, its metrics, and the process-wide registry
-// of queues that keeps a queue (and its replayer) across reloads.
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
-
+// The `queue:` settings of a `kind: queue` fallback (its metrics: fallback_stats.hpp), and the
+// process-wide registry of queues that keeps a queue (and its replayer) across reloads.
 #include <filesystem>
 
 #include "middleware/fallback/fallback_middleware.hpp"
 #include "middleware/fallback/fallback_queue.hpp"
+#include "middleware/fallback/fallback_stats.hpp"
 #include "sluice/services.hpp"
 #include "upstream/upstreams_section.hpp"
 
 namespace sluice::middleware {
-namespace {
-
-queue::QueueMetrics metrics_for(prometheus::Registry* registry, const std::string& name) {
-  queue::QueueMetrics m;
-  if (registry == nullptr) return m;
-  const prometheus::Labels q{{"queue", name}};
-  auto gauge = [&](const char* metric, const char* help) {
-    return &prometheus::BuildGauge().Name(metric).Help(help).Register(*registry).Add(q);
-  };
-  m.depth = gauge("sluice_queue_depth", "Writes stored and not yet delivered");
-  m.oldest_age = gauge("sluice_queue_oldest_age_seconds", "Age of the oldest undelivered write");
-  m.bytes = gauge("sluice_queue_bytes", "Bytes of the queue's segment files on disk");
-  m.dead_letters = gauge("sluice_queue_dead_letters", "Dead letters kept (requeue or drop them)");
-  m.enqueued = &prometheus::BuildCounter()
-                    .Name("sluice_queue_enqueued_total")
-                    .Help("Writes stored by a queue fallback")
-                    .Register(*registry)
-                    .Add(q);
-  auto& replayed = prometheus::BuildCounter()
-                       .Name("sluice_queue_replayed_total")
-                       .Help("Replays by result: done, retry, unreachable, dead")
-                       .Register(*registry);
-  m.replayed_done = &replayed.Add({{"queue", name}, {"result", "done"}});
-  m.replayed_retry = &replayed.Add({{"queue", name}, {"result", "retry"}});
-  m.replayed_unreachable = &replayed.Add({{"queue", name}, {"result", "unreachable"}});
-  m.replayed_dead = &replayed.Add({{"queue", name}, {"result", "dead"}});
-  m.drain_seconds = &prometheus::BuildHistogram()
-                         .Name("sluice_queue_drain_duration_seconds")
-                         .Help("From the first delivered replay to an empty queue")
-                         .Register(*registry)
-                         .Add(q, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2.5, 5,
-                                                                         10, 30, 60, 300});
-  return m;
-}
-
-}  // namespace
 
 void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, FallbackSpec& f,
                          prometheus::Registry* metrics) {
@@ -132,7 +92,7 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
     }
     if (!slot) {
       std::string error;
-      slot = queue::StoreAndForward::open(o, metrics_for(metrics, o.name), error);
+      slot = queue::StoreAndForward::open(o, fallback_queue_stats(metrics, o.name), error);
       if (!slot) {
         registry.by_name.erase(o.name);
         q.error("dir", error);

@@ -1,12 +1,10 @@
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
 
 #include "middleware/fallback/fallback_middleware.hpp"
 #include "middleware/fallback/fallback_queue.hpp"
+#include "middleware/fallback/fallback_stats.hpp"
 #include "sluice/extension/config_section.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/services.hpp"
@@ -69,15 +67,11 @@ ClusterBinder binder_for() {
 }
 
 void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
-  if (metrics == nullptr) return;
-  auto& family = prometheus::BuildCounter()
-                     .Name("sluice_fallback_total")
-                     .Help("Fallback attempts by fallback and result")
-                     .Register(*metrics);
-  f.served = &family.Add({{"fallback", f.name}, {"result", "served"}});
-  f.failed = &family.Add({{"fallback", f.name}, {"result", "failed"}});
-  f.timed_out = &family.Add({{"fallback", f.name}, {"result", "timed_out"}});
-  f.hedged = &family.Add({{"fallback", f.name}, {"result", "hedged"}});
+  const FallbackStats s = fallback_stats(metrics, f.name);
+  f.served = s.served;
+  f.failed = s.failed;
+  f.timed_out = s.timed_out;
+  f.hedged = s.hedged;
 }
 
 HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
@@ -100,14 +94,9 @@ HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
   out.timeout = h.millis("timeout_ms", out.timeout);
   out.max_background =
       static_cast<int>(h.integer("max_background", out.max_background, 1, 100'000));
-  if (metrics != nullptr) {
-    auto& family = prometheus::BuildCounter()
-                       .Name("sluice_fallback_total")
-                       .Help("Fallback attempts by fallback and result")
-                       .Register(*metrics);
-    out.refreshed = &family.Add({{"fallback", spec.name + ":hedge"}, {"result", "refreshed"}});
-    out.over_cap = &family.Add({{"fallback", spec.name + ":hedge"}, {"result", "over_cap"}});
-  }
+  const FallbackHedgeStats hedge = fallback_hedge_stats(metrics, spec.name);
+  out.refreshed = hedge.refreshed;
+  out.over_cap = hedge.over_cap;
   return out;
 }
 

@@ -1,8 +1,9 @@
 #include "middleware/fault/fault_board.hpp"
 
 #include <prometheus/counter.h>
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
+
+#include "middleware/fault/fault_stats.hpp"
 
 namespace sluice::chaos {
 
@@ -34,30 +35,22 @@ void FaultState::count_skipped() {
 
 FaultBoard::FaultBoard(UpstreamFaults* upstreams, std::shared_ptr<prometheus::Registry> metrics)
     : upstreams_(upstreams), metrics_(std::move(metrics)) {
-  if (!metrics_) return;
-  injected_family_ = &prometheus::BuildCounter()
-                          .Name("sluice_faults_injected_total")
-                          .Help("Faults injected, by fault name and kind.")
-                          .Register(*metrics_);
-  skipped_family_ = &prometheus::BuildCounter()
-                         .Name("sluice_faults_skipped_total")
-                         .Help("Delay faults not applied because max_active_delays was reached.")
-                         .Register(*metrics_);
+  stats_ = fault_stat_families(metrics_.get());
 }
 
 std::shared_ptr<FaultState> FaultBoard::create(const std::string& name, FaultKind kind) {
   auto state = std::make_shared<FaultState>(name, kind);
-  if (injected_family_ != nullptr) {
+  if (stats_.injected != nullptr) {
     for (FaultKind k : kKinds) {
       // Declared eagerly for the fault's own kind so the series exist (at 0) before the first
       // injection; the header pseudo fault injects several kinds.
       if (k == kind || name == kHeaderFault) {
         state->injected_metric_[static_cast<int>(k)] =
-            &injected_family_->Add({{"fault", name}, {"kind", std::string(kind_name(k))}});
+            fault_injected_series(stats_, name, kind_name(k));
       }
     }
     if (kind == FaultKind::kDelay || kind == FaultKind::kThrottle || name == kHeaderFault)
-      state->skipped_metric_ = &skipped_family_->Add({{"fault", name}});
+      state->skipped_metric_ = fault_skipped_series(stats_, name);
   }
   faults_.emplace(name, state);
   return state;

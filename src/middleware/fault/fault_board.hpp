@@ -18,6 +18,7 @@
 
 #include "core/seeded_draw.hpp"
 #include "middleware/fault/fault_spec.hpp"
+#include "middleware/fault/fault_stats.hpp"
 #include "upstream/upstream_faults.hpp"
 
 namespace prometheus {
@@ -128,8 +129,7 @@ class FaultBoard {
 
   UpstreamFaults* upstreams_;
   std::shared_ptr<prometheus::Registry> metrics_;
-  prometheus::Family<prometheus::Counter>* injected_family_ = nullptr;
-  prometheus::Family<prometheus::Counter>* skipped_family_ = nullptr;
+  FaultStatFamilies stats_;  // fault_stats.hpp: the families' one declaration
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<FaultState>, std::less<>> faults_;
 };

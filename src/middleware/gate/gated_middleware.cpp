@@ -1,7 +1,6 @@
 #include "middleware/gate/gated_middleware.hpp"
 
 #include <prometheus/counter.h>
-#include <prometheus/family.h>
 
 #include <vector>
 
@@ -28,23 +27,17 @@ struct GateRuns {
 
 GatedMiddleware::GatedMiddleware(std::shared_ptr<Middleware> inner, std::string route,
                                  std::unique_ptr<Rollout> rollout, std::unique_ptr<Guard> guard,
-                                 prometheus::Family<prometheus::Counter>* skipped,
-                                 const Clock& clock)
+                                 GateStats stats, const Clock& clock)
     : inner_(std::move(inner)),
       route_(std::move(route)),
       rollout_(std::move(rollout)),
       guard_(std::move(guard)),
-      clock_(clock) {
+      clock_(clock),
+      skipped_rollout_(stats.skipped_rollout),
+      skipped_open_(stats.skipped_breaker_open) {
   if (guard_) {
     breaker_ = std::make_unique<resilience::CircuitBreaker>(route_ + "/" + std::string(name()),
                                                             guard_->breaker, clock);
-  }
-  if (skipped != nullptr) {
-    const std::string middleware(name());
-    skipped_rollout_ =
-        &skipped->Add({{"route", route_}, {"middleware", middleware}, {"reason", "rollout"}});
-    skipped_open_ =
-        &skipped->Add({{"route", route_}, {"middleware", middleware}, {"reason", "breaker_open"}});
   }
 }
 

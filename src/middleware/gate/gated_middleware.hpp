@@ -16,15 +16,10 @@
 #include <memory>
 #include <string>
 
+#include "middleware/gate/gate_stats.hpp"
 #include "middleware/gate/rollout.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "sluice/exchange.hpp"
-
-namespace prometheus {
-class Counter;
-template <typename T>
-class Family;
-}  // namespace prometheus
 
 namespace sluice::middleware {
 
@@ -36,8 +31,8 @@ struct Guard {
 class GatedMiddleware final : public Middleware {
  public:
   GatedMiddleware(std::shared_ptr<Middleware> inner, std::string route,
-                  std::unique_ptr<Rollout> rollout, std::unique_ptr<Guard> guard,
-                  prometheus::Family<prometheus::Counter>* skipped, const Clock& clock);
+                  std::unique_ptr<Rollout> rollout, std::unique_ptr<Guard> guard, GateStats stats,
+                  const Clock& clock);
 
   std::string_view name() const override { return inner_->name(); }
   std::string_view type() const override { return inner_->type(); }

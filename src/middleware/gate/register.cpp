@@ -1,8 +1,5 @@
 // `rollout:` and `guard:` on any middleware item: read here and applied by wrapping the built
 // middleware in a GatedMiddleware (see gated_middleware.hpp).
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-
 #include "middleware/gate/gated_middleware.hpp"
 #include "resilience/breaker_settings.hpp"
 #include "sluice/extension/config_section.hpp"
@@ -55,15 +52,6 @@ std::unique_ptr<Guard> read_guard(const Settings& g) {
   return guard;
 }
 
-prometheus::Family<prometheus::Counter>* skipped_family(GatewayServices* services) {
-  if (services == nullptr || !services->metrics) return nullptr;
-  // BuildCounter on an existing name returns the same family (prometheus-cpp checks the help).
-  return &prometheus::BuildCounter()
-              .Name("sluice_middleware_skipped_total")
-              .Help("Requests for which a middleware stepped aside (rollout, breaker_open).")
-              .Register(*services->metrics);
-}
-
 std::shared_ptr<Middleware> gate(std::shared_ptr<Middleware> inner, const Settings& item,
                                  const MiddlewareSpec& spec) {
   if (!item.has("rollout") && !item.has("guard")) return inner;
@@ -75,8 +63,10 @@ std::shared_ptr<Middleware> gate(std::shared_ptr<Middleware> inner, const Settin
     if (!guard) return inner;  // the error is reported; the load fails
   }
   const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
+  prometheus::Registry* metrics = spec.services != nullptr ? spec.services->metrics.get() : nullptr;
+  GateStats stats = gate_stats(metrics, spec.route, std::string(inner->name()));
   return std::make_shared<GatedMiddleware>(std::move(inner), spec.route, std::move(rollout),
-                                           std::move(guard), skipped_family(spec.services), clock);
+                                           std::move(guard), stats, clock);
 }
 
 const extension::MiddlewareDecoratorRegistrar registrar(gate);

@@ -41,7 +41,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   if (interval.count() < 0) s.error("reload_interval_ms", "must be >= 0 (0: never re-read)");
 
   AuthCounters counters(
-      metrics, spec.name,
+      metrics, "jwt", spec.name,
       {"allowed", "anonymous", "jwt_missing", "jwt_malformed", "jwt_unsupported_alg",
        "jwt_unknown_key", "jwt_bad_signature", "jwt_expired", "jwt_not_yet_valid",
        "jwt_wrong_audience", "jwt_wrong_issuer", "jwt_no_user"});

@@ -30,7 +30,7 @@ struct LimitRule {
   RequestKey key;
   resilience::RateLimit limit;
   std::string policy;  // "10;w=1;burst=20"
-  // sluice_ratelimit_decisions_total{limiter="<middleware>/<limit>",result=...}; may be null.
+  // sluice_rate_limit_decisions_total{limiter="<middleware>/<limit>",result=...}; may be null.
   prometheus::Counter* allowed = nullptr;
   prometheus::Counter* denied = nullptr;
   prometheus::Counter* allowed_degraded = nullptr;

@@ -3,11 +3,12 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+
+#include "middleware/rate_limit/rate_limit_stats.hpp"
 
 namespace sluice::middleware {
 
@@ -97,25 +98,12 @@ RedisBackend make_redis_backend(const RedisLimiterConfig& config, prometheus::Re
                                 const std::string& limiter_label) {
   auto m = std::make_shared<RedisMetrics>();
   if (metrics != nullptr) {
-    m->up = &prometheus::BuildGauge()
-                 .Name("sluice_ratelimit_backend_up")
-                 .Help("1 while the rate limiter's Redis backend answers, 0 while degraded")
-                 .Register(*metrics)
-                 .Add({{"limiter", limiter_label}});
-    auto& errors = prometheus::BuildCounter()
-                       .Name("sluice_ratelimit_backend_errors_total")
-                       .Help("Failed Redis calls of the rate limiter, by kind")
-                       .Register(*metrics);
-    m->timeout = &errors.Add({{"limiter", limiter_label}, {"kind", "timeout"}});
-    m->connection = &errors.Add({{"limiter", limiter_label}, {"kind", "connection"}});
-    m->script = &errors.Add({{"limiter", limiter_label}, {"kind", "script"}});
-    m->rtt = &prometheus::BuildHistogram()
-                  .Name("sluice_ratelimit_redis_rtt_seconds")
-                  .Help("Round-trip time of the rate limiter's Redis calls")
-                  .Register(*metrics)
-                  .Add({{"limiter", limiter_label}}, prometheus::Histogram::BucketBoundaries{
-                                                         0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25});
+    const RateLimitBackendStats b = rate_limit_backend_stats(metrics, limiter_label);
+    m->up = b.up;
+    m->timeout = b.errors_timeout;
+    m->connection = b.errors_connection;
+    m->script = b.errors_script;
+    m->rtt = b.redis_rtt;
     m->up->Set(1);
   }
   resilience::redis::RedisLimiterHooks hooks;

@@ -1,7 +1,7 @@
 // The `backend: redis` of rate_limit: reads the `redis:` settings into a RedisLimiterConfig and
-// builds a RedisRateLimiter whose hooks feed the metrics
-//   sluice_ratelimit_backend_up{limiter}, sluice_ratelimit_backend_errors_total{limiter,kind},
-//   sluice_ratelimit_redis_rtt_seconds{limiter}.
+// builds a RedisRateLimiter whose hooks feed the metrics (declared in rate_limit_stats.hpp)
+//   sluice_rate_limit_backend_up{limiter}, sluice_rate_limit_backend_errors_total{limiter,kind},
+//   sluice_rate_limit_redis_rtt_seconds{limiter}.
 //
 //   redis: { address: "127.0.0.1:6379", mode: leased, on_failure: local, expected_instances: 3 }
 #pragma once

@@ -1,7 +1,5 @@
-#include <prometheus/counter.h>
-#include <prometheus/registry.h>
-
 #include "middleware/rate_limit/rate_limit_middleware.hpp"
+#include "middleware/rate_limit/rate_limit_stats.hpp"
 #include "middleware/rate_limit/redis_backend.hpp"
 #include "resilience/local_rate_limiter.hpp"
 #include "sluice/registry.hpp"
@@ -11,15 +9,11 @@ namespace sluice::middleware {
 namespace {
 
 void add_counters(prometheus::Registry* metrics, const std::string& label, LimitRule& rule) {
-  if (metrics == nullptr) return;
-  auto& family = prometheus::BuildCounter()
-                     .Name("sluice_ratelimit_decisions_total")
-                     .Help("Rate-limit decisions by limiter and result")
-                     .Register(*metrics);
-  rule.allowed = &family.Add({{"limiter", label}, {"result", "allowed"}});
-  rule.denied = &family.Add({{"limiter", label}, {"result", "denied"}});
-  rule.allowed_degraded = &family.Add({{"limiter", label}, {"result", "allowed_degraded"}});
-  rule.denied_degraded = &family.Add({{"limiter", label}, {"result", "denied_degraded"}});
+  const RateLimitDecisionStats d = rate_limit_decision_stats(metrics, label);
+  rule.allowed = d.allowed;
+  rule.denied = d.denied;
+  rule.allowed_degraded = d.allowed_degraded;
+  rule.denied_degraded = d.denied_degraded;
 }
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {

@@ -59,8 +59,8 @@
 namespace sluice::resilience::redis {
 
 // A snapshot of the counters the metrics layer exports as
-// sluice_ratelimit_backend_up, sluice_ratelimit_backend_errors_total{kind=...},
-// sluice_ratelimit_redis_calls_total, sluice_ratelimit_decisions_total{...}.
+// sluice_rate_limit_backend_up, sluice_rate_limit_backend_errors_total{kind=...},
+// sluice_rate_limit_redis_calls_total, sluice_rate_limit_decisions_total{...}.
 struct RedisLimiterStats {
   bool backend_up = true;
   std::uint64_t decisions_total = 0;     // every decision returned or delivered

@@ -37,9 +37,10 @@ TEST(ExtAuth, AFailureIs503OrPassesMarkedWithFailureModeAllow) {
   EXPECT_EQ(passed->ex->detail(), "ext_auth_failed_open");
   EXPECT_EQ(passed->ex->context().user(), "");
   EXPECT_FALSE(passed->ex->request().has_header("X-User")) << "a client's claim never passes";
-  EXPECT_NE(open.metrics_text().find(
-                R"(sluice_auth_decisions_total{middleware="ext_auth",result="failed_open"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      open.metrics_text().find(
+          R"(sluice_auth_decisions_total{middleware="ext_auth",result="failed_open",type="ext_auth"} 1)"),
+      std::string::npos);
 }
 
 TEST(ExtAuth, ConfigErrors) {

@@ -2,6 +2,8 @@
 // reproducible counts, thread independence), delay distributions, match rules, client CIDRs,
 // the upstream switchboard and the fault board's reload/runtime precedence.
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <thread>
@@ -264,6 +266,25 @@ TEST(FaultBoard, ReloadKeepsRuntimeChangesUnlessConfigChanged) {
   spec.enabled = false;
   board.declare(spec, 1);
   EXPECT_FALSE(s->enabled());
+}
+
+// The board's series (fault_stats.hpp): made when a fault is declared, counted by its state.
+TEST(FaultBoard, CountsIntoTheFaultFamilies) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  FaultBoard board(nullptr, registry);
+  auto s = board.declare({.name = "slow", .kind = FaultKind::kDelay, .percentage = 100}, 1);
+  auto text = [&] { return prometheus::TextSerializer().Serialize(registry->Collect()); };
+  EXPECT_NE(text().find(R"(sluice_fault_injected_total{fault="slow",kind="delay"} 0)"),
+            std::string::npos)
+      << "declared at 0 before the first injection";
+  s->count_injected(FaultKind::kDelay);
+  s->count_injected(FaultKind::kDelay);
+  s->count_skipped();
+  const std::string m = text();
+  EXPECT_NE(m.find(R"(sluice_fault_injected_total{fault="slow",kind="delay"} 2)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(R"(sluice_fault_skipped_total{fault="slow"} 1)"), std::string::npos) << m;
 }
 
 }  // namespace

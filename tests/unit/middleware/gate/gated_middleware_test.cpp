@@ -62,7 +62,7 @@ struct Fixture {
     guard->breaker.retry_timeout = std::chrono::milliseconds(1000);
     EXPECT_TRUE(chain
                     .use(std::make_shared<GatedMiddleware>(auth, "api", std::move(rollout),
-                                                           std::move(guard), nullptr, clock))
+                                                           std::move(guard), GateStats{}, clock))
                     .ok());
   }
   // Runs one request; returns its status and what was skipped.

@@ -65,9 +65,9 @@ TEST_F(JwtFixture, AValidTokenSetsUserTierAndUpstreamHeaders) {
   EXPECT_EQ(bob->status(), 200);
   EXPECT_EQ(bob->ex->context().tier(), "");
   EXPECT_FALSE(bob->ex->request().has_header("X-User-Tier"));
-  EXPECT_NE(
-      h.metrics_text().find(R"(sluice_auth_decisions_total{middleware="jwt",result="allowed"} 2)"),
-      std::string::npos);
+  EXPECT_NE(h.metrics_text().find(
+                R"(sluice_auth_decisions_total{middleware="jwt",result="allowed",type="jwt"} 2)"),
+            std::string::npos);
 }
 
 TEST_F(JwtFixture, RefusalsAre401WithABearerChallengeAndStableDetails) {
@@ -102,9 +102,10 @@ TEST_F(JwtFixture, RefusalsAre401WithABearerChallengeAndStableDetails) {
   EXPECT_EQ(none->ex->detail(), "jwt_unsupported_alg");
   EXPECT_EQ(h.get("api", "/", {{"Authorization", "Bearer not-a-token"}})->ex->detail(),
             "jwt_malformed");
-  EXPECT_NE(h.metrics_text().find(
-                R"(sluice_auth_decisions_total{middleware="jwt",result="jwt_expired"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      h.metrics_text().find(
+          R"(sluice_auth_decisions_total{middleware="jwt",result="jwt_expired",type="jwt"} 1)"),
+      std::string::npos);
 }
 
 TEST_F(JwtFixture, CookieAllowMissingAndForwardToken) {
@@ -157,11 +158,12 @@ TEST_F(JwtFixture, TheKeyFileIsReloadedWhenItChanges) {
   h.clock.advance(1001ms);
   EXPECT_EQ(h.get("api", "/", {{"Authorization", bearer("ES256", {{"sub", "e"}})}})->status(), 200);
   const auto m = h.metrics_text();
-  EXPECT_NE(m.find(R"(sluice_auth_file_reloads_total{middleware="jwt",result="ok"} 1)"),
+  EXPECT_NE(m.find(R"(sluice_auth_file_reloads_total{middleware="jwt",result="ok",type="jwt"} 1)"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find(R"(sluice_auth_file_reloads_total{middleware="jwt",result="error"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      m.find(R"(sluice_auth_file_reloads_total{middleware="jwt",result="error",type="jwt"} 1)"),
+      std::string::npos);
 }
 
 TEST_F(JwtFixture, SteppingAsideStillRemovesClientIdentityHeaders) {
