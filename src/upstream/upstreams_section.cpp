@@ -5,8 +5,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "sluice/extension/config_section.hpp"
 #include "security/watched_file.hpp"
+#include "sluice/extension/config_section.hpp"
 
 namespace sluice::gateway::proxy {
 

@@ -240,8 +240,7 @@ TEST(Queue, WritesDuringAnOutageAreAcceptedAndDeliveredInOrderOncePerKey) {
 
   httplib::Client admin("127.0.0.1", gw.admin_port());
   const std::string m = admin.Get("/metrics", kAdmin)->body;
-  EXPECT_NE(m.find(R"(sluice_queue_enqueued_total{queue="later"} 31)"), std::string::npos)
-      << m;
+  EXPECT_NE(m.find(R"(sluice_queue_enqueued_total{queue="later"} 31)"), std::string::npos) << m;
   EXPECT_NE(m.find(R"(sluice_queue_replayed_total{queue="later",result="done"} 31)"),
             std::string::npos);
   EXPECT_NE(m.find(R"(sluice_queue_depth{queue="later"} 0)"), std::string::npos);

@@ -15,9 +15,9 @@
 #include <random>
 
 #include "core/http_text.hpp"
+#include "net/system_ca_bundle.hpp"
 #include "observe/json_escape.hpp"
 #include "observe/tracing/span_record.hpp"
-#include "net/system_ca_bundle.hpp"
 
 namespace sluice::observe {
 
