@@ -72,7 +72,8 @@ FUZZ_CXX ?= clang++
 FUZZ_FLAGS = -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Wall -Wextra -Werror -Wno-missing-field-initializers -Iinclude -Isrc \
   -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED \
-  -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DFMT_SHARED
+  -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL -DFMT_SHARED \
+  -DBOOST_ENABLE_ASSERT_HANDLER
 FUZZ_LIBS = -lyaml-cpp -lspdlog -lfmt -lprometheus-cpp-core -lhiredis -lcpp-httplib -lssl -lcrypto -lpthread -ldl
 FUZZ_TARGETS = trace_context simple_answer proxy_protocol redis_reply session tls_client_hello config
 # Asio and Beast are compiled once (src/server/asio_impl.cpp), as in the CMake build.
@@ -105,7 +106,9 @@ $(FUZZ_BUILD)/obj/%.o: %.cpp | bootstrap
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
-fuzz_objects = $(patsubst %.cpp,$(FUZZ_BUILD)/obj/%.o,tests/fuzz/$(1)_fuzz.cpp $(FUZZ_SOURCES_$(1)))
+# Every target links the Boost assertion handler (tests/fuzz/boost_assert_handler.cpp says why).
+fuzz_objects = $(patsubst %.cpp,$(FUZZ_BUILD)/obj/%.o,tests/fuzz/$(1)_fuzz.cpp \
+  tests/fuzz/boost_assert_handler.cpp $(FUZZ_SOURCES_$(1)))
 define fuzz_link
 $(FUZZ_BUILD)/$(1)_fuzz: $(call fuzz_objects,$(1))
 	$$(FUZZ_CXX) $$(FUZZ_FLAGS) $$^ $$(FUZZ_LINK_$(1)) $$(FUZZ_LIBS) -o $$@

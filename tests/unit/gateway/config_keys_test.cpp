@@ -27,6 +27,15 @@ TEST(ConfigKeys, TopLevel) {
       << "listen: is read from the YAML itself, and still counts as read";
 }
 
+// A duration too large for milliseconds in 64 bits is an error, not an overflowing cast (found
+// by the config fuzz target: undefined behaviour under UBSan).
+TEST(ConfigKeys, AnAbsurdDurationIsAnError) {
+  EXPECT_EQ(errors_of("drain_timeout_ms: \"2003330000000000000000000s\"\n" + kRoute),
+            (std::vector<std::string>{"t.yaml:1:19: drain_timeout_ms: must be a duration in "
+                                      "milliseconds (e.g. 250, \"250ms\", \"2s\")"}));
+  EXPECT_EQ(errors_of("drain_timeout_ms: \"2s\"\n" + kRoute), std::vector<std::string>{});
+}
+
 TEST(ConfigKeys, Section) {
   EXPECT_EQ(
       errors_of("tracing: { endpoint: \"http://127.0.0.1:1\", sampler_args: 0.5 }\n" + kRoute),
