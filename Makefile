@@ -60,8 +60,14 @@ test-tsan: build-tsan
 # cores (the config target reuses the release objects); 10,000 instead of 2,000 slowloris
 # connections ~10 s more per run of the suite. About 37 min in all: 60 s each fits, with ~8 min
 # to spare; more targets or seconds should be weighed against that.
+#
+# In `make test` (FUZZ_GATE=seeds) a crash on a seed input of tests/fuzz/corpus fails the suite
+# (a regression: every input a fuzzer once crashed on is kept there); a crash the fuzzer finds by
+# itself during its 60 s is reported loudly (stack printed, input kept in build-fuzz/crash-*) but
+# does not fail the suite: a new finding of a random search is a bug to file and fix, not a gate
+# that fails unrelated changes at random. `make fuzz` (FUZZ_GATE=all) fails on any crash.
 test-fuzz:
-	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=60
+	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=60 FUZZ_GATE=seeds
 
 # libFuzzer targets (tests/fuzz/), built with clang from only the sources each one needs, each
 # run for FUZZ_SECONDS. New inputs go to $(FUZZ_BUILD)/corpus/<target>, the seeds in
@@ -123,12 +129,19 @@ FUZZ_JOBS ?= 2
 fuzz: fuzz-build
 	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) $(addprefix fuzz-run-,$(FUZZ_TARGETS))
 
+FUZZ_GATE ?= all
 fuzz-run-%:
 	@mkdir -p $(FUZZ_BUILD)/corpus/$*
+	@$(FUZZ_BUILD)/$*_fuzz -runs=0 -artifact_prefix=$(FUZZ_BUILD)/ tests/fuzz/corpus/$* \
+	  > $(FUZZ_BUILD)/$*.seeds.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$*.seeds.log; \
+	  echo "fuzz: $* crashes on a seed input of tests/fuzz/corpus/$* (a regression)"; exit 1; }
 	@echo "fuzz: $* for $(FUZZ_SECONDS) s"
 	@$(FUZZ_BUILD)/$*_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_BUILD)/corpus/$* tests/fuzz/corpus/$* \
-	  > $(FUZZ_BUILD)/$*.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$*.log; exit 1; }
+	  > $(FUZZ_BUILD)/$*.log 2>&1 || { tail -40 $(FUZZ_BUILD)/$*.log; \
+	  if [ "$(FUZZ_GATE)" = seeds ]; then \
+	    echo "fuzz: FINDING in $*: a new crashing input is in $(FUZZ_BUILD)/ (reported; not a failure of make test: see docs/RELIABILITY.md)"; \
+	  else exit 1; fi; }
 	@grep -E 'inline 8-bit counters|[[:space:]]DONE[[:space:]]' $(FUZZ_BUILD)/$*.log | sed 's/^/$*: /'
 
 # Mixed traffic through the full chain with reloads and chain edits (bench/soak/soak.py): the
