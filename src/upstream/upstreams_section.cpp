@@ -59,7 +59,16 @@ std::string tls_files_identity(const upstream::UpstreamTlsSettings& tls) {
 // The cluster names of the section, in file order (Settings reads keys it knows by name).
 std::vector<std::string> cluster_names(const Settings& section) {
   std::vector<std::string> names;
-  YAML::Node node = YAML::Load(section.canonical());
+  YAML::Node node;
+  try {
+    // The section re-read from its canonical text; yaml-cpp can emit text it cannot read back
+    // (a key of control characters, found by the config fuzz target): an error, never a throw
+    // out of the loader (which would end the process on a reload).
+    node = YAML::Load(section.canonical());
+  } catch (const YAML::Exception& e) {
+    section.error("", std::string("cannot read the cluster names: ") + e.what());
+    return names;
+  }
   if (!node.IsMap()) return names;
   for (const auto& kv : node)
     names.push_back(kv.first.as<std::string>(""));
