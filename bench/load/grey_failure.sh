@@ -10,11 +10,18 @@
 # Root (it makes a network namespace); bounded in time; touches loopback and its namespace only.
 #   sudo bash bench/load/grey_failure.sh [build/sluice]
 #   RATE=200 BEFORE=30 SLOW_FOR=90 AFTER=30 SLOW_MS=2000 HEDGE_MS=5 DEFENCES="breaker ramp hedge adaptive"
+#   HEDGE_P99=1.5 HEDGE_FLOOR_MS=1: the hedge's budget from the p99 of its answered calls instead
+#   (replaces HEDGE_MS)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=$(realpath "${1:-build/sluice}")
 RATE=${RATE:-200} BEFORE=${BEFORE:-30} SLOW_FOR=${SLOW_FOR:-90} AFTER=${AFTER:-30}
-SLOW_MS=${SLOW_MS:-2000} HEDGE_MS=${HEDGE_MS:-5}
+SLOW_MS=${SLOW_MS:-2000} HEDGE_MS=${HEDGE_MS:-5} HEDGE_P99=${HEDGE_P99:-} HEDGE_FLOOR_MS=${HEDGE_FLOOR_MS:-1}
+if [ -n "$HEDGE_P99" ]; then
+  budget="p99_multiple: $HEDGE_P99, floor_ms: $HEDGE_FLOOR_MS, max_ms: 300"
+else
+  budget="after_ms: $HEDGE_MS"
+fi
 DEFENCES=${DEFENCES:-"breaker ramp hedge adaptive"}
 here=bench/load/netns
 source "$here/netns_lib.sh"
@@ -28,7 +35,7 @@ middlewares() {
     breaker) echo "[ { type: fallback, fallbacks: [ $snapshot ] }, $breaker }, { type: timeout, timeout_ms: 300 } ]" ;;
     ramp) echo "[ { type: fallback, fallbacks: [ $snapshot ] }, $breaker, half_open_success_probes: 5,
           ramp_ms: 10000, ramp_start_percent: 10, ramp_min_request_amount: 10 }, { type: timeout, timeout_ms: 300 } ]" ;;
-    hedge) echo "[ { type: fallback, hedge: { cluster: backend, after_ms: $HEDGE_MS, timeout_ms: 3000, max_background: 1024 },
+    hedge) echo "[ { type: fallback, hedge: { cluster: backend, $budget, timeout_ms: 3000, max_background: 1024 },
           fallbacks: [ { name: hedged, kind: cache_snapshot, when: { detail: [hedged] } }, $snapshot ] },
           { type: timeout, timeout_ms: 300 } ]" ;;
     adaptive) echo "[ { type: fallback, fallbacks: [ { name: snapshot, kind: cache_snapshot,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -102,6 +103,73 @@ routes:
   serving.join();
 }
 
+// With p99_multiple the budget follows the latency of the calls that answered their request.
+// Against a grey failure (every second call slow) the slow calls, once they finish, must not
+// raise the budget to their own latency: the hedge would then wait as long as the failure.
+TEST(Hedge, ABudgetFromTheP99IsNotRaisedByTheSlowCallsItCutShort) {
+  httplib::Server upstream;
+  upstream.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  std::atomic<bool> grey{false};
+  std::atomic<int> calls{0};
+  upstream.Get("/.*", [&](const httplib::Request&, httplib::Response& r) {
+    const int n = ++calls;
+    if (grey && n % 2 == 0) std::this_thread::sleep_for(1200ms);
+    r.set_content("ok", "text/plain");
+  });
+  const int port = upstream.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { upstream.listen_after_bind(); });
+  while (!upstream.is_running())
+    std::this_thread::sleep_for(1ms);
+
+  SluiceProcess gw(R"(
+workers: 1
+upstreams:
+  backend: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(port) + R"("] }
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: fallback
+        hedge: { cluster: backend, p99_multiple: 2, floor_ms: 60, max_ms: 2000, timeout_ms: 3000 }
+        fallbacks:
+          - { name: snap, kind: cache_snapshot, when: { detail: [hedged] } }
+    handler: { type: proxy, cluster: backend }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(c.Get("/g")) << "healthy: the budget's samples";
+
+  grey = true;
+  auto slowest = [&](int n) {
+    std::chrono::steady_clock::duration most{};
+    for (int i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = c.Get("/g");
+      most = std::max(most, std::chrono::steady_clock::now() - t0);
+      EXPECT_TRUE(r && r->status == 200);
+    }
+    return most;
+  };
+  EXPECT_LT(slowest(20), 700ms) << "every slow call answered from the snapshot at the budget";
+  // The slow calls of that round finish (1.2 s each) and would be samples of 1.2 s; the budget
+  // (recomputed every 100 ms) must stay at the healthy answers' p99, here the 60 ms floor.
+  // (Checked: recording every call instead makes this round wait 1.25 s.)
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LT(slowest(20), 700ms) << "the budget did not follow the slow calls up";
+
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  const std::string m = admin.Get("/metrics")->body;
+  const std::string series = R"(sluice_fallback_total{fallback="snap",result="hedged"} )";
+  const auto at = m.find(series);
+  ASSERT_NE(at, std::string::npos) << m;
+  // Every slow call (20 of the 40 grey requests), and a fast one only if this machine delayed
+  // it past the budget.
+  EXPECT_GE(std::stod(m.substr(at + series.size())), 20) << m;
+  upstream.stop();
+  serving.join();
+}
+
 TEST(Hedge, ConfigNeedsABudgetAClusterAndAFallbackForIt) {
   TempDir dir;
   auto path = dir.write("bad.yaml", R"(
@@ -118,6 +186,19 @@ routes:
   EXPECT_NE(r.output.find("unknown cluster \"nope\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("give after_ms"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("no fallback answers it"), std::string::npos) << r.output;
+
+  auto ceiling = dir.write("ceiling.yaml", R"(
+upstreams: { b: { endpoints: ["127.0.0.1:1"] } }
+routes:
+  - middlewares:
+      - type: fallback
+        hedge: { cluster: b, after_ms: 20, max_ms: 100 }
+        fallbacks: [ { name: s, kind: static, when: { detail: [hedged] } } ]
+    handler: { type: proxy, cluster: b }
+)");
+  r = run_sluice("check -c " + ceiling);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("max_ms: only with p99_multiple"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -38,11 +38,25 @@ ShadowEndpoint FallbackMiddleware::pick(const std::string& cluster) {
 }
 
 std::chrono::nanoseconds FallbackMiddleware::hedge_budget() {
+  constexpr std::chrono::nanoseconds kBudgetRefresh = std::chrono::milliseconds(100);
   const auto& h = config_.hedge;
-  if (h.p99_multiple <= 0 || !latency_) return h.after;
-  const auto p99 = latency_->quantile(clock_.now(), 0.99);
-  return std::max<std::chrono::nanoseconds>(
-      h.floor, std::chrono::duration_cast<std::chrono::nanoseconds>(p99 * h.p99_multiple));
+  if (h.p99_multiple <= 0 || !h.answered_latency) return h.after;
+  const SteadyTime now = clock_.now();
+  const int64_t now_ns = now.time_since_epoch().count();
+  int64_t next = budget_next_ns_.load(std::memory_order_relaxed);
+  if (now_ns >= next && budget_next_ns_.compare_exchange_strong(
+                            next, now_ns + kBudgetRefresh.count(), std::memory_order_relaxed)) {
+    const auto p99 = h.answered_latency->quantile(now, 0.99);
+    auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(p99 * h.p99_multiple);
+    budget = std::max<std::chrono::nanoseconds>(h.floor, budget);
+    budget =
+        std::min<std::chrono::nanoseconds>(h.ceiling.count() > 0 ? h.ceiling : h.timeout, budget);
+    budget_ns_.store(budget.count(), std::memory_order_relaxed);
+    return budget;
+  }
+  const int64_t cached = budget_ns_.load(std::memory_order_relaxed);
+  // Before the first computation lands (another thread is at it): the floor.
+  return cached > 0 ? std::chrono::nanoseconds(cached) : std::chrono::nanoseconds(h.floor);
 }
 
 bool FallbackMiddleware::start_hedge(Exchange& ex) {
@@ -70,10 +84,15 @@ bool FallbackMiddleware::start_hedge(Exchange& ex) {
   ex.on_cancel([hedge] { hedge->client_gone = true; });  // the call goes on: it refreshes
 
   auto done = [this, &ex, hedge, cache = cache_, latency = latency_, background = background_,
-               clock = &clock_, refreshed = h.refreshed](ShadowResult r) {
+               clock = &clock_, refreshed = h.refreshed,
+               answered_latency = h.answered_latency](ShadowResult r) {
     background->fetch_sub(1, std::memory_order_relaxed);
     const SteadyTime now = clock->now();
-    if (r.ok && r.status < 500 && latency) latency->record(now, now - hedge->started);
+    if (r.ok && r.status < 500) {
+      if (latency) latency->record(now, now - hedge->started);  // the route's (route_p99 rules)
+      // The budget's samples: only calls that answered their request (see HedgeSettings).
+      if (answered_latency && !hedge->answered) answered_latency->record(now, now - hedge->started);
+    }
     if (!hedge->answered && !hedge->client_gone) {
       // Within the budget: this is the request's answer; post_handle stores the snapshot and
       // runs the failure fallbacks if it is a 5xx. `this` and `ex` are alive: the request waits.

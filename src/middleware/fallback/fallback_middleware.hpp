@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -70,20 +71,27 @@ struct SnapshotSettings {
 // Answering on a latency budget (a hedged fallback): a GET/HEAD is sent to `cluster` by the
 // middleware itself; if no answer came within the budget, the fallbacks whose `when:` matches
 // detail "hedged" answer the client at once while the call goes on, bounded by `timeout`, and a
-// late 2xx refreshes the snapshot. The budget is `after`, or max(floor, p99_multiple x the
-// route's recent p99) when p99_multiple > 0. At most `max_background` such calls at once (per
-// middleware); beyond, requests take the handler's way.
+// late 2xx refreshes the snapshot. The budget is `after`, or p99_multiple x the recent p99 of
+// the hedged calls that answered their request, kept within [floor, ceiling], when
+// p99_multiple > 0. A call cut short by the budget is not a sample: its latency is what a grey
+// failure looks like, and counting it would raise the budget to the slow answers it must bound.
+// At most `max_background` such calls at once (per middleware); beyond, requests take the
+// handler's way.
 struct HedgeSettings {
   bool enabled = false;
   std::string cluster;
   std::chrono::milliseconds after{0};
   double p99_multiple = 0;
   std::chrono::milliseconds floor{10};
+  std::chrono::milliseconds ceiling{0};  // 0: the call's timeout
   std::chrono::milliseconds timeout{5000};
   int max_background = 64;
   // sluice_fallback_total{fallback="<middleware>:hedge", result=refreshed|over_cap}; may be null.
   prometheus::Counter* refreshed = nullptr;
   prometheus::Counter* over_cap = nullptr;
+  // With p99_multiple: the latency of hedged calls that answered their request (shared by the
+  // route's hedges, kept across reloads); null otherwise.
+  std::shared_ptr<observe::LatencyEstimator> answered_latency;
 };
 
 struct FallbackConfig {
@@ -159,6 +167,10 @@ class FallbackMiddleware final : public Middleware {
   std::shared_ptr<resilience::ResponseCache> cache_;
   std::shared_ptr<std::atomic<int>> background_ = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<observe::LatencyEstimator> latency_;
+  // hedge_budget()'s last value and when to compute it again (reading the estimator sums every
+  // bucket, so it is done at most every kBudgetRefresh, not per request).
+  std::atomic<int64_t> budget_ns_{0};
+  std::atomic<int64_t> budget_next_ns_{INT64_MIN};
   const Clock& clock_;
   ClusterBinder binder_;
   std::vector<std::string> clusters_;  // named by upstream fallbacks

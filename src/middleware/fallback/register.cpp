@@ -75,7 +75,7 @@ void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
 }
 
 HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
-                         prometheus::Registry* metrics) {
+                         prometheus::Registry* metrics, std::chrono::milliseconds window) {
   HedgeSettings out;
   out.enabled = true;
   out.cluster = h.string("cluster");
@@ -91,7 +91,13 @@ HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
   if (out.after.count() > 0 && out.p99_multiple > 0)
     h.error("p99_multiple", "give either after_ms or p99_multiple, not both");
   if (h.has("floor_ms") && out.p99_multiple <= 0) h.error("floor_ms", "only with p99_multiple");
+  out.ceiling = h.millis("max_ms", out.ceiling);
+  if (h.has("max_ms") && out.p99_multiple <= 0) h.error("max_ms", "only with p99_multiple");
   out.timeout = h.millis("timeout_ms", out.timeout);
+  if (out.p99_multiple > 0 && out.ceiling.count() > 0 && out.ceiling < out.floor)
+    h.error("max_ms", "must be at least floor_ms");
+  if (out.p99_multiple > 0)
+    out.answered_latency = latency_for(spec.services, spec.route + "#hedge", window);
   out.max_background =
       static_cast<int>(h.integer("max_background", out.max_background, 1, 100'000));
   const FallbackHedgeStats hedge = fallback_hedge_stats(metrics, spec.name);
@@ -192,7 +198,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     config.fallbacks.push_back(std::move(f));
   }
   if (s.has("hedge")) {
-    config.hedge = read_hedge(s.child("hedge"), spec, metrics);
+    config.hedge = read_hedge(s.child("hedge"), spec, metrics, window);
     const bool answers_hedged =
         std::any_of(config.fallbacks.begin(), config.fallbacks.end(),
                     [](const FallbackSpec& f) { return f.when.matches_detail("hedged"); });
