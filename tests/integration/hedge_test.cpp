@@ -170,6 +170,61 @@ routes:
   serving.join();
 }
 
+// A client that leaves before its answer cancels its own request only: the hedged call goes on,
+// and its answer still becomes the snapshot that the next hedged request gets.
+TEST(Hedge, AClientThatLeavesDoesNotCancelTheCallThatRefreshesTheSnapshot) {
+  httplib::Server upstream;
+  upstream.new_task_queue = [] { return new httplib::ThreadPool(8); };
+  std::atomic<int> delay_ms{0};
+  std::atomic<int> version{1};
+  upstream.Get("/.*", [&](const httplib::Request&, httplib::Response& r) {
+    const int v = version.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    r.set_content("v" + std::to_string(v), "text/plain");
+  });
+  const int port = upstream.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { upstream.listen_after_bind(); });
+  while (!upstream.is_running())
+    std::this_thread::sleep_for(1ms);
+
+  SluiceProcess gw(R"(
+workers: 1
+upstreams:
+  backend: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(port) + R"("] }
+routes:
+  - name: api
+    match: { prefix: / }
+    middlewares:
+      - type: fallback
+        hedge: { cluster: backend, after_ms: 400, timeout_ms: 3000 }
+        fallbacks:
+          - { name: snap, kind: cache_snapshot, when: { detail: [hedged] } }
+    handler: { type: proxy, cluster: backend }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  ASSERT_EQ(c.Get("/k")->body, "v1");  // the first snapshot
+
+  // v2 takes 250 ms, within the budget; the client gives up after 50 ms.
+  version = 2;
+  delay_ms = 250;
+  {
+    httplib::Client leaving("127.0.0.1", gw.port());
+    leaving.set_read_timeout(0, 50'000);
+    EXPECT_FALSE(leaving.Get("/k")) << "the client left before any answer";
+  }
+  std::this_thread::sleep_for(600ms);  // the call has answered v2 by now
+
+  version = 3;
+  delay_ms = 1500;
+  auto hedged = c.Get("/k");
+  ASSERT_TRUE(hedged);
+  EXPECT_EQ(hedged->get_header_value("X-Sluice-Fallback"), "snap");
+  EXPECT_EQ(hedged->body, "v2") << "the departed client's call went on and refreshed the snapshot";
+  upstream.stop();
+  serving.join();
+}
+
 TEST(Hedge, ConfigNeedsABudgetAClusterAndAFallbackForIt) {
   TempDir dir;
   auto path = dir.write("bad.yaml", R"(
