@@ -17,9 +17,10 @@ middleware::FaultMiddlewareConfig config_with(int faults, bool headers) {
   c.seed = 1;
   c.headers.enabled = headers;
   for (int i = 0; i < faults; ++i) {
-    chaos::FaultSpec f;
+    middleware::fault::FaultSpec f;
     f.name = "f" + std::to_string(i);
-    f.kind = i % 2 == 0 ? chaos::FaultKind::kDelay : chaos::FaultKind::kAbort;
+    f.kind =
+        i % 2 == 0 ? middleware::fault::FaultKind::kDelay : middleware::fault::FaultKind::kAbort;
     f.delay.fixed = std::chrono::milliseconds(100);
     f.match.prefix = "/api/v" + std::to_string(i);  // the request is for /api/users
     f.match.methods = {"POST"};
@@ -40,7 +41,7 @@ void run(benchmark::State& state, middleware::FaultMiddleware& m) {
 }
 
 void BM_FaultNoMatch(benchmark::State& state) {
-  chaos::FaultBoard board(nullptr, nullptr);
+  middleware::fault::FaultBoard board(nullptr, nullptr);
   middleware::FaultMiddleware m(
       "fault", config_with(static_cast<int>(state.range(0)), state.range(1) != 0), board);
   run(state, m);
@@ -48,7 +49,7 @@ void BM_FaultNoMatch(benchmark::State& state) {
 BENCHMARK(BM_FaultNoMatch)->Args({1, 0})->Args({4, 0})->Args({16, 0})->Args({4, 1});
 
 void BM_FaultDisabled(benchmark::State& state) {
-  chaos::FaultBoard board(nullptr, nullptr);
+  middleware::fault::FaultBoard board(nullptr, nullptr);
   auto c = config_with(4, false);
   for (auto& f : c.faults)
     f.match = {};  // would match everything...

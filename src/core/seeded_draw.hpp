@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace sluice::chaos {
+namespace sluice {
 
 // SplitMix64's output function (Steele, Lea, Flood 2014): the n-th output of a SplitMix64
 // generator seeded with `seed` is splitmix64(seed, n) with n counting from 0.
@@ -55,4 +55,4 @@ class SeededStream {
   std::atomic<std::uint64_t> next_{0};
 };
 
-}  // namespace sluice::chaos
+}  // namespace sluice

@@ -98,7 +98,7 @@ class Loader {
     Settings top = errors_.settings(root, "");
     read_settings(top, root, config->settings);
     // What handlers and middlewares of this load may take from it (the proxy's X-Forwarded-For).
-    config->extras->emplace<RealIpOfConfig>(RealIpOfConfig{config->settings.real_ip});
+    config->extras->emplace<net::RealIpOfConfig>(net::RealIpOfConfig{config->settings.real_ip});
     extension::for_each_config_section(
         [&](const std::string& key, const extension::ConfigSection& section) {
           Settings s = top.child(key);
@@ -173,7 +173,7 @@ class Loader {
     out.workers = static_cast<int>(top.integer("workers", cpus, 1, 256));
     out.drain_timeout = top.millis("drain_timeout_ms", out.drain_timeout);
     out.log_level = top.choice("log_level", {"trace", "debug", "info", "warn", "error"}, "info");
-    out.real_ip = read_real_ip(top.child("real_ip"));
+    out.real_ip = net::read_real_ip(top.child("real_ip"));
 
     Settings limits = top.child("limits");
     auto& l = out.limits;

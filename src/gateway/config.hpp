@@ -52,7 +52,7 @@ struct GatewaySettings {
   std::vector<std::string> admin_open_paths;  // answered without the token (probes only)
   std::string log_level = "info";
   // The client address behind trusted proxies (`real_ip:`); null: the peer is the client.
-  std::shared_ptr<const RealIpPolicy> real_ip;
+  std::shared_ptr<const net::RealIpPolicy> real_ip;
 };
 
 // One load of sluice.yaml: the ConfigBuild that sections and factories fill (source, extras,

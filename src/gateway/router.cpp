@@ -30,7 +30,7 @@ std::unique_ptr<server::DispatchState> Router::make_state() {
 
 namespace {
 // Behind trusted proxies the client is named by X-Forwarded-For (gateway/real_ip/).
-void resolve_client_address(const RealIpPolicy& policy, Exchange& ex) {
+void resolve_client_address(const net::RealIpPolicy& policy, Exchange& ex) {
   boost::container::small_vector<std::string_view, 2> values;
   for (const auto& f : ex.request().native().base()) {
     if (f.name() == boost::beast::http::field::unknown &&

@@ -15,7 +15,7 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <utility>
 
-namespace sluice::detail {
+namespace sluice::net {
 
 template <class Socket, class Buffers, class Done>
 void eager_write(Socket& socket, const Buffers& buffers, Done&& done) {
@@ -34,4 +34,4 @@ void eager_write(Socket& socket, const Buffers& buffers, Done&& done) {
                                                              std::size_t) mutable { done(e); });
 }
 
-}  // namespace sluice::detail
+}  // namespace sluice::net

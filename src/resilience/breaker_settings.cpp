@@ -1,9 +1,7 @@
 #include "resilience/breaker_settings.hpp"
 
-namespace sluice::middleware {
+namespace sluice::resilience {
 namespace {
-
-using resilience::Strategy;
 
 // CircuitBreakerConfig::validate() names its fields without the config's "_ms" suffixes.
 void report(const Settings& s, const std::string& message) {
@@ -55,4 +53,4 @@ std::optional<resilience::CircuitBreakerConfig> read_breaker_settings(const Sett
   return b;
 }
 
-}  // namespace sluice::middleware
+}  // namespace sluice::resilience

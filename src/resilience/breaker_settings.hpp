@@ -10,8 +10,8 @@
 #include "resilience/circuit_breaker.hpp"
 #include "sluice/settings.hpp"
 
-namespace sluice::middleware {
+namespace sluice::resilience {
 
 std::optional<resilience::CircuitBreakerConfig> read_breaker_settings(const Settings& s);
 
-}  // namespace sluice::middleware
+}  // namespace sluice::resilience

@@ -555,7 +555,7 @@ void Session::write_response(bool keep_alive) {
       with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
   // A client that does not read its response is closed after the body timeout.
   deadline_ = write_deadline;
-  detail::eager_write(socket_, buffers, [self = self(), keep_alive](error_code ec) {
+  net::eager_write(socket_, buffers, [self = self(), keep_alive](error_code ec) {
     self->end_response(ec, keep_alive);
   });
 }

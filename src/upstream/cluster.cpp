@@ -9,7 +9,7 @@
 #include "server/worker_pool.hpp"
 #include "upstream/health_checker.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace {
 // Each worker thread gets a small index on first use; a cluster keeps one pool per index.
@@ -51,8 +51,7 @@ ClusterMetrics make_cluster_metrics(prometheus::Registry* registry, const std::s
 }
 
 Cluster::Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> endpoints,
-                 const Clock& clock, ClusterMetrics metrics,
-                 std::shared_ptr<const upstream::UpstreamTls> tls)
+                 const Clock& clock, ClusterMetrics metrics, std::shared_ptr<const UpstreamTls> tls)
     : config_(std::move(config)),
       endpoints_(std::move(endpoints)),
       clock_(clock),
@@ -106,4 +105,4 @@ void Cluster::start_health_checks() {
   if (config_.health_check.enabled && !checker_) checker_ = std::make_unique<HealthChecker>(*this);
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -26,7 +26,7 @@ template <typename T>
 class Family;
 }  // namespace prometheus
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 class HealthChecker;
 
@@ -46,7 +46,7 @@ class Cluster {
  public:
   Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> endpoints,
           const Clock& clock, ClusterMetrics metrics,
-          std::shared_ptr<const upstream::UpstreamTls> tls = nullptr);
+          std::shared_ptr<const UpstreamTls> tls = nullptr);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -56,7 +56,7 @@ class Cluster {
   const Clock& clock() const { return clock_; }
   const ClusterMetrics& metrics() const { return metrics_; }
   // Set on a TLS cluster (`tls:`): connections are HTTPS.
-  const upstream::UpstreamTls* tls() const { return tls_.get(); }
+  const UpstreamTls* tls() const { return tls_.get(); }
   // A handshake ended: counted (full or resumed, or the failure's reason).
   void record_tls_handshake(bool resumed) const;
   void record_tls_failure(const char* reason) const;
@@ -83,8 +83,8 @@ class Cluster {
   LoadBalancer balancer_;
   RetryBudget budget_;
   std::vector<std::unique_ptr<ConnectionPool>> pools_;  // by worker slot
-  std::shared_ptr<const upstream::UpstreamTls> tls_;
+  std::shared_ptr<const UpstreamTls> tls_;
   std::unique_ptr<HealthChecker> checker_;
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 bool split_host_port(const std::string& text, std::string& host, std::uint16_t& port) {
   const auto colon = text.rfind(':');
@@ -126,7 +126,7 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   }
   if (s.has("tls")) {
     Settings tls = s.child("tls");
-    upstream::UpstreamTlsSettings t;
+    UpstreamTlsSettings t;
     t.ca_file = tls.string("ca_file");
     t.sni = tls.string("sni");
     if (tls.has("sni") && (t.sni.empty() || t.sni.find_first_of(" /:") != std::string::npos))
@@ -140,4 +140,4 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s) {
   return c;
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

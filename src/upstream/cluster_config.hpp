@@ -17,7 +17,7 @@
 #include "upstream/retry_backoff.hpp"
 #include "upstream/tls/upstream_tls.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 enum class LbPolicy { kRoundRobin, kLeastRequest };
 
@@ -60,7 +60,7 @@ struct ClusterConfig {
   RetryPolicy retries;
   OutlierPolicy outlier;
   HealthCheckPolicy health_check;
-  std::optional<upstream::UpstreamTlsSettings> tls;  // set: HTTPS to every endpoint
+  std::optional<UpstreamTlsSettings> tls;  // set: HTTPS to every endpoint
 };
 
 // Reads one cluster's settings; errors go to `s`.
@@ -69,4 +69,4 @@ ClusterConfig read_cluster_config(const std::string& name, Settings& s);
 // Splits "host:port" / "[v6]:port"; false when malformed.
 bool split_host_port(const std::string& text, std::string& host, std::uint16_t& port);
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -8,7 +8,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <mutex>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 // The pools created on one io_context, closed when it shuts down. Shared with the pools: one
 // destroyed later only finds the directory marked closed.
@@ -105,4 +105,4 @@ void ConnectionPool::put(std::shared_ptr<UpstreamConnection> conn, SteadyTime no
   list.push_back(std::move(conn));
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

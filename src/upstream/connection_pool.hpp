@@ -24,7 +24,7 @@
 #include "sluice/clock.hpp"
 #include "upstream/tls/upstream_tls.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 // One connection to an endpoint; on a TLS cluster `tls` wraps the socket once the handshake is
 // done, and reads and writes go through it (read_some, write below). A pooled TLS connection
@@ -47,8 +47,8 @@ struct UpstreamConnection {
       boost::asio::async_write(socket, buffers, std::forward<Handler>(handler));
   }
   boost::asio::ip::tcp::socket socket;
-  std::unique_ptr<upstream::UpstreamTls::Stream> tls;  // null: plain HTTP
-  boost::beast::flat_buffer buffer;                    // read buffer, kept with the connection
+  std::unique_ptr<UpstreamTls::Stream> tls;  // null: plain HTTP
+  boost::beast::flat_buffer buffer;          // read buffer, kept with the connection
   std::size_t endpoint;
   SteadyTime idle_since{};
   int uses = 0;
@@ -82,4 +82,4 @@ class ConnectionPool {
   std::shared_ptr<struct PoolDirectory> directory_;  // the pools of this io_context
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 bool EndpointHealth::record_failure(SteadyTime now, const OutlierPolicy& policy) {
   if (policy.consecutive_failures <= 0) return false;
@@ -22,4 +22,4 @@ bool EndpointHealth::record_failure(SteadyTime now, const OutlierPolicy& policy)
   return true;
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

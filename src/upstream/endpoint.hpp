@@ -15,7 +15,7 @@
 #include "sluice/clock.hpp"
 #include "upstream/cluster_config.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 // Outlier detection for one endpoint:
 //
@@ -56,4 +56,4 @@ struct Endpoint {
   std::atomic<int> active{0};  // requests in flight to this endpoint, all workers
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -8,7 +8,7 @@
 #include "core/http_text.hpp"
 #include "upstream/endpoint.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -250,4 +250,4 @@ bool keeps_alive(const http::fields& fields, unsigned version, bool beast_keep_a
   return true;
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

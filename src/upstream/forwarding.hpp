@@ -21,14 +21,14 @@
 #include "sluice/body_stream.hpp"
 #include "sluice/http.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 struct Endpoint;
 
 struct ForwardingPolicy {
   net::CidrSet trusted_proxies;  // whose X-Forwarded-* are kept and appended to
   // The gateway's `real_ip:`: a peer it trusts for the client address is trusted here too.
-  std::shared_ptr<const RealIpPolicy> real_ip;
+  std::shared_ptr<const net::RealIpPolicy> real_ip;
   std::string host_rewrite;  // empty: the client's Host; "endpoint": the endpoint's; else this
   std::string strip_prefix;  // removed from the start of the path
   // X-Client-Cert-Subject / X-Client-Cert-SAN: the client certificate a TLS listener verified
@@ -106,4 +106,4 @@ inline void append_list_value(std::string& list, std::string_view value) {
 // The origin-form target for the upstream: absolute-form reduced, `strip_prefix` removed.
 std::string upstream_target(std::string_view target, std::string_view strip_prefix);
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -16,7 +16,7 @@
 
 #include "upstream/cluster.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -100,7 +100,7 @@ bool HealthChecker::check_once(std::size_t endpoint) {
     tls->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code hec) {
       if (hec) {
         spdlog::debug("upstream {}: health check of {}: TLS handshake failed: {}", cluster_.name(),
-                      ep.text, upstream::upstream_tls_failure_detail(tls->native_handle(), hec));
+                      ep.text, upstream_tls_failure_detail(tls->native_handle(), hec));
         return;
       }
       exchange(*tls);
@@ -110,4 +110,4 @@ bool HealthChecker::check_once(std::size_t endpoint) {
   return passed;
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 class Cluster;
 
@@ -35,4 +35,4 @@ class HealthChecker {
   std::thread thread_;
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

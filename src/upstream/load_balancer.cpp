@@ -1,6 +1,6 @@
 #include "upstream/load_balancer.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace {
 std::uint64_t next_random() {
@@ -46,4 +46,4 @@ int LoadBalancer::pick(const std::vector<std::unique_ptr<Endpoint>>& endpoints, 
              : a;
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -15,7 +15,7 @@
 #include "upstream/cluster_config.hpp"
 #include "upstream/endpoint.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 class LoadBalancer {
  public:
@@ -31,4 +31,4 @@ class LoadBalancer {
   std::atomic<std::uint64_t> next_{0};
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

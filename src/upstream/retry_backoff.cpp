@@ -7,7 +7,7 @@
 
 #include "core/http_text.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 std::chrono::milliseconds RetryBackoff::delay(int retry, double unit) const {
   if (base.count() <= 0 || retry < 1) return std::chrono::milliseconds{0};
@@ -41,4 +41,4 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

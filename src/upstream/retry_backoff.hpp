@@ -10,7 +10,7 @@
 #include <optional>
 #include <string_view>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 struct RetryBackoff {
   std::chrono::milliseconds base{25};  // 0: retry at once
@@ -28,4 +28,4 @@ struct RetryBackoff {
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

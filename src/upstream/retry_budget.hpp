@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <atomic>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 class RetryBudget {
  public:
@@ -46,4 +46,4 @@ class RetryBudget {
   std::atomic<int> retries_{0};
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -15,13 +15,12 @@
 #include "upstream/cluster.hpp"
 #include "upstream/forwarding.hpp"
 
-namespace sluice::middleware {
+namespace sluice::upstream {
 namespace {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
-using gateway::proxy::UpstreamConnection;
 
 // One call's state; every handler runs on the io_context's thread.
 struct Call : std::enable_shared_from_this<Call> {
@@ -129,7 +128,7 @@ struct Call : std::enable_shared_from_this<Call> {
         pool->put(std::move(conn), now);
       }
     }
-    gateway::proxy::strip_hop_by_hop(msg);
+    strip_hop_by_hop(msg);
     for (const auto& f : msg) {
       if (f.name() != http::field::content_length)
         r.headers.emplace_back(f.name_string(), f.value());
@@ -172,7 +171,7 @@ std::function<void()> start_shadow_call(asio::io_context& io, const ShadowEndpoi
   out.version(11);
   for (const auto& f : in)
     out.insert(f.name(), f.name_string(), f.value());
-  gateway::proxy::strip_hop_by_hop(out);  // Connection and what it names, Proxy-*, TE, ...
+  strip_hop_by_hop(out);  // Connection and what it names, Proxy-*, TE, ...
   out.erase(http::field::content_length);
   out.set(http::field::host, to.host + ":" + to.port);
   out.keep_alive(to.cluster != nullptr);  // pooled connections stay open
@@ -198,4 +197,4 @@ std::function<void()> start_http_call(asio::io_context& io, const ShadowEndpoint
   return start(call, timeout);
 }
 
-}  // namespace sluice::middleware
+}  // namespace sluice::upstream

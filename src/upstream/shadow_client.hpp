@@ -26,17 +26,17 @@ namespace sluice {
 class Request;
 }
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 class Cluster;
 }
 
-namespace sluice::middleware {
+namespace sluice::upstream {
 
 struct ShadowEndpoint {
   std::string host;  // a name is resolved per call; an IP address is used as is
   std::string port;
   // A cluster's endpoint (pooled connections); host/port then name the same address.
-  std::shared_ptr<gateway::proxy::Cluster> cluster;
+  std::shared_ptr<Cluster> cluster;
   int endpoint = -1;
 };
 
@@ -69,4 +69,4 @@ std::function<void()> start_http_call(boost::asio::io_context& io, const ShadowE
                                       std::chrono::milliseconds timeout,
                                       std::function<void(ShadowResult)> done);
 
-}  // namespace sluice::middleware
+}  // namespace sluice::upstream

@@ -7,7 +7,7 @@
 #include "core/http_text.hpp"
 #include "upstream/forwarding.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace http = boost::beast::http;
 
@@ -166,4 +166,4 @@ void apply_simple_answer(const SimpleAnswer& answer, detail::ResponseMessage& me
   if (answer.via < 0) message.insert(http::field::via, "Via", {kVia.data(), kVia.size()});
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

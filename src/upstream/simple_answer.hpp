@@ -27,7 +27,7 @@ namespace sluice::detail {
 struct ResponseMessage;
 }
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 struct SimpleAnswer {
   static constexpr std::size_t kMaxHead = 2048;
@@ -57,4 +57,4 @@ bool parse_simple_answer(std::string_view bytes, std::uint64_t max_body, SimpleA
 // appended to the upstream's). The caller sets the body and the client's version.
 void apply_simple_answer(const SimpleAnswer& answer, detail::ResponseMessage& message);
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -15,7 +15,7 @@
 #include "upstream/upstream_call_internal.hpp"
 #include "upstream/upstream_faults.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -112,14 +112,14 @@ void UpstreamCall::try_once(int avoid) {
   if (route_->faults != nullptr) {
     if (auto fault = route_->faults->check(cluster_.name())) {
       switch (fault->kind) {
-        case chaos::UpstreamFault::Kind::kConnectRefused:
+        case UpstreamFault::Kind::kConnectRefused:
           return on_connect_failure("connection refused (injected fault)");
-        case chaos::UpstreamFault::Kind::kBlackHole:
+        case UpstreamFault::Kind::kBlackHole:
           // Nothing ever answers: wait for this try's deadline (or the cancel).
           return arm(try_deadline_ ? try_deadline_
                                    : std::optional<SteadyTime>(now + std::chrono::seconds(15)),
                      Wait::kBlackHole);
-        case chaos::UpstreamFault::Kind::kStatus:
+        case UpstreamFault::Kind::kStatus:
           end_try(false);
           if (cluster_.retry_on_status(fault->status) && may_retry(true)) return retry();
           ex_->answer_error(fault->status, "fault_upstream_status",
@@ -161,7 +161,7 @@ void UpstreamCall::on_connected(error_code ec) {
   if (const auto* tls = cluster_.tls()) {
     // The handshake runs under the connect timeout (still armed): connect_timeout_ms covers
     // both, as a new connection is not usable before its handshake is done.
-    conn_->tls = std::make_unique<upstream::UpstreamTls::Stream>(conn_->socket, tls->context());
+    conn_->tls = std::make_unique<UpstreamTls::Stream>(conn_->socket, tls->context());
     tls->prepare(conn_->tls->native_handle(), static_cast<std::size_t>(endpoint_));
     conn_->tls->async_handshake(
         asio::ssl::stream_base::client,
@@ -180,14 +180,14 @@ void UpstreamCall::on_handshake(error_code ec) {
   }
   SSL* ssl = conn_->tls->native_handle();
   if (ec) {
-    const char* reason = upstream::upstream_tls_failure_reason(ssl, ec);
+    const char* reason = upstream_tls_failure_reason(ssl, ec);
     cluster_.record_tls_failure(reason);
     const auto& tls = *cluster_.tls();
     tls.forget_session(static_cast<std::size_t>(endpoint_));
     return on_connect_failure("TLS handshake failed (" + std::string(reason) +
                                   ", checking the name \"" +
                                   tls.verified_name(static_cast<std::size_t>(endpoint_)) +
-                                  "\"): " + upstream::upstream_tls_failure_detail(ssl, ec),
+                                  "\"): " + upstream_tls_failure_detail(ssl, ec),
                               "upstream_tls");
   }
   cluster_.record_tls_handshake(SSL_session_reused(ssl) == 1);
@@ -231,8 +231,8 @@ void UpstreamCall::send() {
         wire, [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
   }
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
-  detail::eager_write(conn_->socket, wire,
-                      [self = shared_from_this()](error_code ec) { self->on_written(ec); });
+  net::eager_write(conn_->socket, wire,
+                   [self = shared_from_this()](error_code ec) { self->on_written(ec); });
 }
 
 void UpstreamCall::on_written(error_code ec) {
@@ -399,13 +399,12 @@ void UpstreamCall::on_io_error(error_code ec) {
   if (nothing_received && idempotent() && may_retry(false)) return retry();
   const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
   if (ec.category() == asio::error::get_ssl_category()) {
-    cluster_.record_tls_failure(upstream::upstream_tls_failure_reason(nullptr, ec));
+    cluster_.record_tls_failure(upstream_tls_failure_reason(nullptr, ec));
     // An alert after the handshake: with TLS 1.3 a client certificate the upstream requires
     // or refuses is only reported on the first read.
-    return fail(
-        502, "upstream_tls",
-        cluster_.endpoints()[static_cast<std::size_t>(last_endpoint_)]->text +
-            ": TLS error from the upstream: " + upstream::upstream_tls_failure_detail(nullptr, ec));
+    return fail(502, "upstream_tls",
+                cluster_.endpoints()[static_cast<std::size_t>(last_endpoint_)]->text +
+                    ": TLS error from the upstream: " + upstream_tls_failure_detail(nullptr, ec));
   }
   fail(502, "bad_gateway",
        too_large ? "the upstream's answer exceeds the limit"
@@ -609,4 +608,4 @@ void UpstreamCall::on_cancel() {
   cluster_.budget().request_finished();
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

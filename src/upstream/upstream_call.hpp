@@ -38,18 +38,16 @@
 #include "upstream/forwarding.hpp"
 #include "upstream/simple_answer.hpp"
 
-namespace sluice::chaos {
-class UpstreamFaults;
-}
+namespace sluice::upstream {
 
-namespace sluice::gateway::proxy {
+class UpstreamFaults;
 
 // What a `proxy` handler routes to; shared by the handler and its calls in flight.
 struct ProxyRoute {
   std::shared_ptr<Cluster> cluster;
   ForwardingPolicy forwarding;
   std::chrono::milliseconds timeout{15'000};  // the whole request, all tries; 0: none
-  chaos::UpstreamFaults* faults = nullptr;
+  UpstreamFaults* faults = nullptr;
   bool websocket = false;  // forward `Upgrade: websocket` and tunnel after a 101
   // A tunnel with no bytes either way for this long is closed (as Envoy's stream idle timeout
   // and nginx's proxy_read_timeout do to upgraded connections); 0: never.
@@ -183,4 +181,4 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   bool piece_pending_ = false;       // response_body_ holds the first piece, not yet read
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -6,7 +6,7 @@
 #include "upstream/upstream_call.hpp"
 #include "upstream/upstream_call_internal.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace asio = boost::asio;
 
@@ -118,4 +118,4 @@ void UpstreamCall::end_response_stream(BodyPiece piece) {
   hand_piece(piece);
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -7,7 +7,7 @@
 
 #include "sluice/clock.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 // The earlier of two optional deadlines (none: no deadline).
 inline std::optional<SteadyTime> earliest(std::optional<SteadyTime> a,
@@ -19,4 +19,4 @@ inline std::optional<SteadyTime> earliest(std::optional<SteadyTime> a,
 
 inline constexpr std::size_t kPieceBytes = 64 * 1024;  // a streamed answer's pieces, at most
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -6,7 +6,7 @@
 
 #include "upstream/upstream_call.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace asio = boost::asio;
 
@@ -65,4 +65,4 @@ void UpstreamCall::finish_tunnel(BodyPiece piece) {
   hand_piece(piece);
 }
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

@@ -2,7 +2,7 @@
 
 #include "core/seeded_draw.hpp"
 
-namespace sluice::chaos {
+namespace sluice::upstream {
 
 void UpstreamFaults::set(const std::string& cluster, UpstreamFault fault) {
   std::lock_guard lock(mutex_);
@@ -51,4 +51,4 @@ std::map<std::string, UpstreamFault> UpstreamFaults::active() const {
   return out;
 }
 
-}  // namespace sluice::chaos
+}  // namespace sluice::upstream

@@ -2,7 +2,7 @@
 // cluster behave as down, and through which the proxy asks before it connects. Lives in
 // GatewayServices::shared, so a fault survives reloads and is switched at run time.
 //
-//   auto& faults = services.shared.get_or_emplace<chaos::UpstreamFaults>();
+//   auto& faults = services.shared.get_or_emplace<UpstreamFaults>();
 //   faults.set("payments", {UpstreamFault::Kind::kConnectRefused});     // chaos side
 //   if (auto f = faults.check("payments")) { ... behave as *f says ... }  // proxy side
 #pragma once
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace sluice::chaos {
+namespace sluice::upstream {
 
 struct UpstreamFault {
   enum class Kind {
@@ -57,4 +57,4 @@ class UpstreamFaults {
   std::uint64_t seed_ = 0;
 };
 
-}  // namespace sluice::chaos
+}  // namespace sluice::upstream

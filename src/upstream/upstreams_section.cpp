@@ -8,7 +8,7 @@
 #include "security/watched_file.hpp"
 #include "sluice/extension/config_section.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 namespace {
 
@@ -43,11 +43,10 @@ std::unique_ptr<Endpoint> resolve(const std::string& text, bool tls, std::string
 
 // The TLS files' identity (size, mtime, inode): renewed files make a new cluster (and TLS
 // context) at the next reload, unchanged ones keep the cluster and its pooled connections.
-std::string tls_files_identity(const upstream::UpstreamTlsSettings& tls) {
+std::string tls_files_identity(const UpstreamTlsSettings& tls) {
   std::string out;
-  for (const std::string& path :
-       {tls.ca_file.empty() ? std::string(upstream::kSystemCaBundle) : tls.ca_file, tls.cert_file,
-        tls.key_file}) {
+  for (const std::string& path : {tls.ca_file.empty() ? std::string(kSystemCaBundle) : tls.ca_file,
+                                  tls.cert_file, tls.key_file}) {
     if (path.empty()) continue;
     const auto stamp = security::stamp_of(path);
     out += "\n" + path + " " + std::to_string(stamp.size) + " " + std::to_string(stamp.mtime_ns) +
@@ -83,7 +82,7 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
     ClusterConfig cc = read_cluster_config(name, s);
     std::vector<std::unique_ptr<Endpoint>> endpoints;
     std::string identity = name + "\n" + s.canonical();
-    std::shared_ptr<const upstream::UpstreamTls> tls;
+    std::shared_ptr<const UpstreamTls> tls;
     if (cc.tls && s.ok()) {
       std::vector<std::string> hosts;
       for (const auto& text : cc.endpoints) {
@@ -92,8 +91,8 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
         split_host_port(text, host, port);
         hosts.push_back(host);
       }
-      upstream::UpstreamTlsError error;
-      tls = upstream::UpstreamTls::build(*cc.tls, hosts, error);
+      UpstreamTlsError error;
+      tls = UpstreamTls::build(*cc.tls, hosts, error);
       if (!tls) {
         Settings at = s.child("tls");
         at.accept_all();  // read by read_cluster_config; here only for the error's position
@@ -128,4 +127,4 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
 const extension::ConfigSectionRegistrar upstreams_section("upstreams", load_upstreams);
 
 }  // namespace
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

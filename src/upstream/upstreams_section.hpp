@@ -15,7 +15,7 @@
 
 #include "upstream/cluster.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 
 // The clusters of one loaded config (LoadedConfig::extras).
 struct ClusterSet {
@@ -39,4 +39,4 @@ struct ClusterRegistry {
   std::map<std::string, std::weak_ptr<Cluster>> live;
 };
 
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

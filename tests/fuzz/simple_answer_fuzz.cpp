@@ -28,7 +28,7 @@
 namespace {
 
 namespace http = boost::beast::http;
-using sluice::gateway::proxy::SimpleAnswer;
+using sluice::upstream::SimpleAnswer;
 
 // A disagreement is a crash libFuzzer records with its input; `what` says which one.
 void check(bool ok, const char* what) {
@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   const std::uint64_t max_body = size > 0 && (data[0] & 1) ? 16 : 64 * 1024;
   static SimpleAnswer a;  // 2 KiB of head copy: not on the stack per run
   a = SimpleAnswer{};
-  if (!sluice::gateway::proxy::parse_simple_answer(bytes, max_body, a)) return 0;
+  if (!sluice::upstream::parse_simple_answer(bytes, max_body, a)) return 0;
   check(a.head_bytes <= bytes.size() && a.body_bytes <= bytes.size() - a.head_bytes,
         "a.head_bytes <= bytes.size() && a.body_bytes <= bytes.size() - a.head_bytes");
   check(a.body_bytes <= max_body && a.field_count <= SimpleAnswer::kMaxFields,
@@ -63,12 +63,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   check(p.get().body().size() == a.body_bytes, "p.get().body().size() == a.body_bytes");
   // Beast's keep_alive() as the proxy reads it (keeps_alive: for an HTTP/1.0 answer with both
   // "close" and "keep-alive", close wins, RFC 9112 §9.3; finding 5, fixed).
-  check(sluice::gateway::proxy::keeps_alive(p.get(), p.get().version(), p.keep_alive()) ==
-            a.keep_alive,
+  check(sluice::upstream::keeps_alive(p.get(), p.get().version(), p.keep_alive()) == a.keep_alive,
         "keeps_alive(Beast) == a.keep_alive");
 
   auto& beast_fields = p.get().base();
-  sluice::gateway::proxy::strip_hop_by_hop(beast_fields);
+  sluice::upstream::strip_hop_by_hop(beast_fields);
   std::vector<std::pair<std::string_view, std::string_view>> theirs, ours;
   for (const auto& f : beast_fields) {
     if (f.name() == http::field::content_length) continue;
@@ -119,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   }
   upstream_via.push_back("1.1 sluice");
   sluice::detail::ResponseMessage m;
-  sluice::gateway::proxy::apply_simple_answer(a, m);
+  sluice::upstream::apply_simple_answer(a, m);
   check(static_cast<int>(m.result_int()) == a.status, "client status");
   std::string_view last_via;
   for (const auto& f : m) {
@@ -129,8 +128,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   }
   // The last Via line carries sluice's entry, joined without an empty element before it
   // (finding 3 was `Via: , 1.1 sluice`).
-  check(last_via.ends_with(sluice::gateway::proxy::kVia), "the last Via ends with 1.1 sluice");
-  last_via.remove_suffix(sluice::gateway::proxy::kVia.size());
+  check(last_via.ends_with(sluice::upstream::kVia), "the last Via ends with 1.1 sluice");
+  last_via.remove_suffix(sluice::upstream::kVia.size());
   if (!last_via.empty()) {
     check(last_via.ends_with(", "), "sluice's entry follows ', '");
     last_via.remove_suffix(2);

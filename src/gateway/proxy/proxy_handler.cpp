@@ -10,7 +10,7 @@ Decision ProxyHandler::handle(Exchange& ex) {
     // Off the worker threads (an adapter without Asio): nothing to run the upstream I/O on.
     return ex.answer_error(502, "upstream_unreachable", "the proxy needs a sluice worker thread");
   }
-  auto call = std::make_shared<UpstreamCall>(route_, ex, ex.defer(), *io);
+  auto call = std::make_shared<upstream::UpstreamCall>(route_, ex, ex.defer(), *io);
   call->start();
   return Decision::wait();
 }

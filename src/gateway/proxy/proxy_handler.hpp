@@ -14,12 +14,13 @@ namespace sluice::gateway::proxy {
 
 class ProxyHandler final : public Handler {
  public:
-  explicit ProxyHandler(std::shared_ptr<const ProxyRoute> route) : route_(std::move(route)) {}
+  explicit ProxyHandler(std::shared_ptr<const upstream::ProxyRoute> route)
+      : route_(std::move(route)) {}
   std::string_view kind() const override { return "proxy"; }
   Decision handle(Exchange& ex) override;
 
  private:
-  std::shared_ptr<const ProxyRoute> route_;
+  std::shared_ptr<const upstream::ProxyRoute> route_;
 };
 
 }  // namespace sluice::gateway::proxy

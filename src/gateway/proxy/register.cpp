@@ -9,9 +9,9 @@ namespace sluice::gateway::proxy {
 namespace {
 
 std::shared_ptr<Handler> make_proxy(Settings& s, const extension::HandlerSpec& spec) {
-  auto route = std::make_shared<ProxyRoute>();
+  auto route = std::make_shared<upstream::ProxyRoute>();
   const std::string name = s.string("cluster");
-  const ClusterSet* set = spec.build.extras->get<ClusterSet>();
+  const upstream::ClusterSet* set = spec.build.extras->get<upstream::ClusterSet>();
   if (name.empty()) {
     s.error("cluster", "missing upstream cluster name (a key of the top-level `upstreams:`)");
   } else if (set == nullptr || !(route->cluster = set->find(name))) {
@@ -28,9 +28,9 @@ std::shared_ptr<Handler> make_proxy(Settings& s, const extension::HandlerSpec& s
     std::string error;
     if (!route->forwarding.trusted_proxies.add(cidr, error)) s.error("trusted_proxies", error);
   }
-  if (const auto* real_ip = spec.build.extras->get<RealIpOfConfig>())
+  if (const auto* real_ip = spec.build.extras->get<net::RealIpOfConfig>())
     route->forwarding.real_ip = real_ip->policy;
-  route->faults = &spec.services.shared.get_or_emplace<chaos::UpstreamFaults>();
+  route->faults = &spec.services.shared.get_or_emplace<upstream::UpstreamFaults>();
   route->forwarding.forward_client_cert = s.boolean("forward_client_cert", false);
   route->forwarding.forwarded = s.boolean("forwarded", false);
   route->websocket = s.boolean("websocket", false);

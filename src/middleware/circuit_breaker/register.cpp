@@ -43,7 +43,7 @@ BreakerKey read_key(const Settings& s) {
 
 std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   CircuitBreakerMiddlewareConfig c;
-  auto breaker = read_breaker_settings(s);
+  auto breaker = resilience::read_breaker_settings(s);
   c.errors = read_errors(s.child("error_on"));
   c.key = read_key(s);
   const auto max_breakers = s.integer("max_breakers", 10000, 1, 10'000'000);

@@ -28,7 +28,7 @@
 namespace sluice::middleware {
 
 struct ExtAuthConfig {
-  ShadowEndpoint endpoint;
+  upstream::ShadowEndpoint endpoint;
   std::string path = "/";
   std::chrono::milliseconds timeout{200};     // shortened to the request's deadline, if sooner
   std::vector<std::string> request_headers;   // copied from the client's request to the service
@@ -56,9 +56,9 @@ class ExtAuthMiddleware final : public Middleware {
   struct Call;
   // Removes a client's copies of the headers the service speaks for.
   void strip(Exchange& ex) const;
-  OutgoingRequest check_request(const Exchange& ex) const;
+  upstream::OutgoingRequest check_request(const Exchange& ex) const;
   // The service's answer; on the request's worker thread. Returns what the chain does next.
-  Decision on_answer(Exchange& ex, ShadowResult& result) const;
+  Decision on_answer(Exchange& ex, upstream::ShadowResult& result) const;
   Decision on_failure(Exchange& ex, const std::string& why) const;
 
   std::string name_;

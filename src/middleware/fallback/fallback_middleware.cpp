@@ -190,7 +190,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     } else {
       if (!allow_async) return Outcome::kNone;
       boost::asio::io_context* io = server::current_io_context();
-      ShadowEndpoint to = f.endpoint;
+      upstream::ShadowEndpoint to = f.endpoint;
       if (!f.cluster.empty()) to = pick(f.cluster);
       // Off a server worker, no endpoint to call, or a streamed request body (its pieces went to
       // the primary upstream and cannot be sent again).
@@ -208,9 +208,9 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
       }
       attempt->index = i;
       attempt->ctx = ctx;
-      attempt->cancel = start_shadow_call(
+      attempt->cancel = upstream::start_shadow_call(
           *io, to, ex.request(), f.timeout,
-          [this, &ex, attempt](ShadowResult r) { on_shadow(ex, attempt, std::move(r)); });
+          [this, &ex, attempt](upstream::ShadowResult r) { on_shadow(ex, attempt, std::move(r)); });
       return Outcome::kWaiting;
     }
     mark(ex, f);
@@ -220,7 +220,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
 }
 
 void FallbackMiddleware::on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt,
-                                   ShadowResult result) {
+                                   upstream::ShadowResult result) {
   if (attempt->cancelled) return;  // the request is gone: touch nothing of it
   attempt->cancel = nullptr;
   const auto& f = config_.fallbacks[attempt->index];

@@ -51,8 +51,8 @@ struct FallbackSpec {
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  ShadowEndpoint endpoint;  // upstream: a fixed address, or
-  std::string cluster;      // upstream: a cluster of `upstreams:` (an endpoint its balancer picks)
+  upstream::ShadowEndpoint endpoint;  // upstream: a fixed address, or
+  std::string cluster;  // upstream: a cluster of `upstreams:` (an endpoint its balancer picks)
   std::shared_ptr<QueueFallback> queue;  // queue (the cluster it replays to: `cluster`)
   // sluice_fallback_total{fallback,result}; may be null.
   prometheus::Counter* served = nullptr;
@@ -103,7 +103,7 @@ struct FallbackConfig {
 // Finds a cluster's endpoint for an upstream fallback; empty host when none is available.
 // Re-bound on every config load (FallbackMiddleware::init) so a reused middleware follows the
 // current `upstreams:`.
-using ClusterPicker = std::function<ShadowEndpoint(const std::string& cluster)>;
+using ClusterPicker = std::function<upstream::ShadowEndpoint(const std::string& cluster)>;
 // Returns a picker for the config being loaded, or an error message naming a missing cluster.
 using ClusterBinder = std::function<std::string(
     const ConfigBuild& build, const std::vector<std::string>& clusters, ClusterPicker& out)>;
@@ -133,14 +133,15 @@ class FallbackMiddleware final : public Middleware {
   bool start_hedge(Exchange& ex);
   void on_hedge_budget(Exchange& ex, const std::shared_ptr<Hedge>& hedge);
   std::chrono::nanoseconds hedge_budget();
-  ShadowEndpoint pick(const std::string& cluster);
+  upstream::ShadowEndpoint pick(const std::string& cluster);
   enum class Outcome { kNone, kServed, kWaiting };
   // Tries the matching fallbacks in order from `start`. An upstream fallback makes the request
   // wait (kWaiting; `attempt` carries the wait on); with allow_async false it stops the search
   // instead (recover() cannot wait).
   Outcome run_from(Exchange& ex, std::size_t start, const RuleContext& ctx,
                    std::shared_ptr<Attempt> attempt, bool allow_async);
-  void on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt, ShadowResult result);
+  void on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt,
+                 upstream::ShadowResult result);
   RuleContext rule_context();
   // The before_handler fallbacks: true when one answered (the handler is skipped).
   bool serve_before_handler(Exchange& ex);

@@ -55,7 +55,7 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
-queue::ReplayAnswer to_answer(ShadowResult r) {
+queue::ReplayAnswer to_answer(upstream::ShadowResult r) {
   queue::ReplayAnswer a;
   if (r.ok) {
     a.kind = queue::ReplayAnswer::Kind::kAnswered;
@@ -170,7 +170,7 @@ void FallbackMiddleware::bind_queues() {
         [picker, cluster = f.cluster, timeout = f.queue->options.replay_timeout](
             boost::asio::io_context& io, std::uint64_t id, const queue::QueuedRequest& r,
             int attempt, queue::ReplayDone done) {
-          ShadowEndpoint to = (*picker)(cluster);
+          upstream::ShadowEndpoint to = (*picker)(cluster);
           if (to.host.empty()) {  // no healthy endpoint (all ejected, or none)
             boost::asio::post(io, [done = std::move(done)] {
               queue::ReplayAnswer a;
@@ -190,9 +190,10 @@ void FallbackMiddleware::bind_queues() {
           msg.set("X-Sluice-Replay", std::to_string(id) + "; attempt=" + std::to_string(attempt));
           msg.body() = r.body;
           Request request(msg);
-          start_shadow_call(io, to, request, timeout, [done = std::move(done)](ShadowResult s) {
-            done(to_answer(std::move(s)));
-          });
+          upstream::start_shadow_call(io, to, request, timeout,
+                                      [done = std::move(done)](upstream::ShadowResult s) {
+                                        done(to_answer(std::move(s)));
+                                      });
         });
   }
 }

@@ -16,7 +16,7 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
   if (f.cluster.empty()) {
     item.error("cluster", "is required for kind: queue (the upstreams: cluster it replays to)");
   } else if (spec.build != nullptr) {
-    const auto* set = spec.build->extras->get<gateway::proxy::ClusterSet>();
+    const auto* set = spec.build->extras->get<upstream::ClusterSet>();
     if (set == nullptr || set->find(f.cluster) == nullptr)
       item.error("cluster", "unknown cluster \"" + f.cluster + "\" (not in upstreams:)");
   }

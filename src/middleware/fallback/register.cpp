@@ -31,8 +31,8 @@ std::shared_ptr<observe::LatencyEstimator> latency_for(GatewayServices* services
   return slot;
 }
 
-const gateway::proxy::ClusterSet* clusters_of(const ConfigBuild* build) {
-  return build != nullptr ? build->extras->get<gateway::proxy::ClusterSet>() : nullptr;
+const upstream::ClusterSet* clusters_of(const ConfigBuild* build) {
+  return build != nullptr ? build->extras->get<upstream::ClusterSet>() : nullptr;
 }
 
 bool cluster_exists(const ConfigBuild* build, const std::string& name) {
@@ -47,13 +47,13 @@ ClusterBinder binder_for() {
             ClusterPicker& out) -> std::string {
     const auto* set = clusters_of(&build);
     if (set == nullptr) return "no `upstreams:` in this config";
-    std::map<std::string, std::shared_ptr<gateway::proxy::Cluster>, std::less<>> bound;
+    std::map<std::string, std::shared_ptr<upstream::Cluster>, std::less<>> bound;
     for (const auto& name : names) {
       auto cluster = set->find(name);
       if (!cluster) return "unknown cluster \"" + name + "\" (not in upstreams:)";
       bound[name] = cluster;
     }
-    out = [bound = std::move(bound)](const std::string& name) -> ShadowEndpoint {
+    out = [bound = std::move(bound)](const std::string& name) -> upstream::ShadowEndpoint {
       auto it = bound.find(name);
       if (it == bound.end()) return {};
       auto& cluster = *it->second;

@@ -19,29 +19,29 @@ namespace {
 using json = nlohmann::json;
 
 struct FaultBoardRef {
-  chaos::FaultBoard* board;
+  fault::FaultBoard* board;
 };
 
 const extension::ConfigSectionRegistrar section("chaos", [](Settings&, ConfigBuild& config,
                                                             GatewayServices& services) {
-  auto& upstreams = services.shared.get_or_emplace<chaos::UpstreamFaults>();
-  auto& board = services.shared.get_or_emplace<chaos::FaultBoard>(&upstreams, services.metrics);
+  auto& upstreams = services.shared.get_or_emplace<upstream::UpstreamFaults>();
+  auto& board = services.shared.get_or_emplace<fault::FaultBoard>(&upstreams, services.metrics);
   config.extras->emplace<FaultBoardRef>(FaultBoardRef{&board});
 });
 
-std::string_view mode_name(chaos::UpstreamFault::Kind k) {
+std::string_view mode_name(upstream::UpstreamFault::Kind k) {
   switch (k) {
-    case chaos::UpstreamFault::Kind::kConnectRefused:
+    case upstream::UpstreamFault::Kind::kConnectRefused:
       return "connect_refused";
-    case chaos::UpstreamFault::Kind::kBlackHole:
+    case upstream::UpstreamFault::Kind::kBlackHole:
       return "black_hole";
-    case chaos::UpstreamFault::Kind::kStatus:
+    case upstream::UpstreamFault::Kind::kStatus:
       return "status";
   }
   return "unknown";
 }
 
-json to_json(const chaos::FaultView& v) {
+json to_json(const fault::FaultView& v) {
   json j = {{"name", v.name},
             {"kind", v.kind},
             {"enabled", v.enabled},
@@ -91,7 +91,7 @@ std::optional<double> percentage_of(const Exchange& ex) {
   return std::nullopt;
 }
 
-void list(Exchange& ex, chaos::FaultBoard& board) {
+void list(Exchange& ex, fault::FaultBoard& board) {
   json faults = json::array();
   for (const auto& v : board.list())
     faults.push_back(to_json(v));
@@ -100,7 +100,7 @@ void list(Exchange& ex, chaos::FaultBoard& board) {
     for (const auto& [cluster, f] : board.upstreams()->active()) {
       upstreams[cluster] = {
           {"mode", mode_name(f.kind)}, {"percentage", f.percentage}, {"fault", f.fault}};
-      if (f.kind == chaos::UpstreamFault::Kind::kStatus) upstreams[cluster]["status"] = f.status;
+      if (f.kind == upstream::UpstreamFault::Kind::kStatus) upstreams[cluster]["status"] = f.status;
     }
   }
   extension::answer_json(ex, 200, {{"faults", faults}, {"unavailable_upstreams", upstreams}});
@@ -111,7 +111,7 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   if (parts.empty() || parts[0] != "faults") return false;  // e.g. "/faultsx"
   const auto* ref = gw.config()->extras->get<FaultBoardRef>();
   if (ref == nullptr) return false;
-  chaos::FaultBoard& board = *ref->board;
+  fault::FaultBoard& board = *ref->board;
   const std::string_view method = ex.request().method();
   const bool get = method == "GET" || method == "HEAD";
   if (parts.size() == 1 && get) {

@@ -5,7 +5,7 @@
 
 #include "middleware/fault/fault_stats.hpp"
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 namespace {
 constexpr FaultKind kKinds[] = {FaultKind::kDelay, FaultKind::kAbort,
@@ -33,7 +33,8 @@ void FaultState::count_skipped() {
 
 // ---- FaultBoard -----------------------------------------------------------------------------
 
-FaultBoard::FaultBoard(UpstreamFaults* upstreams, std::shared_ptr<prometheus::Registry> metrics)
+FaultBoard::FaultBoard(upstream::UpstreamFaults* upstreams,
+                       std::shared_ptr<prometheus::Registry> metrics)
     : upstreams_(upstreams), metrics_(std::move(metrics)) {
   stats_ = fault_stat_families(metrics_.get());
 }
@@ -117,7 +118,7 @@ void FaultBoard::apply_dependency(FaultState& s) {
     upstreams_->clear(dep.cluster);
     return;
   }
-  UpstreamFault f = dep.fault;
+  upstream::UpstreamFault f = dep.fault;
   f.percentage = s.percentage();
   f.fault = s.name();
   f.on_inject = [weak = s.weak_from_this()] {
@@ -178,4 +179,4 @@ std::vector<FaultView> FaultBoard::list() const {
   return out;
 }
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

@@ -2,7 +2,7 @@
 // seeded draw stream and counters. It lives in GatewayServices::shared, so the admin API can
 // flip a fault without a reload and the state survives reloads.
 //
-//   auto& board = services.shared.get_or_emplace<chaos::FaultBoard>(&upstreams, metrics);
+//   auto& board = services.shared.get_or_emplace<fault::FaultBoard>(&upstreams, metrics);
 //   auto state = board.declare(spec, seed);      // at config load, per middleware instance
 //   board.set_enabled("slow-api", false, "admin API");
 #pragma once
@@ -28,7 +28,7 @@ template <typename T>
 class Family;
 }  // namespace prometheus
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 // One named fault's switch and counters. Reads on the request path are relaxed atomics.
 class FaultState : public std::enable_shared_from_this<FaultState> {
@@ -99,7 +99,7 @@ class FaultBoard {
   static constexpr std::string_view kHeaderFault = "x-sluice-fault";
 
   // `upstreams` receives dependency_unavailable faults; `metrics` may be null (unit tests).
-  FaultBoard(UpstreamFaults* upstreams, std::shared_ptr<prometheus::Registry> metrics);
+  FaultBoard(upstream::UpstreamFaults* upstreams, std::shared_ptr<prometheus::Registry> metrics);
   FaultBoard(const FaultBoard&) = delete;
   FaultBoard& operator=(const FaultBoard&) = delete;
 
@@ -119,7 +119,7 @@ class FaultBoard {
 
   std::optional<FaultView> view(std::string_view name) const;
   std::vector<FaultView> list() const;
-  UpstreamFaults* upstreams() const { return upstreams_; }
+  upstream::UpstreamFaults* upstreams() const { return upstreams_; }
 
  private:
   std::shared_ptr<FaultState> create(const std::string& name, FaultKind kind);
@@ -127,11 +127,11 @@ class FaultBoard {
   // Pushes a dependency fault's current switch to the upstream switchboard.
   void apply_dependency(FaultState& s);
 
-  UpstreamFaults* upstreams_;
+  upstream::UpstreamFaults* upstreams_;
   std::shared_ptr<prometheus::Registry> metrics_;
   FaultStatFamilies stats_;  // fault_stats.hpp: the families' one declaration
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<FaultState>, std::less<>> faults_;
 };
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

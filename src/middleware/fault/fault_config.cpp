@@ -7,12 +7,12 @@
 namespace sluice::middleware {
 
 namespace {
-using chaos::DelaySpec;
-using chaos::FaultKind;
-using chaos::FaultSpec;
-using chaos::UpstreamFault;
+using fault::DelaySpec;
+using fault::FaultKind;
+using fault::FaultSpec;
+using upstream::UpstreamFault;
 
-void read_match(const Settings& m, chaos::FaultMatch& match) {
+void read_match(const Settings& m, fault::FaultMatch& match) {
   match.prefix = m.string("prefix");
   match.exact = m.string("exact");
   match.methods = m.strings("methods");
@@ -61,7 +61,7 @@ void read_delay(const Settings& d, DelaySpec& delay) {
     if (v.count() < 0) d.error("", "delays must not be negative");
 }
 
-void read_abort(const Settings& a, chaos::AbortSpec& abort) {
+void read_abort(const Settings& a, fault::AbortSpec& abort) {
   abort.reset = a.boolean("reset", false);
   abort.status = static_cast<int>(a.integer("status", abort.status, 200, 599));
   abort.body = a.string("body");
@@ -74,7 +74,7 @@ void read_abort(const Settings& a, chaos::AbortSpec& abort) {
     a.error("content_type", "has no effect without body (the answer is sluice's JSON error)");
 }
 
-void read_dependency(const Settings& d, chaos::DependencySpec& dep) {
+void read_dependency(const Settings& d, fault::DependencySpec& dep) {
   dep.cluster = d.string("cluster");
   if (dep.cluster.empty()) d.error("cluster", "name the upstream cluster to make unavailable");
   const auto mode =
@@ -90,7 +90,7 @@ std::optional<FaultSpec> read_fault(Settings& f) {
   FaultSpec spec;
   spec.name = f.string("name");
   if (spec.name.empty()) f.error("name", "every fault needs a name (the admin API's handle)");
-  if (spec.name == chaos::FaultBoard::kHeaderFault)
+  if (spec.name == fault::FaultBoard::kHeaderFault)
     f.error("name", "\"x-sluice-fault\" is reserved for header-driven faults");
   spec.enabled = f.boolean("enabled", true);
   spec.percentage = f.number("percentage", 100.0, 0.0, 100.0);

@@ -13,20 +13,20 @@
 namespace sluice::middleware {
 
 namespace {
-using chaos::FaultKind;
+using fault::FaultKind;
 using std::chrono::nanoseconds;
 
 // The slowest response throttle hit in pre_handle, applied in post_handle.
 struct ThrottlePlan {
   std::uint64_t bytes_per_second;
-  chaos::FaultState* state;
+  fault::FaultState* state;
 };
 
 constexpr nanoseconds kMaxThrottleWait = std::chrono::minutes(1);
 
-void record(Exchange& ex, const chaos::FaultState& state, FaultKind kind, nanoseconds delay,
+void record(Exchange& ex, const fault::FaultState& state, FaultKind kind, nanoseconds delay,
             int status) {
-  auto& injected = ex.context().slots().get_or_emplace<chaos::InjectedFaults>();
+  auto& injected = ex.context().slots().get_or_emplace<fault::InjectedFaults>();
   injected.list.push_back({state.name(), kind, delay, status});
 }
 
@@ -44,16 +44,16 @@ void wait_then(Exchange& ex, nanoseconds delay, Decision decision,
 }  // namespace
 
 struct FaultMiddleware::Plan {
-  std::vector<std::pair<chaos::FaultState*, nanoseconds>> delays;  // allocates only on a hit
-  const chaos::FaultSpec* abort = nullptr;
-  chaos::FaultState* abort_state = nullptr;
+  std::vector<std::pair<fault::FaultState*, nanoseconds>> delays;  // allocates only on a hit
+  const fault::FaultSpec* abort = nullptr;
+  fault::FaultState* abort_state = nullptr;
   int header_abort_status = 0;
   std::uint64_t throughput = 0;
-  chaos::FaultState* throttle_state = nullptr;
+  fault::FaultState* throttle_state = nullptr;
 };
 
 FaultMiddleware::FaultMiddleware(std::string name, FaultMiddlewareConfig config,
-                                 chaos::FaultBoard& board)
+                                 fault::FaultBoard& board)
     : name_(std::move(name)),
       config_(std::move(config)),
       board_(board),
@@ -148,7 +148,7 @@ Decision FaultMiddleware::finish_pre(Exchange& ex, Plan& plan) {
 
   Decision decision = Decision::next();
   if (plan.abort_state != nullptr) {
-    const chaos::FaultSpec* spec = plan.abort;
+    const fault::FaultSpec* spec = plan.abort;
     const std::string& fault = plan.abort_state->name();
     if (spec != nullptr && spec->abort.reset) {
       // 444 (nginx: "closed without response") is what observers see; nothing is written.

@@ -24,7 +24,7 @@ namespace sluice::middleware {
 
 struct FaultMiddlewareConfig {
   std::uint64_t seed = 0;
-  std::vector<chaos::FaultSpec> faults;
+  std::vector<fault::FaultSpec> faults;
   // Requests waiting on an injected delay or throttle at once; beyond it the delay is skipped
   // (and counted), so an experiment cannot pile up unbounded timers and connections.
   std::size_t max_active_delays = 10'000;
@@ -34,7 +34,7 @@ struct FaultMiddlewareConfig {
 class FaultMiddleware final : public Middleware {
  public:
   // `board` must outlive the middleware (it lives in GatewayServices::shared).
-  FaultMiddleware(std::string name, FaultMiddlewareConfig config, chaos::FaultBoard& board);
+  FaultMiddleware(std::string name, FaultMiddlewareConfig config, fault::FaultBoard& board);
   ~FaultMiddleware() override;
 
   std::string_view name() const override { return name_; }
@@ -46,8 +46,8 @@ class FaultMiddleware final : public Middleware {
 
  private:
   struct Armed {
-    const chaos::FaultSpec* spec;
-    std::shared_ptr<chaos::FaultState> state;
+    const fault::FaultSpec* spec;
+    std::shared_ptr<fault::FaultState> state;
   };
   struct Plan;
 
@@ -57,10 +57,10 @@ class FaultMiddleware final : public Middleware {
 
   std::string name_;
   FaultMiddlewareConfig config_;
-  chaos::FaultBoard& board_;
-  std::vector<std::shared_ptr<chaos::FaultState>> declared_;  // every fault, for release
+  fault::FaultBoard& board_;
+  std::vector<std::shared_ptr<fault::FaultState>> declared_;  // every fault, for release
   std::vector<Armed> per_request_;  // delay, abort and throttle faults (not dependency ones)
-  std::shared_ptr<chaos::FaultState> header_state_;
+  std::shared_ptr<fault::FaultState> header_state_;
   // Shared with pending timers, which may outlive this instance after a reload.
   std::shared_ptr<std::atomic<std::size_t>> active_;
 };

@@ -5,7 +5,7 @@
 
 #include "core/seeded_draw.hpp"
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 namespace {
 // Value draws use streams apart from the percentage draw, so adding a distribution to a fault
@@ -79,4 +79,4 @@ bool FaultMatch::matches(const Request& request, std::string_view path, std::str
   return true;
 }
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

@@ -16,7 +16,7 @@
 #include "sluice/http.hpp"
 #include "upstream/upstream_faults.hpp"
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 enum class FaultKind {
   kDelay,                  // the request waits on a timer before it continues
@@ -52,7 +52,7 @@ struct ThrottleSpec {
 
 struct DependencySpec {
   std::string cluster;
-  UpstreamFault fault;  // kind and status; the percentage comes from the fault's switch
+  upstream::UpstreamFault fault;  // kind and status; the percentage comes from the fault's switch
 };
 
 // Which requests a fault applies to; empty fields match everything.
@@ -87,4 +87,4 @@ struct FaultSpec {
   DependencySpec dependency;
 };
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

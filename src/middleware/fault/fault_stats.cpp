@@ -3,7 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 FaultStatFamilies fault_stat_families(prometheus::Registry* registry) {
   if (registry == nullptr) return {};
@@ -30,4 +30,4 @@ prometheus::Counter* fault_skipped_series(const FaultStatFamilies& f, const std:
   return &f.skipped->Add({{"fault", fault}});
 }
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

@@ -18,7 +18,7 @@ template <typename T>
 class Family;
 }  // namespace prometheus
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 struct FaultStatFamilies {
   prometheus::Family<prometheus::Counter>* injected = nullptr;
@@ -32,4 +32,4 @@ prometheus::Counter* fault_injected_series(const FaultStatFamilies& f, const std
                                            std::string_view kind);
 prometheus::Counter* fault_skipped_series(const FaultStatFamilies& f, const std::string& fault);
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

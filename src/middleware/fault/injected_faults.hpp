@@ -3,7 +3,7 @@
 // `fault.kind`, `fault.delay_ms`); the access log reads Exchange::detail(), which the fault
 // middleware sets to "fault_abort", "fault_reset", "fault_delay" or "fault_throttle".
 //
-//   if (auto* f = ex.context().get<chaos::InjectedFaults>())
+//   if (auto* f = ex.context().get<fault::InjectedFaults>())
 //     for (const auto& i : f->list) span.attribute("fault.name", i.name);
 #pragma once
 
@@ -14,7 +14,7 @@
 
 #include "middleware/fault/fault_spec.hpp"
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 
 struct InjectedFault {
   std::string name;  // the fault's name, or "x-sluice-fault" for header-driven faults
@@ -27,4 +27,4 @@ struct InjectedFaults {
   std::vector<InjectedFault> list;
 };
 
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

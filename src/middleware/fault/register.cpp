@@ -7,14 +7,14 @@
 namespace sluice::middleware {
 namespace {
 
-chaos::FaultBoard& board_of(GatewayServices* services) {
+fault::FaultBoard& board_of(GatewayServices* services) {
   if (services == nullptr) {  // a chain built outside the gateway: a board of its own
-    static chaos::UpstreamFaults upstreams;
-    static chaos::FaultBoard board(&upstreams, nullptr);
+    static upstream::UpstreamFaults upstreams;
+    static fault::FaultBoard board(&upstreams, nullptr);
     return board;
   }
-  auto& upstreams = services->shared.get_or_emplace<chaos::UpstreamFaults>();
-  return services->shared.get_or_emplace<chaos::FaultBoard>(&upstreams, services->metrics);
+  auto& upstreams = services->shared.get_or_emplace<upstream::UpstreamFaults>();
+  return services->shared.get_or_emplace<fault::FaultBoard>(&upstreams, services->metrics);
 }
 
 const MiddlewareRegistrar registrar("fault",

@@ -46,7 +46,7 @@ std::unique_ptr<Guard> read_guard(const Settings& g) {
     // A waiting middleware's own time is not seen by its wrapper: only errors are counted.
     b.error("strategy", "a guard counts its middleware's failures: use error_ratio or error_count");
   }
-  auto config = read_breaker_settings(b);
+  auto config = resilience::read_breaker_settings(b);
   if (!config) return nullptr;
   guard->breaker = *config;
   return guard;

@@ -3,7 +3,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <vector>
 
-namespace sluice::gateway {
+namespace sluice::net {
 
 namespace {
 std::string_view trim(std::string_view s) {
@@ -137,4 +137,4 @@ std::string RealIpPolicy::client_address(std::string_view peer,
   return client;
 }
 
-}  // namespace sluice::gateway
+}  // namespace sluice::net

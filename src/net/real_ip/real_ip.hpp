@@ -16,7 +16,7 @@
 #include "net/cidr.hpp"
 #include "sluice/settings.hpp"
 
-namespace sluice::gateway {
+namespace sluice::net {
 
 class RealIpPolicy {
  public:
@@ -63,4 +63,4 @@ std::shared_ptr<const RealIpPolicy> read_real_ip(const Settings& s);
 // "192.0.2.1:80" -> "192.0.2.1"); empty when it is not an IP address.
 std::string forwarded_entry_address(std::string_view entry);
 
-}  // namespace sluice::gateway
+}  // namespace sluice::net

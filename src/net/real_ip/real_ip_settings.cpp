@@ -2,7 +2,7 @@
 // itself links without the config machinery (the libFuzzer targets use it).
 #include "net/real_ip/real_ip.hpp"
 
-namespace sluice::gateway {
+namespace sluice::net {
 
 std::shared_ptr<const RealIpPolicy> read_real_ip(const Settings& s) {
   auto policy = std::make_shared<RealIpPolicy>();
@@ -23,4 +23,4 @@ std::shared_ptr<const RealIpPolicy> read_real_ip(const Settings& s) {
   return policy;
 }
 
-}  // namespace sluice::gateway
+}  // namespace sluice::net

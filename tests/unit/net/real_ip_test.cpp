@@ -1,4 +1,4 @@
-// The client address behind proxies (gateway/real_ip/): trusted proxies walked from the right
+// The client address behind proxies (net/real_ip/): trusted proxies walked from the right
 // as nginx's real_ip_recursive, a number of trusted hops as Envoy's xff_num_trusted_hops, config
 // errors with their position, and the X-Forwarded-For the proxy sends on.
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include "net/real_ip/real_ip.hpp"
 #include "upstream/forwarding.hpp"
 
-namespace sluice::gateway {
+namespace sluice::net {
 namespace {
 
 std::string client(const RealIpPolicy& p, std::string_view peer,
@@ -72,15 +72,15 @@ TEST(RealIp, EntriesAreNormalizedAddresses) {
 
 std::vector<std::string> errors_of(const std::string& yaml) {
   GatewayServices services;
-  return load_config_text(yaml, "t.yaml", nullptr, services).errors;
+  return gateway::load_config_text(yaml, "t.yaml", nullptr, services).errors;
 }
 
 TEST(RealIp, ConfigIsReadAndErrorsCarryPositions) {
   GatewayServices services;
-  auto ok = load_config_text(R"(real_ip: { trusted_proxies: ["10.0.0.0/8", "::1"] }
+  auto ok = gateway::load_config_text(R"(real_ip: { trusted_proxies: ["10.0.0.0/8", "::1"] }
 routes: [ { name: a, handler: { type: echo } } ]
 )",
-                             "t.yaml", nullptr, services);
+                                      "t.yaml", nullptr, services);
   ASSERT_TRUE(ok.ok()) << ok.errors[0];
   ASSERT_TRUE(ok.config->settings.real_ip);
   EXPECT_TRUE(ok.config->settings.real_ip->trusts("10.1.1.1"));
@@ -106,7 +106,7 @@ real_ip:
 // The proxy keeps the chain of a peer the real_ip policy trusts and appends the peer itself.
 TEST(RealIp, ProxyAppendsThePeerAndKeepsATrustedChain) {
   auto policy = std::make_shared<RealIpPolicy>(proxies({"10.0.0.0/8"}));
-  proxy::ForwardingPolicy forwarding;
+  upstream::ForwardingPolicy forwarding;
   forwarding.real_ip = policy;
   auto forwarded_for = [&](std::string_view peer) {
     detail::RequestMessage msg;
@@ -115,8 +115,8 @@ TEST(RealIp, ProxyAppendsThePeerAndKeepsATrustedChain) {
     msg.set(boost::beast::http::field::host, "h");
     msg.set("X-Forwarded-For", "203.0.113.9");
     Request request(msg);
-    proxy::UpstreamRequest out;
-    proxy::build_upstream_request(request, peer, forwarding, out);
+    upstream::UpstreamRequest out;
+    upstream::build_upstream_request(request, peer, forwarding, out);
     const auto at = out.fields.find("X-Forwarded-For: ");
     return out.fields.substr(at + 17, out.fields.find("\r\n", at) - at - 17);
   };
@@ -155,10 +155,10 @@ TEST(RealIp, ForwardedHeaderForValues) {
 // forward_client_cert is on.
 TEST(RealIp, ProxyEmitsForwardedAndClientCertificateFields) {
   auto policy = std::make_shared<RealIpPolicy>(proxies({"10.0.0.0/8"}));
-  proxy::ForwardingPolicy forwarding;
+  upstream::ForwardingPolicy forwarding;
   forwarding.real_ip = policy;
   forwarding.forwarded = true;
-  auto build = [&](const proxy::ClientConnection& client) {
+  auto build = [&](const upstream::ClientConnection& client) {
     detail::RequestMessage msg;
     msg.method(boost::beast::http::verb::get);
     msg.target("/");
@@ -166,8 +166,8 @@ TEST(RealIp, ProxyEmitsForwardedAndClientCertificateFields) {
     msg.set("Forwarded", "for=203.0.113.9");
     msg.set("X-Client-Cert-Subject", "CN=forged");
     Request request(msg);
-    proxy::UpstreamRequest out;
-    proxy::build_upstream_request(request, client, forwarding, out);
+    upstream::UpstreamRequest out;
+    upstream::build_upstream_request(request, client, forwarding, out);
     return out.fields;
   };
   auto trusted = build({.peer_ip = "10.0.0.1", .tls = true});
@@ -195,4 +195,4 @@ TEST(RealIp, ProxyEmitsForwardedAndClientCertificateFields) {
 }
 
 }  // namespace
-}  // namespace sluice::gateway
+}  // namespace sluice::net

@@ -17,7 +17,7 @@
 #include "upstream/forwarding.hpp"
 #include "upstream/upstream_faults.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 namespace {
 
 using namespace std::chrono_literals;
@@ -182,9 +182,9 @@ TEST(ProxyHandler, FollowsTheChaosUpstreamFaultSwitch) {
   route->cluster =
       std::make_shared<Cluster>(config, std::move(eps), system_steady_clock(), ClusterMetrics{});
   route->timeout = 300ms;
-  chaos::UpstreamFaults faults;
+  upstream::UpstreamFaults faults;
   route->faults = &faults;
-  ProxyHandler handler(route);
+  gateway::proxy::ProxyHandler handler(route);
   Chain chain{"test"};
 
   server::WorkerPool workers(1, "test");
@@ -212,13 +212,13 @@ TEST(ProxyHandler, FollowsTheChaosUpstreamFaultSwitch) {
   };
 
   EXPECT_EQ(run(), std::make_pair(200, std::string("up")));
-  faults.set("backend", {chaos::UpstreamFault::Kind::kConnectRefused});
+  faults.set("backend", {upstream::UpstreamFault::Kind::kConnectRefused});
   auto refused = run();
   EXPECT_EQ(refused.first, 502);
   EXPECT_NE(refused.second.find("upstream_unreachable"), std::string::npos);
-  faults.set("backend", {chaos::UpstreamFault::Kind::kStatus, 418});
+  faults.set("backend", {upstream::UpstreamFault::Kind::kStatus, 418});
   EXPECT_EQ(run().first, 418);
-  faults.set("backend", {chaos::UpstreamFault::Kind::kBlackHole});
+  faults.set("backend", {upstream::UpstreamFault::Kind::kBlackHole});
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(run().first, 504);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
@@ -233,4 +233,4 @@ TEST(ProxyHandler, FollowsTheChaosUpstreamFaultSwitch) {
 }
 
 }  // namespace
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

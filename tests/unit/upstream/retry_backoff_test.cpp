@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 namespace {
 
 using std::chrono::milliseconds;
@@ -35,4 +35,4 @@ TEST(RetryBackoff, RetryAfterInSecondsOrAsADate) {
 }
 
 }  // namespace
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

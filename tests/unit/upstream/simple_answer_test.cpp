@@ -14,7 +14,7 @@
 #include "core/http_message.hpp"
 #include "upstream/forwarding.hpp"
 
-namespace sluice::gateway::proxy {
+namespace sluice::upstream {
 namespace {
 
 constexpr std::uint64_t kMax = 64 * 1024;
@@ -221,4 +221,4 @@ TEST(SimpleAnswer, AgreesWithBeastOnRandomlyEditedAnswers) {
 }
 
 }  // namespace
-}  // namespace sluice::gateway::proxy
+}  // namespace sluice::upstream

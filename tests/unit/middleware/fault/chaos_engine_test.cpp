@@ -14,7 +14,7 @@
 #include "net/cidr.hpp"
 #include "upstream/upstream_faults.hpp"
 
-namespace sluice::chaos {
+namespace sluice::middleware::fault {
 namespace {
 
 using namespace std::chrono_literals;
@@ -199,10 +199,10 @@ TEST(ClientNetworks, V4V6AndMapped) {
 
 TEST(UpstreamFaults, SeededPercentageAndInjectCallback) {
   auto run = [](std::uint64_t seed) {
-    UpstreamFaults faults;
+    upstream::UpstreamFaults faults;
     faults.set_seed(seed);
     int injected = 0;
-    faults.set("payments", {.kind = UpstreamFault::Kind::kStatus,
+    faults.set("payments", {.kind = upstream::UpstreamFault::Kind::kStatus,
                             .status = 503,
                             .percentage = 50,
                             .fault = "pay-down",
@@ -226,7 +226,7 @@ TEST(UpstreamFaults, SeededPercentageAndInjectCallback) {
 }
 
 TEST(FaultBoard, DependencyFaultFollowsSwitchAndOwners) {
-  UpstreamFaults upstreams;
+  upstream::UpstreamFaults upstreams;
   FaultBoard board(&upstreams, nullptr);
   FaultSpec spec{.name = "pay-down", .kind = FaultKind::kDependencyUnavailable};
   spec.dependency.cluster = "payments";
@@ -288,4 +288,4 @@ TEST(FaultBoard, CountsIntoTheFaultFamilies) {
 }
 
 }  // namespace
-}  // namespace sluice::chaos
+}  // namespace sluice::middleware::fault

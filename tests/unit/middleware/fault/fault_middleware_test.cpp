@@ -34,7 +34,9 @@ struct Gateway {
       ADD_FAILURE() << e;
     config = outcome.config;
   }
-  chaos::FaultBoard& board() { return *services.shared.get<chaos::FaultBoard>(); }
+  middleware::fault::FaultBoard& board() {
+    return *services.shared.get<middleware::fault::FaultBoard>();
+  }
   const gateway::Route& route(std::string_view name = "r") { return *config->routes->find(name); }
 
   // Runs one request on `ex` (ManualHost's exchange or one of the test's own); returns whether
@@ -86,8 +88,7 @@ std::string route_with(const std::string& middleware) {
 int predicted_hits(std::uint64_t seed, std::string_view fault, int n, double pct) {
   int hits = 0;
   for (int i = 0; i < n; ++i)
-    hits += chaos::unit_draw(chaos::stream_seed(seed, fault), static_cast<std::uint64_t>(i)) * 100 <
-            pct;
+    hits += unit_draw(stream_seed(seed, fault), static_cast<std::uint64_t>(i)) * 100 < pct;
   return hits;
 }
 
@@ -154,7 +155,7 @@ TEST(FaultMiddleware, AbortWithBodyHeadersAndReset) {
   EXPECT_EQ(t.response().body(), "short and stout");
   EXPECT_EQ(t.response().header("X-Fault"), "teapot");
   EXPECT_EQ(t.detail(), "fault_abort");
-  auto* injected = t.context().get<chaos::InjectedFaults>();
+  auto* injected = t.context().get<middleware::fault::InjectedFaults>();
   ASSERT_NE(injected, nullptr);
   ASSERT_EQ(injected->list.size(), 1u);
   EXPECT_EQ(injected->list[0].name, "teapot");
@@ -194,8 +195,8 @@ TEST(FaultMiddleware, DelayDoesNotBlockTheWorker) {
   EXPECT_TRUE(slow_done);
   EXPECT_EQ(slow.ex.response().status(), 200);
   EXPECT_EQ(slow.ex.detail(), "fault_delay");
-  ASSERT_NE(slow.ex.context().get<chaos::InjectedFaults>(), nullptr);
-  EXPECT_EQ(slow.ex.context().get<chaos::InjectedFaults>()->list[0].delay, 500ms);
+  ASSERT_NE(slow.ex.context().get<middleware::fault::InjectedFaults>(), nullptr);
+  EXPECT_EQ(slow.ex.context().get<middleware::fault::InjectedFaults>()->list[0].delay, 500ms);
 }
 
 TEST(FaultMiddleware, DelayCapSkipsAndCounts) {
@@ -237,7 +238,7 @@ TEST(FaultMiddleware, DelayThenAbort) {
   EXPECT_TRUE(done);
   EXPECT_EQ(a.ex.response().status(), 502);
   EXPECT_EQ(a.ex.detail(), "fault_abort");
-  EXPECT_EQ(a.ex.context().get<chaos::InjectedFaults>()->list.size(), 2u);
+  EXPECT_EQ(a.ex.context().get<middleware::fault::InjectedFaults>()->list.size(), 2u);
 }
 
 TEST(FaultMiddleware, ThrottleWaitsBodyOverBandwidth) {
@@ -297,7 +298,7 @@ TEST(FaultMiddleware, HeaderFaultsOnlyFromAllowedClients) {
   }
   EXPECT_GT(hits, 25);
   EXPECT_LT(hits, 75);
-  EXPECT_EQ(gw.board().view(chaos::FaultBoard::kHeaderFault)->injected,
+  EXPECT_EQ(gw.board().view(middleware::fault::FaultBoard::kHeaderFault)->injected,
             static_cast<std::uint64_t>(hits + 2));
 }
 
@@ -323,11 +324,11 @@ TEST(FaultMiddleware, DependencyUnavailableSetsTheUpstreamSwitchboard) {
           - name: pay-down
             dependency_unavailable: { cluster: payments, mode: status, status: 503 }
 )"));
-  auto* upstreams = gw.services.shared.get<chaos::UpstreamFaults>();
+  auto* upstreams = gw.services.shared.get<upstream::UpstreamFaults>();
   ASSERT_NE(upstreams, nullptr);
   auto f = upstreams->check("payments");
   ASSERT_TRUE(f);
-  EXPECT_EQ(f->kind, chaos::UpstreamFault::Kind::kStatus);
+  EXPECT_EQ(f->kind, upstream::UpstreamFault::Kind::kStatus);
   EXPECT_EQ(f->status, 503);
   gw.board().set_enabled("pay-down", false, "test");
   EXPECT_FALSE(upstreams->check("payments"));
