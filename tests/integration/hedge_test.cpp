@@ -91,13 +91,15 @@ routes:
 
   httplib::Client admin("127.0.0.1", gw.admin_port());
   const std::string m = admin.Get("/metrics")->body;
-  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="snap",result="hedged"} 2)"),
+  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="snap",result="hedged",route="api"} 2)"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="refreshed"})"),
-            std::string::npos);
-  EXPECT_NE(m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="over_cap"} 1)"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="refreshed",route="api"})"),
+      std::string::npos);
+  EXPECT_NE(
+      m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="over_cap",route="api"} 1)"),
+      std::string::npos)
       << m;
   upstream.stop();
   serving.join();

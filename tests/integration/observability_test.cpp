@@ -444,5 +444,66 @@ routes:
   EXPECT_EQ(post->status, 405);
 }
 
+// rate_limit, concurrency_limit and fallback series carry the route, as the other middleware
+// stats do: one instance name on two routes gives two series.
+TEST(Observability, LimiterAndFallbackSeriesCarryTheRoute) {
+  const std::string route = R"(
+    middlewares:
+      - type: fallback
+        name: fb
+        fallbacks:
+          - { name: sorry, kind: static, when: { status: [5xx] }, status: 200, body: "sorry" }
+      - { type: concurrency_limit, name: cl, max_in_flight: 10 }
+      - { type: rate_limit, name: rl, limits: [ { name: per_ip, key: client_ip, rate: 0.01,
+                                                  burst: 2 } ] }
+    handler: { type: respond, status: 503, body: "down\n" }
+)";
+  SluiceProcess gw("routes:\n  - name: a\n    match: { prefix: /a }" + route +
+                   "  - name: b\n    match: { prefix: /b }" + route);
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int expected : {200, 200, 429}) {
+    auto r = c.Get("/a");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, expected) << r->body;
+  }
+  auto b = c.Get("/b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 200) << b->body;
+
+  const std::string m = scrape(gw);
+  EXPECT_EQ(
+      sample(
+          m,
+          R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="allowed",route="a"})"),
+      2)
+      << m;
+  EXPECT_EQ(
+      sample(m,
+             R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="denied",route="a"})"),
+      1);
+  EXPECT_EQ(
+      sample(
+          m,
+          R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="allowed",route="b"})"),
+      1);
+  EXPECT_EQ(
+      sample(m,
+             R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="denied",route="b"})"),
+      0);
+  EXPECT_EQ(sample(m, R"(sluice_fallback_total{fallback="sorry",result="served",route="a"})"), 2);
+  EXPECT_EQ(sample(m, R"(sluice_fallback_total{fallback="sorry",result="served",route="b"})"), 1);
+  EXPECT_EQ(sample(m, R"(sluice_concurrency_limit_in_flight{limiter="cl",route="a"})"), 0);
+  EXPECT_EQ(sample(m, R"(sluice_concurrency_limit_in_flight{limiter="cl",route="b"})"), 0);
+  EXPECT_EQ(
+      sample(m, R"(sluice_concurrency_limit_rejected_total{limiter="cl",reason="full",route="b"})"),
+      0);
+  // No series without the route is left over.
+  EXPECT_EQ(m.find(R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="allowed"})"),
+            std::string::npos);
+  TempDir dir;
+  auto [rc, out] = promtool_check(m, dir);
+  EXPECT_EQ(rc, 0) << out;
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -109,15 +109,16 @@ TEST(Resilience, BreakerOpensFallbacksServeInOrderThenHalfOpensAndCloses) {
   httplib::Client admin("127.0.0.1", gw.admin_port());
   auto metrics = admin.Get("/metrics");
   ASSERT_TRUE(metrics);
-  for (const char* line : {"sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
-                           "\"closed\",to=\"open\"} 1",
-                           "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
-                           "\"open\",to=\"half_open\"} 1",
-                           "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
-                           "\"half_open\",to=\"closed\"} 1",
-                           "sluice_circuit_breaker_state{breaker=\"cb:api\"} 0",
-                           "sluice_fallback_total{fallback=\"snapshot\",result=\"served\"} 1",
-                           "sluice_fallback_total{fallback=\"sorry\",result=\"served\"} 2"})
+  for (const char* line :
+       {"sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+        "\"closed\",to=\"open\"} 1",
+        "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+        "\"open\",to=\"half_open\"} 1",
+        "sluice_circuit_breaker_transitions_total{breaker=\"cb:api\",from="
+        "\"half_open\",to=\"closed\"} 1",
+        "sluice_circuit_breaker_state{breaker=\"cb:api\"} 0",
+        "sluice_fallback_total{fallback=\"snapshot\",result=\"served\",route=\"api\"} 1",
+        "sluice_fallback_total{fallback=\"sorry\",result=\"served\",route=\"api\"} 2"})
     EXPECT_NE(metrics->body.find(line), std::string::npos) << line;
   EXPECT_NE(gw.log().find("circuit breaker cb:api: closed -> open"), std::string::npos);
 }
@@ -282,11 +283,13 @@ TEST(Resilience, RedisBackendSharesOneQuotaAndAppliesItsPolicyWhenRedisDies) {
   httplib::Client admin("127.0.0.1", a.admin_port());
   auto m = admin.Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("sluice_rate_limit_backend_up{limiter=\"shared_rl\"} 0"),
+  EXPECT_NE(m->body.find("sluice_rate_limit_backend_up{limiter=\"shared_rl\",route=\"shared\"} 0"),
             std::string::npos)
       << m->body;
-  EXPECT_NE(m->body.find("sluice_rate_limit_redis_rtt_seconds_count{limiter=\"shared_rl\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      m->body.find(
+          "sluice_rate_limit_redis_rtt_seconds_count{limiter=\"shared_rl\",route=\"shared\"}"),
+      std::string::npos);
 }
 
 // Five fallbacks to a cluster in a row: one keep-alive connection from the cluster's pool, and
@@ -378,10 +381,13 @@ routes:
     httplib::Client admin("127.0.0.1", gw.admin_port());
     auto m = admin.Get("/metrics");
     ASSERT_TRUE(m);
-    EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"served\"} 1"),
+    EXPECT_NE(m->body.find(
+                  "sluice_fallback_total{fallback=\"shadow\",result=\"served\",route=\"api\"} 1"),
               std::string::npos);
-    EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"timed_out\"} 1"),
-              std::string::npos);
+    EXPECT_NE(
+        m->body.find(
+            "sluice_fallback_total{fallback=\"shadow\",result=\"timed_out\",route=\"api\"} 1"),
+        std::string::npos);
   }
   {  // a fixed endpoint instead of a cluster
     SluiceProcess gw(R"(

@@ -1,11 +1,12 @@
 // ConcurrencyLimitStats — the one declaration of concurrency_limit's metric families, and the
 // series one limiter counts into (docs/OBSERVABILITY.md, "Naming"):
-//   sluice_concurrency_limit_in_flight{limiter}                                (gauge)
-//   sluice_concurrency_limit_rejected_total{limiter,reason=full|queue_full|timeout}
-// `limiter` is the instance name, or "group:<group>" for a shared group. The factory builds them
+//   sluice_concurrency_limit_in_flight{route,limiter}                          (gauge)
+//   sluice_concurrency_limit_rejected_total{route,limiter,reason=full|queue_full|timeout}
+// `limiter` is the instance name, or "group:<group>" for a shared group; a group's routes count
+// into their own series (`sum by (limiter)` gives the group's in-flight). The factory builds them
 // once per config item; the request path only increments through the pointers.
 //
-//   auto stats = concurrency_limit_stats(spec.services->metrics.get(), spec.name);
+//   auto stats = concurrency_limit_stats(metrics, spec.route, spec.name);
 //   if (stats.rejected_full) stats.rejected_full->Increment();
 #pragma once
 
@@ -27,9 +28,9 @@ struct ConcurrencyLimitStats {
   prometheus::Counter* rejected_timeout = nullptr;
 };
 
-// Registers (or finds again, after a reload) the families and `limiter`'s series; `registry`
-// may be null (all pointers null).
+// Registers (or finds again, after a reload) the families and the series of `limiter` on
+// `route`; `registry` may be null (all pointers null).
 ConcurrencyLimitStats concurrency_limit_stats(prometheus::Registry* registry,
-                                              const std::string& limiter);
+                                              const std::string& route, const std::string& limiter);
 
 }  // namespace sluice::middleware

@@ -48,7 +48,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   } else if (!c.keyed) {
     shared = std::make_shared<resilience::ConcurrencyLimiter>(c.max_in_flight, c.max_queue);
   }
-  auto metrics = concurrency_limit_stats(registry, group.empty() ? spec.name : "group:" + group);
+  auto metrics =
+      concurrency_limit_stats(registry, spec.route, group.empty() ? spec.name : "group:" + group);
   return std::make_shared<ConcurrencyLimitMiddleware>(spec.name, std::move(c), std::move(shared),
                                                       metrics);
 }

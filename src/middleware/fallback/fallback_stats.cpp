@@ -17,24 +17,25 @@ prometheus::Family<prometheus::Counter>& fallback_family(prometheus::Registry& r
 
 }  // namespace
 
-FallbackStats fallback_stats(prometheus::Registry* registry, const std::string& fallback) {
+FallbackStats fallback_stats(prometheus::Registry* registry, const std::string& route,
+                             const std::string& fallback) {
   if (registry == nullptr) return {};
   auto& family = fallback_family(*registry);
   FallbackStats s;
-  s.served = &family.Add({{"fallback", fallback}, {"result", "served"}});
-  s.failed = &family.Add({{"fallback", fallback}, {"result", "failed"}});
-  s.timed_out = &family.Add({{"fallback", fallback}, {"result", "timed_out"}});
-  s.hedged = &family.Add({{"fallback", fallback}, {"result", "hedged"}});
+  s.served = &family.Add({{"route", route}, {"fallback", fallback}, {"result", "served"}});
+  s.failed = &family.Add({{"route", route}, {"fallback", fallback}, {"result", "failed"}});
+  s.timed_out = &family.Add({{"route", route}, {"fallback", fallback}, {"result", "timed_out"}});
+  s.hedged = &family.Add({{"route", route}, {"fallback", fallback}, {"result", "hedged"}});
   return s;
 }
 
-FallbackHedgeStats fallback_hedge_stats(prometheus::Registry* registry,
+FallbackHedgeStats fallback_hedge_stats(prometheus::Registry* registry, const std::string& route,
                                         const std::string& middleware) {
   if (registry == nullptr) return {};
   auto& family = fallback_family(*registry);
   const std::string label = middleware + ":hedge";
-  return {&family.Add({{"fallback", label}, {"result", "refreshed"}}),
-          &family.Add({{"fallback", label}, {"result", "over_cap"}})};
+  return {&family.Add({{"route", route}, {"fallback", label}, {"result", "refreshed"}}),
+          &family.Add({{"route", route}, {"fallback", label}, {"result", "over_cap"}})};
 }
 
 queue::QueueMetrics fallback_queue_stats(prometheus::Registry* registry, const std::string& name) {

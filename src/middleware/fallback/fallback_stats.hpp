@@ -1,13 +1,14 @@
 // Fallback stats — the one declaration of the fallback type's metric families
 // (docs/OBSERVABILITY.md, "Middleware stats"):
-//   sluice_fallback_total{fallback,result}   result: served, failed, timed_out, hedged; and for
+//   sluice_fallback_total{route,fallback,result}   result: served, failed, timed_out, hedged; and
+//   for
 //       a hedge (fallback="<middleware>:hedge"): refreshed, over_cap
 //   sluice_queue_{depth,oldest_age_seconds,bytes,dead_letters}{queue}       (gauges)
 //   sluice_queue_enqueued_total{queue}, sluice_queue_replayed_total{queue,result}
 //   sluice_queue_drain_duration_seconds{queue}                              (histogram)
 // Built once per config item (a queue's once per process); the request path only increments.
 //
-//   auto s = fallback_stats(spec.services->metrics.get(), "cache");
+//   auto s = fallback_stats(metrics, spec.route, "cache");
 //   if (s.served) s.served->Increment();
 #pragma once
 
@@ -38,8 +39,9 @@ struct FallbackHedgeStats {
 
 // Register (or find again, after a reload) the families and the series; `registry` may be null
 // (all pointers null).
-FallbackStats fallback_stats(prometheus::Registry* registry, const std::string& fallback);
-FallbackHedgeStats fallback_hedge_stats(prometheus::Registry* registry,
+FallbackStats fallback_stats(prometheus::Registry* registry, const std::string& route,
+                             const std::string& fallback);
+FallbackHedgeStats fallback_hedge_stats(prometheus::Registry* registry, const std::string& route,
                                         const std::string& middleware);
 queue::QueueMetrics fallback_queue_stats(prometheus::Registry* registry, const std::string& queue);
 

@@ -66,8 +66,8 @@ ClusterBinder binder_for() {
   };
 }
 
-void add_counters(prometheus::Registry* metrics, FallbackSpec& f) {
-  const FallbackStats s = fallback_stats(metrics, f.name);
+void add_counters(prometheus::Registry* metrics, const std::string& route, FallbackSpec& f) {
+  const FallbackStats s = fallback_stats(metrics, route, f.name);
   f.served = s.served;
   f.failed = s.failed;
   f.timed_out = s.timed_out;
@@ -100,7 +100,7 @@ HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
     out.answered_latency = latency_for(spec.services, spec.route + "#hedge", window);
   out.max_background =
       static_cast<int>(h.integer("max_background", out.max_background, 1, 100'000));
-  const FallbackHedgeStats hedge = fallback_hedge_stats(metrics, spec.name);
+  const FallbackHedgeStats hedge = fallback_hedge_stats(metrics, spec.route, spec.name);
   out.refreshed = hedge.refreshed;
   out.over_cap = hedge.over_cap;
   return out;
@@ -194,7 +194,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
       for (const char* key : {"status", "body", "headers"})
         if (item.has(key)) item.error(key, "only for kind: static");
     }
-    add_counters(metrics, f);
+    add_counters(metrics, spec.route, f);
     config.fallbacks.push_back(std::move(f));
   }
   if (s.has("hedge")) {

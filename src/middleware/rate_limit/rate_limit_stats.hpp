@@ -1,13 +1,13 @@
 // Rate-limit stats — the one declaration of rate_limit's metric families, and the series one
 // limit (or one Redis backend) counts into (docs/OBSERVABILITY.md, "Naming"):
-//   sluice_rate_limit_decisions_total{limiter="<middleware>/<limit>",result}
+//   sluice_rate_limit_decisions_total{route,limiter="<middleware>/<limit>",result}
 //       result: allowed, denied, allowed_degraded, denied_degraded
-//   sluice_rate_limit_backend_up{limiter="<middleware>"}                       (gauge)
-//   sluice_rate_limit_backend_errors_total{limiter,kind=timeout|connection|script}
-//   sluice_rate_limit_redis_rtt_seconds{limiter}                               (histogram)
+//   sluice_rate_limit_backend_up{route,limiter="<middleware>"}                 (gauge)
+//   sluice_rate_limit_backend_errors_total{route,limiter,kind=timeout|connection|script}
+//   sluice_rate_limit_redis_rtt_seconds{route,limiter}                         (histogram)
 // The factory builds them once per config item; the request path only increments.
 //
-//   auto d = rate_limit_decision_stats(spec.services->metrics.get(), "rl/per_ip");
+//   auto d = rate_limit_decision_stats(metrics, spec.route, "rl/per_ip");
 //   if (d.denied) d.denied->Increment();
 #pragma once
 
@@ -39,11 +39,13 @@ struct RateLimitBackendStats {
   prometheus::Histogram* redis_rtt = nullptr;
 };
 
-// Register (or find again, after a reload) the families and the limiter's series; `registry`
-// may be null (all pointers null).
+// Register (or find again, after a reload) the families and the series of `limiter` on `route`;
+// `registry` may be null (all pointers null).
 RateLimitDecisionStats rate_limit_decision_stats(prometheus::Registry* registry,
+                                                 const std::string& route,
                                                  const std::string& limiter);
 RateLimitBackendStats rate_limit_backend_stats(prometheus::Registry* registry,
+                                               const std::string& route,
                                                const std::string& limiter);
 
 }  // namespace sluice::middleware

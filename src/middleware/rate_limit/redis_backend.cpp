@@ -95,10 +95,10 @@ struct RedisMetrics {
 }  // namespace
 
 RedisBackend make_redis_backend(const RedisLimiterConfig& config, prometheus::Registry* metrics,
-                                const std::string& limiter_label) {
+                                const std::string& route, const std::string& limiter_label) {
   auto m = std::make_shared<RedisMetrics>();
   if (metrics != nullptr) {
-    const RateLimitBackendStats b = rate_limit_backend_stats(metrics, limiter_label);
+    const RateLimitBackendStats b = rate_limit_backend_stats(metrics, route, limiter_label);
     m->up = b.up;
     m->timeout = b.errors_timeout;
     m->connection = b.errors_connection;

@@ -31,8 +31,9 @@ struct RedisBackend {
   std::function<void()> sync_errors;
 };
 
-// `metrics` may be null. `limiter_label` is the middleware's name.
+// `metrics` may be null. `route` is the route's name, `limiter_label` the middleware's.
 RedisBackend make_redis_backend(const resilience::redis::RedisLimiterConfig& config,
-                                prometheus::Registry* metrics, const std::string& limiter_label);
+                                prometheus::Registry* metrics, const std::string& route,
+                                const std::string& limiter_label);
 
 }  // namespace sluice::middleware

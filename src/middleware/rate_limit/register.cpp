@@ -8,8 +8,9 @@
 namespace sluice::middleware {
 namespace {
 
-void add_counters(prometheus::Registry* metrics, const std::string& label, LimitRule& rule) {
-  const RateLimitDecisionStats d = rate_limit_decision_stats(metrics, label);
+void add_counters(prometheus::Registry* metrics, const std::string& route, const std::string& label,
+                  LimitRule& rule) {
+  const RateLimitDecisionStats d = rate_limit_decision_stats(metrics, route, label);
   rule.allowed = d.allowed;
   rule.denied = d.denied;
   rule.allowed_degraded = d.allowed_degraded;
@@ -40,7 +41,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     rule.limit.burst = item.number("burst", std::max(1.0, rule.limit.rate_per_second));
     if (rule.limit.rate_per_second <= 0) item.error("rate", "must be greater than 0");
     if (rule.limit.burst < 1) item.error("burst", "must be at least 1");
-    add_counters(metrics, spec.name + "/" + rule.name, rule);
+    add_counters(metrics, spec.route, spec.name + "/" + rule.name, rule);
     config.limits.push_back(std::move(rule));
   }
   const auto backend = s.choice("backend", {"local", "redis"}, "local");
@@ -53,7 +54,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
         static_cast<int>(redis.integer("fail_closed_status", 503, 400, 599));
     auto redis_config = read_redis_config(redis);
     if (!redis_config) return nullptr;
-    auto b = make_redis_backend(*redis_config, metrics, spec.name);
+    auto b = make_redis_backend(*redis_config, metrics, spec.route, spec.name);
     return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), b.limiter,
                                                  b.sync_errors);
   }

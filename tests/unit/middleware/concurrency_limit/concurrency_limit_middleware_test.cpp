@@ -38,15 +38,17 @@ TEST(ConcurrencyLimitMiddleware, RejectsBeyondMaxInFlightAndReleasesInPost) {
   EXPECT_EQ(c->status(), 429);
   EXPECT_EQ(nlohmann::json::parse(c->body())["error"], "concurrency_limited");
   EXPECT_EQ(c->ex->detail(), "concurrency_limited");
-  EXPECT_NE(h.metrics_text().find("sluice_concurrency_limit_in_flight{limiter=\"cl\"} 2"),
-            std::string::npos);
+  EXPECT_NE(
+      h.metrics_text().find("sluice_concurrency_limit_in_flight{limiter=\"cl\",route=\"api\"} 2"),
+      std::string::npos);
   a->ex->response().set_status(200);
   finish(h, *a, 0);
   EXPECT_TRUE(a->done);
   auto d = h.get("api");
   EXPECT_FALSE(d->done) << "the released slot is free again";
   const auto m = h.metrics_text();
-  EXPECT_NE(m.find("sluice_concurrency_limit_rejected_total{limiter=\"cl\",reason=\"full\"} 1"),
+  EXPECT_NE(m.find("sluice_concurrency_limit_rejected_total{limiter=\"cl\",reason=\"full\",route="
+                   "\"api\"} 1"),
             std::string::npos)
       << m;
 }

@@ -62,11 +62,13 @@ TEST(FallbackMiddleware, SuccessPassesAndIsKeptAsSnapshot) {
   EXPECT_EQ(miss->status(), 502);
   EXPECT_FALSE(miss->ex->response().has_header("X-Sluice-Fallback"));
   const auto m = h.metrics_text();
-  EXPECT_NE(m.find("sluice_fallback_total{fallback=\"snapshot\",result=\"served\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find("sluice_fallback_total{fallback=\"snapshot\",result=\"served\",route=\"api\"} 1"),
+      std::string::npos)
       << m;
-  EXPECT_NE(m.find("sluice_fallback_total{fallback=\"snapshot\",result=\"failed\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      m.find("sluice_fallback_total{fallback=\"snapshot\",result=\"failed\",route=\"api\"} 1"),
+      std::string::npos);
 }
 
 TEST(FallbackMiddleware, KeyHeadersSeparateSnapshots) {
@@ -184,7 +186,8 @@ routes:
   auto r = h.get("api");
   EXPECT_TRUE(r->done);
   EXPECT_EQ(r->header("X-Sluice-Fallback"), "sorry");
-  EXPECT_NE(h.metrics_text().find("sluice_fallback_total{fallback=\"shadow\",result=\"failed\"} 1"),
+  EXPECT_NE(h.metrics_text().find(
+                "sluice_fallback_total{fallback=\"shadow\",result=\"failed\",route=\"api\"} 1"),
             std::string::npos);
 }
 

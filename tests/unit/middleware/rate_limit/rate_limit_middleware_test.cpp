@@ -54,10 +54,12 @@ TEST(RateLimitMiddleware, RejectsWithExact429Headers) {
   EXPECT_EQ(h.get("api")->status(), 200);
   EXPECT_EQ(h.get("api")->status(), 429);
   const auto m = h.metrics_text();
-  EXPECT_NE(m.find("sluice_rate_limit_decisions_total{limiter=\"rl/per_ip\",result=\"allowed\"} 5"),
+  EXPECT_NE(m.find("sluice_rate_limit_decisions_total{limiter=\"rl/"
+                   "per_ip\",result=\"allowed\",route=\"api\"} 5"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("sluice_rate_limit_decisions_total{limiter=\"rl/per_ip\",result=\"denied\"} 2"),
+  EXPECT_NE(m.find("sluice_rate_limit_decisions_total{limiter=\"rl/"
+                   "per_ip\",result=\"denied\",route=\"api\"} 2"),
             std::string::npos);
 }
 
