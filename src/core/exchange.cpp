@@ -4,6 +4,7 @@
 #include "sluice/exchange.hpp"
 
 #include "sluice/exchange_driver.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -129,7 +130,7 @@ Decision Exchange::answer_error(int status, std::string_view error, std::string_
       {"error", error}, {"message", message}, {"request_id", context_.request_id()}};
   set_detail(error);
   return answer(status, "application/json",
-                body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                extension::json_text(body, extension::JsonLayout::kCompact));
 }
 
 std::string_view Exchange::answered_by() const {

@@ -15,7 +15,9 @@
 #include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
+#include "support/raw_client.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -181,6 +183,28 @@ routes:
   }
   EXPECT_GT(hits, 5);
   EXPECT_LT(hits, 40);
+}
+
+// A name that is not UTF-8 in an admin path gets a JSON answer with U+FFFD in its place, not
+// a thrown serializer exception (a 500 or a dropped connection).
+TEST(Chaos, AdminAnswersInvalidUtf8WithValidJson) {
+  SluiceProcess gw(kFaults);
+  for (const std::string request :
+       {std::string("GET /faults/bad\xff\xfe HTTP/1.1\r\nHost: a\r\n\r\n"),
+        std::string("POST /faults/bad\xc0\xaf/enable HTTP/1.1\r\nHost: a\r\n"
+                    "Content-Length: 0\r\n\r\n")}) {
+    RawClient admin(gw.admin_port());
+    ASSERT_TRUE(admin.send(request));
+    const std::string answer = admin.read_responses(1);
+    ASSERT_EQ(status_codes(answer), std::vector<int>{404}) << answer;
+    const std::string body = answer.substr(answer.find("\r\n\r\n") + 4);
+    json parsed;
+    ASSERT_NO_THROW(parsed = json::parse(body)) << body;
+    EXPECT_EQ(parsed["error"], "not_found");
+    EXPECT_NE(parsed["message"].get<std::string>().find("bad\xEF\xBF\xBD\xEF\xBF\xBD"),
+              std::string::npos)
+        << body;
+  }
 }
 
 TEST(Chaos, RuntimeTogglesThroughAdmin) {

@@ -13,6 +13,7 @@
 
 #include "api_key_lookup/api_key_lookup.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/services.hpp"
 
@@ -71,7 +72,7 @@ bool admin(Exchange& ex, extension::AdminView& host) {
                       {"missing", count(m->stats().missing)}});
     }
   }
-  ex.answer(200, "application/json", nlohmann::json{{"middlewares", list}}.dump() + "\n");
+  extension::answer_json(ex, 200, {{"middlewares", list}});
   return true;
 }
 const extension::AdminEndpointRegistrar endpoint({"/api_key_lookup", admin});

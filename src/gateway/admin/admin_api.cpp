@@ -5,7 +5,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "gateway/gateway.hpp"
 
 namespace sluice::gateway {

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "sluice/extension/json_answer.hpp"
+
 namespace sluice::gateway {
 
 RespondHandler::RespondHandler(int status, std::vector<std::pair<std::string, std::string>> headers,
@@ -52,8 +54,7 @@ Decision EchoHandler::handle(Exchange& ex) {
       {"request_id", ex.context().request_id()},
       {"route", ex.route() ? ex.route()->name : std::string()},
   };
-  return ex.answer(200, "application/json",
-                   body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  return extension::answer_json(ex, 200, body, extension::JsonLayout::kCompact);
 }
 
 }  // namespace sluice::gateway

@@ -1,7 +1,7 @@
 // Admin API of adaptive concurrency:
 //   GET /adaptive_concurrency   every adaptive_concurrency middleware: limit, in flight, gradient,
 //                               min and sample RTT, whether the min RTT is being measured
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "middleware/adaptive_concurrency/adaptive_concurrency_middleware.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/http_text.hpp"
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 

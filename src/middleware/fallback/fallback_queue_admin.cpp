@@ -8,7 +8,7 @@
 //   DELETE /queues/<name>/dead/<id>           dropped for good
 #include <charconv>
 
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "middleware/fallback/fallback_queue.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 

@@ -9,7 +9,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "middleware/fault/fault_board.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 #include "sluice/extension/config_section.hpp"

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "extension/json_answer.hpp"
+#include "sluice/extension/json_answer.hpp"
 #include "middleware/gate/gated_middleware.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 

@@ -9,6 +9,7 @@
 
 #include "observe/metrics/metrics_section.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -62,8 +63,7 @@ bool stats_middlewares(Exchange& ex, extension::AdminView& gw) {
   }
   nlohmann::json body = {
       {"window_seconds", "10-20"}, {"metrics_enabled", handle != nullptr}, {"middlewares", list}};
-  ex.answer(200, "application/json",
-            body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  extension::answer_json(ex, 200, body);
   return true;
 }
 
