@@ -189,7 +189,7 @@ routes:
 // a thrown serializer exception (a 500 or a dropped connection).
 TEST(Chaos, AdminAnswersInvalidUtf8WithValidJson) {
   SluiceProcess gw(kFaults);
-  for (const std::string request :
+  for (const std::string& request :
        {std::string("GET /faults/bad\xff\xfe HTTP/1.1\r\nHost: a\r\n\r\n"),
         std::string("POST /faults/bad\xc0\xaf/enable HTTP/1.1\r\nHost: a\r\n"
                     "Content-Length: 0\r\n\r\n")}) {

@@ -162,7 +162,8 @@ routes:
 
   httplib::Client admin("127.0.0.1", gw.admin_port());
   const std::string m = admin.Get("/metrics")->body;
-  const std::string series = R"(sluice_fallback_total{fallback="snap",result="hedged"} )";
+  const std::string series =
+      R"(sluice_fallback_total{fallback="snap",result="hedged",route="api"} )";
   const auto at = m.find(series);
   ASSERT_NE(at, std::string::npos) << m;
   // Every slow call (20 of the 40 grey requests), and a fast one only if this machine delayed

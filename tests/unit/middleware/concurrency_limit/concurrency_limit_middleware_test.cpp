@@ -87,7 +87,7 @@ TEST(ConcurrencyLimitMiddleware, QueueTimeoutAnswers503) {
   EXPECT_EQ(b->status(), 503);
   EXPECT_NE(nlohmann::json::parse(b->body())["message"].get<std::string>().find("100 ms"),
             std::string::npos);
-  EXPECT_NE(h.metrics_text().find("reason=\"timeout\"} 1"), std::string::npos);
+  EXPECT_NE(h.metrics_text().find("reason=\"timeout\",route=\"api\"} 1"), std::string::npos);
   finish(h, *a, 0);
   h.handler.hold = false;
   EXPECT_EQ(h.get("api")->status(), 200) << "the timed-out waiter holds no slot";
