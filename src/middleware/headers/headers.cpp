@@ -4,24 +4,23 @@ namespace sluice::middleware {
 
 namespace {
 // Request and Response share the same header operations; remove first so `set` can re-add.
-template <class Message>
-void apply(const HeaderEdits& edits, Message& m) {
+void apply(const HeaderEdits& edits, detail::Fields& fields) {
   for (const auto& name : edits.remove)
-    m.remove_header(name);
+    detail::remove_fields(fields, name);
   for (const auto& [name, value] : edits.set)
-    m.set_header(name, value);
+    detail::set_field(fields, name, value);
   for (const auto& [name, value] : edits.add)
-    m.add_header(name, value);
+    detail::add_field(fields, name, value);
 }
 }  // namespace
 
 Decision HeadersMiddleware::pre_handle(Exchange& ex) {
-  apply(request_, ex.request());
+  apply(request_, ex.request().native());
   return Decision::next();
 }
 
 void HeadersMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  apply(response_, ex.response());
+  apply(response_, ex.response().native());
 }
 
 }  // namespace sluice::middleware

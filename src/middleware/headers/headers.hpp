@@ -9,13 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "core/header_name.hpp"
 #include "sluice/exchange.hpp"
 
 namespace sluice::middleware {
 
+// Names resolved to Beast's field codes when the config is read (core/header_name.hpp).
 struct HeaderEdits {
-  std::vector<std::pair<std::string, std::string>> set;
-  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::pair<detail::HeaderName, std::string>> set;
+  std::vector<std::pair<detail::HeaderName, std::string>> add;
   std::vector<std::string> remove;
   bool empty() const { return set.empty() && add.empty() && remove.empty(); }
 };

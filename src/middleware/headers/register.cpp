@@ -7,13 +7,15 @@ namespace sluice::middleware {
 namespace {
 HeaderEdits read_edits(const Settings& s) {
   HeaderEdits e;
-  e.set = s.string_map("set");
-  e.add = s.string_map("add");
+  for (auto& [name, value] : s.string_map("set"))
+    e.set.emplace_back(detail::HeaderName(std::move(name)), std::move(value));
+  for (auto& [name, value] : s.string_map("add"))
+    e.add.emplace_back(detail::HeaderName(std::move(name)), std::move(value));
   e.remove = s.strings("remove");
   // `set` replaces every value of its header anyway: also removing it first changes nothing.
   for (const auto& name : e.remove) {
     for (const auto& [set_name, value] : e.set) {
-      if (strcasecmp(name.c_str(), set_name.c_str()) == 0)
+      if (strcasecmp(name.c_str(), set_name.text.c_str()) == 0)
         s.error("remove", "\"" + name + "\" has no effect: set replaces that header anyway");
     }
   }

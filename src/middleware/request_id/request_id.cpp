@@ -3,18 +3,18 @@
 namespace sluice::middleware {
 
 Decision RequestIdMiddleware::pre_handle(Exchange& ex) {
-  std::string_view incoming = ex.request().header(header_);
+  std::string_view incoming = ex.request().header(header_.text);
   if (trust_incoming_ && is_valid_request_id(incoming)) {
     ex.context().set_request_id(incoming);
   } else {
     ex.context().set_new_request_id();
-    ex.request().set_header(header_, ex.context().request_id());
+    detail::set_field(ex.request().native(), header_, ex.context().request_id());
   }
   return Decision::next();
 }
 
 void RequestIdMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  ex.response().set_header(header_, ex.context().request_id());
+  detail::set_field(ex.response().native(), header_, ex.context().request_id());
 }
 
 }  // namespace sluice::middleware

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "core/header_name.hpp"
 #include "sluice/exchange.hpp"
 
 namespace sluice::middleware {
@@ -25,7 +26,7 @@ class RequestIdMiddleware final : public Middleware {
 
  private:
   std::string name_;
-  std::string header_;
+  detail::HeaderName header_;  // resolved once: no string_to_field per request
   bool trust_incoming_;
 };
 
