@@ -15,6 +15,7 @@
 #include "gateway/config_watcher.hpp"
 #include "observe/metrics/connections_collector.hpp"
 #include "observe/metrics/metrics_registry.hpp"
+#include "observe/metrics/sharded.hpp"
 #include "server/tls/tls_context.hpp"
 
 namespace sluice::gateway {
@@ -50,6 +51,7 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
 }
 
 Gateway::~Gateway() {
+  if (reload_thread_.joinable()) reload_thread_.join();
   if (workers_) workers_->stop();
   if (admin_pool_) admin_pool_->stop();
 }
@@ -74,7 +76,10 @@ std::vector<std::string> Gateway::start() {
   spdlog::set_level(spdlog::level::from_str(settings.log_level));
   config_cell_ = std::make_unique<ConfigCell>(outcome.config);
 
-  workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w");
+  // Worker i writes metric shard i: no two workers write one metric's cache line per request.
+  workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w", [](int i) {
+    observe::claim_shard_index(static_cast<std::size_t>(i));
+  });
   auto router = std::make_shared<Router>(*config_cell_);
   for (const auto& l : settings.listeners) {
     server::ListenerOptions options;
@@ -224,7 +229,7 @@ int Gateway::wait() {
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        reload("SIGHUP");
+        request_reload("SIGHUP");
         arm();
         return;
       }
@@ -243,7 +248,7 @@ int Gateway::wait() {
   std::unique_ptr<ConfigWatcher> watcher;
   if (!options_.config_path.empty()) {
     watcher = std::make_unique<ConfigWatcher>(control, options_.config_path,
-                                              [this] { reload("file change"); });
+                                              [this] { request_reload("file change"); });
     if (auto error = watcher->start(); !error.empty()) {
       spdlog::warn("config file watch disabled ({}); SIGHUP and POST /reload still reload", error);
     }
@@ -279,6 +284,7 @@ void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
       if (!drain_deadline) {
         control.poll();
         check_tls_files();
+        finish_reload(false);
       }
       if (!drain_deadline && (stopping || stop_requested_)) {
         signals_->cancel();
@@ -298,7 +304,33 @@ void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
 void Gateway::check_tls_files() {
   if (std::chrono::steady_clock::now() < next_tls_check_) return;
   next_tls_check_ = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
-  if (tls_files_changed()) reload("certificate file change");
+  if (tls_files_changed()) request_reload("certificate file change");
+}
+
+void Gateway::request_reload(const std::string& trigger) {
+  if (!worker_on_main_thread_) {
+    reload(trigger);
+    return;
+  }
+  if (reload_thread_.joinable()) {
+    pending_reload_ = trigger;  // the files may have changed again: load them once more after
+    return;
+  }
+  reload_done_ = false;
+  reload_thread_ = std::thread([this, trigger] {
+    reload(trigger);
+    reload_done_ = true;
+  });
+}
+
+void Gateway::finish_reload(bool wait) {
+  if (!reload_thread_.joinable() || (!wait && !reload_done_)) return;
+  reload_thread_.join();
+  if (!pending_reload_) return;
+  const std::string trigger = *pending_reload_;
+  pending_reload_.reset();
+  request_reload(trigger);
+  if (wait) finish_reload(true);
 }
 
 bool Gateway::tls_files_changed() {
@@ -336,6 +368,7 @@ std::size_t Gateway::open_connections() const {
 }
 
 void Gateway::end_draining() {
+  finish_reload(true);
   if (const auto open = open_connections(); open > 0)
     spdlog::warn("drain timeout: closing {} connections", open);
   else

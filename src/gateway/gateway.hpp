@@ -10,7 +10,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -75,6 +77,18 @@ class Gateway {
   // Reloads when tls_files_changed(), at most once per kTlsFileCheckInterval.
   void check_tls_files();
   std::chrono::steady_clock::time_point next_tls_check_{};
+  // Reloads for the control plane's triggers (signals, file watches). With several workers the
+  // control loop runs on the main thread, off the workers: the reload runs there. With one
+  // worker the main thread is the worker, and a reload (reading the files, building every chain)
+  // would hold its requests: it runs on a thread started for it, and the worker's tick joins it
+  // (finish_reload) — the config is published by the reload itself, as with several workers.
+  void request_reload(const std::string& trigger);
+  // Joins a finished reload thread (all of it with `wait`) and starts a reload requested
+  // meanwhile.
+  void finish_reload(bool wait);
+  std::thread reload_thread_;
+  std::atomic<bool> reload_done_{false};
+  std::optional<std::string> pending_reload_;  // a trigger that arrived during a reload
 
   GatewayOptions options_;
   std::unique_ptr<boost::asio::io_context> control_;  // signals, config watch, main thread

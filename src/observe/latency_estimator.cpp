@@ -5,6 +5,8 @@
 #include <cmath>
 #include <thread>
 
+#include "observe/metrics/sharded.hpp"
+
 namespace sluice::observe {
 namespace {
 
@@ -44,7 +46,37 @@ std::string_view to_string(LatencyBucket b) {
 }
 
 LatencyEstimator::LatencyEstimator(Nanos window, Nanos refresh)
-    : window_ns_(std::max<int64_t>(1, window.count())), refresh_ns_(refresh.count()) {}
+    : window_ns_(std::max<int64_t>(1, window.count())),
+      refresh_ns_(refresh.count()),
+      shard_mask_(shard_count() - 1),
+      shards_(std::make_unique<std::atomic<Shard*>[]>(shard_count())) {}
+
+LatencyEstimator::~LatencyEstimator() {
+  for (std::size_t i = 0; i <= shard_mask_; ++i)
+    delete shards_[i].load(std::memory_order_relaxed);
+}
+
+LatencyEstimator::Shard& LatencyEstimator::own_shard() {
+  std::atomic<Shard*>& slot = shards_[shard_index() & shard_mask_];
+  Shard* s = slot.load(std::memory_order_acquire);
+  return s != nullptr ? *s : *make_shard(slot);
+}
+
+std::size_t LatencyEstimator::shards_in_use() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i <= shard_mask_; ++i)
+    n += shards_[i].load(std::memory_order_acquire) != nullptr ? 1 : 0;
+  return n;
+}
+
+// Two threads of one shard (more threads than shards) may race here: one allocation wins.
+LatencyEstimator::Shard* LatencyEstimator::make_shard(std::atomic<Shard*>& slot) {
+  auto fresh = std::make_unique<Shard>();
+  Shard* expected = nullptr;
+  if (slot.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel))
+    return fresh.release();
+  return expected;
+}
 
 std::size_t LatencyEstimator::bucket_index(uint64_t nanos) {
   if (nanos < kSubBuckets) return static_cast<std::size_t>(nanos);
@@ -73,7 +105,7 @@ int64_t LatencyEstimator::epoch_of(TimePoint now) const {
 
 void LatencyEstimator::record(TimePoint now, Nanos latency) {
   const int64_t epoch = epoch_of(now);
-  Window& w = windows_[static_cast<std::size_t>(epoch) & 1];
+  Window& w = own_shard().windows[static_cast<std::size_t>(epoch) & 1];
   int64_t seen = w.epoch.load(std::memory_order_acquire);
   while (seen != epoch) {
     if (seen > epoch) return;  // a late sample from two windows ago: not recent any more
@@ -101,13 +133,17 @@ uint64_t LatencyEstimator::collect(TimePoint now, std::array<uint32_t, kBuckets>
   const int64_t epoch = epoch_of(now);
   out.fill(0);
   uint64_t total = 0;
-  for (const Window& w : windows_) {
-    const int64_t e = w.epoch.load(std::memory_order_acquire);
-    if (e != epoch && e != epoch - 1) continue;
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      const uint32_t c = w.counts[i].load(std::memory_order_relaxed);
-      out[i] += c;
-      total += c;
+  for (std::size_t s = 0; s <= shard_mask_; ++s) {
+    const Shard* shard = shards_[s].load(std::memory_order_acquire);
+    if (shard == nullptr) continue;
+    for (const Window& w : shard->windows) {
+      const int64_t e = w.epoch.load(std::memory_order_acquire);
+      if (e != epoch && e != epoch - 1) continue;
+      for (std::size_t i = 0; i < kBuckets; ++i) {
+        const uint32_t c = w.counts[i].load(std::memory_order_relaxed);
+        out[i] += c;
+        total += c;
+      }
     }
   }
   return total;

@@ -1,5 +1,6 @@
 // LatencyEstimator: a running estimate of recent latency quantiles (p50, p95, p99) of one route
-// or one middleware, cheap to record from any number of threads (one relaxed atomic increment).
+// or one middleware, cheap to record from any number of threads (one relaxed atomic increment,
+// on the calling thread's own shard: workers never write the same cache line).
 //
 //   LatencyEstimator est;                               // 10 s windows
 //   est.record(clock.now(), elapsed);                   // per request
@@ -14,6 +15,11 @@
 // "Recent" means two alternating windows: the current one and the one before, so a quantile
 // covers between one and two window lengths of history. A window's counters are cleared by the
 // first record() that enters it; a sample racing with that clear may be lost (once per window).
+//
+// Per worker: the counters are kept per shard (observe/metrics/sharded.hpp: each worker thread
+// has its own shard index), allocated when a thread of that shard first records, and summed
+// when read. One worker costs the one set of counters it always did (4.7 KB); N workers serving
+// a route cost N sets for it, instead of N workers incrementing, and clearing, shared lines.
 #pragma once
 
 #include <array>
@@ -21,6 +27,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 namespace sluice::observe {
@@ -52,6 +59,9 @@ class LatencyEstimator {
   // get (recomputing them reads every bucket, so it is not done per request).
   explicit LatencyEstimator(Nanos window = std::chrono::seconds(10),
                             Nanos refresh = std::chrono::milliseconds(500));
+  ~LatencyEstimator();
+  LatencyEstimator(const LatencyEstimator&) = delete;
+  LatencyEstimator& operator=(const LatencyEstimator&) = delete;
 
   void record(TimePoint now, Nanos latency);
 
@@ -61,6 +71,9 @@ class LatencyEstimator {
 
   // Against quantiles at most `refresh` old. With no sample yet, everything is kP50.
   LatencyBucket classify(TimePoint now, Nanos latency);
+
+  // How many shards hold counters (a thread of that shard recorded), for tests.
+  std::size_t shards_in_use() const;
 
   // Bucket arithmetic, public for tests.
   static std::size_t bucket_index(uint64_t nanos);
@@ -74,6 +87,12 @@ class LatencyEstimator {
     std::array<std::atomic<uint32_t>, kBuckets> counts{};
   };
 
+  struct alignas(64) Shard {
+    std::array<Window, 2> windows;
+  };
+  Shard& own_shard();
+  Shard* make_shard(std::atomic<Shard*>& slot);
+
   int64_t epoch_of(TimePoint now) const;
   // Sums the recent windows into `out`; returns the total.
   uint64_t collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const;
@@ -81,7 +100,8 @@ class LatencyEstimator {
 
   const int64_t window_ns_;
   const int64_t refresh_ns_;
-  std::array<Window, 2> windows_;
+  const std::size_t shard_mask_;
+  const std::unique_ptr<std::atomic<Shard*>[]> shards_;  // nullptr until that shard records
 
   std::atomic<int64_t> next_refresh_ns_{INT64_MIN};
   std::atomic<bool> cache_valid_{false};

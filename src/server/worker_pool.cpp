@@ -13,7 +13,8 @@ boost::asio::io_context* current_io_context() {
   return tls_context;
 }
 
-WorkerPool::WorkerPool(int workers, std::string name) : name_(std::move(name)) {
+WorkerPool::WorkerPool(int workers, std::string name, std::function<void(int)> on_thread_start)
+    : name_(std::move(name)), on_thread_start_(std::move(on_thread_start)) {
   if (workers < 1) workers = 1;
   for (int i = 0; i < workers; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread (Asio then skips some
@@ -48,13 +49,18 @@ void WorkerPool::start(bool caller_runs_first) {
     threads_.emplace_back([this, i] {
       std::string thread_name = name_ + "-" + std::to_string(i);
       pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
-      run_worker(*contexts_[i], thread_name);
+      run(i, thread_name);
     });
   }
 }
 
 void WorkerPool::run_first_here() {
-  run_worker(*contexts_[0], name_ + "-0");
+  run(0, name_ + "-0");
+}
+
+void WorkerPool::run(std::size_t i, const std::string& thread_name) {
+  if (on_thread_start_) on_thread_start_(static_cast<int>(i));
+  run_worker(*contexts_[i], thread_name);
 }
 
 void WorkerPool::stop() {

@@ -12,6 +12,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,7 +22,8 @@ namespace sluice::server {
 
 class WorkerPool {
  public:
-  WorkerPool(int workers, std::string name);
+  // `on_thread_start(i)` runs first on worker i's thread (also when the caller runs worker 0).
+  WorkerPool(int workers, std::string name, std::function<void(int)> on_thread_start = {});
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -37,7 +39,10 @@ class WorkerPool {
 
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  void run(std::size_t i, const std::string& thread_name);
+
   std::string name_;
+  std::function<void(int)> on_thread_start_;
   std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
   std::vector<Guard> guards_;
   std::vector<std::thread> threads_;

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -128,6 +129,73 @@ TEST(Lifecycle, OneWorkerRunsOnTheMainThread) {
   stopper.join();
   EXPECT_EQ(status_codes(out), std::vector<int>{200}) << out;
   EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+}
+
+// A config that takes a while to load: thousands of routes, each with a chain to build.
+std::string slow_to_load(const std::string& body, int routes) {
+  std::string text =
+      "workers: 1\n"
+      "admin: { enabled: false }\n"
+      "routes:\n"
+      "  - name: main\n"
+      "    handler: { type: respond, status: 200, body: " +
+      body + " }\n";
+  for (int i = 0; i < routes; ++i) {
+    const std::string n = std::to_string(i);
+    text += "  - name: r" + n + "\n    match: { prefix: /p" + n +
+            "/ }\n    middlewares: [ { type: request_id }, { type: headers, request: { set: { "
+            "X-A: b } } } ]\n    handler: { type: respond, status: 200, body: r" +
+            n + " }\n";
+  }
+  return text;
+}
+
+// With one worker on the main thread, a reload is built on a thread of its own: requests keep
+// being answered while a slow config loads (before, the worker built it and answered nothing
+// until it was done).
+TEST(Lifecycle, OneWorkerKeepsAnsweringDuringASlowReload) {
+  SluiceProcess gw(single_worker("first"));
+  httplib::Client c("127.0.0.1", gw.port());
+  c.set_keep_alive(true);
+  c.set_read_timeout(std::chrono::seconds(30));
+  auto first = c.Get("/");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->body, "first");
+
+  gw.rewrite_config(slow_to_load("second", 3000));
+  using Clock = std::chrono::steady_clock;
+  const auto sighup = Clock::now();
+  ::kill(gw.pid(), SIGHUP);
+  Clock::duration slowest{0};
+  int answered_before_reload = 0;
+  Clock::time_point reloaded{};
+  while (Clock::now() - sighup < std::chrono::seconds(60)) {
+    const auto sent = Clock::now();
+    auto r = c.Get("/");
+    ASSERT_TRUE(r) << "a request failed during the reload";
+    ASSERT_EQ(r->status, 200);
+    slowest = std::max(slowest, Clock::now() - sent);
+    if (r->body == "second") {
+      reloaded = Clock::now();
+      break;
+    }
+    ++answered_before_reload;
+  }
+  ASSERT_NE(reloaded, Clock::time_point{}) << "the new config never took effect";
+  const auto ms = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  const auto reload_ms = ms(reloaded - sighup);
+  // The test means something only if the reload is slow next to a request.
+  ASSERT_GE(reload_ms, 300) << "the reload was too fast to tell; make the config bigger";
+  EXPECT_GE(answered_before_reload, 5) << "reload took " << reload_ms << " ms";
+  EXPECT_LT(ms(slowest), reload_ms / 2)
+      << "a request waited " << ms(slowest) << " ms during a reload of " << reload_ms << " ms";
+  // The worker's next tick (every 100 ms) joins the reload's thread.
+  const auto done = Clock::now();
+  while (thread_count(gw.pid()) != 1u && Clock::now() - done < std::chrono::seconds(2))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(thread_count(gw.pid()), 1u) << "the reload's thread is joined when it is done";
 }
 
 TEST(Lifecycle, TwoWorkersRunOnTheirOwnThreads) {

@@ -2,18 +2,24 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <new>
 #include <thread>
 
 namespace sluice::observe {
 
 namespace {
-std::atomic<std::size_t> next_thread_index{0};
+std::atomic<std::size_t> other_threads{0};
+}  // namespace
+
+std::size_t shard_detail::assign_shard_index() {
+  shard_detail::thread_shard =
+      shard_count() - 1 - other_threads.fetch_add(1, std::memory_order_relaxed);
+  return shard_detail::thread_shard;
 }
 
-std::size_t shard_index() {
-  thread_local const std::size_t index = next_thread_index.fetch_add(1, std::memory_order_relaxed);
-  return index;
+void claim_shard_index(std::size_t index) {
+  shard_detail::thread_shard = index;
 }
 
 std::size_t shard_count() {

@@ -17,8 +17,20 @@
 
 namespace sluice::observe {
 
-// The calling thread's shard (threads get consecutive indices, modulo the shard count).
-std::size_t shard_index();
+// The calling thread's shard, modulo the shard count. The gateway's worker threads claim
+// 0, 1, 2, ... (claim_shard_index, as they start), so two workers share a shard only when there
+// are more workers than shards; any other thread gets one on first use, counting down from the
+// last shard (admin, log writer, exporter threads rarely write metrics).
+namespace shard_detail {
+// Constant-initialised and trivially destructible: read without a TLS wrapper call.
+inline constinit thread_local std::size_t thread_shard = SIZE_MAX;
+std::size_t assign_shard_index();  // a thread that claimed none: the next from the top
+}  // namespace shard_detail
+inline std::size_t shard_index() {
+  const std::size_t s = shard_detail::thread_shard;
+  return s != SIZE_MAX ? s : shard_detail::assign_shard_index();
+}
+void claim_shard_index(std::size_t index);
 // How many shards every sharded metric has: a power of two, at least the CPU count, at most 16.
 std::size_t shard_count();
 

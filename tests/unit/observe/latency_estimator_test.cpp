@@ -1,5 +1,7 @@
 #include "observe/latency_estimator.hpp"
 
+#include "observe/metrics/sharded.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -136,6 +138,35 @@ TEST(LatencyEstimator, ConcurrentRecordsAreCounted) {
   for (auto& t : threads)
     t.join();
   EXPECT_EQ(est.snapshot(kStart).count, 200000u);
+}
+
+// Workers claim shards 0, 1, ... (as the gateway's worker threads do): each writes counters of
+// its own, allocated on its first record; a read sums them, windows aged out shard by shard.
+TEST(LatencyEstimator, EachWorkerRecordsIntoItsOwnShard) {
+  ASSERT_GE(shard_count(), 2u);
+  LatencyEstimator est(seconds(10));
+  EXPECT_EQ(est.shards_in_use(), 0u);
+  auto worker = [&](std::size_t shard, TimePoint at, nanoseconds latency, int n) {
+    std::thread([&, shard, at, latency, n] {
+      claim_shard_index(shard);
+      EXPECT_EQ(shard_index(), shard);
+      for (int i = 0; i < n; ++i)
+        est.record(at, latency);
+    }).join();
+  };
+  worker(0, kStart, milliseconds(1), 900);
+  EXPECT_EQ(est.shards_in_use(), 1u);
+  worker(1, kStart, milliseconds(100), 100);
+  EXPECT_EQ(est.shards_in_use(), 2u);
+  auto s = est.snapshot(kStart);
+  EXPECT_EQ(s.count, 1000u);
+  EXPECT_LT(s.p50, milliseconds(2));   // shard 0's samples
+  EXPECT_GT(s.p99, milliseconds(90));  // shard 1's
+  // Shard 1 moves on two windows; shard 0's samples age out of the sum all the same.
+  worker(1, kStart + seconds(25), milliseconds(5), 10);
+  s = est.snapshot(kStart + seconds(25));
+  EXPECT_EQ(s.count, 10u);
+  EXPECT_EQ(est.shards_in_use(), 2u);
 }
 
 }  // namespace
