@@ -6,6 +6,8 @@
 #include "sluice/exchange_driver.hpp"
 #include "sluice/extension/json_answer.hpp"
 
+#include "core/steady_now.hpp"
+
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -167,7 +169,7 @@ void Exchange::run(const ChainSnapshot& chain, Handler& handler, DoneFn done) {
 // The end of one hook is the start of the next: hook_started_ moves on, one clock read per hook.
 void Exchange::charge(std::size_t index, SteadyTime since) {
   if (!timing_) return;
-  const SteadyTime now = std::chrono::steady_clock::now();
+  const SteadyTime now = detail::steady_now();
   times_[index] += now - since;
   hook_started_ = now;
 }
@@ -205,7 +207,7 @@ void Exchange::advance_steps() {
 void Exchange::step_pre() {
   const auto& mws = chain_->active();
   const std::size_t n = mws.size();
-  if (timing_ && next_ < n) hook_started_ = std::chrono::steady_clock::now();
+  if (timing_ && next_ < n) hook_started_ = detail::steady_now();
   while (next_ < n) {
     entered_ = next_ + 1;
     Decision d = Decision::next();
@@ -273,7 +275,7 @@ void Exchange::step_post() {
   const auto& mws = chain_->active();
   std::chrono::nanoseconds elapsed{0};
   if (post_next_ > 0) {
-    hook_started_ = std::chrono::steady_clock::now();
+    hook_started_ = detail::steady_now();
     elapsed = hook_started_ - context_.start_steady();
   }
   while (post_next_ > 0) {
@@ -412,7 +414,7 @@ void Exchange::cancel() {
 
 void Exchange::finish() {
   phase_ = Phase::kIdle;
-  if (!have_end_) finished_at_ = std::chrono::steady_clock::now();
+  if (!have_end_) finished_at_ = detail::steady_now();
   for (Observer* o : chain_->observers())
     o->on_request_end(*this);
   auto done = std::move(done_);

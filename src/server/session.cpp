@@ -1,5 +1,7 @@
 #include "server/session.hpp"
 
+#include "core/steady_now.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -185,7 +187,7 @@ void Session::begin_request() {
   if (buffer_.size() > 0) return parse();
   // Between requests the connection may idle for idle_timeout; once the first byte of a
   // request arrives, the headers must be complete within header_timeout (no slowloris).
-  deadline_ = std::chrono::steady_clock::now() + server_.limits().idle_timeout;
+  deadline_ = detail::steady_now() + server_.limits().idle_timeout;
   read();
 }
 
@@ -213,7 +215,7 @@ void Session::on_read(error_code ec, std::size_t n) {
 
 void Session::parse() {
   // One clock read for this parse: the head's deadline, the body's and the request's start.
-  parsed_at_ = std::chrono::steady_clock::now();
+  parsed_at_ = detail::steady_now();
   if (phase_ == Phase::kIdle) {  // the first bytes of a request
     phase_ = Phase::kHead;
     deadline_ = parsed_at_ + server_.limits().header_timeout;
