@@ -544,14 +544,17 @@ TEST(FaultDrills, FiftySighupReloadsInASecondUnderLoad) {
     std::this_thread::sleep_until(t0 + i * 19ms);
   }
   EXPECT_LT(Clock::now() - t0, 1100ms) << "a storm: 50 within about a second";
-  // Signals that arrive while a reload runs may be merged into one; most are not.
-  EXPECT_TRUE(eventually([&] { return reloads() - before >= 25; })) << scrape(gw);
+  // Signals that arrive while a reload runs are merged into one (POSIX keeps one pending
+  // SIGHUP), so how many reloads 50 signals make depends on how long a reload takes: 50 on a
+  // quiet machine, 10 at a load average of 22 (a reload then took over 100 ms). At least one in
+  // ten is asked for: fewer would mean signals lost, not merged.
+  EXPECT_TRUE(eventually([&] { return reloads() - before >= 5; })) << scrape(gw);
   ASSERT_TRUE(load.advance(100)) << load.summary();
   load.stop();
 
   load.expect_only({"200 v0", "200 v1"});
   const std::string log = gw.log();
-  EXPECT_GE(count_of(log, "reload (SIGHUP): config"), 25) << log;
+  EXPECT_GE(count_of(log, "reload (SIGHUP): config"), 5) << log;
   EXPECT_EQ(count_of(log, "refused"), 0) << log;
   EXPECT_LE(metric(gw, "sluice_config_reloads_total", {"result=\"error\""}), 0);
   std::printf(
