@@ -255,8 +255,10 @@ int Gateway::wait() {
   }
   // Certificate files are watched by their stamps (size, mtime, inode), once a second: renewed
   // files (certbot, cert-manager) reload the config as SIGHUP would; new connections get the
-  // new certificates and open ones keep theirs. A half-written pair fails to load, the old
-  // certificates keep serving, and the next change of either file tries again.
+  // new certificates and open ones keep theirs. The same for the files a config section asked
+  // to be watched (ConfigBuild::watched_files: upstream TLS CA bundles and client certificates). A
+  // half-written pair fails to load, the old certificates keep serving, and the next change of
+  // either file tries again.
   tls_files_changed();
   next_tls_check_ = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
   if (worker_on_main_thread_) {
@@ -339,6 +341,8 @@ bool Gateway::tls_files_changed() {
     if (auto tls = s->tls_context())
       for (const auto& path : tls->files())
         now[path] = security::stamp_of(path);
+  for (const auto& path : config_cell_->current()->watched_files)
+    now[path] = security::stamp_of(path);
   const bool first = tls_file_stamps_.empty();
   const bool changed = now != tls_file_stamps_;
   tls_file_stamps_ = std::move(now);

@@ -99,6 +99,12 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
         at.error(error.field, error.message);
       }
       identity += tls_files_identity(*cc.tls);
+      // Renewed files make a new cluster at the next load; watching them makes that load come
+      // by itself, as for the listeners' certificates.
+      for (const std::string& path :
+           {cc.tls->ca_file.empty() ? std::string(upstream::kSystemCaBundle) : cc.tls->ca_file,
+            cc.tls->cert_file, cc.tls->key_file})
+        if (!path.empty()) config.watched_files.push_back(path);
     }
     for (const auto& text : cc.endpoints) {
       std::string error;
