@@ -68,7 +68,7 @@ for port in 18443 18444; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 pn=$(cat "$dir/nginx/nginx.pid")
-[ "$(cat /proc/$ps/comm)" = sluice ] || { echo "pid $ps is not sluice" >&2; exit 1; }
+[ "$(readlink /proc/$ps/exe)" = "$(readlink -f "$bin")" ] || { echo "pid $ps is not $bin" >&2; exit 1; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); sluice $(cat /proc/$ps/autogroup 2>/dev/null), nginx $(cat /proc/"$(ps -o pid= --ppid "$pn" | head -1 | tr -d ' ')"/autogroup 2>/dev/null)"
 
 one() { # NAME PID PORT SHAPE

@@ -50,10 +50,6 @@ struct ConfigBuild {
   std::vector<std::shared_ptr<Observer>> observers;
   // Run on SIGUSR1 (e.g. the access log reopens its file after logrotate).
   std::vector<std::function<void()>> on_reopen;
-  // Files read at this load whose change reloads the config, as SIGHUP would (checked by their
-  // stamps once a second, with the listeners' certificates): e.g. an upstream cluster's CA
-  // bundle and client certificate, so renewed ones are used by new connections.
-  std::vector<std::string> watched_files;
 };
 
 }  // namespace sluice

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "security/reload_on_change.hpp"
 #include "security/watched_file.hpp"
 #include "sluice/extension/config_section.hpp"
 
@@ -104,7 +105,8 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
       for (const std::string& path :
            {cc.tls->ca_file.empty() ? std::string(upstream::kSystemCaBundle) : cc.tls->ca_file,
             cc.tls->cert_file, cc.tls->key_file})
-        if (!path.empty()) config.watched_files.push_back(path);
+        if (!path.empty())
+          config.extras->get_or_emplace<security::ReloadOnChange>().paths.push_back(path);
     }
     for (const auto& text : cc.endpoints) {
       std::string error;
