@@ -15,7 +15,9 @@ rounds=${ROUNDS:-3}
 out=$(mktemp /tmp/sluice-proxy-bench.XXXXXX)
 backend=$(NGINX_CPU=1 "$peers/nginx.sh" direct 18090)
 front=$("$peers/nginx.sh" proxy 18084 18090)
-taskset -c 0 "$bin" run -c bench/load/proxy.yaml >/dev/null 2>&1 &
+# A session of its own, as the daemonized nginx has: CPU is shared between sessions first
+# (autogroups), see tls_ab.sh.
+setsid taskset -c 0 "$bin" run -c bench/load/proxy.yaml >/dev/null 2>&1 </dev/null &
 sluice=$!
 trap '"$peers/nginx.sh" stop "$backend"; "$peers/nginx.sh" stop "$front"; kill $sluice 2>/dev/null || true; sleep 0.3; rm -rf "$backend" "$front" "$out"' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18083) 2>/dev/null && break; sleep 0.1; done

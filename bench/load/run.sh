@@ -7,9 +7,11 @@ cd "$(dirname "$0")/../.."
 peers=${PEERS:-../shared/bench/peers}
 bin=${SLUICE_BIN:-build/sluice}
 dir=$("$peers/nginx.sh" direct 18081)
-taskset -c 0 "$bin" run -c bench/load/direct.yaml 2>/dev/null &
+# Sessions of their own, as the daemonized nginx has: CPU is shared between sessions first
+# (autogroups), see tls_ab.sh.
+setsid taskset -c 0 "$bin" run -c bench/load/direct.yaml 2>/dev/null </dev/null &
 chain_pid=$!
-taskset -c 0 "$bin" run -c bench/load/direct_empty.yaml 2>/dev/null &
+setsid taskset -c 0 "$bin" run -c bench/load/direct_empty.yaml 2>/dev/null </dev/null &
 empty_pid=$!
 trap 'kill $chain_pid $empty_pid 2>/dev/null; "$peers/nginx.sh" stop "$dir"' EXIT
 sleep 0.5

@@ -3,8 +3,15 @@
 # (ECDSA P-256, made here), one worker each on CPU 0, wrk on CPU 1 (peers/wrk-bench.sh), both
 # answering `200 ok` directly. Two shapes:
 #   keep-alive  — 64 connections, many requests each: TLS record cost per request;
-#   handshake   — `Connection: close` on every request: one full TLS handshake per request, so
-#                 req/s is handshakes/s (wrk offers no session to resume).
+#   handshake   — `Connection: close` on every request: one TLS handshake per request, so
+#                 req/s is handshakes/s. wrk keeps each connection's SSL object across reconnects
+#                 (SSL_clear), so it offers the last session's ticket and both servers resume it:
+#                 these are resumed TLS 1.3 handshakes (ECDHE, no certificate signature), not full.
+# Each server runs in a session of its own (nginx daemonizes with setsid; sluice is started with
+# setsid): with sched_autogroup_enabled=1 the scheduler shares CPU between sessions first, and a
+# sluice left in this shell's session shared one CPU weight with wrk (busy on the other CPU), so
+# on a loaded machine it got about half nginx's CPU share and half its handshakes/s (issue 14's
+# 0.42x; docs/PERFORMANCE.md). SLUICE_SESSION=shared starts it the old way, to show that.
 #   bash bench/load/tls_ab.sh [SLUICE_BIN]     (ROUNDS, default 3; SECONDS_PER_RUN, default 5)
 # Prints each run, then the means and the ratios sluice/nginx: CPU µs per request (keep-alive,
 # target <= 1.1) and handshakes/s (target >= 0.9), with the CPU µs per handshake beside them.
@@ -50,13 +57,19 @@ routes:
     handler: { type: respond, status: 200, body: ok }
 YAML
 taskset -c 0 nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf"
-taskset -c 0 "$bin" run -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
-ps=$!
+if [ "${SLUICE_SESSION:-own}" = shared ]; then
+  taskset -c 0 "$bin" run -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 &
+else
+  setsid taskset -c 0 "$bin" run -c "$dir/sluice.yaml" >"$dir/sluice.log" 2>&1 </dev/null &
+fi
+ps=$!  # setsid (not a group leader here) and taskset exec: this is sluice's pid
 trap 'kill "$(cat "$dir/nginx/nginx.pid")" $ps 2>/dev/null || true; rm -rf "$dir"' EXIT
 for port in 18443 18444; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 pn=$(cat "$dir/nginx/nginx.pid")
+[ "$(readlink /proc/$ps/exe)" = "$(readlink -f "$bin")" ] || { echo "pid $ps is not $bin" >&2; exit 1; }
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); sluice $(cat /proc/$ps/autogroup 2>/dev/null), nginx $(cat /proc/"$(ps -o pid= --ppid "$pn" | head -1 | tr -d ' ')"/autogroup 2>/dev/null)"
 
 one() { # NAME PID PORT SHAPE
   local extra=""
@@ -87,6 +100,7 @@ for s in S-keepalive N-keepalive S-handshake N-handshake; do
   grep "^$s " "$out" | awk -v s=$s '{for (i = 2; i <= 4; i++) {split($i, kv, "="); v[kv[1]] += kv[2]}; n++}
     END {printf "%s mean req_s=%.0f cpu_us_per_req=%.2f\n", s, v["req_s"]/n, v["cpu_us_per_req"]/n}'
 done | tee "$dir/means"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 awk '{split($3, r, "="); split($4, c, "="); req[$1] = r[2]; cpu[$1] = c[2]}
   END {
     printf "ratio keep-alive cpu_us_per_req sluice/nginx = %.3f (target <= 1.1)\n", cpu["S-keepalive"] / cpu["N-keepalive"]

@@ -16,6 +16,7 @@
 #include "observe/metrics/connections_collector.hpp"
 #include "observe/metrics/metrics_registry.hpp"
 #include "observe/metrics/sharded.hpp"
+#include "security/reload_on_change.hpp"
 #include "server/tls/tls_context.hpp"
 
 namespace sluice::gateway {
@@ -255,8 +256,10 @@ int Gateway::wait() {
   }
   // Certificate files are watched by their stamps (size, mtime, inode), once a second: renewed
   // files (certbot, cert-manager) reload the config as SIGHUP would; new connections get the
-  // new certificates and open ones keep theirs. A half-written pair fails to load, the old
-  // certificates keep serving, and the next change of either file tries again.
+  // new certificates and open ones keep theirs. The same for the files a config section asked
+  // to be watched (security::ReloadOnChange: upstream TLS CA bundles and client certificates). A
+  // half-written pair fails to load, the old certificates keep serving, and the next change of
+  // either file tries again.
   tls_files_changed();
   next_tls_check_ = std::chrono::steady_clock::now() + kTlsFileCheckInterval;
   if (worker_on_main_thread_) {
@@ -339,6 +342,9 @@ bool Gateway::tls_files_changed() {
     if (auto tls = s->tls_context())
       for (const auto& path : tls->files())
         now[path] = security::stamp_of(path);
+  if (const auto* files = config_cell_->current()->extras->get<security::ReloadOnChange>())
+    for (const auto& path : files->paths)
+      now[path] = security::stamp_of(path);
   const bool first = tls_file_stamps_.empty();
   const bool changed = now != tls_file_stamps_;
   tls_file_stamps_ = std::move(now);

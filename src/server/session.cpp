@@ -18,6 +18,7 @@
 #include "core/body_parsing.hpp"
 #include "core/http_text.hpp"
 #include "net/eager_write.hpp"
+#include "net/tls_half_close.hpp"
 #include "server/connection_control.hpp"
 #include "server/http_date.hpp"
 #include "server/proxy_protocol.hpp"
@@ -199,6 +200,10 @@ void Session::read() {
 
 void Session::on_read(error_code ec, std::size_t n) {
   reading_ = false;
+  if (closed_) {  // a read that ended while close_tls() sent its alert: no input is used now
+    if (body_reader_) fail_body_piece(400);  // but a waiting reader (a tunnel) learns the end
+    return;
+  }
   if (phase_ ==
       Phase::kLingering) {  // input after the answer: dropped until the client ends or time is up
     if (ec) return close();
@@ -606,26 +611,29 @@ void Session::close() {
   drive().set_upgrade_stream(nullptr);
   out_stream_.reset();
   deadline_ = SteadyTime::max();
-  // Not during the handshake or a pending read: the stream allows no second operation then.
-  if (tls_ready() && !reading_) return close_tls();
+  if (tls_ready()) return close_tls();  // not during the handshake: no TLS to end yet
   error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   socket_.close(ec);
 }
 
 // TLS ends with a close_notify alert, so a client reading to the end of the stream can tell an
-// end from a truncation. The peer's answer is waited for at most a second.
+// end from a truncation (a tunnel whose upstream ended, an idle keep-alive connection too). The
+// peer's answer is waited for at most a second. With a read pending (a tunnel, a connection
+// between requests) only ours is sent (net::tls_half_close) and closing the socket ends the read.
 void Session::close_tls() {
   auto timer =
       std::make_shared<asio::steady_timer>(socket_.get_executor(), std::chrono::seconds(1));
   timer->async_wait([self = self()](error_code ec) {
     if (ec != asio::error::operation_aborted) self->socket_.close(ec);
   });
-  tls_->async_shutdown([self = self(), timer](error_code) {
+  auto done = [self = self(), timer](error_code) {
     error_code ignored;
     timer->cancel();
     self->socket_.close(ignored);
-  });
+  };
+  if (reading_) return net::tls_half_close(*tls_, socket_, std::move(done));
+  tls_->async_shutdown(std::move(done));
 }
 
 // Closing a socket with unread input makes the kernel send a RST, and a client still sending its

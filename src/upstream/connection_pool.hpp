@@ -29,22 +29,35 @@ namespace sluice::upstream {
 // One connection to an endpoint; on a TLS cluster `tls` wraps the socket once the handshake is
 // done, and reads and writes go through it (read_some, write below). A pooled TLS connection
 // keeps its session: the next request on it costs no handshake.
-struct UpstreamConnection {
+//
+// An operation on the TLS stream keeps the connection alive until it completes: the stream's
+// composed operations use its OpenSSL state, so dropping the connection with one pending (an
+// upstream's early answer to an upload ends the call while a body write is still under way) freed
+// it under the operation and crashed the process. Whoever drops a connection that is not pooled
+// closes its socket first (UpstreamCall::end_try), so the pending operations end at once.
+struct UpstreamConnection : std::enable_shared_from_this<UpstreamConnection> {
   UpstreamConnection(boost::asio::io_context& io, std::size_t endpoint_index)
       : socket(io), endpoint(endpoint_index) {}
   template <class Buffers, class Handler>
   void read_some(const Buffers& buffers, Handler&& handler) {
     if (tls)
-      tls->async_read_some(buffers, std::forward<Handler>(handler));
+      tls->async_read_some(buffers, keeping_alive(std::forward<Handler>(handler)));
     else
       socket.async_read_some(buffers, std::forward<Handler>(handler));
   }
   template <class Buffers, class Handler>
   void write(const Buffers& buffers, Handler&& handler) {
     if (tls)
-      boost::asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+      boost::asio::async_write(*tls, buffers, keeping_alive(std::forward<Handler>(handler)));
     else
       boost::asio::async_write(socket, buffers, std::forward<Handler>(handler));
+  }
+  // `handler` with a reference to this connection, for an operation on `tls`.
+  template <class Handler>
+  auto keeping_alive(Handler&& handler) {
+    return [keep = shared_from_this(), h = std::forward<Handler>(handler)](auto&&... args) mutable {
+      h(std::forward<decltype(args)>(args)...);
+    };
   }
   boost::asio::ip::tcp::socket socket;
   std::unique_ptr<UpstreamTls::Stream> tls;  // null: plain HTTP

@@ -165,7 +165,7 @@ void UpstreamCall::on_connected(error_code ec) {
     tls->prepare(conn_->tls->native_handle(), static_cast<std::size_t>(endpoint_));
     conn_->tls->async_handshake(
         asio::ssl::stream_base::client,
-        [self = shared_from_this()](error_code e) { self->on_handshake(e); });
+        conn_->keeping_alive([self = shared_from_this()](error_code e) { self->on_handshake(e); }));
     return;
   }
   conn_->socket.non_blocking(true, ignored);  // eager_write: a plain write first
@@ -516,6 +516,11 @@ void UpstreamCall::end_try(bool keep_connection) {
   if (keep_connection && pool != nullptr) {
     ++conn_->uses;
     pool->put(std::move(conn_), cluster_.clock().now());
+  } else {
+    // Ends what is still pending on it now (a body write after an early answer): under TLS
+    // those operations keep the connection alive until they complete.
+    error_code ignored;
+    conn_->socket.close(ignored);
   }
   conn_.reset();
 }

@@ -4,6 +4,7 @@
 // (then the upstream connection is closed and the client's ends cleanly).
 #include <boost/asio/write.hpp>
 
+#include "net/tls_half_close.hpp"
 #include "upstream/upstream_call.hpp"
 
 namespace sluice::upstream {
@@ -30,9 +31,12 @@ void UpstreamCall::pump_client_to_upstream() {
     if (!self->tunneling_) return;
     if (piece.failed) return self->end_tunnel();  // the client is gone
     self->tunnel_activity();
-    if (piece.last) {  // the client ended its side: so does the upstream connection
-      // (TLS: a TCP half-close without close_notify, which cannot be sent while a read of the
-      // same stream is pending.)
+    if (piece.last) {          // the client ended its side: so does the upstream connection
+      if (self->conn_->tls) {  // close_notify, then FIN; the upstream's side goes on
+        // The connection lives until the alert's write completes, whatever ends the tunnel.
+        auto& conn = *self->conn_;
+        return net::tls_half_close(*conn.tls, conn.socket, [keep = self->conn_](error_code) {});
+      }
       error_code ignored;
       self->conn_->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
       return;

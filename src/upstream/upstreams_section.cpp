@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "security/reload_on_change.hpp"
 #include "security/watched_file.hpp"
 #include "sluice/extension/config_section.hpp"
 
@@ -99,6 +100,13 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
         at.error(error.field, error.message);
       }
       identity += tls_files_identity(*cc.tls);
+      // Renewed files make a new cluster at the next load; watching them makes that load come
+      // by itself, as for the listeners' certificates.
+      for (const std::string& path :
+           {cc.tls->ca_file.empty() ? std::string(upstream::kSystemCaBundle) : cc.tls->ca_file,
+            cc.tls->cert_file, cc.tls->key_file})
+        if (!path.empty())
+          config.extras->get_or_emplace<security::ReloadOnChange>().paths.push_back(path);
     }
     for (const auto& text : cc.endpoints) {
       std::string error;

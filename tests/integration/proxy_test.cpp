@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/nginx_process.hpp"
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/required_tool.hpp"
@@ -51,59 +52,7 @@ class HttpUpstream {
   int port_ = 0;
 };
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// nginx from Debian in a temp prefix, `daemon off`, stopped on destruction.
-class Nginx {
- public:
-  static bool available() { return ::access("/usr/sbin/nginx", X_OK) == 0; }
-  explicit Nginx(const std::string& server_block) {
-    port_ = free_port();
-    ::mkdir(dir_.file("logs").c_str(), 0755);
-    std::string conf = "worker_processes 1;\nerror_log " + dir_.file("logs/error.log") + ";\npid " +
-                       dir_.file("nginx.pid") +
-                       ";\nevents { worker_connections 256; }\nhttp {\n access_log off;\n"
-                       " client_body_temp_path " +
-                       dir_.path() +
-                       ";\n"
-                       " server {\n  listen 127.0.0.1:" +
-                       std::to_string(port_) + ";\n" + server_block + "\n }\n}\n";
-    dir_.write("nginx.conf", conf);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execl("/usr/sbin/nginx", "nginx", "-p", dir_.path().c_str(), "-c",
-              dir_.file("nginx.conf").c_str(), "-g", "daemon off;", nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 200; ++i) {
-      httplib::Client c("127.0.0.1", port_);
-      c.set_connection_timeout(0, 50'000);
-      if (c.Get("/")) break;
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  ~Nginx() {
-    ::kill(pid_, SIGQUIT);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  int port() const { return port_; }
-
- private:
-  TempDir dir_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
+using Nginx = NginxProcess;
 
 std::string cluster(const std::string& name, std::vector<int> ports,
                     const std::string& extra = "") {

@@ -134,8 +134,22 @@ void UpstreamTls::prepare(SSL* ssl, std::size_t index) const {
   }
   if (!session_reuse_) return;
   SSL_set_ex_data(ssl, peer_index(), &peer);
-  std::lock_guard lock(peer.mutex);
-  if (peer.session != nullptr) SSL_set_session(ssl, peer.session);
+  // Each connection resumes from a copy of its own. OpenSSL treats TLS 1.3 tickets as single
+  // use on the client: a connection that resumed with a session marks that very SSL_SESSION
+  // not resumable (tls_finish_handshake -> SSL_CTX_remove_session sets not_resumable), so with a
+  // shared object every connection opened between one resumption and the new ticket it brings
+  // made a full handshake (the concurrent case of issue 14). The server decides whether a ticket
+  // may be used again: stateless tickets (OpenSSL's and sluice's default, nginx's) can, and
+  // nginx's proxy_ssl_session_reuse likewise gives every connection its own copy of the last
+  // session. A server that refuses a second use answers with a full handshake, nothing worse.
+  SSL_SESSION* copy = nullptr;
+  {
+    std::lock_guard lock(peer.mutex);
+    if (peer.session != nullptr) copy = SSL_SESSION_dup(peer.session);
+  }
+  if (copy == nullptr) return;
+  SSL_set_session(ssl, copy);  // takes its own reference
+  SSL_SESSION_free(copy);
 }
 
 int UpstreamTls::on_new_session(SSL* ssl, SSL_SESSION* session) {

@@ -2,7 +2,8 @@
 // upstream (the system's by default), the name sent in SNI and checked against its certificate
 // (the endpoint's host by default, or `sni:`), an optional client certificate (upstream mTLS),
 // ALPN http/1.1, and TLS session resumption: the last session each endpoint gave is offered by
-// the next new connection to it, so only the first connection pays a full handshake.
+// every new connection to it (each with a copy of its own, so concurrent ones resume too), so
+// only the first connection pays a full handshake.
 // Built whole from files at config load; a reload with changed files builds a new one.
 //
 //   upstreams:
