@@ -14,6 +14,7 @@
 #include "sluice/http.hpp"
 #include "upstream/cluster.hpp"
 #include "upstream/forwarding.hpp"
+#include "upstream/tls/upstream_tls.hpp"
 
 namespace sluice::upstream {
 namespace {
@@ -83,8 +84,31 @@ struct Call : std::enable_shared_from_this<Call> {
     asio::async_connect(conn->socket, addresses,
                         [self](boost::system::error_code ec, const tcp::endpoint&) {
                           if (ec) return self->fail("connect: " + ec.message());
-                          self->write();
+                          self->handshake();
                         });
+  }
+  // A cluster with `tls:` is spoken to over TLS, as the proxy does (verification, SNI, session
+  // resumption per endpoint); a fixed `endpoint:` is plain HTTP.
+  void handshake() {
+    const UpstreamTls* tls = to.cluster ? to.cluster->tls() : nullptr;
+    if (tls == nullptr) return write();
+    const auto endpoint = static_cast<std::size_t>(to.endpoint);
+    conn->tls = std::make_unique<UpstreamTls::Stream>(conn->socket, tls->context());
+    tls->prepare(conn->tls->native_handle(), endpoint);
+    conn->tls->async_handshake(
+        asio::ssl::stream_base::client, [self = shared_from_this()](boost::system::error_code ec) {
+          if (!self->done) return;
+          const UpstreamTls& t = *self->to.cluster->tls();
+          SSL* ssl = self->conn->tls->native_handle();
+          const auto i = static_cast<std::size_t>(self->to.endpoint);
+          if (ec) {
+            self->to.cluster->record_tls_failure(upstream_tls_failure_reason(ssl, ec));
+            t.forget_session(i);
+            return self->fail("TLS handshake: " + upstream_tls_failure_detail(ssl, ec));
+          }
+          self->to.cluster->record_tls_handshake(SSL_session_reused(ssl) == 1);
+          self->write();
+        });
   }
   // A pooled connection that the upstream closed meanwhile fails before any byte: once, fresh.
   void on_error(const char* what, boost::system::error_code ec) {
@@ -97,12 +121,19 @@ struct Call : std::enable_shared_from_this<Call> {
     fail(std::string(what) + ec.message());
   }
   void write() {
+    if (conn->tls)
+      exchange(*conn->tls);
+    else
+      exchange(conn->socket);
+  }
+  template <class Stream>
+  void exchange(Stream& stream) {
     auto self = shared_from_this();
-    http::async_write(conn->socket, request, [self](boost::system::error_code ec, std::size_t) {
+    http::async_write(stream, request, [self, &stream](boost::system::error_code ec, std::size_t) {
       if (!self->done) return;
       if (ec) return self->on_error("write: ", ec);
       self->parser->body_limit(8 * 1024 * 1024);
-      http::async_read(self->conn->socket, self->conn->buffer, *self->parser,
+      http::async_read(stream, self->conn->buffer, *self->parser,
                        [self](boost::system::error_code ec2, std::size_t) {
                          if (!self->done) return;
                          if (ec2) return self->on_error("read: ", ec2);

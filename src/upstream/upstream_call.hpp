@@ -21,8 +21,10 @@
 // upload. An answer larger than the cluster's buffer_response_bytes is handed to the client as a
 // BodyStream that reads the upstream only when the client took the previous piece.
 //
-// Files: upstream_call.cpp (tries, answers, retries, timeouts), upstream_call_bodies.cpp
-// (streamed bodies both ways), upstream_call_tunnel.cpp (WebSocket tunnels).
+// Files, one per step: upstream_call.cpp (start, a try's endpoint, the timer, cancel),
+// _connect.cpp (TCP connect, TLS handshake), _send.cpp (the request head), _bodies.cpp
+// (streamed bodies both ways), _answer.cpp (reading the answer, delivering it), _finish.cpp
+// (I/O errors, retries, ending a try and the call), _tunnel.cpp (WebSocket tunnels).
 #pragma once
 
 #include <boost/asio/io_context.hpp>

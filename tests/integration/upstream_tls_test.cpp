@@ -85,6 +85,27 @@ TEST_F(UpstreamTls, TrustedCertificateAnswersThroughTheProxy) {
   EXPECT_EQ(p->status, 200) << p->body;
 }
 
+// A fallback of kind `upstream` (and so a hedge) to a `tls:` cluster speaks TLS too: it sent
+// plain HTTP before (a 502 from the fallback's failure, in 6 ms). Three calls: the first
+// handshakes, the next ones reuse the pooled TLS connection.
+TEST_F(UpstreamTls, AFallbackToATlsClusterSpeaksTls) {
+  auto up = upstream("up");
+  SluiceProcess gw("workers: 1\nupstreams:\n  secure:\n    endpoints: [\"localhost:" +
+                   std::to_string(up->port()) + "\"]\n    tls: { " + ca() +
+                   " }\nroutes:\n  - name: f\n    middlewares:\n      - type: fallback\n"
+                   "        fallbacks: [ { name: tls_shadow, kind: upstream, cluster: secure,\n"
+                   "                       when: { status: [5xx] }, timeout_ms: 3000 } ]\n"
+                   "    handler: { type: respond, status: 502 }\n");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Get("/from-fallback");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body << gw.log();
+    EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "tls_shadow");
+    EXPECT_NE(r->body.find("\"path\":\"/from-fallback\""), std::string::npos) << r->body;
+  }
+}
+
 TEST_F(UpstreamTls, UnknownCaWrongNameAndExpiredCertificateAre502WithTheReason) {
   struct Case {
     std::string cert, tls, reason, detail;
