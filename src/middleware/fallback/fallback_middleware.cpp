@@ -178,7 +178,9 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     if (f.kind == FallbackSpec::Kind::kStatic) {
       serve_static(ex, f);
     } else if (f.kind == FallbackSpec::Kind::kQueue) {
-      if (!serve_queue(ex, f)) {
+      const Outcome o = serve_queue(ex, f, allow_async, attempt ? &attempt->resume : nullptr);
+      if (o == Outcome::kWaiting) return o;  // the storage's answer marks it
+      if (o == Outcome::kNone) {
         if (f.failed != nullptr) f.failed->Increment();
         continue;
       }

@@ -148,8 +148,10 @@ class FallbackMiddleware final : public Middleware {
   bool serve_snapshot(Exchange& ex);
   void serve_static(Exchange& ex, const FallbackSpec& f);
   // fallback_queue.cpp: stores a write and answers 202 (or 503 when the queue cannot take it);
-  // false when the request is not the queue's (its method, a body over the limit or streamed).
-  bool serve_queue(Exchange& ex, const FallbackSpec& f);
+  // kNone when the request is not the queue's (its method, a body over the limit or streamed).
+  // A storage that answers later (redis) makes the request wait (kWaiting): on `deferred` when
+  // the request already waits, else on a new ex.defer(); never with allow_async false.
+  Outcome serve_queue(Exchange& ex, const FallbackSpec& f, bool allow_async, Resume* deferred);
   // For a write the queue may take: the replays' Idempotency-Key on the first try too, and a copy
   // of the body (the proxy moves it into the upstream request).
   void prepare_queue(Exchange& ex);

@@ -4,6 +4,8 @@
 #include "middleware/fallback/fallback_queue.hpp"
 
 #include <boost/asio/post.hpp>
+#include <mutex>
+#include <optional>
 #include <random>
 
 #include "core/http_message.hpp"
@@ -97,17 +99,59 @@ void FallbackMiddleware::prepare_queue(Exchange& ex) {
   }
 }
 
-bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
+namespace {
+
+// The client's answer once the storage said: 202 with the id, or 503 + Retry-After.
+void answer_enqueued(Exchange& ex, const QueueFallback& q, const queue::Appended& stored_as,
+                     const std::string& key) {
+  std::string detail(ex.detail());
+  if (stored_as.id == 0) {
+    const char* why = stored_as.error == queue::Appended::Error::kFull ? "queue_full"
+                      : stored_as.error == queue::Appended::Error::kUnavailable
+                          ? "queue_backend_down"
+                          : "queue_unavailable";
+    ex.answer_error(503, why,
+                    "the write was not accepted (" + stored_as.error_text + "); try again later");
+    ex.response().set_header("Retry-After", std::to_string(q.retry_after_s));
+    ex.set_detail((detail.empty() ? "" : detail + ",") + why);
+    return;
+  }
+  const std::string id = stored_as.label.empty() ? std::to_string(stored_as.id) : stored_as.label;
+  std::string body = q.accepted_body;
+  if (body.empty())
+    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
+  ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
+            std::move(body));
+  ex.response().set_header("X-Sluice-Queued", id);
+  ex.response().set_header("Idempotency-Key", key);
+  ex.set_detail((detail.empty() ? "" : detail + ",") + "queued:" + id +
+                (stored_as.spilled ? ",queued_local" : ""));
+}
+
+// The storage's answer and the request's wait meet here, whichever comes first.
+struct Handoff {
+  std::mutex mu;
+  std::optional<queue::Appended> result;
+  Resume resume;
+  std::function<void(Exchange&, const queue::Appended&)> finish;
+};
+
+}  // namespace
+
+FallbackMiddleware::Outcome FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f,
+                                                            bool allow_async, Resume* deferred) {
   const QueueFallback& q = *f.queue;
   const Request& in = ex.request();
-  if (!q.store || !queued_method(q, in.method())) return false;
+  if (!q.store || !queued_method(q, in.method())) return Outcome::kNone;
+  // A Redis queue answers later; recover() cannot wait for it.
+  if (q.store->answers_later() && !allow_async) return Outcome::kNone;
   auto* call = InstanceState<QueueCall>::find(ex.context(), this);
-  if (call != nullptr && call->stored) return false;
+  if (call != nullptr && call->stored) return Outcome::kNone;
   if (call == nullptr || call->body_too_large || call->body.size() > q.max_body) {
     std::string detail(ex.detail());
     ex.set_detail(detail.empty() ? "not_queued:body_too_large"
                                  : detail + ",not_queued:body_too_large");
-    return false;
+    return Outcome::kNone;
   }
   queue::QueuedRequest r;
   r.method = in.method();
@@ -133,27 +177,31 @@ bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
       break;
   }
   const std::string key = r.idempotency_key;
-  const auto stored_as = q.store->enqueue(std::move(r));
-  std::string detail(ex.detail());
-  if (stored_as.id == 0) {
-    const bool full = stored_as.error == queue::SegmentLog::AppendError::kFull;
-    ex.answer_error(503, full ? "queue_full" : "queue_unavailable",
-                    "the write was not accepted (" + stored_as.error_text + "); try again later");
-    ex.response().set_header("Retry-After", std::to_string(q.retry_after_s));
-    ex.set_detail((detail.empty() ? "" : detail + ",") +
-                  (full ? "queue_full" : "queue_unavailable"));
-    return true;
+  auto h = std::make_shared<Handoff>();
+  h->finish = [this, &f, queue = f.queue, key](Exchange& e, const queue::Appended& a) {
+    answer_enqueued(e, *queue, a, key);
+    mark(e, f);
+  };
+  q.store->enqueue(std::move(r), [h](queue::Appended a) {
+    std::unique_lock lock(h->mu);
+    if (!h->resume) {  // answered before the request started to wait: it answers itself
+      h->result = std::move(a);
+      return;
+    }
+    Resume resume = std::move(h->resume);
+    lock.unlock();
+    resume.with([h, a = std::move(a)](Exchange& e) {
+      h->finish(e, a);
+      return Decision::next();
+    });
+  });
+  std::lock_guard lock(h->mu);
+  if (h->result) {
+    answer_enqueued(ex, q, *h->result, key);
+    return Outcome::kServed;
   }
-  const std::string id = std::to_string(stored_as.id);
-  std::string body = q.accepted_body;
-  if (body.empty())
-    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
-  ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
-            std::move(body));
-  ex.response().set_header("X-Sluice-Queued", id);
-  ex.response().set_header("Idempotency-Key", key);
-  ex.set_detail((detail.empty() ? "" : detail + ",") + "queued:" + id);
-  return true;
+  h->resume = deferred != nullptr && *deferred ? std::move(*deferred) : ex.defer();
+  return Outcome::kWaiting;
 }
 
 void FallbackMiddleware::bind_queues() {
