@@ -125,7 +125,9 @@ void RedisStreamStorage::create_group() {
 
 void RedisStreamStorage::when_down(const QueuedRequest& request, const std::string& why,
                                    std::function<void(Appended)> done) {
-  up_.store(false);
+  // up_ is the connection's to set: a single timed-out XADD on a live connection takes the
+  // policy for that write only (a wedged connection is dropped by RedisConnection, and then
+  // every write takes it until Redis is back).
   if (options_.on_down == RedisQueueOptions::OnDown::kReject || !spill_) {
     if (metrics_.down_rejected != nullptr) metrics_.down_rejected->Increment();
     spdlog::warn("queue {}: a write was refused, redis is down ({})", name_, why);

@@ -4,9 +4,9 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <unordered_set>
 
+#include "queue/retry_after.hpp"
 #include "queue/store_and_forward.hpp"
 
 namespace sluice::queue {
@@ -137,10 +137,9 @@ std::chrono::milliseconds StoreAndForward::backoff_for(int failures, std::string
   // Equal jitter: half fixed, half random, so that sluice instances do not retry in step.
   std::uniform_int_distribution<long long> half(0, std::max<long long>(d / 2, 0));
   d = d - d / 2 + half(random_);
-  long long seconds = 0;  // Retry-After as delay-seconds (an HTTP-date is not read)
-  const auto* end = retry_after.data() + retry_after.size();
-  if (!retry_after.empty() && std::from_chars(retry_after.data(), end, seconds).ptr == end)
-    d = std::max(d, std::min<long long>(seconds, 3600) * 1000);
+  // Retry-After as delay-seconds or an HTTP-date (at most an hour).
+  if (auto wait = retry_after_delay(retry_after, std::chrono::system_clock::now()))
+    d = std::max<long long>(d, std::min<long long>(wait->count(), 3'600'000));
   return std::chrono::milliseconds(d);
 }
 

@@ -26,7 +26,7 @@
 namespace sluice::testing {
 
 struct Received {
-  std::string target, key, account, replay, body;
+  std::string target, key, account, replay, body, traceparent;
   std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();
 };
 
@@ -54,9 +54,12 @@ class WriteUpstream {
     };
     auto record = [this](const httplib::Request& req, httplib::Response& res) {
       if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-      Received r{req.target, req.get_header_value("Idempotency-Key"),
-                 req.get_header_value("X-Account"), req.get_header_value("X-Sluice-Replay"),
-                 req.body};
+      Received r{req.target,
+                 req.get_header_value("Idempotency-Key"),
+                 req.get_header_value("X-Account"),
+                 req.get_header_value("X-Sluice-Replay"),
+                 req.body,
+                 req.get_header_value("traceparent")};
       int status = 200;
       if (status_for) status = status_for(r);
       {

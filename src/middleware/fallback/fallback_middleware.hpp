@@ -155,7 +155,9 @@ class FallbackMiddleware final : public Middleware {
   // For a write the queue may take: the replays' Idempotency-Key on the first try too, and a copy
   // of the body (the proxy moves it into the upstream request).
   void prepare_queue(Exchange& ex);
-  void bind_queues();  // points each queue's replays at its cluster
+  // Points each queue's replays at its cluster, and their records at the config's observers
+  // that take them (the access log, tracing).
+  void bind_queues(const ConfigBuild& build);
   void mark(Exchange& ex, const FallbackSpec& f);
   std::string cache_key(const Exchange& ex) const;
   void maybe_store(Exchange& ex);
@@ -165,6 +167,7 @@ class FallbackMiddleware final : public Middleware {
   bool uses_snapshots_ = false;
   bool uses_p99_ = false;
   bool uses_queue_ = false;
+  bool uses_upstream_ = false;  // an `upstream` kind: the request body is kept for it
   bool has_before_handler_ = false;
   // Shared with hedged calls that outlive their request (and this middleware, on a reload).
   std::shared_ptr<resilience::ResponseCache> cache_;

@@ -10,7 +10,9 @@
 
 #include "core/http_message.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
+#include "observe/replay_record.hpp"
 #include "sluice/instance_state.hpp"
+#include "sluice/services.hpp"
 #include "upstream/shadow_client.hpp"
 
 namespace sluice::middleware {
@@ -204,7 +206,32 @@ FallbackMiddleware::Outcome FallbackMiddleware::serve_queue(Exchange& ex, const 
   return Outcome::kWaiting;
 }
 
-void FallbackMiddleware::bind_queues() {
+namespace {
+
+// The replay's span: a new trace (the upstream sees it in traceparent), linked to the stored
+// traceparent's span — the original request's.
+void start_replay_trace(const queue::QueuedRequest& r, observe::ReplayRecord& rec) {
+  for (const auto& [name, value] : r.headers) {
+    if (!iequals(name, "traceparent")) continue;
+    if (auto tp = observe::parse_traceparent(value)) {
+      rec.linked_trace_id = tp->trace_id;
+      rec.linked_span_id = tp->parent_id;
+      rec.sampled = tp->sampled();
+    }
+    break;
+  }
+  for (const auto& [name, value] : r.headers)
+    if (iequals(name, "X-Request-Id")) rec.request_id = value;
+  rec.trace_id = observe::random_trace_id();
+  rec.span_id = observe::random_span_id();
+}
+
+}  // namespace
+
+void FallbackMiddleware::bind_queues(const ConfigBuild& build) {
+  std::vector<std::shared_ptr<observe::ReplayRecorder>> recorders;
+  for (const auto& o : build.observers)
+    if (auto r = std::dynamic_pointer_cast<observe::ReplayRecorder>(o)) recorders.push_back(r);
   std::shared_ptr<const ClusterPicker> picker;
   {
     std::lock_guard lock(picker_mutex_);
@@ -215,11 +242,28 @@ void FallbackMiddleware::bind_queues() {
     if (!f.queue || !f.queue->store) continue;
     f.queue->store->set_options(f.queue->options);
     f.queue->store->set_sender(
-        [picker, cluster = f.cluster, timeout = f.queue->options.replay_timeout](
-            boost::asio::io_context& io, std::uint64_t id, const queue::QueuedRequest& r,
-            int attempt, queue::ReplayDone done) {
+        [picker, recorders, queue_name = f.queue->options.name,
+         redis = f.queue->options.backend != "local", cluster = f.cluster,
+         timeout = f.queue->options.replay_timeout](boost::asio::io_context& io, std::uint64_t id,
+                                                    const queue::QueuedRequest& r, int attempt,
+                                                    queue::ReplayDone done) {
           upstream::ShadowEndpoint to = (*picker)(cluster);
+          auto rec = std::make_shared<observe::ReplayRecord>();
+          rec->queue = queue_name;
+          // The id as the client saw it in X-Sluice-Queued.
+          rec->id = !redis            ? std::to_string(id)
+                    : id < (1u << 22) ? "local-" + std::to_string(id)
+                                      : queue::RedisStreamStorage::to_stream_id(id);
+          rec->attempt = attempt;
+          rec->method = r.method;
+          rec->target = r.target;
+          rec->idempotency_key = r.idempotency_key;
+          rec->start = std::chrono::system_clock::now();
+          start_replay_trace(r, *rec);
           if (to.host.empty()) {  // no healthy endpoint (all ejected, or none)
+            rec->error = "no healthy endpoint";
+            for (const auto& o : recorders)
+              o->on_replay(*rec);
             boost::asio::post(io, [done = std::move(done)] {
               queue::ReplayAnswer a;
               a.kind = queue::ReplayAnswer::Kind::kUnreachable;
@@ -235,13 +279,29 @@ void FallbackMiddleware::bind_queues() {
           for (const auto& [name, value] : r.headers)
             msg.insert(name, value);
           msg.set("Idempotency-Key", r.idempotency_key);
-          msg.set("X-Sluice-Replay", std::to_string(id) + "; attempt=" + std::to_string(attempt));
+          msg.set("X-Sluice-Replay", rec->id + "; attempt=" + std::to_string(attempt));
           msg.body() = r.body;
+          char traceparent[56];
+          observe::format_traceparent(
+              {0, rec->trace_id, rec->span_id,
+               static_cast<std::uint8_t>((rec->sampled ? observe::kFlagSampled : 0) |
+                                         observe::kFlagRandom)},
+              traceparent);
+          msg.set("traceparent", std::string_view(traceparent, 55));
+          msg.erase("tracestate");  // the original trace's, not this one's
+          rec->upstream = to.host + ":" + to.port;
           Request request(msg);
-          upstream::start_shadow_call(io, to, request, timeout,
-                                      [done = std::move(done)](upstream::ShadowResult s) {
-                                        done(to_answer(std::move(s)));
-                                      });
+          const auto started = std::chrono::steady_clock::now();
+          upstream::start_shadow_call(
+              io, to, request, timeout,
+              [done = std::move(done), rec, recorders, started](upstream::ShadowResult s) {
+                rec->latency = std::chrono::steady_clock::now() - started;
+                rec->status = s.ok ? s.status : 0;
+                if (!s.ok) rec->error = s.timed_out ? "timed out" : s.error;
+                for (const auto& o : recorders)
+                  o->on_replay(*rec);
+                done(to_answer(std::move(s)));
+              });
         });
   }
 }
