@@ -116,12 +116,16 @@ routes:{routes}"""
             out = subprocess.run(["wrk", "-t1", "-c4", "-d5s", "--latency", "-s", lua,
                                   f"http://127.0.0.1:{port}/{path}"],
                                  capture_output=True, text=True).stdout
-            p50 = re.search(r"50%\s+(\S+)", out).group(1)
-            p99 = re.search(r"99%\s+(\S+)", out).group(1)
+            p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+            p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
             rps = re.search(r"Requests/sec:\s+(\S+)", out).group(1)
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             print("%-12s %10s %10s %10s %s" % (path, rps, p50, p99,
                                               f"non-2xx {non2xx.group(1)}" if non2xx else "all 2xx"))
+            if path == "q_redis":  # stored in the stream, not in the local spill
+                xlen = subprocess.run(["redis-cli", "-p", str(redis_port), "XLEN",
+                                       "{sluice:q:q_redis}"], capture_output=True, text=True)
+                print(f"             stream length after the run: {xlen.stdout.strip()}")
     finally:
         proc.terminate()
         proc.wait()
