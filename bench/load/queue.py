@@ -3,7 +3,9 @@
 
   enqueue  added latency of a queued write: wrk POSTs (closed loop, 1 thread, 4 connections)
            against a route whose cluster is down, answered by the `static` 503 fallback, and by
-           a `queue` fallback with fsync never / interval (50 ms) / always; p50 and p99.
+           a `queue` fallback with fsync never / interval (50 ms) / always, and with
+           `backend: redis` (a redis-server started here on a free port, AOF with appendfsync
+           everysec: the durability of `interval`); p50 and p99.
   drain    N writes (default 18,000) queued while the cluster is down, then nginx started on the
            cluster's port (bench peers' nginx.sh direct); the time from nginx answering to an
            empty queue (GET /queues polled every 5 ms), and sluice's own drain duration (first
@@ -76,6 +78,24 @@ def enqueue():
 """
     for fsync in ("never", "interval", "always"):
         routes += queue_route("q_" + fsync, os.path.join(tmp, fsync), fsync)
+    redis_port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                              "--dir", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    routes += f"""
+  - name: q_redis
+    match: {{{{ prefix: /q_redis }}}}
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - name: q_redis
+            kind: queue
+            cluster: down
+            when: {{{{ upstream_error: true }}}}
+            queue: {{{{ backend: redis, dir: {os.path.join(tmp, "spill")},
+                     redis: {{{{ address: "127.0.0.1:{redis_port}" }}}} }}}}
+    handler: {{{{ type: proxy, cluster: down }}}}
+""".replace("{{", "{").replace("}}", "}")
     cfg = f"""listen: 127.0.0.1:{port}
 admin: {{ listen: 127.0.0.1:{admin} }}
 workers: 1
@@ -92,19 +112,25 @@ routes:{routes}"""
                     'wrk.headers["Content-Type"] = "application/json"\n')
         print(f"load: {os.getloadavg()}")
         print("%-12s %10s %10s %10s %s" % ("fallback", "req/s", "p50", "p99", "statuses"))
-        for path in ("static", "q_never", "q_interval", "q_always", "static"):
+        for path in ("static", "q_never", "q_interval", "q_always", "q_redis", "static"):
             out = subprocess.run(["wrk", "-t1", "-c4", "-d5s", "--latency", "-s", lua,
                                   f"http://127.0.0.1:{port}/{path}"],
                                  capture_output=True, text=True).stdout
-            p50 = re.search(r"50%\s+(\S+)", out).group(1)
-            p99 = re.search(r"99%\s+(\S+)", out).group(1)
+            p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+            p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
             rps = re.search(r"Requests/sec:\s+(\S+)", out).group(1)
             non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
             print("%-12s %10s %10s %10s %s" % (path, rps, p50, p99,
                                               f"non-2xx {non2xx.group(1)}" if non2xx else "all 2xx"))
+            if path == "q_redis":  # stored in the stream, not in the local spill
+                xlen = subprocess.run(["redis-cli", "-p", str(redis_port), "XLEN",
+                                       "{sluice:q:q_redis}"], capture_output=True, text=True)
+                print(f"             stream length after the run: {xlen.stdout.strip()}")
     finally:
         proc.terminate()
         proc.wait()
+        redis.kill()
+        redis.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -4,11 +4,9 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
-
-#include <charconv>
 #include <unordered_set>
 
+#include "queue/retry_after.hpp"
 #include "queue/store_and_forward.hpp"
 
 namespace sluice::queue {
@@ -30,6 +28,23 @@ void StoreAndForward::pump() {
   };
   std::vector<Send> sends;
   Sender sender;
+  std::vector<std::size_t> fetch;
+  {
+    std::lock_guard lock(mu_);
+    if (paused_ || !sender_) return;
+    // Records come only through fetch(): the local log's after an enqueue, a shared stream's
+    // whenever there is room (other instances store records without telling this one).
+    for (std::size_t i = 0; i < storages_.size(); ++i) {
+      const std::size_t room = storages_[i]->shared() ? options_.max_held : ~std::size_t{0};
+      if (fetch_due_[i] && !fetching_[i] && held_[i] < room) {
+        fetch_due_[i] = false;
+        fetching_[i] = true;
+        fetch.push_back(i);
+      }
+    }
+  }
+  for (std::size_t i : fetch)
+    fetch_from(i);
   {
     std::lock_guard lock(mu_);
     if (paused_ || !sender_ || pending_.empty()) return;
@@ -79,6 +94,39 @@ void StoreAndForward::pump() {
   }
 }
 
+void StoreAndForward::fetch_from(std::size_t index) {
+  std::size_t room = ~std::size_t{0};
+  {
+    std::lock_guard lock(mu_);
+    if (storages_[index]->shared())
+      room = options_.max_held - std::min(options_.max_held, held_[index]);
+  }
+  storages_[index]->fetch(room, [this, index](std::vector<StoredRecord> got) {
+    // Posted even from the replayer thread itself: pump() is not re-entered.
+    post([this, index, got = std::move(got)]() mutable { take(index, std::move(got)); });
+  });
+}
+
+void StoreAndForward::take(std::size_t index, std::vector<StoredRecord> records) {
+  {
+    std::lock_guard lock(mu_);
+    fetching_[index] = false;
+    for (auto& r : records) {
+      // A record fetched again (a shared stream's record this instance already holds) is kept
+      // once.
+      if (!pending_
+               .emplace(r.id,
+                        Entry{std::move(r.request), r.attempts, false, storages_[index].get()})
+               .second)
+        continue;
+      ++held_[index];
+    }
+    if (!records.empty()) fetch_due_[index] = true;  // there may be more
+    update_gauges_locked();
+  }
+  pump();
+}
+
 std::chrono::milliseconds StoreAndForward::backoff_for(int failures, std::string_view retry_after) {
   const auto base = options_.backoff_base.count();
   const auto cap = options_.backoff_max.count();
@@ -89,10 +137,9 @@ std::chrono::milliseconds StoreAndForward::backoff_for(int failures, std::string
   // Equal jitter: half fixed, half random, so that sluice instances do not retry in step.
   std::uniform_int_distribution<long long> half(0, std::max<long long>(d / 2, 0));
   d = d - d / 2 + half(random_);
-  long long seconds = 0;  // Retry-After as delay-seconds (an HTTP-date is not read)
-  const auto* end = retry_after.data() + retry_after.size();
-  if (!retry_after.empty() && std::from_chars(retry_after.data(), end, seconds).ptr == end)
-    d = std::max(d, std::min<long long>(seconds, 3600) * 1000);
+  // Retry-After as delay-seconds or an HTTP-date (at most an hour).
+  if (auto wait = retry_after_delay(retry_after, std::chrono::system_clock::now()))
+    d = std::max<long long>(d, std::min<long long>(wait->count(), 3'600'000));
   return std::chrono::milliseconds(d);
 }
 
@@ -108,9 +155,9 @@ void StoreAndForward::on_answer(std::uint64_t id, ReplayAnswer a) {
     const bool answered = a.kind == ReplayAnswer::Kind::kAnswered;
     const bool retryable_4xx = a.status == 408 || a.status == 429;
     if (answered && a.status < 400) {
-      if (!log_->mark_done(id))  // it comes back after a restart: a duplicate, same key
-        spdlog::warn("queue {}: the done-mark of write {} could not be written: {}", options_.name,
-                     id, log_->last_error_text());
+      e.from->mark_done(id);  // when it cannot be marked: a duplicate later, with the same key
+      for (std::size_t i = 0; i < storages_.size(); ++i)
+        if (storages_[i].get() == e.from && held_[i] > 0) --held_[i];
       pending_.erase(it);
       ++delivered_;
       if (metrics_.replayed_done != nullptr) metrics_.replayed_done->Increment();
@@ -128,7 +175,10 @@ void StoreAndForward::on_answer(std::uint64_t id, ReplayAnswer a) {
       // that timed out (a black-holed network), so that a long outage kills no write.
       const bool counted = a.kind != ReplayAnswer::Kind::kUnreachable &&
                            !(a.kind == ReplayAnswer::Kind::kTimedOut && probing_);
-      if (counted) ++e.attempts;
+      if (counted) {
+        ++e.attempts;
+        if (e.attempts < options_.max_attempts) e.from->count_attempt(id, e.attempts);
+      }
       std::string why = answered ? "status " + std::to_string(a.status) : a.error;
       if (counted && e.attempts >= options_.max_attempts &&
           kill_locked(id, e, "max_attempts", a.status, answered ? std::move(a.body) : why)) {
@@ -161,13 +211,11 @@ void StoreAndForward::on_answer(std::uint64_t id, ReplayAnswer a) {
 }
 
 void StoreAndForward::tick() {
-  int fds[2] = {-1, -1};
+  for (const auto& st : storages_)
+    st->tick();
+  bool shared = false;
   {
     std::lock_guard lock(mu_);
-    if (options_.log.fsync != FsyncPolicy::kNever) {
-      fds[0] = log_->take_sync_fd();
-      fds[1] = dead_log_->take_sync_fd();
-    }
     if (options_.max_age.count() > 0) {
       const auto cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -175,24 +223,37 @@ void StoreAndForward::tick() {
                           options_.max_age.count();
       for (auto it = pending_.begin(); it != pending_.end();) {
         auto next = std::next(it);
-        if (it->second.request->enqueued_unix_ms > cutoff) break;  // ids follow arrival
-        if (!it->second.in_flight)
+        if (it->second.request->enqueued_unix_ms <= cutoff && !it->second.in_flight)
           kill_locked(it->first, it->second, "expired", 0, "older than max_age_ms");
         it = next;
       }
     }
+    for (std::size_t i = 0; i < storages_.size(); ++i) {
+      if (!storages_[i]->shared()) continue;
+      shared = true;
+      fetch_due_[i] = true;  // records other instances stored, or claimable ones
+    }
     update_gauges_locked();
   }
-  // Outside the lock: enqueues go on while the disk syncs (a sync on a duplicate descriptor
-  // covers every byte written to the file before it).
-  for (int fd : fds) {
-    if (fd < 0) continue;
-    ::fdatasync(fd);
-    ::close(fd);
+  if (shared) {
+    // The records held (waiting or in flight) stay this instance's: a shared storage resets their
+    // idle time, so that nobody claims them while they wait out a backoff.
+    for (const auto& st : storages_) {
+      if (!st->shared()) continue;
+      std::vector<std::uint64_t> ids;
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& [id, e] : pending_)
+          if (e.from == st.get()) ids.push_back(id);
+      }
+      st->hold(ids);
+    }
+    pump();
   }
-  const auto period = options_.log.fsync == FsyncPolicy::kInterval
-                          ? std::min(options_.fsync_interval, std::chrono::milliseconds(1000))
-                          : std::chrono::milliseconds(1000);
+  auto period = options_.log.fsync == FsyncPolicy::kInterval
+                    ? std::min(options_.fsync_interval, std::chrono::milliseconds(1000))
+                    : std::chrono::milliseconds(1000);
+  if (shared) period = std::min(period, options_.poll_interval);
   tick_timer_->expires_after(period);
   tick_timer_->async_wait([this](boost::system::error_code ec) {
     if (!ec) tick();

@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 constexpr std::uint32_t kMagic = 0x31525153;  // "SQR1" little-endian
 constexpr std::uint8_t kRecord = 1;
 constexpr std::uint8_t kDone = 2;
+constexpr std::uint8_t kAttempts = 3;
 constexpr std::size_t kHeader = 4 + 1 + 8 + 4 + 4;
 constexpr std::uint32_t kMaxPayload = 256u << 20;  // a larger length is corruption
 
@@ -95,6 +96,7 @@ std::string SegmentLog::open(std::vector<LogRecord>& pending, std::vector<std::s
   struct Found {
     std::string payload;
     std::size_t segment;
+    int attempts = 0;
   };
   std::map<std::uint64_t, Found> records;
   for (const auto& [first_id, path] : files) {
@@ -135,6 +137,9 @@ std::string SegmentLog::open(std::vector<LogRecord>& pending, std::vector<std::s
               seg.last_id = std::max(seg.last_id, id);
             } else if (type == kDone) {
               records.erase(id);
+            } else if (type == kAttempts && len == 4) {
+              if (auto it = records.find(id); it != records.end())
+                it->second.attempts = static_cast<int>(get_le(p + kHeader, 4));
             }
             next_id_ = std::max(next_id_, id + 1);
             at += kHeader + len;
@@ -154,7 +159,7 @@ std::string SegmentLog::open(std::vector<LogRecord>& pending, std::vector<std::s
     ++segments_[found.segment].pending;
     ++pending_total_;
     pending_ids_.insert(id);
-    pending.push_back(LogRecord{id, std::move(found.payload)});
+    pending.push_back(LogRecord{id, std::move(found.payload), found.attempts});
   }
   rotate();
   if (fd_ < 0) return last_error_text_;
@@ -284,6 +289,15 @@ bool SegmentLog::mark_done(std::uint64_t id) {
       segments_.back().bytes >= options_.segment_bytes)
     rotate();
   remove_done_segments();
+  return true;
+}
+
+bool SegmentLog::mark_attempts(std::uint64_t id, int attempts) {
+  if (pending_ids_.count(id) == 0) return false;
+  std::string payload;
+  put_u32(payload, static_cast<std::uint32_t>(std::max(attempts, 0)));
+  if (!write_frame(kAttempts, id, payload)) return false;
+  if (segments_.back().bytes >= options_.segment_bytes) rotate();
   return true;
 }
 

@@ -12,8 +12,9 @@
 //   log.mark_done(*id);
 //
 // On disk, each segment is `seg-<first id, 20 digits>.log`, a sequence of frames:
-//   u32 magic "SQR1" | u8 type (1 record, 2 done-mark) | u64 id | u32 payload length |
+//   u32 magic "SQR1" | u8 type (1 record, 2 done-mark, 3 attempts) | u64 id | u32 payload length |
 //   u32 CRC-32 of (type, id, length, payload) | payload
+// An attempts frame's payload is a u32, the record's counted attempts so far (the last one wins).
 // Numbers are little-endian. Not thread-safe: the caller serializes.
 #pragma once
 
@@ -42,6 +43,7 @@ struct LogOptions {
 struct LogRecord {
   std::uint64_t id = 0;
   std::string payload;
+  int attempts = 0;  // from its last attempts frame
 };
 
 class SegmentLog {
@@ -65,6 +67,9 @@ class SegmentLog {
   // Marks a pending record done (persisted per the fsync policy) and deletes segments that hold
   // nothing pending any more. False when the mark could not be written (it stays pending).
   bool mark_done(std::uint64_t id);
+  // Records a pending record's counted attempts (persisted per the fsync policy); false when the
+  // frame could not be written (the count after a restart is then lower, never higher).
+  bool mark_attempts(std::uint64_t id, int attempts);
   // Flushes appended bytes to the disk (FsyncPolicy::kInterval's timer calls it).
   void sync();
   // For a sync outside the caller's lock: a duplicate of the written segment's descriptor when

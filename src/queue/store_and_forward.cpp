@@ -6,6 +6,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "queue/local_storage.hpp"
+
 namespace sluice::queue {
 namespace {
 
@@ -22,34 +24,19 @@ StoreAndForward::StoreAndForward(QueueOptions options, QueueMetrics metrics)
 
 std::shared_ptr<StoreAndForward> StoreAndForward::open(QueueOptions options, QueueMetrics metrics,
                                                        std::string& error) {
+  auto local = LocalStorage::open(options.log, options.name, error);
+  if (!local) return nullptr;
+  return open(std::move(options), metrics, {std::shared_ptr<QueueStorage>(std::move(local))});
+}
+
+std::shared_ptr<StoreAndForward> StoreAndForward::open(
+    QueueOptions options, QueueMetrics metrics,
+    std::vector<std::shared_ptr<QueueStorage>> storages) {
   std::shared_ptr<StoreAndForward> q(new StoreAndForward(std::move(options), metrics));
-  const auto& o = q->options_;
-  q->log_ = std::make_unique<SegmentLog>(o.log);
-  LogOptions dead = o.log;
-  dead.dir += "/dead";
-  dead.max_bytes = ~std::uint64_t{0};  // a dead letter is never refused for space it has
-  q->dead_log_ = std::make_unique<SegmentLog>(dead);
-  std::vector<LogRecord> pending, dead_records;
-  std::vector<std::string> warnings;
-  error = q->log_->open(pending, warnings);
-  if (error.empty()) error = q->dead_log_->open(dead_records, warnings);
-  for (const auto& w : warnings)
-    spdlog::warn("queue {}: {}", o.name, w);
-  if (!error.empty()) return nullptr;
-  for (auto& r : pending) {
-    auto request = decode_request(r.payload);
-    if (!request) {  // a record with a valid checksum this version cannot read: keep it
-      spdlog::error("queue {}: record {} cannot be decoded; kept in the log, not replayed", o.name,
-                    r.id);
-      continue;
-    }
-    q->pending_[r.id] = Entry{std::make_shared<const QueuedRequest>(std::move(*request)), 0, false};
-  }
-  for (auto& r : dead_records) {
-    if (auto d = decode_dead_letter(r.payload)) q->dead_[r.id] = std::move(*d);
-  }
-  if (!q->pending_.empty())
-    spdlog::info("queue {}: {} writes pending from before the restart", o.name, q->pending_.size());
+  q->storages_ = std::move(storages);
+  q->fetch_due_.assign(q->storages_.size(), true);
+  q->fetching_.assign(q->storages_.size(), false);
+  q->held_.assign(q->storages_.size(), 0);
   {
     std::lock_guard lock(q->mu_);
     q->update_gauges_locked();
@@ -75,9 +62,7 @@ StoreAndForward::~StoreAndForward() {
     std::lock_guard lock(mu);
     stopped->push_back(thread_);
   }
-  std::lock_guard lock(mu_);
-  if (log_) log_->sync();
-  if (dead_log_) dead_log_->sync();
+  storages_.clear();
 }
 
 void StoreAndForward::post(std::function<void()> f) {
@@ -101,28 +86,24 @@ void StoreAndForward::set_options(const QueueOptions& o) {
   options_.backoff_max = o.backoff_max;
   options_.replay_timeout = o.replay_timeout;
   options_.max_age = o.max_age;
+  options_.max_held = o.max_held;
 }
 
-StoreAndForward::Enqueued StoreAndForward::enqueue(QueuedRequest request) {
-  Enqueued out;
+void StoreAndForward::enqueue(QueuedRequest request, std::function<void(Appended)> done) {
   if (request.enqueued_unix_ms == 0) request.enqueued_unix_ms = unix_ms_now();
-  const std::string bytes = encode(request);
-  {
-    std::lock_guard lock(mu_);
-    out.id = log_->append(bytes);
-    if (out.id == 0) {
-      out.error = log_->last_error();
-      out.error_text = log_->last_error_text();
-      return out;
+  storages_.front()->append(request, [this, done = std::move(done)](Appended a) {
+    if (a.id != 0) {
+      {
+        std::lock_guard lock(mu_);
+        ++enqueued_;
+        fetch_due_.assign(fetch_due_.size(), true);
+        if (metrics_.enqueued != nullptr) metrics_.enqueued->Increment();
+        update_gauges_locked();
+      }
+      post([this] { pump(); });
     }
-    pending_[out.id] = Entry{std::make_shared<const QueuedRequest>(std::move(request)), 0, false};
-    ++enqueued_;
-    if (metrics_.enqueued != nullptr) metrics_.enqueued->Increment();
-    if (metrics_.depth != nullptr) metrics_.depth->Set(static_cast<double>(pending_.size()));
-    if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(log_->bytes_on_disk()));
-  }
-  post([this] { pump(); });
-  return out;
+    done(std::move(a));
+  });
 }
 
 void StoreAndForward::pause() {
@@ -143,30 +124,36 @@ void StoreAndForward::drain() {
     std::lock_guard lock(mu_);
     paused_ = false;
     retry_at_ = {};
+    fetch_due_.assign(fetch_due_.size(), true);
   }
   post([this] { pump(); });
 }
 
 QueueStats StoreAndForward::stats() {
-  std::lock_guard lock(mu_);
   QueueStats s;
+  for (const auto& st : storages_) {
+    s.depth += st->depth();
+    s.dead_letters += st->dead_count();
+    s.bytes += st->bytes();
+  }
+  s.backend = storages_.front()->kind();
+  s.backend_up = storages_.front()->up();
+  std::lock_guard lock(mu_);
   s.name = options_.name;
   s.dir = options_.log.dir;
-  s.depth = pending_.size();
   s.in_flight = in_flight_;
-  s.dead_letters = dead_.size();
-  s.bytes = log_->bytes_on_disk();
   if (!pending_.empty()) {
-    s.oldest_age_seconds =
-        static_cast<double>(unix_ms_now() - pending_.begin()->second.request->enqueued_unix_ms) /
-        1000.0;
+    std::int64_t oldest = pending_.begin()->second.request->enqueued_unix_ms;
+    for (const auto& [id, e] : pending_)  // ids of two storages do not follow one clock
+      oldest = std::min(oldest, e.request->enqueued_unix_ms);
+    s.oldest_age_seconds = static_cast<double>(unix_ms_now() - oldest) / 1000.0;
   }
   const auto now = std::chrono::steady_clock::now();
   if (retry_at_ > now) s.backoff_seconds = std::chrono::duration<double>(retry_at_ - now).count();
-  s.state = paused_                 ? "paused"
-            : pending_.empty()      ? "idle"
-            : s.backoff_seconds > 0 ? "waiting"
-                                    : "replaying";
+  s.state = paused_                            ? "paused"
+            : pending_.empty() && s.depth == 0 ? "idle"
+            : s.backoff_seconds > 0            ? "waiting"
+                                               : "replaying";
   s.last_drain_seconds = last_drain_seconds_;
   s.enqueued = enqueued_;
   s.delivered = delivered_;
@@ -176,45 +163,41 @@ QueueStats StoreAndForward::stats() {
 }
 
 std::vector<DeadLetterView> StoreAndForward::dead_letters() {
-  std::lock_guard lock(mu_);
   std::vector<DeadLetterView> out;
-  for (const auto& [id, d] : dead_)
-    out.push_back({id, d});
+  for (const auto& st : storages_) {
+    auto some = st->dead_letters();
+    out.insert(out.end(), some.begin(), some.end());
+  }
   return out;
 }
 
 std::uint64_t StoreAndForward::requeue(std::uint64_t dead_id, std::string& error) {
   std::uint64_t id = 0;
-  {
-    std::lock_guard lock(mu_);
-    auto it = dead_.find(dead_id);
-    if (it == dead_.end()) {
-      error = "no dead letter " + std::to_string(dead_id);
-      return 0;
-    }
-    // Appended before the dead letter is dropped: a crash in between leaves both (a duplicate
-    // with the same idempotency key), never neither.
-    id = log_->append(encode(it->second.request));
-    if (id == 0) {
-      error = "the queue cannot take it: " + log_->last_error_text();
-      return 0;
-    }
-    pending_[id] = Entry{std::make_shared<const QueuedRequest>(it->second.request), 0, false};
-    dead_log_->mark_done(dead_id);
-    dead_.erase(it);
-    update_gauges_locked();
+  for (const auto& st : storages_) {
+    error.clear();
+    id = st->requeue(dead_id, error);
+    if (id != 0 || !error.starts_with("no dead letter")) break;
   }
-  post([this] { pump(); });
+  if (id != 0) {
+    {
+      std::lock_guard lock(mu_);
+      fetch_due_.assign(fetch_due_.size(), true);
+      update_gauges_locked();
+    }
+    post([this] { pump(); });
+  }
   return id;
 }
 
 bool StoreAndForward::drop(std::uint64_t dead_id) {
-  std::lock_guard lock(mu_);
-  auto it = dead_.find(dead_id);
-  if (it == dead_.end() || !dead_log_->mark_done(dead_id)) return false;
-  dead_.erase(it);
-  update_gauges_locked();
-  return true;
+  for (const auto& st : storages_) {
+    if (st->drop(dead_id)) {
+      std::lock_guard lock(mu_);
+      update_gauges_locked();
+      return true;
+    }
+  }
+  return false;
 }
 
 bool StoreAndForward::kill_locked(std::uint64_t id, Entry& e, std::string reason, int status,
@@ -228,17 +211,12 @@ bool StoreAndForward::kill_locked(std::uint64_t id, Entry& e, std::string reason
   d.answer = std::move(answer);
   d.attempts = e.attempts;
   d.dead_unix_ms = unix_ms_now();
-  const std::uint64_t dead_id = dead_log_->append(encode(d));
-  if (dead_id == 0) {
-    spdlog::error("queue {}: write {} cannot be moved to the dead letters ({}); it stays queued",
-                  options_.name, id, dead_log_->last_error_text());
-    return false;
-  }
+  if (!e.from->bury(id, d)) return false;
   spdlog::warn("queue {}: write {} ({} {}, Idempotency-Key {}) is a dead letter: {} (status {})",
                options_.name, id, d.request.method, d.request.target, d.request.idempotency_key,
                d.reason, d.status);
-  log_->mark_done(id);
-  dead_[dead_id] = std::move(d);
+  for (std::size_t i = 0; i < storages_.size(); ++i)
+    if (storages_[i].get() == e.from && held_[i] > 0) --held_[i];
   pending_.erase(id);
   ++dead_total_;
   if (metrics_.replayed_dead != nullptr) metrics_.replayed_dead->Increment();
@@ -247,10 +225,19 @@ bool StoreAndForward::kill_locked(std::uint64_t id, Entry& e, std::string reason
 }
 
 void StoreAndForward::update_gauges_locked() {
-  if (metrics_.depth != nullptr) metrics_.depth->Set(static_cast<double>(pending_.size()));
-  if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(log_->bytes_on_disk()));
-  if (metrics_.dead_letters != nullptr)
-    metrics_.dead_letters->Set(static_cast<double>(dead_.size()));
+  // Under mu_ the storages' locks may be taken (never the other way round); a Redis storage's
+  // counts are cached numbers.
+  std::size_t depth = 0, dead = 0;
+  std::uint64_t bytes = 0;
+  for (const auto& st : storages_) {
+    depth += st->depth();
+    dead += st->dead_count();
+    bytes += st->bytes();
+  }
+  if (metrics_.depth != nullptr) metrics_.depth->Set(static_cast<double>(depth));
+  if (metrics_.bytes != nullptr) metrics_.bytes->Set(static_cast<double>(bytes));
+  if (metrics_.dead_letters != nullptr) metrics_.dead_letters->Set(static_cast<double>(dead));
+  if (metrics_.backend_up != nullptr) metrics_.backend_up->Set(storages_.front()->up() ? 1 : 0);
   if (metrics_.oldest_age != nullptr) {
     metrics_.oldest_age->Set(
         pending_.empty() ? 0.0

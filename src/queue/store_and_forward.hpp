@@ -1,7 +1,9 @@
 // StoreAndForward — a durable queue of writes and its replayer: the `queue` fallback kind's
-// mechanism (see middleware/fallback/fallback_queue.cpp). enqueue() appends a request to a
-// segment log on disk (per the fsync policy) before it returns; a thread of its own replays the
-// pending requests through the Sender — to the cluster they were meant for — once it answers:
+// mechanism (see middleware/fallback/fallback_queue.cpp). enqueue() stores a request in its
+// QueueStorage (queue_storage.hpp: a segment log on disk, or a Redis stream shared by every
+// instance) and says so through its callback; a thread of its own replays the records it
+// fetches from its storages through the Sender — to the cluster they were meant for — once it
+// answers:
 //
 //   - in arrival order: requests are sent in id order; requests with the same non-empty
 //     order_key one at a time, each after the previous one is done (or dead); without a key, up
@@ -13,11 +15,12 @@
 //     the outage goes on;
 //   - after a failure, one request at a time (a probe) until one succeeds;
 //   - requests older than max_age become dead letters ("expired"), never dropped silently.
-// Dead letters are kept in a second log (`<dir>/dead`) until requeued or dropped.
+// Dead letters are kept by the storage (a second log `<dir>/dead`, or a second stream) until
+// requeued or dropped.
 //
-//   auto q = StoreAndForward::open(options, metrics, error);
+//   auto q = StoreAndForward::open(options, metrics, error);   // the local log in options.log.dir
 //   q->set_sender(send);                       // re-bound on every config load
-//   auto r = q->enqueue(request);              // r.id, or r.error (full / io)
+//   q->enqueue(request, [](Appended a) { ... });   // a.id, or a.error (full / io / unavailable)
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -33,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/queue_storage.hpp"
 #include "queue/queued_request.hpp"
 #include "queue/segment_log.hpp"
 #include "server/worker_pool.hpp"
@@ -58,6 +62,10 @@ struct QueueOptions {
   std::chrono::milliseconds backoff_max{2000};
   std::chrono::milliseconds replay_timeout{10'000};
   std::chrono::milliseconds max_age{0};  // 0: no limit
+  // A shared storage (redis) is asked for records this often, and holds at most this many.
+  std::chrono::milliseconds poll_interval{100};
+  std::size_t max_held = 256;
+  std::string backend = "local";  // what the storage is, for reloads: "local", "redis <stream>"
 };
 
 // sluice_queue_* for one queue; any may be null.
@@ -72,6 +80,7 @@ struct QueueMetrics {
   prometheus::Counter* replayed_unreachable = nullptr;
   prometheus::Counter* replayed_dead = nullptr;
   prometheus::Histogram* drain_seconds = nullptr;
+  prometheus::Gauge* backend_up = nullptr;  // redis: 1 while Redis answers
 };
 
 struct ReplayAnswer {
@@ -89,6 +98,8 @@ using Sender = std::function<void(boost::asio::io_context& io, std::uint64_t id,
 
 struct QueueStats {
   std::string name, dir, state;  // state: idle, replaying, waiting, paused
+  std::string backend;           // local, redis
+  bool backend_up = true;
   std::size_t depth = 0, in_flight = 0, dead_letters = 0;
   std::uint64_t bytes = 0;
   double oldest_age_seconds = 0;
@@ -97,17 +108,16 @@ struct QueueStats {
   std::uint64_t enqueued = 0, delivered = 0, retried = 0, dead = 0;
 };
 
-struct DeadLetterView {
-  std::uint64_t id = 0;
-  DeadLetter letter;
-};
-
 class StoreAndForward {
  public:
   // Opens (and recovers) the logs and starts the replayer thread; nullptr and `error` set when
   // the directory cannot be used. Recovery warnings go to the log (spdlog).
   static std::shared_ptr<StoreAndForward> open(QueueOptions options, QueueMetrics metrics,
                                                std::string& error);
+  // With storages made by the caller: enqueue() goes to the first; records are fetched from all
+  // (a Redis queue's second one is its local spill).
+  static std::shared_ptr<StoreAndForward> open(QueueOptions options, QueueMetrics metrics,
+                                               std::vector<std::shared_ptr<QueueStorage>> storages);
   ~StoreAndForward();
   StoreAndForward(const StoreAndForward&) = delete;
   StoreAndForward& operator=(const StoreAndForward&) = delete;
@@ -116,12 +126,11 @@ class StoreAndForward {
   // The options a reload may change (not the directory, limits of the open log stay).
   void set_options(const QueueOptions& options);
 
-  struct Enqueued {
-    std::uint64_t id = 0;  // 0: not stored
-    SegmentLog::AppendError error = SegmentLog::AppendError::kNone;
-    std::string error_text;
-  };
-  Enqueued enqueue(QueuedRequest request);
+  // Stores the request; `done` once: on this thread before enqueue returns (local), or later on
+  // another thread (redis).
+  void enqueue(QueuedRequest request, std::function<void(Appended)> done);
+  // True when enqueue() answers later (a shared storage): the request must wait for it.
+  bool answers_later() const { return storages_.front()->shared(); }
 
   void pause();
   void resume();
@@ -140,7 +149,10 @@ class StoreAndForward {
     std::shared_ptr<const QueuedRequest> request;
     int attempts = 0;
     bool in_flight = false;
+    QueueStorage* from = nullptr;
   };
+  void fetch_from(std::size_t index);  // on the replayer thread, without mu_
+  void take(std::size_t index, std::vector<StoredRecord> records);
   // replayer.cpp — every function runs on the replayer thread.
   void pump();
   void on_answer(std::uint64_t id, ReplayAnswer answer);
@@ -161,10 +173,12 @@ class StoreAndForward {
   boost::asio::io_context* io_ = nullptr;
   std::unique_ptr<boost::asio::steady_timer> pump_timer_, tick_timer_;
 
-  std::mutex mu_;  // everything below
-  std::unique_ptr<SegmentLog> log_, dead_log_;
-  std::map<std::uint64_t, Entry> pending_;    // by id: arrival order
-  std::map<std::uint64_t, DeadLetter> dead_;  // by id in the dead-letter log
+  std::vector<std::shared_ptr<QueueStorage>> storages_;  // set before the thread starts
+
+  std::mutex mu_;                           // everything below
+  std::map<std::uint64_t, Entry> pending_;  // held records by id: arrival order
+  std::vector<bool> fetch_due_, fetching_;  // per storage
+  std::vector<std::size_t> held_;           // per storage: records in pending_
   Sender sender_;
   std::size_t in_flight_ = 0;
   bool paused_ = false;

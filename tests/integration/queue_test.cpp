@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -19,105 +20,18 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "support/otlp_collector.hpp"
 #include "support/sluice_process.hpp"
+#include "support/write_upstream.hpp"
 
 namespace sluice::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-struct Received {
-  std::string target, key, account, replay, body;
-  std::chrono::steady_clock::time_point at = std::chrono::steady_clock::now();
-};
-
-// An upstream that can go down and come back on the same port, recording every write.
-class WriteUpstream {
- public:
-  WriteUpstream() {  // a free port, closed: connections to it are refused until start()
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    ::close(fd);
-  }
-  ~WriteUpstream() { stop(); }
-  int port() const { return port_; }
-  void start() {
-    server_ = std::make_unique<httplib::Server>();
-    server_->new_task_queue = [] {
-      // More threads than replays in flight: each keep-alive connection holds one.
-      return new httplib::ThreadPool(32);
-    };
-    auto record = [this](const httplib::Request& req, httplib::Response& res) {
-      if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-      Received r{req.target, req.get_header_value("Idempotency-Key"),
-                 req.get_header_value("X-Account"), req.get_header_value("X-Sluice-Replay"),
-                 req.body};
-      int status = 200;
-      if (status_for) status = status_for(r);
-      {
-        std::lock_guard lock(mu_);
-        if (status < 300) got_.push_back(r);
-        all_.push_back(r);
-      }
-      res.status = status;
-      if (status >= 500 && !retry_after.empty()) res.set_header("Retry-After", retry_after);
-      res.set_content(status < 300 ? "stored" : "{\"error\":\"no such account\"}",
-                      "application/json");
-    };
-    server_->Post(".*", record);
-    server_->Put(".*", record);
-    server_->Delete(".*", record);
-    for (int i = 0; i < 200 && !server_->bind_to_port("127.0.0.1", port_); ++i)
-      std::this_thread::sleep_for(10ms);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running())
-      std::this_thread::sleep_for(1ms);
-  }
-  void stop() {
-    if (!server_) return;
-    server_->stop();
-    thread_.join();
-    server_.reset();
-  }
-  std::vector<Received> got() {
-    std::lock_guard lock(mu_);
-    return got_;
-  }
-  std::vector<Received> all() {  // every call, whatever its answer
-    std::lock_guard lock(mu_);
-    return all_;
-  }
-  // Waits until `n` writes were stored (true) or the time is up.
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (got().size() >= n) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
-  std::function<int(const Received&)> status_for;  // set before start()
-  std::string retry_after;                         // sent with every answer >= 500 when set
-  std::atomic<int> delay_ms{0};
-
- private:
-  int port_ = 0;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<Received> got_;
-  std::vector<Received> all_;
-};
 
 std::string config(int upstream_port, const std::string& dir, const std::string& queue_extra,
                    const std::string& top = "") {
@@ -447,6 +361,164 @@ TEST(Queue, RetryAfterIsHonouredAndMaxAttemptsMakesADeadLetter) {
     EXPECT_GE(calls[i].at - calls[i - 1].at, 950ms)
         << "replay " << i << " came before the upstream's Retry-After: 1";
   EXPECT_EQ(queues(gw)["queues"][0]["depth"], 0);
+}
+
+TEST(Queue, AttemptCountsSurviveARestart) {
+  WriteUpstream up;
+  up.status_for = [](const Received&) { return 503; };
+  up.retry_after = "1";  // replays a second apart: time to kill between two
+  up.start();
+  TempDir dir;
+  const std::string cfg = config(up.port(), dir.file("q"), ", max_attempts: 4, fsync: always");
+  std::string key;
+  {
+    SluiceProcess gw(cfg);
+    httplib::Client c("127.0.0.1", gw.port());
+    auto r = c.Post("/w", "counted", "text/plain");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+    key = r->get_header_value("Idempotency-Key");
+    // The first try (not a replay) and two replays: two counted attempts.
+    for (int i = 0; i < 300 && up.all().size() < 3; ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(up.all().size(), 3u);
+    EXPECT_EQ(gw.stop(9), -1);
+  }
+  SluiceProcess gw(cfg);
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  json letters;
+  for (int i = 0; i < 200 && letters.empty(); ++i) {
+    std::this_thread::sleep_for(50ms);
+    letters = json::parse(admin.Get("/queues/later/dead", kAdmin)->body)["dead_letters"];
+  }
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0]["attempts"], 4);
+  EXPECT_EQ(letters[0]["idempotency_key"], key);
+  EXPECT_EQ(up.all().size(), 5u) << "2 attempts before the restart and 2 after, not 4 after";
+}
+
+TEST(Queue, AnHttpDateRetryAfterIsHonoured) {
+  WriteUpstream up;
+  // The first try (the client's) and the first replay are refused with the date.
+  up.status_for = [](const Received& r) {
+    return r.replay.empty() || r.replay.find("attempt=1") != std::string::npos ? 503 : 200;
+  };
+  // Three seconds from now as an IMF-fixdate (RFC 9110 §5.6.7).
+  const std::time_t at = std::time(nullptr) + 3;
+  std::tm tm{};
+  ::gmtime_r(&at, &tm);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  up.retry_after = date;
+  up.start();
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ""));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/w", "after-the-date", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  ASSERT_TRUE(up.wait_for(1, 10s));
+  const auto calls = up.all();
+  ASSERT_EQ(calls.size(), 3u);
+  // The date has one-second resolution: at least two seconds after the 503 that named it.
+  EXPECT_GE(calls[2].at - calls[1].at, 1900ms) << "the replay came before " << date;
+}
+
+TEST(Queue, EachReplayHasItsOwnAccessLogLineAndASpanLinkedToTheOriginalRequest) {
+  OtlpCollector collector;
+  WriteUpstream up;  // down: the first try fails
+  // The first replay is refused (503), the second one taken: two replays, two lines, two spans.
+  up.status_for = [](const Received& r) {
+    return r.replay.find("attempt=1") != std::string::npos ? 503 : 200;
+  };
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  SluiceProcess gw(
+      config(up.port(), dir.file("q"), "",
+             "access_log: { path: " + log +
+                 " }\ntracing: { endpoint: http://127.0.0.1:" + std::to_string(collector.port()) +
+                 ", sampler: parentbased_always_on, batch: { schedule_delay_ms: 50 } }\n"));
+  const std::string original_trace = "0af7651916cd43dd8448eb211c80319c";
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/orders?x=1",
+                  {{"traceparent", "00-" + original_trace + "-b7ad6b7169203331-01"},
+                   {"X-Request-Id", "req-queued-1"}},
+                  "traced", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  up.start();
+  ASSERT_TRUE(up.wait_for(1, 10s));
+  const auto calls = up.all();
+  std::string seen;
+  for (const auto& call : calls)
+    seen += call.replay + " " + call.traceparent + "\n";
+  ASSERT_EQ(calls.size(), 2u) << seen;
+  std::set<std::string> replay_traces;
+  for (const auto& call : calls) {
+    ASSERT_EQ(call.traceparent.size(), 55u) << call.traceparent;
+    const std::string trace = call.traceparent.substr(3, 32);
+    EXPECT_NE(trace, original_trace) << "a replay is a trace of its own";
+    EXPECT_EQ(call.traceparent.substr(53), "03") << "sampled, as the original; random trace id";
+    replay_traces.insert(trace);
+  }
+  EXPECT_EQ(replay_traces.size(), 2u);
+
+  // The access log: the queued request's line, then a line per replay with its trace id.
+  std::vector<json> replays;
+  json queued;
+  for (int i = 0; i < 200 && replays.size() < 2; ++i) {
+    std::this_thread::sleep_for(20ms);
+    replays.clear();
+    std::istringstream lines(read_file(log));
+    for (std::string line; std::getline(lines, line);) {
+      const json j = json::parse(line);
+      // A replay while the upstream was still down has a line too (status 0, the error).
+      const std::string detail = j.value("detail", "");
+      if (detail.rfind("replay:", 0) != 0) {
+        // not a replay
+      } else if (j["status_code"] != 0) {
+        replays.push_back(j);
+      } else {
+        EXPECT_NE(detail.find(",error:connect"), std::string::npos) << j;
+      }
+      if (detail.find("queued:") != std::string::npos) queued = j;
+    }
+  }
+  ASSERT_EQ(replays.size(), 2u) << read_file(log);
+  EXPECT_EQ(queued["status_code"], 202);
+  EXPECT_EQ(queued["trace_id"], original_trace);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const json& j = replays[i];
+    EXPECT_EQ(j["detail"], "replay:1;attempt=" + std::to_string(i + 1)) << j.dump();
+    EXPECT_EQ(j["status_code"], i == 0 ? 503 : 200) << j.dump();
+    EXPECT_EQ(j["answered_by"], "queue:later");
+    EXPECT_EQ(j["method"], "POST");
+    EXPECT_EQ(j["path"], "/orders");
+    EXPECT_EQ(j["request_id"], "req-queued-1");
+    EXPECT_EQ(j["upstream"], "127.0.0.1:" + std::to_string(up.port()));
+    EXPECT_EQ(j["trace_id"], calls[i].traceparent.substr(3, 32)) << j.dump();
+  }
+
+  // The spans: the original request's SERVER span, and per replay a CLIENT span of the replay's
+  // trace whose link names the original request's span.
+  json server;
+  std::vector<json> clients;
+  for (int i = 0; i < 250 && clients.size() < 2; ++i) {
+    std::this_thread::sleep_for(20ms);
+    clients.clear();
+    for (const auto& span : collector.spans()) {
+      if (span["traceId"] == original_trace && span["kind"] == 2) server = span;
+      if (replay_traces.count(span["traceId"].get<std::string>())) clients.push_back(span);
+    }
+  }
+  ASSERT_FALSE(server.is_null());
+  ASSERT_EQ(clients.size(), 2u);
+  for (const auto& span : clients) {
+    EXPECT_EQ(span["kind"], 3) << span.dump();
+    ASSERT_TRUE(span.contains("links")) << span.dump();
+    EXPECT_EQ(span["links"][0]["traceId"], original_trace);
+    EXPECT_EQ(span["links"][0]["spanId"], server["spanId"]) << "linked to the request it replays";
+  }
 }
 
 TEST(Queue, AWriteOlderThanMaxAgeBecomesADeadLetterNotALostOne) {

@@ -16,6 +16,7 @@
 #include "support/redis_test_server.hpp"
 #include "support/required_tool.hpp"
 #include "support/sluice_process.hpp"
+#include "support/write_upstream.hpp"
 
 namespace sluice::testing {
 namespace {
@@ -336,6 +337,46 @@ routes:
   EXPECT_NE(heads[0].find("X-Kept: k"), std::string::npos) << heads[0];
   EXPECT_EQ(heads[0].find("X-Secret"), std::string::npos) << heads[0];
   EXPECT_EQ(heads[0].find("Proxy-Authorization"), std::string::npos) << heads[0];
+}
+
+// The proxy moves the request body into its own upstream request; the `upstream` fallback must
+// still send the body the client sent (it sent an empty one before).
+TEST(Resilience, AnUpstreamFallbackSendsAWritesBodyAfterTheProxyFailed) {
+  WriteUpstream primary;  // never started: connections refused
+  WriteUpstream shadow;
+  shadow.start();
+  SluiceProcess gw(R"(
+workers: 1
+upstreams:
+  primary: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(primary.port()) + R"("], connect_timeout_ms: 200 }
+  shadow_cluster: { endpoints: ["127.0.0.1:)" +
+                   std::to_string(shadow.port()) + R"("] }
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: shadow, kind: upstream, cluster: shadow_cluster, timeout_ms: 2000,
+              when: { upstream_error: true } }
+    handler: { type: proxy, cluster: primary }
+)");
+  std::string body(64 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i)
+    body[i] = static_cast<char>((i * 131) % 251);
+  httplib::Client c("127.0.0.1", gw.port());
+  for (const char* method : {"POST", "PUT"}) {
+    auto r = std::string(method) == "POST" ? c.Post("/orders", body, "application/octet-stream")
+                                           : c.Put("/orders", body, "application/octet-stream");
+    ASSERT_TRUE(r) << method;
+    EXPECT_EQ(r->status, 200) << method << ": " << r->body;
+    EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "shadow");
+  }
+  const auto got = shadow.got();
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& g : got)
+    EXPECT_TRUE(g.body == body) << "the shadow got " << g.body.size() << " bytes of "
+                                << body.size();
 }
 
 TEST(Resilience, UpstreamFallbackServesFromTheShadowOrTimesOutToTheNext) {

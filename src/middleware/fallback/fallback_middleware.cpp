@@ -58,6 +58,7 @@ FallbackMiddleware::FallbackMiddleware(std::string name, FallbackConfig config,
     uses_snapshots_ |= f.kind == FallbackSpec::Kind::kCacheSnapshot;
     uses_p99_ |= f.when.uses_route_p99();
     uses_queue_ |= f.kind == FallbackSpec::Kind::kQueue;
+    uses_upstream_ |= f.kind == FallbackSpec::Kind::kUpstream;
     has_before_handler_ |= f.when.before_handler();
     if (!f.cluster.empty()) clusters_.push_back(f.cluster);
   }
@@ -74,7 +75,7 @@ InitResult FallbackMiddleware::bind_config(const ConfigBuild& build) {
     std::lock_guard lock(picker_mutex_);
     picker_ = std::make_shared<const ClusterPicker>(std::move(picker));
   }
-  if (uses_queue_) bind_queues();
+  if (uses_queue_) bind_queues(build);
   return InitResult::success();
 }
 
@@ -86,6 +87,10 @@ Decision FallbackMiddleware::pre_handle(Exchange& ex) {
     return Decision::respond();
   }
   if (uses_queue_) prepare_queue(ex);
+  if (uses_upstream_ && !ex.request_body_stream() && !ex.request().body().empty()) {
+    call.body = ex.request().body();  // a copy: see FallbackCall::body
+    call.kept_body = true;
+  }
   if (config_.hedge.enabled && start_hedge(ex)) {
     call.hedged = true;
     return Decision::wait();
@@ -178,7 +183,9 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     if (f.kind == FallbackSpec::Kind::kStatic) {
       serve_static(ex, f);
     } else if (f.kind == FallbackSpec::Kind::kQueue) {
-      if (!serve_queue(ex, f)) {
+      const Outcome o = serve_queue(ex, f, allow_async, attempt ? &attempt->resume : nullptr);
+      if (o == Outcome::kWaiting) return o;  // the storage's answer marks it
+      if (o == Outcome::kNone) {
         if (f.failed != nullptr) f.failed->Increment();
         continue;
       }
@@ -208,6 +215,11 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
       }
       attempt->index = i;
       attempt->ctx = ctx;
+      // The body the client sent (the proxy took the request's own); the same for a second
+      // upstream fallback after a first one failed.
+      if (auto* call = InstanceState<FallbackCall>::find(ex.context(), this);
+          call != nullptr && call->kept_body)
+        ex.request().body() = call->body;
       attempt->cancel = upstream::start_shadow_call(
           *io, to, ex.request(), f.timeout,
           [this, &ex, attempt](upstream::ShadowResult r) { on_shadow(ex, attempt, std::move(r)); });

@@ -148,12 +148,16 @@ class FallbackMiddleware final : public Middleware {
   bool serve_snapshot(Exchange& ex);
   void serve_static(Exchange& ex, const FallbackSpec& f);
   // fallback_queue.cpp: stores a write and answers 202 (or 503 when the queue cannot take it);
-  // false when the request is not the queue's (its method, a body over the limit or streamed).
-  bool serve_queue(Exchange& ex, const FallbackSpec& f);
+  // kNone when the request is not the queue's (its method, a body over the limit or streamed).
+  // A storage that answers later (redis) makes the request wait (kWaiting): on `deferred` when
+  // the request already waits, else on a new ex.defer(); never with allow_async false.
+  Outcome serve_queue(Exchange& ex, const FallbackSpec& f, bool allow_async, Resume* deferred);
   // For a write the queue may take: the replays' Idempotency-Key on the first try too, and a copy
   // of the body (the proxy moves it into the upstream request).
   void prepare_queue(Exchange& ex);
-  void bind_queues();  // points each queue's replays at its cluster
+  // Points each queue's replays at its cluster, and their records at the config's observers
+  // that take them (the access log, tracing).
+  void bind_queues(const ConfigBuild& build);
   void mark(Exchange& ex, const FallbackSpec& f);
   std::string cache_key(const Exchange& ex) const;
   void maybe_store(Exchange& ex);
@@ -163,6 +167,7 @@ class FallbackMiddleware final : public Middleware {
   bool uses_snapshots_ = false;
   bool uses_p99_ = false;
   bool uses_queue_ = false;
+  bool uses_upstream_ = false;  // an `upstream` kind: the request body is kept for it
   bool has_before_handler_ = false;
   // Shared with hedged calls that outlive their request (and this middleware, on a reload).
   std::shared_ptr<resilience::ResponseCache> cache_;

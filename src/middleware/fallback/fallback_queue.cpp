@@ -4,11 +4,15 @@
 #include "middleware/fallback/fallback_queue.hpp"
 
 #include <boost/asio/post.hpp>
+#include <mutex>
+#include <optional>
 #include <random>
 
 #include "core/http_message.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
+#include "observe/replay_record.hpp"
 #include "sluice/instance_state.hpp"
+#include "sluice/services.hpp"
 #include "upstream/shadow_client.hpp"
 
 namespace sluice::middleware {
@@ -97,17 +101,59 @@ void FallbackMiddleware::prepare_queue(Exchange& ex) {
   }
 }
 
-bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
+namespace {
+
+// The client's answer once the storage said: 202 with the id, or 503 + Retry-After.
+void answer_enqueued(Exchange& ex, const QueueFallback& q, const queue::Appended& stored_as,
+                     const std::string& key) {
+  std::string detail(ex.detail());
+  if (stored_as.id == 0) {
+    const char* why = stored_as.error == queue::Appended::Error::kFull ? "queue_full"
+                      : stored_as.error == queue::Appended::Error::kUnavailable
+                          ? "queue_backend_down"
+                          : "queue_unavailable";
+    ex.answer_error(503, why,
+                    "the write was not accepted (" + stored_as.error_text + "); try again later");
+    ex.response().set_header("Retry-After", std::to_string(q.retry_after_s));
+    ex.set_detail((detail.empty() ? "" : detail + ",") + why);
+    return;
+  }
+  const std::string id = stored_as.label.empty() ? std::to_string(stored_as.id) : stored_as.label;
+  std::string body = q.accepted_body;
+  if (body.empty())
+    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
+  ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
+            std::move(body));
+  ex.response().set_header("X-Sluice-Queued", id);
+  ex.response().set_header("Idempotency-Key", key);
+  ex.set_detail((detail.empty() ? "" : detail + ",") + "queued:" + id +
+                (stored_as.spilled ? ",queued_local" : ""));
+}
+
+// The storage's answer and the request's wait meet here, whichever comes first.
+struct Handoff {
+  std::mutex mu;
+  std::optional<queue::Appended> result;
+  Resume resume;
+  std::function<void(Exchange&, const queue::Appended&)> finish;
+};
+
+}  // namespace
+
+FallbackMiddleware::Outcome FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f,
+                                                            bool allow_async, Resume* deferred) {
   const QueueFallback& q = *f.queue;
   const Request& in = ex.request();
-  if (!q.store || !queued_method(q, in.method())) return false;
+  if (!q.store || !queued_method(q, in.method())) return Outcome::kNone;
+  // A Redis queue answers later; recover() cannot wait for it.
+  if (q.store->answers_later() && !allow_async) return Outcome::kNone;
   auto* call = InstanceState<QueueCall>::find(ex.context(), this);
-  if (call != nullptr && call->stored) return false;
+  if (call != nullptr && call->stored) return Outcome::kNone;
   if (call == nullptr || call->body_too_large || call->body.size() > q.max_body) {
     std::string detail(ex.detail());
     ex.set_detail(detail.empty() ? "not_queued:body_too_large"
                                  : detail + ",not_queued:body_too_large");
-    return false;
+    return Outcome::kNone;
   }
   queue::QueuedRequest r;
   r.method = in.method();
@@ -133,30 +179,59 @@ bool FallbackMiddleware::serve_queue(Exchange& ex, const FallbackSpec& f) {
       break;
   }
   const std::string key = r.idempotency_key;
-  const auto stored_as = q.store->enqueue(std::move(r));
-  std::string detail(ex.detail());
-  if (stored_as.id == 0) {
-    const bool full = stored_as.error == queue::SegmentLog::AppendError::kFull;
-    ex.answer_error(503, full ? "queue_full" : "queue_unavailable",
-                    "the write was not accepted (" + stored_as.error_text + "); try again later");
-    ex.response().set_header("Retry-After", std::to_string(q.retry_after_s));
-    ex.set_detail((detail.empty() ? "" : detail + ",") +
-                  (full ? "queue_full" : "queue_unavailable"));
-    return true;
+  auto h = std::make_shared<Handoff>();
+  h->finish = [this, &f, queue = f.queue, key](Exchange& e, const queue::Appended& a) {
+    answer_enqueued(e, *queue, a, key);
+    mark(e, f);
+  };
+  q.store->enqueue(std::move(r), [h](queue::Appended a) {
+    std::unique_lock lock(h->mu);
+    if (!h->resume) {  // answered before the request started to wait: it answers itself
+      h->result = std::move(a);
+      return;
+    }
+    Resume resume = std::move(h->resume);
+    lock.unlock();
+    resume.with([h, a = std::move(a)](Exchange& e) {
+      h->finish(e, a);
+      return Decision::next();
+    });
+  });
+  std::lock_guard lock(h->mu);
+  if (h->result) {
+    answer_enqueued(ex, q, *h->result, key);
+    return Outcome::kServed;
   }
-  const std::string id = std::to_string(stored_as.id);
-  std::string body = q.accepted_body;
-  if (body.empty())
-    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
-  ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
-            std::move(body));
-  ex.response().set_header("X-Sluice-Queued", id);
-  ex.response().set_header("Idempotency-Key", key);
-  ex.set_detail((detail.empty() ? "" : detail + ",") + "queued:" + id);
-  return true;
+  h->resume = deferred != nullptr && *deferred ? std::move(*deferred) : ex.defer();
+  return Outcome::kWaiting;
 }
 
-void FallbackMiddleware::bind_queues() {
+namespace {
+
+// The replay's span: a new trace (the upstream sees it in traceparent), linked to the stored
+// traceparent's span — the original request's.
+void start_replay_trace(const queue::QueuedRequest& r, observe::ReplayRecord& rec) {
+  for (const auto& [name, value] : r.headers) {
+    if (!iequals(name, "traceparent")) continue;
+    if (auto tp = observe::parse_traceparent(value)) {
+      rec.linked_trace_id = tp->trace_id;
+      rec.linked_span_id = tp->parent_id;
+      rec.sampled = tp->sampled();
+    }
+    break;
+  }
+  for (const auto& [name, value] : r.headers)
+    if (iequals(name, "X-Request-Id")) rec.request_id = value;
+  rec.trace_id = observe::random_trace_id();
+  rec.span_id = observe::random_span_id();
+}
+
+}  // namespace
+
+void FallbackMiddleware::bind_queues(const ConfigBuild& build) {
+  std::vector<std::shared_ptr<observe::ReplayRecorder>> recorders;
+  for (const auto& o : build.observers)
+    if (auto r = std::dynamic_pointer_cast<observe::ReplayRecorder>(o)) recorders.push_back(r);
   std::shared_ptr<const ClusterPicker> picker;
   {
     std::lock_guard lock(picker_mutex_);
@@ -167,11 +242,28 @@ void FallbackMiddleware::bind_queues() {
     if (!f.queue || !f.queue->store) continue;
     f.queue->store->set_options(f.queue->options);
     f.queue->store->set_sender(
-        [picker, cluster = f.cluster, timeout = f.queue->options.replay_timeout](
-            boost::asio::io_context& io, std::uint64_t id, const queue::QueuedRequest& r,
-            int attempt, queue::ReplayDone done) {
+        [picker, recorders, queue_name = f.queue->options.name,
+         redis = f.queue->options.backend != "local", cluster = f.cluster,
+         timeout = f.queue->options.replay_timeout](boost::asio::io_context& io, std::uint64_t id,
+                                                    const queue::QueuedRequest& r, int attempt,
+                                                    queue::ReplayDone done) {
           upstream::ShadowEndpoint to = (*picker)(cluster);
+          auto rec = std::make_shared<observe::ReplayRecord>();
+          rec->queue = queue_name;
+          // The id as the client saw it in X-Sluice-Queued.
+          rec->id = !redis            ? std::to_string(id)
+                    : id < (1u << 22) ? "local-" + std::to_string(id)
+                                      : queue::RedisStreamStorage::to_stream_id(id);
+          rec->attempt = attempt;
+          rec->method = r.method;
+          rec->target = r.target;
+          rec->idempotency_key = r.idempotency_key;
+          rec->start = std::chrono::system_clock::now();
+          start_replay_trace(r, *rec);
           if (to.host.empty()) {  // no healthy endpoint (all ejected, or none)
+            rec->error = "no healthy endpoint";
+            for (const auto& o : recorders)
+              o->on_replay(*rec);
             boost::asio::post(io, [done = std::move(done)] {
               queue::ReplayAnswer a;
               a.kind = queue::ReplayAnswer::Kind::kUnreachable;
@@ -187,13 +279,29 @@ void FallbackMiddleware::bind_queues() {
           for (const auto& [name, value] : r.headers)
             msg.insert(name, value);
           msg.set("Idempotency-Key", r.idempotency_key);
-          msg.set("X-Sluice-Replay", std::to_string(id) + "; attempt=" + std::to_string(attempt));
+          msg.set("X-Sluice-Replay", rec->id + "; attempt=" + std::to_string(attempt));
           msg.body() = r.body;
+          char traceparent[56];
+          observe::format_traceparent(
+              {0, rec->trace_id, rec->span_id,
+               static_cast<std::uint8_t>((rec->sampled ? observe::kFlagSampled : 0) |
+                                         observe::kFlagRandom)},
+              traceparent);
+          msg.set("traceparent", std::string_view(traceparent, 55));
+          msg.erase("tracestate");  // the original trace's, not this one's
+          rec->upstream = to.host + ":" + to.port;
           Request request(msg);
-          upstream::start_shadow_call(io, to, request, timeout,
-                                      [done = std::move(done)](upstream::ShadowResult s) {
-                                        done(to_answer(std::move(s)));
-                                      });
+          const auto started = std::chrono::steady_clock::now();
+          upstream::start_shadow_call(
+              io, to, request, timeout,
+              [done = std::move(done), rec, recorders, started](upstream::ShadowResult s) {
+                rec->latency = std::chrono::steady_clock::now() - started;
+                rec->status = s.ok ? s.status : 0;
+                if (!s.ok) rec->error = s.timed_out ? "timed out" : s.error;
+                for (const auto& o : recorders)
+                  o->on_replay(*rec);
+                done(to_answer(std::move(s)));
+              });
         });
   }
 }

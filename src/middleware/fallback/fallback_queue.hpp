@@ -16,6 +16,10 @@
 //         when: { upstream_error: true, breaker_open: true, status: [502, 503, 504] }
 //         queue: { dir: /var/lib/sluice/orders, fsync: always, order_by: header,
 //                  order_header: X-Account, max_attempts: 10 }
+// With `backend: redis` every instance shares one queue (a Redis stream; dir: is then the local
+// log used while Redis is down, on_redis_down: local):
+//         queue: { backend: redis, dir: /var/lib/sluice/orders-spill,
+//                  redis: { address: "10.0.0.5:6379", on_redis_down: local } }
 #pragma once
 
 #include <map>
@@ -24,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/redis_stream_storage.hpp"
 #include "queue/store_and_forward.hpp"
 #include "sluice/registry.hpp"
 #include "sluice/settings.hpp"
@@ -39,6 +44,7 @@ struct FallbackSpec;
 struct QueueFallback {
   std::shared_ptr<queue::StoreAndForward> store;  // null when not opened (the config has errors)
   queue::QueueOptions options;
+  queue::RedisQueueOptions redis;  // backend: redis
   std::vector<std::string> methods{"POST", "PUT", "PATCH", "DELETE"};
   std::size_t max_body = 1 << 20;
   enum class OrderBy { kNone, kHeader, kClient, kPath };

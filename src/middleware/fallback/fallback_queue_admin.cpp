@@ -20,6 +20,8 @@ using nlohmann::json;
 json stats_json(const queue::QueueStats& s) {
   return {{"name", s.name},
           {"dir", s.dir},
+          {"backend", s.backend},
+          {"backend_up", s.backend_up},
           {"state", s.state},
           {"depth", s.depth},
           {"in_flight", s.in_flight},

@@ -5,10 +5,72 @@
 #include "middleware/fallback/fallback_middleware.hpp"
 #include "middleware/fallback/fallback_queue.hpp"
 #include "middleware/fallback/fallback_stats.hpp"
+#include "queue/local_storage.hpp"
+#include "queue/redis_stream_storage.hpp"
+#include "resilience/redis/redis_settings.hpp"
 #include "sluice/services.hpp"
 #include "upstream/upstreams_section.hpp"
 
 namespace sluice::middleware {
+namespace {
+
+// `backend: redis`: the `redis:` map (connection keys as the rate limiter's) of a queue.
+void read_redis_queue(const Settings& q, QueueFallback& out) {
+  auto& r = out.redis;
+  r.connection.command_timeout = std::chrono::milliseconds(500);  // an XADD of up to max_body
+  r.connection.connect_timeout = std::chrono::milliseconds(500);
+  if (!q.has("redis")) {
+    q.error("redis", "is required with backend: redis (at least address:)");
+    return;
+  }
+  const Settings s = q.child("redis");
+  resilience::redis::read_redis_connection(s, r.connection);
+  if (!r.connection.username.empty() && r.connection.password.empty())
+    s.error("username", "set, but the password is empty (AUTH needs both)");
+  if (r.connection.command_timeout.count() <= 0) s.error("command_timeout_ms", "must be > 0");
+  if (r.connection.connect_timeout.count() <= 0) s.error("connect_timeout_ms", "must be > 0");
+  r.connection.wedged_after =
+      std::max(std::chrono::milliseconds(1000), 2 * r.connection.command_timeout);
+  const std::string prefix = s.string("key_prefix", "sluice:q");
+  if (prefix.empty() || prefix.find_first_of("{}") != std::string::npos)
+    s.error("key_prefix", "must be non-empty, without '{' or '}' (sluice adds the hash tag)");
+  r.stream = "{" + prefix + ":" + out.options.name + "}";
+  r.group = s.string("group", r.group);
+  if (r.group.empty()) s.error("group", "must not be empty");
+  r.consumer = s.string("consumer");  // empty: <hostname>-<pid>
+  r.claim_min_idle = s.millis("claim_min_idle_ms", r.claim_min_idle);
+  if (r.claim_min_idle.count() < 100) s.error("claim_min_idle_ms", "must be >= 100");
+  r.max_length = static_cast<std::size_t>(
+      s.integer("max_length", static_cast<std::int64_t>(r.max_length), 1, std::int64_t{1} << 40));
+  r.on_down = s.choice("on_redis_down", {"local", "reject"}, "local") == "reject"
+                  ? queue::RedisQueueOptions::OnDown::kReject
+                  : queue::RedisQueueOptions::OnDown::kLocal;
+  out.options.poll_interval = s.millis("poll_interval_ms", out.options.poll_interval);
+  if (out.options.poll_interval.count() <= 0) s.error("poll_interval_ms", "must be > 0");
+  out.options.max_held = static_cast<std::size_t>(
+      s.integer("max_held", static_cast<std::int64_t>(out.options.max_held), 1, 100000));
+}
+
+std::shared_ptr<queue::StoreAndForward> open_queue(const QueueFallback& q,
+                                                   prometheus::Registry* metrics,
+                                                   std::string& error) {
+  const auto& o = q.options;
+  queue::QueueMetrics m = fallback_queue_stats(metrics, o.name);
+  if (o.backend == "local") return queue::StoreAndForward::open(o, m, error);
+  std::shared_ptr<queue::QueueStorage> spill;
+  if (!o.log.dir.empty()) {
+    auto local = queue::LocalStorage::open(o.log, o.name, error);
+    if (!local) return nullptr;
+    spill = std::move(local);
+  }
+  auto redis = std::make_shared<queue::RedisStreamStorage>(
+      q.redis, o.name, spill, fallback_queue_redis_stats(metrics, o.name));
+  std::vector<std::shared_ptr<queue::QueueStorage>> storages{redis};
+  if (spill) storages.push_back(spill);
+  return queue::StoreAndForward::open(o, m, std::move(storages));
+}
+
+}  // namespace
 
 void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, FallbackSpec& f,
                          prometheus::Registry* metrics) {
@@ -25,11 +87,21 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
   auto out = std::make_shared<QueueFallback>();
   auto& o = out->options;
   o.name = q.string("name", f.name);
+  const bool redis = q.choice("backend", {"local", "redis"}, "local") == "redis";
+  if (redis) read_redis_queue(q, *out);
   o.log.dir = q.string("dir");
-  if (o.log.dir.empty())
-    q.error("dir", "is required (a local directory that only this queue uses)");
-  else
+  const bool needs_dir = !redis || out->redis.on_down == queue::RedisQueueOptions::OnDown::kLocal;
+  if (o.log.dir.empty() && needs_dir)
+    q.error("dir", redis ? "is required with on_redis_down: local (the local log while Redis is "
+                           "down; or on_redis_down: reject)"
+                         : "is required (a local directory that only this queue uses)");
+  else if (!o.log.dir.empty() && !needs_dir)
+    q.error("dir", "has no use with on_redis_down: reject (nothing is kept locally)");
+  else if (!o.log.dir.empty())
     o.log.dir = std::filesystem::absolute(o.log.dir).lexically_normal().string();
+  o.backend = redis ? "redis " + out->redis.connection.host + ":" +
+                          std::to_string(out->redis.connection.port) + " " + out->redis.stream
+                    : "local";
   const auto fsync = q.choice("fsync", {"always", "interval", "never"}, "interval");
   o.log.fsync = fsync == "always"  ? queue::FsyncPolicy::kAlways
                 : fsync == "never" ? queue::FsyncPolicy::kNever
@@ -75,11 +147,11 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
   out->accepted_body = q.string("accepted_body");
   if (!item.has("queue")) item.error("queue", "is required for kind: queue (at least dir:)");
 
-  if (spec.services != nullptr && q.ok() && !o.log.dir.empty()) {
+  if (spec.services != nullptr && q.ok() && (!o.log.dir.empty() || redis)) {
     auto& registry = spec.services->shared.get_or_emplace<QueueRegistry>();
     std::lock_guard lock(registry.mu);
     for (const auto& [name, store] : registry.by_name) {
-      if (name != o.name && store->options().log.dir == o.log.dir) {
+      if (name != o.name && !o.log.dir.empty() && store->options().log.dir == o.log.dir) {
         q.error("dir", "is the directory of queue \"" + name + "\"; every queue needs its own");
         return;
       }
@@ -90,12 +162,17 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
                          "; a queue's directory changes with a restart, not a reload");
       return;
     }
+    if (slot && slot->options().backend != o.backend) {
+      q.error("backend", "queue \"" + o.name + "\" runs on " + slot->options().backend +
+                             "; a queue's backend changes with a restart, not a reload");
+      return;
+    }
     if (!slot) {
       std::string error;
-      slot = queue::StoreAndForward::open(o, fallback_queue_stats(metrics, o.name), error);
+      slot = open_queue(*out, metrics, error);
       if (!slot) {
         registry.by_name.erase(o.name);
-        q.error("dir", error);
+        q.error(redis && o.log.dir.empty() ? "backend" : "dir", error);
         return;
       }
     }

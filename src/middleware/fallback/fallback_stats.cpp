@@ -49,6 +49,7 @@ queue::QueueMetrics fallback_queue_stats(prometheus::Registry* registry, const s
   m.oldest_age = gauge("sluice_queue_oldest_age_seconds", "Age of the oldest undelivered write");
   m.bytes = gauge("sluice_queue_bytes", "Bytes of the queue's segment files on disk");
   m.dead_letters = gauge("sluice_queue_dead_letters", "Dead letters kept (requeue or drop them)");
+  m.backend_up = gauge("sluice_queue_backend_up", "1 while the queue's storage answers (redis)");
   m.enqueued = &prometheus::BuildCounter()
                     .Name("sluice_queue_enqueued_total")
                     .Help("Writes stored by a queue fallback")
@@ -69,6 +70,17 @@ queue::QueueMetrics fallback_queue_stats(prometheus::Registry* registry, const s
                          .Add(q, prometheus::Histogram::BucketBoundaries{0.1, 0.25, 0.5, 1, 2.5, 5,
                                                                          10, 30, 60, 300});
   return m;
+}
+
+queue::RedisQueueMetrics fallback_queue_redis_stats(prometheus::Registry* registry,
+                                                    const std::string& name) {
+  if (registry == nullptr) return {};
+  auto& family = prometheus::BuildCounter()
+                     .Name("sluice_queue_redis_down_total")
+                     .Help("Writes that met Redis down: kept locally, or rejected (503)")
+                     .Register(*registry);
+  return {&family.Add({{"queue", name}, {"result", "local"}}),
+          &family.Add({{"queue", name}, {"result", "rejected"}})};
 }
 
 }  // namespace sluice::middleware

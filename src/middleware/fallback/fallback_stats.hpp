@@ -6,6 +6,7 @@
 //   sluice_queue_{depth,oldest_age_seconds,bytes,dead_letters}{queue}       (gauges)
 //   sluice_queue_enqueued_total{queue}, sluice_queue_replayed_total{queue,result}
 //   sluice_queue_drain_duration_seconds{queue}                              (histogram)
+//   sluice_queue_backend_up{queue} (gauge), sluice_queue_redis_down_total{queue,result}
 // Built once per config item (a queue's once per process); the request path only increments.
 //
 //   auto s = fallback_stats(metrics, spec.route, "cache");
@@ -14,6 +15,7 @@
 
 #include <string>
 
+#include "queue/redis_stream_storage.hpp"
 #include "queue/store_and_forward.hpp"
 
 namespace prometheus {
@@ -44,5 +46,8 @@ FallbackStats fallback_stats(prometheus::Registry* registry, const std::string& 
 FallbackHedgeStats fallback_hedge_stats(prometheus::Registry* registry, const std::string& route,
                                         const std::string& middleware);
 queue::QueueMetrics fallback_queue_stats(prometheus::Registry* registry, const std::string& queue);
+// sluice_queue_redis_down_total{queue,result=local|rejected}: writes that met Redis down.
+queue::RedisQueueMetrics fallback_queue_redis_stats(prometheus::Registry* registry,
+                                                    const std::string& queue);
 
 }  // namespace sluice::middleware

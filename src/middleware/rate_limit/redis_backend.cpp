@@ -5,10 +5,10 @@
 #include <prometheus/histogram.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <mutex>
 
 #include "middleware/rate_limit/rate_limit_stats.hpp"
+#include "resilience/redis/redis_settings.hpp"
 
 namespace sluice::middleware {
 
@@ -17,28 +17,18 @@ using resilience::redis::RedisRateLimiter;
 
 std::optional<RedisLimiterConfig> read_redis_config(const Settings& s) {
   RedisLimiterConfig c;
-  const std::string address = s.string("address", "127.0.0.1:6379");
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    s.error("address", "must be host:port (e.g. 127.0.0.1:6379), got \"" + address + "\"");
-  } else {
-    c.host = address.substr(0, colon);
-    c.port = std::atoi(address.c_str() + colon + 1);
-  }
-  c.username = s.string("username");
-  c.password = s.string("password");
-  if (auto env = s.optional_string("password_env")) {
-    const char* value = std::getenv(env->c_str());
-    if (value == nullptr)
-      s.error("password_env", "environment variable " + *env + " is not set");
-    else
-      c.password = value;
-  }
-  c.db = static_cast<int>(s.integer("db", 0, 0, 1 << 20));
-  c.connect_timeout = s.millis("connect_timeout_ms", c.connect_timeout);
-  c.command_timeout = s.millis("command_timeout_ms", c.command_timeout);
-  c.reconnect_backoff_min = s.millis("reconnect_backoff_min_ms", c.reconnect_backoff_min);
-  c.reconnect_backoff_max = s.millis("reconnect_backoff_max_ms", c.reconnect_backoff_max);
+  resilience::redis::RedisConnectionOptions conn;
+  conn.command_timeout = c.command_timeout;
+  read_redis_connection(s, conn);
+  c.host = conn.host;
+  c.port = conn.port;
+  c.username = conn.username;
+  c.password = conn.password;
+  c.db = conn.db;
+  c.connect_timeout = conn.connect_timeout;
+  c.command_timeout = conn.command_timeout;
+  c.reconnect_backoff_min = conn.reconnect_min;
+  c.reconnect_backoff_max = conn.reconnect_max;
   c.connections = static_cast<int>(s.integer("connections", c.connections, 1, 64));
   c.key_prefix = s.string("key_prefix", c.key_prefix);
   c.mode = s.choice("mode", {"per_request", "leased"}, "per_request") == "leased"

@@ -230,6 +230,13 @@ std::size_t append_span_json(std::string_view records, std::size_t at, ByteBuffe
     append_value_json(out, r);
   }
   out += ']';
+  if (head.link_span_id.is_valid()) {
+    out += ",\"links\":[{\"traceId\":\"";
+    append_hex(out, head.link_trace_id.b, 16);
+    out += "\",\"spanId\":\"";
+    append_hex(out, head.link_span_id.b, 8);
+    out += "\"}]";
+  }
   const std::string_view status_message = r.str();
   if (head.status_code != kStatusUnset || !status_message.empty()) {
     out += ",\"status\":{\"code\":";

@@ -64,6 +64,9 @@ struct SpanHead {
   uint64_t end_unix_nano = 0;
   int32_t kind = kSpanKindServer;
   int32_t status_code = kStatusUnset;
+  // One OTLP span link (all-zero: none): a replay's span names the request it replays.
+  TraceId link_trace_id;
+  SpanId link_span_id;
 };
 
 // Appends one record to `out`: the constructor writes the head, name and tracestate, each call

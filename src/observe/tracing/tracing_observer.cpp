@@ -214,4 +214,37 @@ void TracingObserver::on_request_end(Exchange& ex) {
   exporter_->enqueue_records(records.view(), count);
 }
 
+void TracingObserver::on_replay(const ReplayRecord& rec) {
+  const bool failed = rec.status == 0 || rec.status >= 500;
+  if (!rec.trace_id.is_valid() || (!rec.sampled && !failed)) return;
+  SpanHead head;
+  head.trace_id = rec.trace_id;
+  head.span_id = rec.span_id;
+  head.kind = kSpanKindClient;
+  head.start_unix_nano = unix_nanos(rec.start);
+  head.end_unix_nano =
+      head.start_unix_nano + static_cast<uint64_t>(std::max<int64_t>(0, rec.latency.count()));
+  if (failed) head.status_code = kStatusError;
+  head.link_trace_id = rec.linked_trace_id;
+  head.link_span_id = rec.linked_span_id;
+  const std::string detail = "replay:" + rec.id + ";attempt=" + std::to_string(rec.attempt);
+  thread_local ByteBuffer records;
+  records.clear();
+  {
+    const std::string_view path = std::string_view(rec.target).substr(0, rec.target.find('?'));
+    SpanRecordWriter w(records, head, rec.method + " replay " + rec.queue, {});
+    w.str(AttrKey::kHttpRequestMethod, rec.method);
+    w.str(AttrKey::kUrlPath, path);
+    if (rec.status > 0) w.i64(AttrKey::kHttpResponseStatusCode, rec.status);
+    if (!rec.upstream.empty()) w.str(AttrKey::kSluiceUpstream, rec.upstream);
+    if (!rec.request_id.empty()) w.str(AttrKey::kSluiceRequestId, rec.request_id);
+    w.str(AttrKey::kSluiceAnsweredBy, "queue:" + rec.queue);
+    w.str(AttrKey::kSluiceDetail, detail);
+    w.finish(failed ? std::string_view(rec.error.empty() ? "status " + std::to_string(rec.status)
+                                                         : rec.error)
+                    : std::string_view());
+  }
+  exporter_->enqueue_records(records.view(), 1);
+}
+
 }  // namespace sluice::observe

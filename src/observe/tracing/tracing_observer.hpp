@@ -13,6 +13,7 @@
 
 #include <memory>
 
+#include "observe/replay_record.hpp"
 #include "observe/tracing/otlp_exporter.hpp"
 #include "observe/tracing/sampler.hpp"
 #include "observe/tracing/tail_sampling.hpp"
@@ -20,7 +21,7 @@
 
 namespace sluice::observe {
 
-class TracingObserver final : public Observer {
+class TracingObserver final : public Observer, public ReplayRecorder {
  public:
   // Without `tail`, the head decision is final (and counted in a SamplingStats of its own).
   TracingObserver(Sampler sampler, std::shared_ptr<OtlpExporter> exporter,
@@ -35,6 +36,9 @@ class TracingObserver final : public Observer {
   void on_request_start(Exchange& ex) override;
   void on_request_end(Exchange& ex) override;
   bool wants_middleware_times() const override { return per_middleware_spans_; }
+  // A CLIENT span of its own trace, linked to the original request's span; kept when the
+  // original request was sampled, or when the replay failed (as tail sampling keeps errors).
+  void on_replay(const ReplayRecord& record) override;
 
   const Sampler& sampler() const { return sampler_; }
 

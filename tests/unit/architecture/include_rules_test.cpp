@@ -32,7 +32,7 @@ const std::map<std::string, std::vector<std::string>>& rules() {
       {"server", {"sluice", "core", "net", "observe"}},
       {"upstream",
        {"sluice", "core", "net", "security", "observe", "resilience", "extension", "server"}},
-      {"queue", {"sluice", "core", "net", "observe", "server"}},
+      {"queue", {"sluice", "core", "net", "observe", "server", "resilience"}},  // the Redis client
       {"middleware",
        {"sluice", "core", "net", "security", "resilience", "observe", "upstream", "extension",
         "server", "queue"}},

@@ -193,3 +193,36 @@ TEST(SegmentLog, Crc32MatchesTheStandardCheckValue) {
 
 }  // namespace
 }  // namespace sluice::queue
+
+namespace sluice::queue {
+namespace {
+
+TEST(SegmentLog, AttemptCountsComeBackAfterAReopenTheLastOneWins) {
+  TempLogDir dir;
+  {
+    SegmentLog log(options(dir.path));
+    std::vector<LogRecord> pending;
+    std::vector<std::string> warnings;
+    ASSERT_EQ(log.open(pending, warnings), "");
+    ASSERT_EQ(log.append("tried"), 1u);
+    ASSERT_EQ(log.append("untried"), 2u);
+    ASSERT_EQ(log.append("done"), 3u);
+    EXPECT_TRUE(log.mark_attempts(1, 1));
+    EXPECT_TRUE(log.mark_attempts(1, 2));
+    EXPECT_TRUE(log.mark_attempts(3, 4));
+    EXPECT_TRUE(log.mark_done(3));
+    EXPECT_FALSE(log.mark_attempts(3, 5)) << "a done record has no attempts to keep";
+    EXPECT_FALSE(log.mark_attempts(99, 1));
+  }
+  std::vector<std::string> warnings;
+  const auto pending = reopen(options(dir.path), warnings);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].id, 1u);
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[1].id, 2u);
+  EXPECT_EQ(pending[1].attempts, 0);
+  EXPECT_TRUE(warnings.empty());
+}
+
+}  // namespace
+}  // namespace sluice::queue
