@@ -3,8 +3,10 @@
 
 #include "support/required_tool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "resilience/redis/redis_rate_limiter.hpp"
@@ -133,7 +135,29 @@ struct RunResult {
   long long admitted = 0;
   long long decisions = 0;
   double elapsed = 0;  // seconds
+  // What an exact token bucket admits when asked at the moments the decisions were answered:
+  // the quota the demand actually allowed (a thread starved for a while asks for less).
+  long long ideal = 0;
 };
+
+// An exact token bucket (full at `start`) asked at each of `at` (sorted): how many it admits.
+long long ideal_admissions(std::vector<SteadyClock::duration> at, RateLimit limit) {
+  std::sort(at.begin(), at.end());
+  double tokens = limit.burst;
+  SteadyClock::duration last{0};
+  long long admitted = 0;
+  for (const auto t : at) {
+    tokens =
+        std::min<double>(limit.burst, tokens + limit.rate_per_second *
+                                                   std::chrono::duration<double>(t - last).count());
+    last = t;
+    if (tokens >= 1) {
+      tokens -= 1;
+      ++admitted;
+    }
+  }
+  return admitted;
+}
 
 // `instances` limiters share one key; each is driven by its own thread at `per_instance_rate`.
 RunResult run_shared(std::vector<std::unique_ptr<RedisRateLimiter>>& limiters, RateLimit limit,
@@ -142,7 +166,8 @@ RunResult run_shared(std::vector<std::unique_ptr<RedisRateLimiter>>& limiters, R
   // The quota is judged over the window in which decisions were asked for (start to the last
   // answer), not until the threads joined: on a busy machine the join can come much later and
   // would inflate the quota the admitted count is compared with.
-  std::atomic<SteadyClock::rep> last_answer{0};
+  std::mutex answers_mutex;
+  std::vector<SteadyClock::duration> answers;  // when each decision was answered, from start
   const auto start = SteadyClock::now();
   std::vector<std::thread> threads;
   for (auto& l : limiters) {
@@ -150,39 +175,46 @@ RunResult run_shared(std::vector<std::unique_ptr<RedisRateLimiter>>& limiters, R
       const auto period = std::chrono::duration_cast<SteadyClock::duration>(
           std::chrono::duration<double>(1.0 / per_instance_rate));
       auto next = start;
+      std::vector<SteadyClock::duration> mine;
       while (next < start + duration) {
         auto d = decide(*limiter, "shared", limit).decision;
         if (d.allowed) ++admitted;
         ++decisions;
-        const auto answered = (SteadyClock::now() - start).count();
-        auto seen = last_answer.load();
-        while (answered > seen && !last_answer.compare_exchange_weak(seen, answered)) {
-        }
+        mine.push_back(SteadyClock::now() - start);
         next += period;
         std::this_thread::sleep_until(next);
       }
+      std::lock_guard lock(answers_mutex);
+      answers.insert(answers.end(), mine.begin(), mine.end());
     });
   }
   for (auto& t : threads)
     t.join();
-  return {admitted.load(), decisions.load(),
-          std::chrono::duration<double>(SteadyClock::duration(last_answer.load())).count()};
+  const auto last = answers.empty() ? SteadyClock::duration{0}
+                                    : *std::max_element(answers.begin(), answers.end());
+  return {admitted.load(), decisions.load(), std::chrono::duration<double>(last).count(),
+          ideal_admissions(std::move(answers), limit)};
 }
 
-// Over-admission is the safety property and is checked exactly. Under-admission is judged with
-// `tolerance`: decisions come from threads that a loaded 2-core machine schedules late (leases
-// then expire unused, a Redis reply waits for its thread), which shows up as a shortfall of up
-// to ~20 % under a load average of 6-8 while the same run on a quiet machine is within 1 %; the
-// bound still catches a limiter that denies a large share of what the quota allows.
+// Over-admission is the safety property and is checked exactly, against the rate over the whole
+// window. Under-admission is judged against an exact bucket asked at the same moments, with
+// `tolerance`: a Redis reply or a lease refill waits for threads a loaded 2-core machine
+// schedules late (leases then expire unused). Judged against the rate over the whole window
+// instead, a run under ThreadSanitizer failed at -36.8 %: one thread's decisions came late
+// (3.11 s for a 1 s run) when the others had stopped asking, so the demand, not the limiter,
+// was below the quota. The bound still catches a limiter that denies much of what it allows.
 constexpr double kUnderAdmissionTolerance = 0.25;
 
 void expect_within_quota(const RunResult& r, RateLimit limit, double tolerance) {
   const double quota = limit.burst + limit.rate_per_second * r.elapsed;
   EXPECT_LE(static_cast<double>(r.admitted), quota + 1) << "over-admission";
-  EXPECT_GE(static_cast<double>(r.admitted), quota * (1 - tolerance))
-      << "admitted " << r.admitted << " of " << quota;
-  std::printf("  admitted %lld of quota %.0f (%.2f%%), %lld decisions in %.2fs\n", r.admitted,
-              quota, 100.0 * (r.admitted - quota) / quota, r.decisions, r.elapsed);
+  EXPECT_GE(static_cast<double>(r.admitted), static_cast<double>(r.ideal) * (1 - tolerance))
+      << "admitted " << r.admitted << " of the " << r.ideal << " an exact bucket admits";
+  std::printf(
+      "  admitted %lld of quota %.0f (%.2f%%), an exact bucket %lld (%.2f%%), %lld decisions "
+      "in %.2fs\n",
+      r.admitted, quota, 100.0 * (r.admitted - quota) / quota, r.ideal,
+      100.0 * (r.admitted - r.ideal) / std::max<double>(1, r.ideal), r.decisions, r.elapsed);
 }
 
 TEST_F(RedisLimiterTest, PerRequestThreeInstancesShareOneQuota) {
