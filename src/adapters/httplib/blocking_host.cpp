@@ -13,7 +13,9 @@ void BlockingHost::post(std::function<void()> fn) {
     return;
   }
   queue_.push_back(std::move(fn));
-  lock.unlock();
+  // Notified under the lock: once it is released, the request's thread may run `fn`, finish
+  // and destroy this host, so nothing here may touch `wake_` after the unlock (ThreadSanitizer
+  // found notify_one() racing the destructor when a hook resumed from another thread).
   wake_.notify_one();
 }
 
@@ -25,8 +27,7 @@ void BlockingHost::post_after(std::chrono::nanoseconds delay, std::function<void
     return;
   }
   timers_.emplace(Clock::now() + std::chrono::duration_cast<Clock::duration>(delay), std::move(fn));
-  lock.unlock();
-  wake_.notify_one();
+  wake_.notify_one();  // under the lock, as in post()
 }
 
 void BlockingHost::run_until(const bool& done) {
