@@ -298,14 +298,18 @@ void killed_under_load(RedisTestServer& redis, RedisLimiterConfig c, Mode mode) 
   std::this_thread::sleep_for(100ms);
   stop = true;
   load.join();
-  EXPECT_LT(slowest_us.load(), (c.command_timeout + 100ms).count() * 1000);
+  // Nothing hangs: a decision waits for the command timeout at most, plus what a starved thread
+  // waits to be scheduled. 100 ms of slack failed at 160 ms beside stress-ng (load average ~16,
+  // docs/RELIABILITY.md); a hang (a decision waiting on a dead connection) lasts until decide()
+  // gives up at 3 s.
+  EXPECT_LT(slowest_us.load(), (c.command_timeout + 1000ms).count() * 1000);
 
   const RateLimit small{1, 4};
   int allowed = 0;
   for (int i = 0; i < 10; ++i) {
     auto t = decide(limiter, "after", small);
     EXPECT_TRUE(t.decision.degraded);
-    EXPECT_LT(t.took, 5ms);  // Redis known down: no waiting for a timeout
+    EXPECT_LT(t.took, c.command_timeout);  // Redis known down: no waiting for a timeout
     allowed += t.decision.allowed ? 1 : 0;
   }
   switch (c.on_failure) {
