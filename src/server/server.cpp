@@ -84,10 +84,12 @@ void Server::start() {
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
     asio::post(acceptors_[i]->acceptor.get_executor(), [this, i] { accept(i); });
   }
-  for (int w = 0; w < pool_.size(); ++w) {
+  // Every timer exists before the first is armed: the workers already run, and a sweep reads
+  // sweepers_ on its worker while a push_back here could reallocate it (ThreadSanitizer).
+  for (int w = 0; w < pool_.size(); ++w)
     sweepers_.push_back(std::make_unique<asio::steady_timer>(pool_.context(w)));
+  for (int w = 0; w < pool_.size(); ++w)
     sweep(w);
-  }
 }
 
 // Read and write deadlines of all sessions of a worker, checked ten times a second: cheaper

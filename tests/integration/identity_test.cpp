@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -157,8 +158,11 @@ class AuthService {
   AuthService() {
     server_.Get("/check", [this](const httplib::Request& req, httplib::Response& res) {
       ++calls;
-      last_forwarded_uri = req.get_header_value("X-Forwarded-Uri");
-      last_cookie = req.get_header_value("Cookie");
+      {
+        std::lock_guard lock(mutex_);
+        last_forwarded_uri_ = req.get_header_value("X-Forwarded-Uri");
+        last_cookie_ = req.get_header_value("Cookie");
+      }
       const auto auth = req.get_header_value("Authorization");
       if (auth == "Bearer slow") std::this_thread::sleep_for(1000ms);
       if (auth == "Bearer good" || auth == "Bearer slow") {
@@ -183,9 +187,20 @@ class AuthService {
   }
   int port() const { return port_; }
   std::atomic<int> calls{0};
-  std::string last_forwarded_uri, last_cookie;  // read after the answer: no race
+  // Under a lock: requests overlap (a slow one with the next), and their handlers run on
+  // cpp-httplib's threads (ThreadSanitizer reported two handlers writing these at once).
+  std::string last_forwarded_uri() const {
+    std::lock_guard lock(mutex_);
+    return last_forwarded_uri_;
+  }
+  std::string last_cookie() const {
+    std::lock_guard lock(mutex_);
+    return last_cookie_;
+  }
 
  private:
+  mutable std::mutex mutex_;
+  std::string last_forwarded_uri_, last_cookie_;
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
@@ -227,8 +242,8 @@ TEST(Identity, ExtAuthAllowsCopiesHeadersAndPassesDenialsThrough) {
   EXPECT_EQ(headers["x-user"], json::array({"alice"})) << "the client's X-User is replaced";
   EXPECT_EQ(headers["x-user-tier"], json::array({"vip"}));
   EXPECT_EQ(headers["x-not-copied"], json::array({"client"})) << "only the chosen headers";
-  EXPECT_EQ(auth.last_forwarded_uri, "/orders?id=7");
-  EXPECT_EQ(auth.last_cookie, "") << "Cookie is not in request_headers";
+  EXPECT_EQ(auth.last_forwarded_uri(), "/orders?id=7");
+  EXPECT_EQ(auth.last_cookie(), "") << "Cookie is not in request_headers";
 
   auto denied = c.Get("/orders", {{"Authorization", "Bearer bad"}});
   ASSERT_TRUE(denied);
