@@ -37,8 +37,9 @@ build-tsan: bootstrap $(TSAN_BUILD)/CMakeCache.txt
 run: build
 	$(BUILD)/sluice run $(if $(CONFIG),-c $(CONFIG),)
 
-# The whole suite: unit + integration (real binary, real redis-server, real upstreams), first
-# in the release build, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# The whole suite: unit + integration (real binary, real redis-server, real upstreams) and, in
+# the release build only, the 60 s soak (ctest: soak); then unit + integration again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then
 # each fuzz target for 60 s, as issue 16 asks (`make fuzz FUZZ_SECONDS=...` runs them longer).
 test: test-release test-asan test-fuzz
 
