@@ -29,7 +29,7 @@ workers: 2
 listen: 127.0.0.1:0
 admin: {{ listen: 127.0.0.1:0 }}
 limits: {{ max_body_bytes: 1048576, header_timeout_ms: {header_timeout_ms} }}
-access_log: {{ path: {log} }}
+{access_log}
 upstreams:
   up: {{ endpoints: ["127.0.0.1:{upstream}"] }}
 routes:
@@ -79,7 +79,9 @@ class Soak:
 
     def write_config(self):
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(log=os.path.join(self.dir, "access.log"),
+            access_log = ("access_log: { path: %s }" % os.path.join(self.dir, "access.log")
+                          if self.args.access_log else "")
+            f.write(CONFIG.format(access_log=access_log,
                                   upstream=self.upstream_port, generation=self.generation,
                                   header_timeout_ms=int(HEADER_TIMEOUT * 1000)))
 
@@ -324,6 +326,8 @@ if __name__ == "__main__":
                    help="sanitized builds: their allocator holds freed memory on purpose")
     p.add_argument("--reload-every", type=float, default=2.0,
                    help="seconds between two reloads or chain edits")
+    p.add_argument("--no-access-log", dest="access_log", action="store_false",
+                   help="without the access log (to tell its memory from the rest)")
     p.add_argument("--slow-clients", type=int, default=3,
                    help="threads sending their head byte by byte")
     p.add_argument("--wrap", default="",
