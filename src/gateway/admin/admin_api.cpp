@@ -5,8 +5,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "sluice/extension/json_answer.hpp"
 #include "gateway/gateway.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::gateway {
 

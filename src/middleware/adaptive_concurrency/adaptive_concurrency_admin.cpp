@@ -1,9 +1,9 @@
 // Admin API of adaptive concurrency:
 //   GET /adaptive_concurrency   every adaptive_concurrency middleware: limit, in flight, gradient,
 //                               min and sample RTT, whether the min RTT is being measured
-#include "sluice/extension/json_answer.hpp"
 #include "middleware/adaptive_concurrency/adaptive_concurrency_middleware.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::middleware {
 namespace {

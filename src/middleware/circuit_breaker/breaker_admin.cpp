@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/http_text.hpp"
-#include "sluice/extension/json_answer.hpp"
 #include "middleware/circuit_breaker/breaker_shared.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::middleware {
 namespace {

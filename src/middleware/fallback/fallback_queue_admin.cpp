@@ -8,9 +8,9 @@
 //   DELETE /queues/<name>/dead/<id>           dropped for good
 #include <charconv>
 
-#include "sluice/extension/json_answer.hpp"
 #include "middleware/fallback/fallback_queue.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -9,10 +9,10 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "sluice/extension/json_answer.hpp"
 #include "middleware/fault/fault_board.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
 #include "sluice/extension/config_section.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::middleware {
 namespace {

@@ -5,9 +5,9 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "sluice/extension/json_answer.hpp"
 #include "middleware/gate/gated_middleware.hpp"
 #include "sluice/extension/admin_endpoint.hpp"
+#include "sluice/extension/json_answer.hpp"
 
 namespace sluice::middleware {
 namespace {
