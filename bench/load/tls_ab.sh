@@ -7,6 +7,9 @@
 #                 req/s is handshakes/s. wrk keeps each connection's SSL object across reconnects
 #                 (SSL_clear), so it offers the last session's ticket and both servers resume it:
 #                 these are resumed TLS 1.3 handshakes (ECDHE, no certificate signature), not full.
+#   full        — `openssl s_time -new`: one connection at a time, never resumed, so every one
+#                 is a full handshake (certificate signature included); one client process, so
+#                 the rate is bound by the client's own handshake work: compare CPU per handshake.
 # Each server runs in a session of its own (nginx daemonizes with setsid; sluice is started with
 # setsid): with sched_autogroup_enabled=1 the scheduler shares CPU between sessions first, and a
 # sluice left in this shell's session shared one CPU weight with wrk (busy on the other CPU), so
@@ -71,8 +74,23 @@ pn=$(cat "$dir/nginx/nginx.pid")
 [ "$(readlink /proc/$ps/exe)" = "$(readlink -f "$bin")" ] || { echo "pid $ps is not $bin" >&2; exit 1; }
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); sluice $(cat /proc/$ps/autogroup 2>/dev/null), nginx $(cat /proc/"$(ps -o pid= --ppid "$pn" | head -1 | tr -d ' ')"/autogroup 2>/dev/null)"
 
+cpu_ticks() { # PID: user+system ticks of the process and its children
+  local t
+  t=$(awk '{sub(/^.*\) /,""); print $12 + $13}' "/proc/$1/stat")
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do t=$((t + $(awk '{sub(/^.*\) /,""); print $12 + $13}' "/proc/$c/stat"))); done
+  echo "$t"
+}
 one() { # NAME PID PORT SHAPE
   local extra=""
+  if [ "$4" = full ]; then
+    local t0 t1 o n secs
+    t0=$(cpu_ticks "$2")
+    o=$(taskset -c "${WRK_CPU:-1}" openssl s_time -connect "127.0.0.1:$3" -new -time "$SECONDS_PER_RUN" 2>/dev/null)
+    t1=$(cpu_ticks "$2")
+    read -r n secs < <(sed -nE 's/^([0-9]+) connections in ([0-9.]+)s;.*/\1 \2/p' <<<"$o" | head -1)
+    echo "$1-$4 req_s=$(awk -v n="$n" -v s="$secs" 'BEGIN {printf "%.2f", n / s}') p99_ms=0 cpu_us_per_req=$(awk -v d=$((t1 - t0)) -v n="$n" -v h="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", d / h * 1e6 / n}')" | tee -a "$out"
+    return
+  fi
   [ "$4" = handshake ] && extra="close"
   if [ -n "$extra" ]; then
     # wrk-bench.sh takes no header option: wrk directly, the same counting.
@@ -91,12 +109,12 @@ one() { # NAME PID PORT SHAPE
   fi
 }
 for _ in $(seq "${ROUNDS:-3}"); do
-  for shape in keepalive handshake; do
+  for shape in keepalive handshake full; do
     one S $ps 18443 $shape
     one N $pn 18444 $shape
   done
 done
-for s in S-keepalive N-keepalive S-handshake N-handshake; do
+for s in S-keepalive N-keepalive S-handshake N-handshake S-full N-full; do
   grep "^$s " "$out" | awk -v s=$s '{for (i = 2; i <= 4; i++) {split($i, kv, "="); v[kv[1]] += kv[2]}; n++}
     END {printf "%s mean req_s=%.0f cpu_us_per_req=%.2f\n", s, v["req_s"]/n, v["cpu_us_per_req"]/n}'
 done | tee "$dir/means"
@@ -105,4 +123,5 @@ awk '{split($3, r, "="); split($4, c, "="); req[$1] = r[2]; cpu[$1] = c[2]}
   END {
     printf "ratio keep-alive cpu_us_per_req sluice/nginx = %.3f (target <= 1.1)\n", cpu["S-keepalive"] / cpu["N-keepalive"]
     printf "ratio handshakes/s sluice/nginx = %.3f (target >= 0.9); cpu_us_per_handshake sluice/nginx = %.3f\n", req["S-handshake"] / req["N-handshake"], cpu["S-handshake"] / cpu["N-handshake"]
+    printf "full handshakes (s_time -new): rate sluice/nginx = %.3f; cpu_us_per_handshake sluice/nginx = %.3f\n", req["S-full"] / req["N-full"], cpu["S-full"] / cpu["N-full"]
   }' "$dir/means"
