@@ -191,6 +191,12 @@ void LatencyEstimator::refresh_cache(TimePoint now) {
   cache_valid_.store(true, std::memory_order_release);
 }
 
+LatencyEstimator::Nanos LatencyEstimator::recent_p99(TimePoint now) {
+  refresh_cache(now);
+  if (!cache_valid_.load(std::memory_order_acquire)) return Nanos(0);
+  return Nanos(static_cast<int64_t>(midpoint(p99_index_.load(std::memory_order_relaxed))));
+}
+
 LatencyBucket LatencyEstimator::classify(TimePoint now, Nanos latency) {
   refresh_cache(now);
   if (!cache_valid_.load(std::memory_order_acquire)) return LatencyBucket::kP50;

@@ -72,6 +72,10 @@ class LatencyEstimator {
   // Against quantiles at most `refresh` old. With no sample yet, everything is kP50.
   LatencyBucket classify(TimePoint now, Nanos latency);
 
+  // The p99 at most `refresh` old, from the same cache as classify(): cheap enough per request.
+  // 0 ns when there is no sample in the recent windows.
+  Nanos recent_p99(TimePoint now);
+
   // How many shards hold counters (a thread of that shard recorded), for tests.
   std::size_t shards_in_use() const;
 

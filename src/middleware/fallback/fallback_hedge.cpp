@@ -38,25 +38,14 @@ upstream::ShadowEndpoint FallbackMiddleware::pick(const std::string& cluster) {
 }
 
 std::chrono::nanoseconds FallbackMiddleware::hedge_budget() {
-  constexpr std::chrono::nanoseconds kBudgetRefresh = std::chrono::milliseconds(100);
   const auto& h = config_.hedge;
   if (h.p99_multiple <= 0 || !h.answered_latency) return h.after;
-  const SteadyTime now = clock_.now();
-  const int64_t now_ns = now.time_since_epoch().count();
-  int64_t next = budget_next_ns_.load(std::memory_order_relaxed);
-  if (now_ns >= next && budget_next_ns_.compare_exchange_strong(
-                            next, now_ns + kBudgetRefresh.count(), std::memory_order_relaxed)) {
-    const auto p99 = h.answered_latency->quantile(now, 0.99);
-    auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(p99 * h.p99_multiple);
-    budget = std::max<std::chrono::nanoseconds>(h.floor, budget);
-    budget =
-        std::min<std::chrono::nanoseconds>(h.ceiling.count() > 0 ? h.ceiling : h.timeout, budget);
-    budget_ns_.store(budget.count(), std::memory_order_relaxed);
-    return budget;
-  }
-  const int64_t cached = budget_ns_.load(std::memory_order_relaxed);
-  // Before the first computation lands (another thread is at it): the floor.
-  return cached > 0 ? std::chrono::nanoseconds(cached) : std::chrono::nanoseconds(h.floor);
+  // recent_p99() is the estimator's cached quantile (recomputed at most every refresh period):
+  // summing every bucket per request would cost more than the request.
+  const auto p99 = h.answered_latency->recent_p99(clock_.now());
+  auto budget = std::chrono::duration_cast<std::chrono::nanoseconds>(p99 * h.p99_multiple);
+  budget = std::max<std::chrono::nanoseconds>(h.floor, budget);
+  return std::min<std::chrono::nanoseconds>(h.ceiling.count() > 0 ? h.ceiling : h.timeout, budget);
 }
 
 bool FallbackMiddleware::start_hedge(Exchange& ex) {

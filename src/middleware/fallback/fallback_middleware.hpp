@@ -173,10 +173,6 @@ class FallbackMiddleware final : public Middleware {
   std::shared_ptr<resilience::ResponseCache> cache_;
   std::shared_ptr<std::atomic<int>> background_ = std::make_shared<std::atomic<int>>(0);
   std::shared_ptr<observe::LatencyEstimator> latency_;
-  // hedge_budget()'s last value and when to compute it again (reading the estimator sums every
-  // bucket, so it is done at most every kBudgetRefresh, not per request).
-  std::atomic<int64_t> budget_ns_{0};
-  std::atomic<int64_t> budget_next_ns_{INT64_MIN};
   const Clock& clock_;
   ClusterBinder binder_;
   std::vector<std::string> clusters_;  // named by upstream fallbacks

@@ -20,14 +20,16 @@ struct RouteLatencies {
   std::map<std::string, std::shared_ptr<observe::LatencyEstimator>> by_route;
 };
 
-std::shared_ptr<observe::LatencyEstimator> latency_for(GatewayServices* services,
-                                                       const std::string& route,
-                                                       std::chrono::milliseconds window) {
-  if (services == nullptr) return std::make_shared<observe::LatencyEstimator>(window);
+// `refresh`: how stale the estimator's cached quantiles may get (see LatencyEstimator).
+std::shared_ptr<observe::LatencyEstimator> latency_for(
+    GatewayServices* services, const std::string& route, std::chrono::milliseconds window,
+    std::chrono::milliseconds refresh = std::chrono::milliseconds(500)) {
+  if (services == nullptr) return std::make_shared<observe::LatencyEstimator>(window, refresh);
   auto& all = services->shared.get_or_emplace<RouteLatencies>();
   std::lock_guard lock(all.mu);
-  auto& slot = all.by_route[route + "/" + std::to_string(window.count())];
-  if (!slot) slot = std::make_shared<observe::LatencyEstimator>(window);
+  auto& slot = all.by_route[route + "/" + std::to_string(window.count()) + "/" +
+                            std::to_string(refresh.count())];
+  if (!slot) slot = std::make_shared<observe::LatencyEstimator>(window, refresh);
   return slot;
 }
 
@@ -97,7 +99,10 @@ HedgeSettings read_hedge(const Settings& h, const MiddlewareSpec& spec,
   if (out.p99_multiple > 0 && out.ceiling.count() > 0 && out.ceiling < out.floor)
     h.error("max_ms", "must be at least floor_ms");
   if (out.p99_multiple > 0)
-    out.answered_latency = latency_for(spec.services, spec.route + "#hedge", window);
+    // The hedge budget follows the answered calls' p99 within 100 ms: its budget can rise at
+    // most × p99_multiple per refresh (docs/RESILIENCE.md), so the refresh sets that pace.
+    out.answered_latency =
+        latency_for(spec.services, spec.route + "#hedge", window, std::chrono::milliseconds(100));
   out.max_background =
       static_cast<int>(h.integer("max_background", out.max_background, 1, 100'000));
   const FallbackHedgeStats hedge = fallback_hedge_stats(metrics, spec.route, spec.name);

@@ -108,6 +108,22 @@ TEST(LatencyEstimator, ClassifyCacheRefreshesAfterInterval) {
   EXPECT_EQ(est.classify(kStart + milliseconds(1000), milliseconds(50)), LatencyBucket::kP50);
 }
 
+TEST(LatencyEstimator, RecentP99IsTheCachedQuantile) {
+  LatencyEstimator est(seconds(10), milliseconds(100));
+  EXPECT_EQ(est.recent_p99(kStart), nanoseconds(0));  // no sample
+  for (int i = 0; i < 100; ++i)
+    est.record(kStart, milliseconds(1));
+  // The next refresh, one period later, sees the first samples.
+  EXPECT_EQ(est.recent_p99(kStart + milliseconds(100)), est.quantile(kStart, 0.99));
+  for (int i = 0; i < 10000; ++i)
+    est.record(kStart, milliseconds(100));
+  // Until the refresh period passes the cached p99 stays; then it follows the new samples.
+  EXPECT_LT(est.recent_p99(kStart + milliseconds(150)), milliseconds(2));
+  const auto later = est.recent_p99(kStart + milliseconds(200));
+  EXPECT_EQ(later, est.quantile(kStart + milliseconds(200), 0.99));
+  EXPECT_GT(later, milliseconds(95));
+}
+
 TEST(LatencyEstimator, OldWindowsAgeOut) {
   LatencyEstimator est(seconds(10));
   for (int i = 0; i < 100; ++i)
