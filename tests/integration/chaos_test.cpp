@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/raw_client.hpp"
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -312,16 +313,8 @@ TEST(Chaos, DependencyUnavailableOpensBreakerAndFallbackAnswers) {
     ++upstream_hits;
     res.set_content("item-v1\n", "text/plain");
   });
-  const int up_port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serve([&] { upstream.listen_after_bind(); });
-  struct Stop {
-    httplib::Server& s;
-    std::thread& t;
-    ~Stop() {
-      s.stop();
-      t.join();
-    }
-  } stop{upstream, serve};
+  ServedUpstream served(upstream);
+  const int up_port = served.port();
 
   const std::string config = R"(
 workers: 1

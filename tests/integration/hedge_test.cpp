@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -33,10 +34,8 @@ TEST(Hedge, AnswersWithinTheBudgetWhileTheSlowCallRefreshesTheSnapshot) {
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     r.set_content(b, "text/plain");
   });
-  const int port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serving([&] { upstream.listen_after_bind(); });
-  while (!upstream.is_running())
-    std::this_thread::sleep_for(1ms);
+  ServedUpstream served(upstream);
+  const int port = served.port();
 
   SluiceProcess gw(R"(
 workers: 1
@@ -101,8 +100,6 @@ routes:
       m.find(R"(sluice_fallback_total{fallback="fallback:hedge",result="over_cap",route="api"} 1)"),
       std::string::npos)
       << m;
-  upstream.stop();
-  serving.join();
 }
 
 // With p99_multiple the budget follows the latency of the calls that answered their request.
@@ -118,10 +115,8 @@ TEST(Hedge, ABudgetFromTheP99IsNotRaisedByTheSlowCallsItCutShort) {
     if (grey && n % 2 == 0) std::this_thread::sleep_for(2000ms);
     r.set_content("ok", "text/plain");
   });
-  const int port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serving([&] { upstream.listen_after_bind(); });
-  while (!upstream.is_running())
-    std::this_thread::sleep_for(1ms);
+  ServedUpstream served(upstream);
+  const int port = served.port();
 
   SluiceProcess gw(R"(
 workers: 1
@@ -171,8 +166,6 @@ routes:
   // Every slow call (20 of the 40 grey requests), and a fast one only if this machine delayed
   // it past the budget.
   EXPECT_GE(std::stod(m.substr(at + series.size())), 20) << m;
-  upstream.stop();
-  serving.join();
 }
 
 // A client that leaves before its answer cancels its own request only: the hedged call goes on,
@@ -187,10 +180,8 @@ TEST(Hedge, AClientThatLeavesDoesNotCancelTheCallThatRefreshesTheSnapshot) {
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     r.set_content("v" + std::to_string(v), "text/plain");
   });
-  const int port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serving([&] { upstream.listen_after_bind(); });
-  while (!upstream.is_running())
-    std::this_thread::sleep_for(1ms);
+  ServedUpstream served(upstream);
+  const int port = served.port();
 
   SluiceProcess gw(R"(
 workers: 1
@@ -226,8 +217,6 @@ routes:
   ASSERT_TRUE(hedged);
   EXPECT_EQ(hedged->get_header_value("X-Sluice-Fallback"), "snap");
   EXPECT_EQ(hedged->body, "v2") << "the departed client's call went on and refreshed the snapshot";
-  upstream.stop();
-  serving.join();
 }
 
 TEST(Hedge, ConfigNeedsABudgetAClusterAndAFallbackForIt) {

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "security/password_hash.hpp"
 #include "support/jwt_signer.hpp"
 #include "support/raw_client.hpp"
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -178,14 +180,9 @@ class AuthService {
         res.set_content(R"({"why":"unknown token"})", "application/json");
       }
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    served_.emplace(server_);
   }
-  ~AuthService() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
+  int port() const { return served_->port(); }
   std::atomic<int> calls{0};
   // Under a lock: requests overlap (a slow one with the next), and their handlers run on
   // cpp-httplib's threads (ThreadSanitizer reported two handlers writing these at once).
@@ -202,8 +199,7 @@ class AuthService {
   mutable std::mutex mutex_;
   std::string last_forwarded_uri_, last_cookie_;
   httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
+  std::optional<ServedUpstream> served_;  // after server_: stopped before it is destroyed
 };
 
 std::string ext_auth_config(int port, bool failure_mode_allow) {

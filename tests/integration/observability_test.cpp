@@ -17,6 +17,7 @@
 
 #include "support/otlp_collector.hpp"
 #include "support/raw_client.hpp"
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -225,10 +226,8 @@ TEST(Observability, TailSamplingKeepsErrorsAndSlowRequestsAtRatioZero) {
     r.status = 503;
     r.set_content("down", "text/plain");
   });
-  const int port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serving([&] { upstream.listen_after_bind(); });
-  while (!upstream.is_running())
-    std::this_thread::sleep_for(1ms);
+  ServedUpstream served(upstream);
+  const int port = served.port();
 
   OtlpCollector collector;
   SluiceProcess gw(R"(
@@ -273,8 +272,6 @@ routes:
                 span_attribute(s, "sluice.sampled_by")["stringValue"].get<std::string>());
   }
   EXPECT_EQ(kept, (std::multiset<std::string>{"/broken error", "/slow slow"}));
-  upstream.stop();
-  serving.join();
 }
 
 // Trace Context Level 2 through the binary with curl: two traceparent fields are not a valid

@@ -14,12 +14,14 @@
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "support/nginx_process.hpp"
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/required_tool.hpp"
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -30,25 +32,18 @@ using namespace std::chrono_literals;
 // An httplib::Server on 127.0.0.1:port-0, listening in its own thread until destruction.
 class HttpUpstream {
  public:
-  HttpUpstream() = default;
-  ~HttpUpstream() { stop(); }
   httplib::Server& server() { return server_; }
   int start() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running())
-      std::this_thread::sleep_for(1ms);
+    served_.emplace(server_);
+    port_ = served_->port();
     return port_;
   }
-  void stop() {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  int port() const { return port_; }
+  void stop() { served_.reset(); }
+  int port() const { return port_; }  // kept after stop()
 
  private:
   httplib::Server server_;
-  std::thread thread_;
+  std::optional<ServedUpstream> served_;  // after server_: stopped before it is destroyed
   int port_ = 0;
 };
 

@@ -15,6 +15,7 @@
 #include "support/raw_upstream.hpp"
 #include "support/redis_test_server.hpp"
 #include "support/required_tool.hpp"
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 #include "support/write_upstream.hpp"
 
@@ -388,8 +389,8 @@ TEST(Resilience, UpstreamFallbackServesFromTheShadowOrTimesOutToTheNext) {
     std::this_thread::sleep_for(2000ms);
     res.set_content("too late", "text/plain");
   });
-  const int port = shadow.bind_to_any_port("127.0.0.1");
-  std::thread server([&] { shadow.listen_after_bind(); });
+  ServedUpstream served(shadow);
+  const int port = served.port();
   {
     SluiceProcess gw(R"(
 workers: 2
@@ -448,8 +449,6 @@ routes:
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->body, "from shadow, tier ");
   }
-  shadow.stop();
-  server.join();
 }
 
 TEST(Resilience, ExampleFallbackConfigPassesCheck) {

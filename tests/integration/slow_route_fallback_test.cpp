@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include "support/served_upstream.hpp"
 #include "support/sluice_process.hpp"
 
 namespace sluice::testing {
@@ -24,10 +25,8 @@ TEST(SlowRouteFallback, VipsGetTheSnapshotBeforeTheHandlerOnceTheRouteIsSlow) {
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     r.set_content("v" + std::to_string(calls.load()), "text/plain");
   });
-  const int port = upstream.bind_to_any_port("127.0.0.1");
-  std::thread serving([&] { upstream.listen_after_bind(); });
-  while (!upstream.is_running())
-    std::this_thread::sleep_for(1ms);
+  ServedUpstream served(upstream);
+  const int port = served.port();
 
   SluiceProcess gw(R"(
 upstreams:
@@ -77,9 +76,6 @@ routes:
   ASSERT_TRUE(other);
   EXPECT_EQ(other->get_header_value("X-Sluice-Fallback"), "");
   EXPECT_EQ(calls.load(), before + 1) << "other users still reach the upstream";
-
-  upstream.stop();
-  serving.join();
 }
 
 }  // namespace
