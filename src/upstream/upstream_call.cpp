@@ -9,6 +9,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cassert>
 #include <random>
 
 #include "core/body_parsing.hpp"
@@ -38,6 +39,29 @@ UpstreamCall::~UpstreamCall() {
   if (endpoint_ >= 0)
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
+}
+
+// The legal moves (the drawings in upstream_call.hpp), checked where they are written down.
+static_assert(UpstreamCall::legal(UpstreamCall::Phase::kTrying, UpstreamCall::Phase::kAnswered));
+static_assert(UpstreamCall::legal(UpstreamCall::Phase::kTrying, UpstreamCall::Phase::kCancelled));
+static_assert(UpstreamCall::legal(UpstreamCall::Phase::kStreamingAnswer,
+                                  UpstreamCall::Phase::kAnswered));
+static_assert(!UpstreamCall::legal(UpstreamCall::Phase::kAnswered, UpstreamCall::Phase::kTrying));
+static_assert(!UpstreamCall::legal(UpstreamCall::Phase::kCancelled,
+                                   UpstreamCall::Phase::kAnswered));
+static_assert(!UpstreamCall::legal(UpstreamCall::Phase::kTunneling,
+                                   UpstreamCall::Phase::kStreamingAnswer));
+static_assert(UpstreamCall::legal(UpstreamCall::Upload::kSent, UpstreamCall::Upload::kHead));
+static_assert(!UpstreamCall::legal(UpstreamCall::Upload::kBody, UpstreamCall::Upload::kHead));
+
+void UpstreamCall::enter(Phase next) {
+  assert(legal(phase_, next) && "UpstreamCall: a phase change the drawing does not allow");
+  phase_ = next;
+}
+
+void UpstreamCall::upload(Upload next) {
+  assert(legal(upload_, next) && "UpstreamCall: an upload step the drawing does not allow");
+  upload_ = next;
 }
 
 bool UpstreamCall::idempotent() const {
@@ -144,15 +168,15 @@ void UpstreamCall::try_once(int avoid) {
 
 void UpstreamCall::on_timer(error_code ec) {
   if (waiting_ == Wait::kBackoff) {
-    if (ec || done_) return;
+    if (ec || !trying()) return;
     waiting_ = Wait::kNone;
     return try_once(last_endpoint_);
   }
-  if (!ec && waiting_ == Wait::kTunnelIdle && tunneling_) {
+  if (!ec && waiting_ == Wait::kTunnelIdle && phase_ == Phase::kTunneling) {
     tunnel_idle_ = true;  // the upstream read ends with an error, taken as a clean end
     return end_tunnel();
   }
-  if (ec || (done_ && !streaming_response_)) return;
+  if (ec || (phase_ != Phase::kTrying && phase_ != Phase::kStreamingAnswer)) return;
   timed_out_ = true;
   if (waiting_ == Wait::kBlackHole) return on_timeout();
   // Closing the socket completes the pending operation with an error; it then sees timed_out_.
@@ -175,8 +199,8 @@ void UpstreamCall::on_timeout() {
 }
 
 void UpstreamCall::on_cancel() {
-  if (done_) return;
-  done_ = true;
+  if (!trying()) return;
+  enter(Phase::kCancelled);
   // The client is gone: close (never pool) the connection, release what this call held, and
   // leave the exchange alone (its Resume is stale now).
   if (conn_) {

@@ -31,6 +31,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -63,9 +64,62 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   ~UpstreamCall();
   void start();
 
+  // The call's phase. Tries (and retries: a backoff, then another try) happen in kTrying; an
+  // answer for the exchange (the upstream's, or a JSON error) ends it, through finish().
+  //
+  //   start ──► kTrying ──(the client went away: on_cancel)──────────────► kCancelled
+  //               ├──(a buffered answer, or a JSON 502/504)────────────────► kAnswered
+  //               ├──(an answer larger than buffer_response_bytes)──► kStreamingAnswer
+  //               │         (its last piece read, or the upstream failed)──► kAnswered
+  //               └──(101 to a WebSocket handshake)──────────────────► kTunneling
+  //                         (either side closed, idle, or failed)──────────► kAnswered
+  //
+  // kAnswered and kCancelled are final: what completes then (an upload write after an early
+  // answer, a timer) sees the phase and does nothing. The first piece of a large answer is read
+  // in kTrying (piece_pending_): a retry on its status drops it, deliver() streams the rest. A
+  // streamed answer or a tunnel lives in the stream the session holds: the client dropping it
+  // ends the call (the destructor), not on_cancel.
+  enum class Phase : std::uint8_t {
+    kTrying,           // tries run: connect, send, read; the exchange has no answer yet
+    kAnswered,         // the exchange has its whole answer; nothing of the call goes on
+    kStreamingAnswer,  // the head is the client's; the body is read as the client takes it
+    kTunneling,        // after a 101: raw bytes both ways
+    kCancelled,        // the client went away before the answer
+  };
+  // The request's way up, within a try; the answer is read at the same time (reading_answer_),
+  // since an upstream may answer before the whole body went up.
+  //
+  //   send() ──► kHead ──(head + buffered body written)──────────────► kSent
+  //                └──(head written; a streamed body)──► kBody ──(last piece)──► kSent
+  //
+  // A new try starts at kHead again; once a streamed body's piece went out (kBody, or kSent
+  // through kBody) there is no new try.
+  enum class Upload : std::uint8_t { kHead, kBody, kSent };
+  static constexpr bool legal(Phase from, Phase to) {
+    if (from == Phase::kTrying) return to != Phase::kTrying;
+    if (from == Phase::kStreamingAnswer || from == Phase::kTunneling) return to == Phase::kAnswered;
+    return false;  // kAnswered and kCancelled are final
+  }
+  static constexpr bool legal(Upload from, Upload to) {
+    switch (from) {
+      case Upload::kHead:
+        return true;
+      case Upload::kBody:
+        return to != Upload::kHead;  // no new try after a piece went out
+      case Upload::kSent:
+        return to == Upload::kHead;  // the next try
+    }
+    return false;
+  }
+
  private:
   using error_code = boost::system::error_code;
   enum class Wait { kNone, kConnect, kTry, kBlackHole, kTunnelIdle, kBackoff };
+  void enter(Phase next);
+  void upload(Upload next);
+  bool trying() const { return phase_ == Phase::kTrying; }
+  // A piece of a streamed request body went out in this call: the request cannot be sent again.
+  bool body_went_out() const { return request_stream_ && upload_ != Upload::kHead; }
 
   // After a 101: the upstream's raw bytes, to the client.
   class UpstreamTunnel final : public BodyStream {
@@ -133,7 +187,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void end_try(bool keep_connection);
   void deliver();
   void fail(int status, std::string_view error, std::string message);
-  void finish();
+  void finish(Phase next = Phase::kAnswered);
   bool idempotent() const;
 
   std::shared_ptr<const ProxyRoute> route_;
@@ -149,8 +203,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body,
                                                     detail::FieldAllocator<char>>>
       parser_;
-  SimpleAnswer simple_;  // the answer read without Beast's parser (see simple_answer.hpp)
-  bool simple_read_ = false;
+  SimpleAnswer simple_;        // the answer read without Beast's parser (see simple_answer.hpp)
   std::string response_body_;  // the buffered answer, or the streamed piece the client is sent
   std::shared_ptr<BodyStream> request_stream_;  // the client's body, when the server streams it
   std::string chunk_head_;                      // "<hex size>\r\n" of a request body chunk
@@ -158,29 +211,34 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   UpstreamTunnel tunnel_stream_{*this};
   std::shared_ptr<BodyStream> client_tunnel_;  // the client's raw bytes after the 101
   std::string upgrade_;                        // the Upgrade value forwarded (websocket)
-  bool tunneling_ = false;                     // 101 received: raw bytes both ways
-  bool tunnel_idle_ = false;                   // closed for lack of traffic: a clean end
   BodyStream::ReadFn piece_reader_;            // the client's read of the next answer piece
   SteadyTime started_;
   std::optional<SteadyTime> deadline_;      // the whole request
   std::optional<SteadyTime> try_deadline_;  // this try
-  Wait waiting_ = Wait::kNone;
   std::uint64_t timer_generation_ = 0;
   int endpoint_ = -1;
   int retries_ = 0;
   int last_endpoint_ = -1;                   // the last try's endpoint, which a retry avoids
   std::chrono::milliseconds next_delay_{0};  // the backoff before the retry may_retry allowed
-  bool holds_retry_slot_ = false;
-  bool reused_ = false;
-  bool fresh_retry_done_ = false;
-  bool timed_out_ = false;
-  bool done_ = false;          // the exchange has its answer (a streamed body may go on)
-  bool body_started_ = false;  // pieces of a streamed request body went out: no retry
-  bool upstream_keep_alive_ = false;
-  bool request_sent_ = false;        // the whole request (head and body) went upstream this try
-  bool reading_answer_ = false;      // a read of the answer is outstanding
-  bool streaming_response_ = false;  // the answer's body is being streamed to the client
-  bool piece_pending_ = false;       // response_body_ holds the first piece, not yet read
+
+  // The states, explicit (drawn at Phase and Upload above); moved only through enter() and
+  // upload(), which assert a legal move in debug builds.
+  Phase phase_ = Phase::kTrying;
+  Upload upload_ = Upload::kHead;  // this try's request; beside it, at the same time:
+  bool reading_answer_ = false;    // a read of the answer is outstanding (early answers)
+  Wait waiting_ = Wait::kNone;     // what the timer is armed for
+
+  // Facts, not states: what happened in this call or this try, read by later steps.
+  // Of the call:
+  bool holds_retry_slot_ = false;  // the cluster's retry budget counts this call's retry
+  bool tunnel_idle_ = false;       // the tunnel was closed for lack of traffic: a clean end
+  // Of the try:
+  bool reused_ = false;               // the connection came from the pool
+  bool fresh_retry_done_ = false;     // the pooled connection failed and was replaced once
+  bool timed_out_ = false;            // the timer fired: the pending operation's error is that
+  bool simple_read_ = false;          // the answer was read by the fast reader (simple_)
+  bool upstream_keep_alive_ = false;  // the answer allows reusing the connection
+  bool piece_pending_ = false;        // response_body_ holds the answer's first piece, not yet read
 };
 
 }  // namespace sluice::upstream

@@ -32,7 +32,7 @@ void UpstreamCall::wait_response() {
 
 void UpstreamCall::on_received(error_code ec, std::size_t n) {
   reading_answer_ = false;
-  if (tunneling_) {
+  if (phase_ == Phase::kTunneling) {
     if (ec == asio::error::eof || (ec && tunnel_idle_)) return finish_tunnel({.last = true});
     if (ec) return finish_tunnel({.failed = true, .status = 502});
     tunnel_activity();
@@ -40,16 +40,17 @@ void UpstreamCall::on_received(error_code ec, std::size_t n) {
     take_buffered_bytes();
     return hand_piece({.data = response_body_});
   }
-  if (!streaming_response_ && done_) return;
+  if (phase_ != Phase::kTrying && phase_ != Phase::kStreamingAnswer) return;
   if (ec == asio::error::eof && parser_->is_header_done() && parser_->need_eof()) {
     parser_->put_eof(ec);  // a body delimited by the close: complete now
   }
   if (ec) {
-    if (streaming_response_) return end_response_stream({.failed = true, .status = 502});
+    if (phase_ == Phase::kStreamingAnswer)
+      return end_response_stream({.failed = true, .status = 502});
     return on_io_error(ec);
   }
   conn_->buffer.commit(n);
-  if (streaming_response_) return continue_response_piece();
+  if (phase_ == Phase::kStreamingAnswer) return continue_response_piece();
   parse_response();
 }
 
@@ -79,7 +80,7 @@ void UpstreamCall::parse_response() {
     case detail::body_status::done:
       return on_response();
     case detail::body_status::full:
-      streaming_response_ = piece_pending_ = true;
+      piece_pending_ = true;  // the answer's first piece: deliver() streams the rest
       return on_response();
     case detail::body_status::need_more:
       return wait_response();
@@ -121,7 +122,7 @@ void UpstreamCall::on_response() {
   else
     cluster_.record_success(static_cast<std::size_t>(endpoint_));
   if (cluster_.retry_on_status(status) && may_retry(false, answer_retry_after())) {
-    streaming_response_ = piece_pending_ = false;
+    piece_pending_ = false;
     end_try(reusable());
     return retry();
   }
@@ -145,13 +146,15 @@ void UpstreamCall::deliver() {
   // The header moves out of the parser; a streaming parser goes on reading the body.
   out.base() = std::move(parser_->get().base());
   out.body().clear();
+  Phase next = Phase::kAnswered;
   if (out.result_int() == 101) {  // a WebSocket handshake accepted: tunnel from here on
-    tunneling_ = true;
+    next = Phase::kTunneling;
     client_tunnel_ = ex_->upgrade_stream();
     arm(std::nullopt, Wait::kNone);
     tunnel_activity();
     ex_->set_response_body_stream(std::shared_ptr<BodyStream>(shared_from_this(), &tunnel_stream_));
-  } else if (streaming_response_) {
+  } else if (piece_pending_) {  // larger than buffer_response_bytes: the body streams
+    next = Phase::kStreamingAnswer;
     ex_->set_response_body_stream(
         std::shared_ptr<BodyStream>(shared_from_this(), &response_stream_));
   } else {
@@ -160,8 +163,9 @@ void UpstreamCall::deliver() {
   }
   out.version(version);
   strip_hop_by_hop(out.base());
-  if (tunneling_) out.set(http::field::upgrade, upgrade_);  // the session adds Connection
-  out.erase(http::field::content_length);                   // the server frames the body it writes
+  if (next == Phase::kTunneling)
+    out.set(http::field::upgrade, upgrade_);  // the session adds Connection
+  out.erase(http::field::content_length);     // the server frames the body it writes
   // Via: appended to the upstream's (rare), else one insert without a keyed lookup first. The
   // upstream's Via lines are one list (RFC 9110 §5.3): all of them are kept, sluice's entry last.
   bool has_via = false;
@@ -179,7 +183,7 @@ void UpstreamCall::deliver() {
   }
   ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
                     cluster_.clock().now() - started_);
-  finish();
+  finish(next);
 }
 
 }  // namespace sluice::upstream

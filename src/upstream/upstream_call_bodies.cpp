@@ -12,14 +12,14 @@ namespace asio = boost::asio;
 
 // A streamed request body: the next piece from the client, then written upstream.
 void UpstreamCall::send_body_piece() {
-  body_started_ = true;
+  upload(Upload::kBody);
   arm(std::nullopt, Wait::kTry);  // the client's pace is the server's body_timeout's business
   request_stream_->read(
       [self = shared_from_this()](BodyPiece piece) { self->on_body_piece(piece); });
 }
 
 void UpstreamCall::on_body_piece(BodyPiece piece) {
-  if (done_) return;
+  if (!trying()) return;
   if (piece.failed) {
     // The client stalled, sent too much or went away: nothing to answer upstream.
     end_try(false);
@@ -34,7 +34,7 @@ void UpstreamCall::on_body_piece(BodyPiece piece) {
   const auto wire =
       detail::body_piece_buffers(piece.data, piece.last, request_.chunked, chunk_head_);
   conn_->write(wire, [self = shared_from_this(), last = piece.last](error_code ec, std::size_t) {
-    if (self->done_) return;
+    if (!self->trying()) return;
     if (ec) return self->on_upload_error(ec);
     if (!last) return self->send_body_piece();
     self->body_sent();
@@ -52,7 +52,7 @@ void UpstreamCall::on_upload_error(error_code ec) {
 
 // The whole streamed body went out: the request's timeouts start now.
 void UpstreamCall::body_sent() {
-  request_sent_ = true;
+  upload(Upload::kSent);
   const auto now = cluster_.clock().now();
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, now + route_->timeout);
@@ -76,7 +76,8 @@ void UpstreamCall::read_response_piece(BodyStream::ReadFn fn) {
     piece_pending_ = false;
     return fn({.data = response_body_});
   }
-  if (!streaming_response_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
+  if (phase_ != Phase::kStreamingAnswer || !conn_ || piece_reader_)
+    return fn({.failed = true, .status = 502});
   response_body_.clear();
   piece_reader_ = std::move(fn);
   continue_response_piece();
@@ -94,7 +95,7 @@ void UpstreamCall::continue_response_piece() {
   const bool last = status == detail::body_status::done;
   arm(std::nullopt, Wait::kTry);  // a slow client is the server's body_timeout's business
   if (last) {
-    streaming_response_ = false;
+    enter(Phase::kAnswered);
     end_try(reusable());
   }
   hand_piece({.data = response_body_, .last = last});
@@ -111,7 +112,7 @@ void UpstreamCall::hand_piece(BodyPiece piece) {
 // The upstream failed (or timed out) in the middle of a streamed answer: the client's read
 // fails, and the client connection is aborted (its head is already out).
 void UpstreamCall::end_response_stream(BodyPiece piece) {
-  streaming_response_ = false;
+  enter(Phase::kAnswered);
   if (endpoint_ >= 0)
     cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   end_try(false);

@@ -34,7 +34,7 @@ void UpstreamCall::connect_fresh() {
 }
 
 void UpstreamCall::on_connected(error_code ec) {
-  if (done_) return;
+  if (!trying()) return;
   if (timed_out_) return on_timeout();
   if (ec)
     return on_connect_failure(ec == asio::error::connection_refused ? "connection refused"
@@ -56,7 +56,7 @@ void UpstreamCall::on_connected(error_code ec) {
 }
 
 void UpstreamCall::on_handshake(error_code ec) {
-  if (done_) return;
+  if (!trying()) return;
   if (timed_out_) {
     cluster_.record_tls_failure("timeout");
     return on_timeout();

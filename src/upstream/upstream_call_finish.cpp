@@ -26,7 +26,7 @@ namespace http = beast::http;
 void UpstreamCall::on_io_error(error_code ec) {
   if (timed_out_) return on_timeout();
   const bool nothing_received = !parser_->got_some() && conn_->buffer.size() == 0;
-  if (reused_ && nothing_received && !fresh_retry_done_ && !body_started_) {
+  if (reused_ && nothing_received && !fresh_retry_done_ && !body_went_out()) {
     // The pooled connection died under us (closed between the check and the write): once, on
     // a fresh connection to the same endpoint; this is not a retry of the request.
     fresh_retry_done_ = true;
@@ -63,7 +63,7 @@ bool UpstreamCall::may_retry(bool nothing_sent,
                              std::optional<std::chrono::milliseconds> retry_after) {
   const auto& policy = cluster_.config().retries;
   if (retries_ >= policy.max) return false;
-  if (body_started_) return false;  // the streamed body's pieces that went out are gone
+  if (body_went_out()) return false;  // the streamed body's pieces that went out are gone
   if (!nothing_sent && !idempotent()) return false;
   next_delay_ = policy.backoff.delay(retries_ + 1, uniform_draw());
   if (retry_after) {
@@ -112,7 +112,7 @@ std::optional<std::chrono::milliseconds> UpstreamCall::answer_retry_after() cons
 }
 
 bool UpstreamCall::reusable() const {
-  if (!request_sent_) return false;  // answered before the whole body went up
+  if (upload_ != Upload::kSent) return false;  // answered before the whole body went up
   if (simple_read_) return conn_ && upstream_keep_alive_ && conn_->buffer.size() == 0;
   return conn_ && parser_ && parser_->is_done() && upstream_keep_alive_ && !parser_->need_eof() &&
          conn_->buffer.size() == 0;
@@ -153,15 +153,18 @@ void UpstreamCall::fail(int status, std::string_view error, std::string message)
   finish();
 }
 
-void UpstreamCall::finish() {
-  if (done_) return;
-  done_ = true;
-  if (!streaming_response_ && !tunneling_) end_try(false);
+// Ends the kTrying phase: `next` is kAnswered, or kStreamingAnswer / kTunneling when deliver()
+// handed the client a stream that goes on reading the connection.
+void UpstreamCall::finish(Phase next) {
+  if (!trying()) return;
+  enter(next);
+  if (next == Phase::kAnswered) end_try(false);
   if (holds_retry_slot_) cluster_.budget().retry_finished();
   holds_retry_slot_ = false;
   cluster_.budget().request_finished();
   resume_(Decision::respond());
-  if (tunneling_) pump_client_to_upstream();  // the handshake's answer is on its way
+  if (phase_ == Phase::kTunneling)
+    pump_client_to_upstream();  // the handshake's answer is on its way
 }
 
 }  // namespace sluice::upstream

@@ -30,7 +30,8 @@ void UpstreamCall::send() {
   prepare_parser(parser_, cluster_.config().max_response_bytes,
                  request_.method == http::verb::head);
   simple_read_ = false;
-  request_sent_ = reading_answer_ = false;
+  upload(Upload::kHead);
+  reading_answer_ = false;
   response_body_.clear();
   serialize_head(
       request_,
@@ -55,7 +56,7 @@ void UpstreamCall::send() {
 }
 
 void UpstreamCall::on_written(error_code ec) {
-  if (done_) return;
+  if (!trying()) return;
   if (ec) return on_io_error(ec);
   if (request_stream_) {
     // The answer is read while the body goes up: an upstream may answer early (a 413, a 401)
@@ -63,7 +64,7 @@ void UpstreamCall::on_written(error_code ec) {
     wait_response();
     return send_body_piece();
   }
-  request_sent_ = true;
+  upload(Upload::kSent);
   wait_response();
 }
 

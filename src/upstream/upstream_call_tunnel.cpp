@@ -12,7 +12,8 @@ namespace sluice::upstream {
 namespace asio = boost::asio;
 
 void UpstreamCall::read_tunnel_piece(BodyStream::ReadFn fn) {
-  if (!tunneling_ || !conn_ || piece_reader_) return fn({.failed = true, .status = 502});
+  if (phase_ != Phase::kTunneling || !conn_ || piece_reader_)
+    return fn({.failed = true, .status = 502});
   piece_reader_ = std::move(fn);
   if (conn_->buffer.size() == 0) return wait_response();
   take_buffered_bytes();  // bytes that came with the 101
@@ -28,7 +29,7 @@ void UpstreamCall::take_buffered_bytes() {
 
 void UpstreamCall::pump_client_to_upstream() {
   client_tunnel_->read([self = shared_from_this()](BodyPiece piece) {
-    if (!self->tunneling_) return;
+    if (self->phase_ != Phase::kTunneling) return;
     if (piece.failed) return self->end_tunnel();  // the client is gone
     self->tunnel_activity();
     if (piece.last) {          // the client ended its side: so does the upstream connection
@@ -43,7 +44,7 @@ void UpstreamCall::pump_client_to_upstream() {
     }
     self->conn_->write(asio::buffer(piece.data.data(), piece.data.size()),
                        [self](error_code ec, std::size_t) {
-                         if (!self->tunneling_) return;
+                         if (self->phase_ != Phase::kTunneling) return;
                          if (ec) return self->end_tunnel();
                          self->pump_client_to_upstream();
                        });
@@ -58,13 +59,13 @@ void UpstreamCall::tunnel_activity() {
 
 // A side failed: closing the upstream socket ends the pending read, and with it the tunnel.
 void UpstreamCall::end_tunnel() {
-  if (!tunneling_ || !conn_) return;
+  if (phase_ != Phase::kTunneling || !conn_) return;
   error_code ignored;
   conn_->socket.close(ignored);
 }
 
 void UpstreamCall::finish_tunnel(BodyPiece piece) {
-  tunneling_ = false;
+  enter(Phase::kAnswered);
   end_try(false);  // never pooled
   hand_piece(piece);
 }
