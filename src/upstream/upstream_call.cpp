@@ -9,7 +9,6 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <cassert>
 #include <random>
 
 #include "core/body_parsing.hpp"
@@ -53,16 +52,6 @@ static_assert(!UpstreamCall::legal(UpstreamCall::Phase::kTunneling,
                                    UpstreamCall::Phase::kStreamingAnswer));
 static_assert(UpstreamCall::legal(UpstreamCall::Upload::kSent, UpstreamCall::Upload::kHead));
 static_assert(!UpstreamCall::legal(UpstreamCall::Upload::kBody, UpstreamCall::Upload::kHead));
-
-void UpstreamCall::enter(Phase next) {
-  assert(legal(phase_, next) && "UpstreamCall: a phase change the drawing does not allow");
-  phase_ = next;
-}
-
-void UpstreamCall::upload(Upload next) {
-  assert(legal(upload_, next) && "UpstreamCall: an upload step the drawing does not allow");
-  upload_ = next;
-}
 
 bool UpstreamCall::idempotent() const {
   switch (request_.method) {

@@ -31,6 +31,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cassert>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -115,8 +116,15 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  private:
   using error_code = boost::system::error_code;
   enum class Wait { kNone, kConnect, kTry, kBlackHole, kTunnelIdle, kBackoff };
-  void enter(Phase next);
-  void upload(Upload next);
+  // The only writers of phase_ and upload_; a move the drawings do not allow is a bug.
+  void enter(Phase next) {
+    assert(legal(phase_, next) && "UpstreamCall: a phase change the drawing does not allow");
+    phase_ = next;
+  }
+  void upload(Upload next) {
+    assert(legal(upload_, next) && "UpstreamCall: an upload step the drawing does not allow");
+    upload_ = next;
+  }
   bool trying() const { return phase_ == Phase::kTrying; }
   // A piece of a streamed request body went out in this call: the request cannot be sent again.
   bool body_went_out() const { return request_stream_ && upload_ != Upload::kHead; }
