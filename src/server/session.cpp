@@ -144,7 +144,7 @@ void Session::on_wait() {
 
 void Session::watch_client() {
   // A streamed body reads the socket itself and sees the client go away there.
-  if (watching_ || closed_ || !busy() || (streaming_ && !body_done_)) return;
+  if (watching_ || closed_ || !busy() || body_unread()) return;
   watching_ = true;
   socket_.async_wait(Socket::wait_read, [self = self()](error_code ec) {
     self->watching_ = false;
@@ -182,8 +182,8 @@ void Session::begin_request() {
   phase_ = Phase::kIdle;
   linger_on_close_ = false;
   timed_out_ = false;
-  streaming_ = piece_pending_ = body_done_ = false;
-  upgrade_ = tunnel_ = false;
+  move_to(BodyRead::kWhole);
+  move_to(Upgrade::kNone);
   body_.clear();
   if (buffer_.size() > 0) return parse();
   // Between requests the connection may idle for idle_timeout; once the first byte of a
@@ -194,7 +194,7 @@ void Session::begin_request() {
 
 void Session::read() {
   reading_ = true;
-  async_read_some(buffer_.prepare(streaming_ ? 64 * 1024 : 16 * 1024),
+  async_read_some(buffer_.prepare(streamed() ? 64 * 1024 : 16 * 1024),
                   [self = self()](error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
@@ -214,7 +214,7 @@ void Session::on_read(error_code ec, std::size_t n) {
   if (ec) return on_read_error(ec);
   buffer_.commit(n);
   if (phase_ == Phase::kProxyHeader) return on_proxy_header();
-  if (body_reader_) return tunnel_ || upgrade_ ? deliver_tunnel_piece() : continue_body_piece();
+  if (body_reader_) return raw_input() ? deliver_tunnel_piece() : continue_body_piece();
   parse();
 }
 
@@ -295,7 +295,7 @@ void Session::parse_body() {
     case detail::body_status::done:
       return dispatch();
     case detail::body_status::full:
-      streaming_ = piece_pending_ = true;
+      move_to(BodyRead::kFirstPiece);
       return dispatch();
     case detail::body_status::need_more:
       return read();
@@ -316,7 +316,7 @@ void Session::on_read_error(error_code ec) {
     server_.proxy_header_failed(timed_out_ ? "timeout" : "closed");
     return close();
   }
-  if (body_reader_ && (tunnel_ || upgrade_) && ec == asio::error::eof) {
+  if (body_reader_ && raw_input() && ec == asio::error::eof) {
     closing_ = true;  // the client ended its side of the tunnel
     deadline_ = SteadyTime::max();
     return hand_body_piece({.last = true});
@@ -379,7 +379,7 @@ void Session::dispatch() {
   // The header moves out of the parser; a streaming parser goes on reading the body.
   request_.base() = std::move(parser_->get().base());
   request_.body().clear();
-  if (!streaming_) {
+  if (!streamed()) {
     request_.body().swap(body_);
     parser_.reset();
   }
@@ -390,13 +390,14 @@ void Session::dispatch() {
   exchange_.context().set_client_ip(client_ip_);
   exchange_.context().set_peer_ip(client_ip_);
   if (tls_ready()) exchange_.context().set_tls(true, client_cert_subject_, client_cert_san_);
-  drive().set_bytes_in(streaming_ ? body_.size() : request_.body().size());
-  if (streaming_)
+  drive().set_bytes_in(streamed() ? body_.size() : request_.body().size());
+  if (streamed())
     drive().set_request_body_stream(std::shared_ptr<BodyStream>(self(), &request_body_));
   // The parser's flag first: the keyed lookup runs only for the rare upgrade request.
-  upgrade_ = connection_upgrade && !streaming_ && request_.method() == http::verb::get &&
-             request_.find(http::field::upgrade) != request_.end();
-  if (upgrade_) drive().set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
+  if (connection_upgrade && !streamed() && request_.method() == http::verb::get &&
+      request_.find(http::field::upgrade) != request_.end())
+    move_to(Upgrade::kAsked);
+  if (raw_input()) drive().set_upgrade_stream(std::shared_ptr<BodyStream>(self(), &client_tunnel_));
   server_.dispatcher().dispatch(exchange_, dispatch_state_.get(), [this] {
     write_response(request_keep_alive_ && !closing_ && !server_.draining());
   });
@@ -497,7 +498,7 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
       w.number(response_.body().size());
     w.literal("\r\n");
   }
-  if (tunnel_)
+  if (upgrade_ == Upgrade::kTunnel)
     w.literal("Connection: Upgrade\r\n");
   else if (!keep_alive)
     w.literal("Connection: close\r\n");
@@ -515,17 +516,19 @@ void Session::write_response(bool keep_alive) {
   const bool with_body = !(status < 200 || status == 204 || status == 304);
   // A streamed request body that the handler did not read to its end leaves the connection
   // in the middle of a message: answer, then close.
-  if (streaming_ && !body_done_) {
+  if (body_unread()) {
     keep_alive = false;
     linger_on_close_ = true;
   }
   out_stream_ = drive().take_response_body_stream();
   // 101 with a stream for an upgrade request: the connection becomes a tunnel.
-  tunnel_ = status == 101 && upgrade_ && out_stream_ != nullptr;
-  if (tunnel_) keep_alive = false;
-  if (out_stream_ && !tunnel_ && (!with_body || head_request_)) out_stream_.reset();
+  if (status == 101 && upgrade_ == Upgrade::kAsked && out_stream_ != nullptr)
+    move_to(Upgrade::kTunnel);
+  const bool tunnel = upgrade_ == Upgrade::kTunnel;
+  if (tunnel) keep_alive = false;
+  if (out_stream_ && !tunnel && (!with_body || head_request_)) out_stream_.reset();
   out_chunked_ = false;
-  if (out_stream_ && !tunnel_ && !out_stream_->length()) {
+  if (out_stream_ && !tunnel && !out_stream_->length()) {
     if (response_.version() == 11)
       out_chunked_ = true;
     else
@@ -574,7 +577,8 @@ void Session::end_response(error_code ec, bool keep_alive) {
   out_stream_.reset();
   drive().set_request_body_stream(nullptr);  // they point back at this session
   drive().set_upgrade_stream(nullptr);
-  if (!ec && !keep_alive && linger_on_close_ && !tunnel_) return close_lingering();
+  if (!ec && !keep_alive && linger_on_close_ && upgrade_ != Upgrade::kTunnel)
+    return close_lingering();
   if (ec || !keep_alive) return close();
   // Pipelined requests answered synchronously would nest one call chain per request: past a
   // few, the next one starts from the scheduler.

@@ -25,6 +25,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cassert>
 #include <optional>
 #include <string>
 
@@ -200,7 +201,53 @@ class Session final : public ExchangeHost {
   bool request_started() const { return phase_ >= Phase::kHead && phase_ <= Phase::kResponding; }
   bool tls_ready() const { return tls_ != nullptr && phase_ > Phase::kHandshake; }
 
-  // Conditions of the connection, beside the phase.
+  // The request body's reading, beside the phase (a streamed body is read while the handler
+  // runs and while the response is written):
+  //
+  //   begin_request ──► kWhole   (no body, or read whole before dispatch)
+  //                       └──(more than buffer_body_bytes: dispatched after the first piece)──┐
+  //                                                                                            ▼
+  //                     kEnded ◄──(the last piece read)── kStreaming ◄──(handed)── kFirstPiece
+  enum class BodyRead : std::uint8_t {
+    kWhole,       // not streamed: body_ (then the request) holds all of it
+    kFirstPiece,  // streamed; body_ holds the first piece, not handed to the handler yet
+    kStreaming,   // streamed; the socket is read as the handler asks
+    kEnded,       // streamed and read to its end: the connection is at a message boundary
+  };
+  // An upgrade (WebSocket) request, beside the phase:
+  //
+  //   begin_request ──► kNone ──(GET with Connection: upgrade and Upgrade)──► kAsked
+  //                               (the handler answers 101 with a stream)──► kTunnel
+  //
+  // kAsked and kTunnel read the client's bytes raw (the ClientTunnel stream); kTunnel is the
+  // connection's end: raw bytes both ways until either side closes.
+  enum class Upgrade : std::uint8_t { kNone, kAsked, kTunnel };
+  static constexpr bool legal(BodyRead from, BodyRead to) {
+    return to == BodyRead::kWhole || static_cast<int>(to) == static_cast<int>(from) + 1;
+  }
+  static constexpr bool legal(Upgrade from, Upgrade to) {
+    return to == Upgrade::kNone || static_cast<int>(to) == static_cast<int>(from) + 1;
+  }
+  // The only writers of body_read_ and upgrade_; a move the drawings do not allow is a bug.
+  void move_to(BodyRead next) {
+    assert(legal(body_read_, next) && "Session: a body step the drawing does not allow");
+    body_read_ = next;
+  }
+  void move_to(Upgrade next) {
+    assert(legal(upgrade_, next) && "Session: an upgrade step the drawing does not allow");
+    upgrade_ = next;
+  }
+  bool streamed() const { return body_read_ != BodyRead::kWhole; }
+  // A streamed body not read to its end: the socket is the handler's, and the connection is in
+  // the middle of a message.
+  bool body_unread() const {
+    return body_read_ == BodyRead::kFirstPiece || body_read_ == BodyRead::kStreaming;
+  }
+  bool raw_input() const { return upgrade_ != Upgrade::kNone; }  // reads hand raw bytes on
+  BodyRead body_read_ = BodyRead::kWhole;
+  Upgrade upgrade_ = Upgrade::kNone;
+
+  // Conditions of the connection, beside the phase: facts, and I/O that is pending.
   bool closed_ = false;
   bool reading_ = false;          // a read is pending on the socket (or the TLS stream)
   bool closing_ = false;          // drain or Connection: close: no request after this one
@@ -214,12 +261,7 @@ class Session final : public ExchangeHost {
   std::string client_cert_san_;
   bool head_request_ = false;
   bool request_keep_alive_ = false;
-  bool streaming_ = false;      // this request's body goes to the handler as a stream
-  bool piece_pending_ = false;  // body_ holds the stream's first piece, not delivered yet
-  bool body_done_ = false;      // the streamed body was read to its end
-  bool out_chunked_ = false;    // the streamed response is written with chunked framing
-  bool upgrade_ = false;        // the request asked to switch protocols
-  bool tunnel_ = false;         // it did (101): raw bytes both ways until either side closes
+  bool out_chunked_ = false;  // the streamed response is written with chunked framing
 };
 
 }  // namespace sluice::server

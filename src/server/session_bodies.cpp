@@ -21,12 +21,12 @@ std::optional<std::uint64_t> Session::RequestBody::length() const {
 // socket gives, at most buffer_body_bytes at a time. The socket is read only on demand, so a
 // slow upstream slows the client down instead of filling memory.
 void Session::read_body_piece(BodyStream::ReadFn fn) {
-  if (!streaming_ || closed_ || body_reader_) return fn({.failed = true, .status = 400});
-  if (piece_pending_) {
-    piece_pending_ = false;
+  if (!streamed() || closed_ || body_reader_) return fn({.failed = true, .status = 400});
+  if (body_read_ == BodyRead::kFirstPiece) {
+    move_to(BodyRead::kStreaming);
     return fn({.data = body_});
   }
-  if (body_done_) return fn({.last = true});
+  if (body_read_ == BodyRead::kEnded) return fn({.last = true});
   body_.clear();
   body_reader_ = std::move(fn);
   continue_body_piece();
@@ -45,9 +45,10 @@ void Session::continue_body_piece() {
     return read();
   }
   deadline_ = SteadyTime::max();
-  body_done_ = status == detail::body_status::done;
+  const bool last = status == detail::body_status::done;
+  if (last) move_to(BodyRead::kEnded);
   drive().set_bytes_in(exchange_.bytes_in() + body_.size());
-  hand_body_piece({.data = body_, .last = body_done_});
+  hand_body_piece({.data = body_, .last = last});
 }
 
 // Gives a piece to the handler's pending read (which may start the next read).
