@@ -16,6 +16,11 @@
 // dispatched after its first piece and handed to the handler as a BodyStream that reads the
 // socket only when the handler asks (back-pressure; memory bounded by one piece). A response
 // with a BodyStream is written piece by piece, with Content-Length or chunked.
+//
+// Files, one per step: session.cpp (the connection's start, the worker's hooks),
+// session_read.cpp (reading and checking a request, dispatch), session_respond.cpp (the
+// response head and its write, the next request), session_bodies.cpp (streamed bodies both
+// ways, tunnel bytes), session_close.cpp (close, TLS close_notify, lingering close, reset).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
