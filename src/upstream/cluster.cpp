@@ -89,6 +89,19 @@ void Cluster::record_tls_failure(const char* reason) const {
     metrics_.tls_handshake_errors->Add({{"cluster", config_.name}, {"reason", reason}}).Increment();
 }
 
+std::optional<Cluster::TlsFailure> Cluster::tls_handshake_done(
+    const UpstreamConnection& conn, const boost::system::error_code& ec) const {
+  SSL* ssl = conn.tls->native_handle();
+  if (!ec) {
+    record_tls_handshake(SSL_session_reused(ssl) == 1);
+    return std::nullopt;
+  }
+  const char* reason = upstream_tls_failure_reason(ssl, ec);
+  record_tls_failure(reason);
+  tls_->forget_session(conn.endpoint);
+  return TlsFailure{reason, upstream_tls_failure_detail(ssl, ec)};
+}
+
 ConnectionPool* Cluster::pool() {
   if (server::current_io_context() == nullptr) return nullptr;
   const int slot = worker_slot();

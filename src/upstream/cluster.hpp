@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,26 @@ class Cluster {
   // A handshake ended: counted (full or resumed, or the failure's reason).
   void record_tls_handshake(bool resumed) const;
   void record_tls_failure(const char* reason) const;
+
+  // TLS on a fresh connection to endpoint `conn.endpoint` of a `tls:` cluster, one code path for
+  // every client of the cluster (the proxy's UpstreamCall, the shadow client): the stream with
+  // the cluster's verification, SNI and session resumption, then the client handshake; `done`
+  // gets its error_code. The caller checks its own state (cancelled, timed out), then
+  // tls_handshake_done() says what the handshake's end means.
+  template <class Handler>
+  void tls_handshake(UpstreamConnection& conn, Handler&& done) const {
+    conn.tls = std::make_unique<UpstreamTls::Stream>(conn.socket, tls_->context());
+    tls_->prepare(conn.tls->native_handle(), conn.endpoint);
+    conn.tls->async_handshake(boost::asio::ssl::stream_base::client, std::forward<Handler>(done));
+  }
+  struct TlsFailure {
+    const char* reason;  // the sluice_upstream_tls_handshake_errors_total label
+    std::string detail;  // OpenSSL's account, for the error text
+  };
+  // Counts the handshake (full, resumed, or its failure's reason); a failure forgets the
+  // endpoint's session, so the next connection does a full handshake.
+  std::optional<TlsFailure> tls_handshake_done(const UpstreamConnection& conn,
+                                               const boost::system::error_code& ec) const;
   std::vector<std::unique_ptr<Endpoint>>& endpoints() { return endpoints_; }
 
   // The endpoint for a try, avoiding `avoid` when possible; -1 when the cluster is empty.

@@ -90,25 +90,13 @@ struct Call : std::enable_shared_from_this<Call> {
   // A cluster with `tls:` is spoken to over TLS, as the proxy does (verification, SNI, session
   // resumption per endpoint); a fixed `endpoint:` is plain HTTP.
   void handshake() {
-    const UpstreamTls* tls = to.cluster ? to.cluster->tls() : nullptr;
-    if (tls == nullptr) return write();
-    const auto endpoint = static_cast<std::size_t>(to.endpoint);
-    conn->tls = std::make_unique<UpstreamTls::Stream>(conn->socket, tls->context());
-    tls->prepare(conn->tls->native_handle(), endpoint);
-    conn->tls->async_handshake(
-        asio::ssl::stream_base::client, [self = shared_from_this()](boost::system::error_code ec) {
-          if (!self->done) return;
-          const UpstreamTls& t = *self->to.cluster->tls();
-          SSL* ssl = self->conn->tls->native_handle();
-          const auto i = static_cast<std::size_t>(self->to.endpoint);
-          if (ec) {
-            self->to.cluster->record_tls_failure(upstream_tls_failure_reason(ssl, ec));
-            t.forget_session(i);
-            return self->fail("TLS handshake: " + upstream_tls_failure_detail(ssl, ec));
-          }
-          self->to.cluster->record_tls_handshake(SSL_session_reused(ssl) == 1);
-          self->write();
-        });
+    if (!to.cluster || to.cluster->tls() == nullptr) return write();
+    to.cluster->tls_handshake(*conn, [self = shared_from_this()](boost::system::error_code ec) {
+      if (!self->done) return;
+      if (auto failure = self->to.cluster->tls_handshake_done(*self->conn, ec))
+        return self->fail("TLS handshake: " + failure->detail);
+      self->write();
+    });
   }
   // A pooled connection that the upstream closed meanwhile fails before any byte: once, fresh.
   void on_error(const char* what, boost::system::error_code ec) {

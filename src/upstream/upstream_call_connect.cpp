@@ -41,14 +41,12 @@ void UpstreamCall::on_connected(error_code ec) {
                                                                     : "connect failed");
   error_code ignored;
   conn_->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  if (const auto* tls = cluster_.tls()) {
+  if (cluster_.tls() != nullptr) {
     // The handshake runs under the connect timeout (still armed): connect_timeout_ms covers
     // both, as a new connection is not usable before its handshake is done.
-    conn_->tls = std::make_unique<UpstreamTls::Stream>(conn_->socket, tls->context());
-    tls->prepare(conn_->tls->native_handle(), static_cast<std::size_t>(endpoint_));
-    conn_->tls->async_handshake(
-        asio::ssl::stream_base::client,
-        conn_->keeping_alive([self = shared_from_this()](error_code e) { self->on_handshake(e); }));
+    cluster_.tls_handshake(*conn_, conn_->keeping_alive([self = shared_from_this()](error_code e) {
+      self->on_handshake(e);
+    }));
     return;
   }
   conn_->socket.non_blocking(true, ignored);  // eager_write: a plain write first
@@ -61,19 +59,13 @@ void UpstreamCall::on_handshake(error_code ec) {
     cluster_.record_tls_failure("timeout");
     return on_timeout();
   }
-  SSL* ssl = conn_->tls->native_handle();
-  if (ec) {
-    const char* reason = upstream_tls_failure_reason(ssl, ec);
-    cluster_.record_tls_failure(reason);
-    const auto& tls = *cluster_.tls();
-    tls.forget_session(static_cast<std::size_t>(endpoint_));
-    return on_connect_failure("TLS handshake failed (" + std::string(reason) +
-                                  ", checking the name \"" +
-                                  tls.verified_name(static_cast<std::size_t>(endpoint_)) +
-                                  "\"): " + upstream_tls_failure_detail(ssl, ec),
-                              "upstream_tls");
+  if (auto failure = cluster_.tls_handshake_done(*conn_, ec)) {
+    return on_connect_failure(
+        "TLS handshake failed (" + std::string(failure->reason) + ", checking the name \"" +
+            cluster_.tls()->verified_name(static_cast<std::size_t>(endpoint_)) +
+            "\"): " + failure->detail,
+        "upstream_tls");
   }
-  cluster_.record_tls_handshake(SSL_session_reused(ssl) == 1);
   send();
 }
 
