@@ -106,6 +106,52 @@ TEST_F(UpstreamTls, AFallbackToATlsClusterSpeaksTls) {
   }
 }
 
+// The fallback's client does the handshake through the same code as the proxy
+// (Cluster::tls_handshake): counted the same way, and an untrusted certificate fails it.
+TEST_F(UpstreamTls, AFallbacksHandshakesAreCountedAndAnUntrustedCertificateFailsIt) {
+  const auto fallback_to = [&](int port) {
+    return std::make_unique<SluiceProcess>(
+        "workers: 1\nupstreams:\n  secure:\n    endpoints: [\"localhost:" + std::to_string(port) +
+        "\"]\n    tls: { " + ca() +
+        " }\nroutes:\n  - name: f\n    middlewares:\n      - type: fallback\n"
+        "        fallbacks: [ { name: tls_shadow, kind: upstream, cluster: secure,\n"
+        "                       when: { status: [5xx] }, timeout_ms: 3000 } ]\n"
+        "    handler: { type: respond, status: 502 }\n");
+  };
+  auto trusted = upstream("up");
+  auto gw = fallback_to(trusted->port());
+  httplib::Client c("127.0.0.1", gw->port());
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.Get("/x");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body << gw->log();
+  }
+  auto metrics = scrape(gw->admin_port());
+  EXPECT_EQ(
+      sample(metrics, "sluice_upstream_tls_handshakes_total{cluster=\"secure\",resumed=\"false\"}"),
+      1)
+      << "one handshake, then the pooled connection\n"
+      << metrics;
+
+  auto stranger = upstream("stranger");
+  auto refused = fallback_to(stranger->port());
+  httplib::Client d("127.0.0.1", refused->port());
+  auto r = d.Get("/x");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502) << "the fallback failed: the route's own answer";
+  EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "");
+  metrics = scrape(refused->admin_port());
+  EXPECT_EQ(
+      sample(metrics,
+             "sluice_upstream_tls_handshake_errors_total{cluster=\"secure\",reason=\"untrusted_"
+             "certificate\"}"),
+      1)
+      << metrics;
+  EXPECT_EQ(
+      sample(metrics, "sluice_upstream_tls_handshakes_total{cluster=\"secure\",resumed=\"false\"}"),
+      0);
+}
+
 TEST_F(UpstreamTls, UnknownCaWrongNameAndExpiredCertificateAre502WithTheReason) {
   struct Case {
     std::string cert, tls, reason, detail;
