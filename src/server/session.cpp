@@ -1,8 +1,8 @@
 // Session, the connection's life outside a request: its start (the PROXY header, the TLS
 // handshake), the worker's hooks (post, the client watch while a request waits, the deadline
 // sweep). One file per step of a request: session_read.cpp (the request in), session_respond.cpp
-// (the answer out), session_bodies.cpp (streamed bodies both ways, tunnel bytes),
-// session_close.cpp (the connection's end).
+// (the answer out), session_bodies.cpp (streamed bodies both ways), session_tunnel.cpp (an
+// upgraded connection's raw bytes), session_close.cpp (the connection's end).
 #include "server/session.hpp"
 
 #include <spdlog/spdlog.h>

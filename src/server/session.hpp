@@ -20,7 +20,8 @@
 // Files, one per step: session.cpp (the connection's start, the worker's hooks),
 // session_read.cpp (reading and checking a request, dispatch), session_respond.cpp (the
 // response head and its write, the next request), session_bodies.cpp (streamed bodies both
-// ways, tunnel bytes), session_close.cpp (close, TLS close_notify, lingering close, reset).
+// ways), session_tunnel.cpp (an upgraded connection's raw bytes), session_close.cpp (close,
+// TLS close_notify, lingering close, reset).
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -1,7 +1,6 @@
 // Session, streamed bodies both ways: a request body larger than the server buffers is read
-// piece by piece as the handler asks (back-pressure), the raw bytes of an upgraded connection
-// likewise, and a streamed response body is written piece by piece. The rest of the session is
-// in session.cpp.
+// piece by piece as the handler asks (back-pressure), and a streamed response body is written
+// piece by piece. The raw bytes of an upgraded connection: session_tunnel.cpp.
 #include <boost/beast/http/error.hpp>
 
 #include "core/body_parsing.hpp"
@@ -56,20 +55,6 @@ void Session::hand_body_piece(BodyPiece piece) {
   auto fn = std::move(body_reader_);
   body_reader_ = nullptr;
   fn(piece);
-}
-
-// An upgrade request's tunnel, client to handler: whatever bytes arrive, as they arrive.
-void Session::read_tunnel_piece(BodyStream::ReadFn fn) {
-  if (closed_ || body_reader_) return fn({.failed = true, .status = 400});
-  body_reader_ = std::move(fn);
-  if (buffer_.size() > 0) return deliver_tunnel_piece();
-  read();
-}
-
-void Session::deliver_tunnel_piece() {
-  body_.assign(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-  buffer_.consume(buffer_.size());
-  hand_body_piece({.data = body_});
 }
 
 void Session::fail_body_piece(int status) {
