@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace sluice::queue {
 
 LocalStorage::LocalStorage(const LogOptions& options, std::string name) : name_(std::move(name)) {
@@ -66,19 +68,48 @@ void LocalStorage::append(const QueuedRequest& request, std::function<void(Appen
 }
 
 void LocalStorage::fetch(std::size_t max, std::function<void(std::vector<StoredRecord>)> done) {
-  std::vector<StoredRecord> out;
+  if (parked()) {
+    done({});
+    return;
+  }
+  auto out = take_fresh(max);
   {
     std::lock_guard lock(mu_);
-    while (!fresh_.empty() && out.size() < max) {
-      out.push_back(std::move(fresh_.front()));
-      fresh_.pop_front();
-    }
+    for (const auto& r : out)
+      held_.insert(r.id);
   }
   done(std::move(out));
 }
 
+std::size_t LocalStorage::held() {
+  std::lock_guard lock(mu_);
+  return held_.size();
+}
+
+std::vector<StoredRecord> LocalStorage::take_fresh(std::size_t max) {
+  std::vector<StoredRecord> out;
+  std::lock_guard lock(mu_);
+  while (!fresh_.empty() && out.size() < max) {
+    out.push_back(std::move(fresh_.front()));
+    fresh_.pop_front();
+  }
+  return out;
+}
+
+void LocalStorage::let_go(std::vector<StoredRecord> records) {
+  std::lock_guard lock(mu_);
+  for (auto& r : records) {
+    held_.erase(r.id);
+    fresh_.push_back(std::move(r));
+  }
+  // Back in id order: handed out again (or moved) in arrival order.
+  std::sort(fresh_.begin(), fresh_.end(),
+            [](const StoredRecord& a, const StoredRecord& b) { return a.id < b.id; });
+}
+
 void LocalStorage::mark_done(std::uint64_t id) {
   std::lock_guard lock(mu_);
+  held_.erase(id);
   if (!log_->mark_done(id))  // it comes back after a restart: a duplicate, same key
     spdlog::warn("queue {}: the done-mark of write {} could not be written: {}", name_, id,
                  log_->last_error_text());
@@ -92,6 +123,7 @@ bool LocalStorage::bury(std::uint64_t id, const DeadLetter& letter) {
                   name_, id, dead_log_->last_error_text());
     return false;
   }
+  held_.erase(id);
   log_->mark_done(id);
   dead_[dead_id] = letter;
   return true;

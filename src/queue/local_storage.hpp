@@ -8,10 +8,12 @@
 //   s->append(request, [](Appended a) { ... });                 // `done` runs before it returns
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "queue/queue_storage.hpp"
@@ -40,7 +42,22 @@ class LocalStorage final : public QueueStorage {
   std::size_t dead_count() override;
   std::uint64_t bytes() override;
 
+  // As the spill of a Redis queue: while `*parked` is true (Redis is back) nothing is handed to
+  // the replayer, records it holds are taken back (let_go), and take_fresh() hands them to the
+  // move into the stream instead.
+  void park_while(std::shared_ptr<const std::atomic<bool>> parked) { parked_ = std::move(parked); }
+  bool all_mine() override { return !parked(); }
+  bool still_mine(std::uint64_t) override { return !parked(); }
+  void let_go(std::vector<StoredRecord> records) override;
+  // Up to `max` records not handed out, in id order (they are this caller's until mark_done or
+  // let_go).
+  std::vector<StoredRecord> take_fresh(std::size_t max);
+  // Records handed to the replayer by fetch() and not done, buried or let go.
+  std::size_t held();
+
  private:
+  bool parked() const { return parked_ && parked_->load(); }
+
   LocalStorage(const LogOptions& options, std::string name);
 
   std::string name_;
@@ -48,6 +65,8 @@ class LocalStorage final : public QueueStorage {
   std::unique_ptr<SegmentLog> log_, dead_log_;
   std::deque<StoredRecord> fresh_;            // stored, not fetched yet
   std::map<std::uint64_t, DeadLetter> dead_;  // by id in the dead-letter log
+  std::shared_ptr<const std::atomic<bool>> parked_;
+  std::set<std::uint64_t> held_;  // see held()
 };
 
 }  // namespace sluice::queue

@@ -60,11 +60,22 @@ class QueueStorage {
   virtual bool bury(std::uint64_t id, const DeadLetter& letter) = 0;
   // Keeps a counted attempt, so that max_attempts holds across restarts.
   virtual void count_attempt(std::uint64_t id, int attempts) = 0;
-  // Tells the storage which records this instance still holds (redis: resets their idle time,
-  // so that another instance does not claim them while they wait out a backoff).
-  virtual void hold(const std::vector<std::uint64_t>& ids) { (void)ids; }
-  // Periodic work (fsync of the local log; Redis: the stream's length). On the replayer thread.
+  // Periodic work (fsync of the local log; Redis: the leases, the stream's length, moving the
+  // spilled writes). On the replayer thread.
   virtual void tick() {}
+  // Whether this instance may still send a record it holds. False for a Redis partition whose
+  // lease this instance lost (its new owner delivers it), and for the local spill of a Redis
+  // queue once Redis is back (its writes move to the stream). all_mine(): a cheap "every record
+  // may be sent", so that the replayer looks at single records only when it is false.
+  virtual bool all_mine() { return true; }
+  virtual bool still_mine(std::uint64_t id) {
+    (void)id;
+    return true;
+  }
+  // Records the replayer held and no longer sends (not still_mine, nothing of their order key in
+  // flight): the storage takes them back, and hands them out again or leaves them to another
+  // instance.
+  virtual void let_go(std::vector<StoredRecord> records) { (void)records; }
 
   // Admin: the dead letters, requeue (a new record, the same key; its id or 0) and drop.
   virtual std::vector<DeadLetterView> dead_letters() = 0;

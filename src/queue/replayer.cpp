@@ -4,6 +4,7 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <unordered_set>
 
 #include "queue/retry_after.hpp"
@@ -45,6 +46,7 @@ void StoreAndForward::pump() {
   }
   for (std::size_t i : fetch)
     fetch_from(i);
+  let_go_lost();
   {
     std::lock_guard lock(mu_);
     if (paused_ || !sender_ || pending_.empty()) return;
@@ -79,6 +81,7 @@ void StoreAndForward::pump() {
         continue;
       }
       if (!key.empty() && !busy.insert(key).second) continue;
+      if (!e.from->still_mine(id)) continue;  // let go at the next pump (a key's later ones wait)
       e.in_flight = true;
       ++in_flight_;
       if (rate > 0) tokens_ -= 1;
@@ -91,6 +94,44 @@ void StoreAndForward::pump() {
                   s.request->method, s.request->target, s.attempt);
     sender(*io_, s.id, *s.request, s.attempt,
            [this, id = s.id](ReplayAnswer a) { on_answer(id, std::move(a)); });
+  }
+}
+
+void StoreAndForward::let_go_lost() {
+  std::vector<std::vector<StoredRecord>> gone(storages_.size());
+  {
+    std::lock_guard lock(mu_);
+    bool any = false;
+    for (const auto& st : storages_)
+      any = any || !st->all_mine();
+    if (!any) return;
+    // A record goes back to its storage only when nothing of its order key from the same
+    // storage is in flight (or kept): so that the next holder cannot overtake an earlier write
+    // of the key this instance is still sending.
+    std::set<std::pair<const QueueStorage*, std::string>> busy;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      Entry& e = it->second;
+      const std::string& key = e.request->order_key;
+      const bool keyed = !key.empty();
+      if (e.in_flight || e.from->still_mine(it->first) || (keyed && busy.contains({e.from, key}))) {
+        if (keyed && (e.in_flight || !e.from->still_mine(it->first))) busy.insert({e.from, key});
+        ++it;
+        continue;
+      }
+      for (std::size_t i = 0; i < storages_.size(); ++i) {
+        if (storages_[i].get() != e.from) continue;
+        if (held_[i] > 0) --held_[i];
+        gone[i].push_back({it->first, std::move(e.request), e.attempts});
+      }
+      it = pending_.erase(it);
+    }
+    update_gauges_locked();
+  }
+  for (std::size_t i = 0; i < storages_.size(); ++i) {
+    if (gone[i].empty()) continue;
+    spdlog::info("queue {}: {} held writes handed back to the {} storage", options_.name,
+                 gone[i].size(), storages_[i]->kind());
+    storages_[i]->let_go(std::move(gone[i]));
   }
 }
 
@@ -229,27 +270,13 @@ void StoreAndForward::tick() {
       }
     }
     for (std::size_t i = 0; i < storages_.size(); ++i) {
-      if (!storages_[i]->shared()) continue;
-      shared = true;
-      fetch_due_[i] = true;  // records other instances stored, or claimable ones
+      // A shared storage's records other instances stored; a local one's handed back (let_go).
+      fetch_due_[i] = true;
+      shared = shared || storages_[i]->shared();
     }
     update_gauges_locked();
   }
-  if (shared) {
-    // The records held (waiting or in flight) stay this instance's: a shared storage resets their
-    // idle time, so that nobody claims them while they wait out a backoff.
-    for (const auto& st : storages_) {
-      if (!st->shared()) continue;
-      std::vector<std::uint64_t> ids;
-      {
-        std::lock_guard lock(mu_);
-        for (const auto& [id, e] : pending_)
-          if (e.from == st.get()) ids.push_back(id);
-      }
-      st->hold(ids);
-    }
-    pump();
-  }
+  if (shared) pump();
   auto period = options_.log.fsync == FsyncPolicy::kInterval
                     ? std::min(options_.fsync_interval, std::chrono::milliseconds(1000))
                     : std::chrono::milliseconds(1000);

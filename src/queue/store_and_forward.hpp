@@ -153,6 +153,8 @@ class StoreAndForward {
   };
   void fetch_from(std::size_t index);  // on the replayer thread, without mu_
   void take(std::size_t index, std::vector<StoredRecord> records);
+  // Hands held records their storage no longer lets this instance send back to it.
+  void let_go_lost();
   // replayer.cpp — every function runs on the replayer thread.
   void pump();
   void on_answer(std::uint64_t id, ReplayAnswer answer);

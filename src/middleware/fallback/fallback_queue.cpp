@@ -251,9 +251,10 @@ void FallbackMiddleware::bind_queues(const ConfigBuild& build) {
           auto rec = std::make_shared<observe::ReplayRecord>();
           rec->queue = queue_name;
           // The id as the client saw it in X-Sluice-Queued.
-          rec->id = !redis            ? std::to_string(id)
-                    : id < (1u << 22) ? "local-" + std::to_string(id)
-                                      : queue::RedisStreamStorage::to_stream_id(id);
+          // (A Redis id is (ms since 2024) << 23, far above any id of the local spill.)
+          rec->id = !redis                          ? std::to_string(id)
+                    : id < (std::uint64_t{1} << 40) ? "local-" + std::to_string(id)
+                                                    : queue::RedisStreamStorage::label_of(id);
           rec->attempt = attempt;
           rec->method = r.method;
           rec->target = r.target;

@@ -38,8 +38,14 @@ void read_redis_queue(const Settings& q, QueueFallback& out) {
   r.group = s.string("group", r.group);
   if (r.group.empty()) s.error("group", "must not be empty");
   r.consumer = s.string("consumer");  // empty: <hostname>-<pid>
-  r.claim_min_idle = s.millis("claim_min_idle_ms", r.claim_min_idle);
-  if (r.claim_min_idle.count() < 100) s.error("claim_min_idle_ms", "must be >= 100");
+  r.partitions = static_cast<int>(
+      s.integer("partitions", r.partitions, 1, queue::RedisStreamStorage::kMaxPartitions));
+  r.lease = s.millis("lease_ms", r.lease);
+  if (r.lease.count() < 300) s.error("lease_ms", "must be >= 300");
+  r.dead_max_length = static_cast<std::size_t>(s.integer(
+      "dead_max_length", static_cast<std::int64_t>(r.dead_max_length), 1, std::int64_t{1} << 40));
+  r.dead_max_age = s.millis("dead_max_age_ms", r.dead_max_age);
+  if (r.dead_max_age.count() < 0) s.error("dead_max_age_ms", "must be >= 0 (0: no age limit)");
   r.max_length = static_cast<std::size_t>(
       s.integer("max_length", static_cast<std::int64_t>(r.max_length), 1, std::int64_t{1} << 40));
   r.on_down = s.choice("on_redis_down", {"local", "reject"}, "local") == "reject"
@@ -57,11 +63,10 @@ std::shared_ptr<queue::StoreAndForward> open_queue(const QueueFallback& q,
   const auto& o = q.options;
   queue::QueueMetrics m = fallback_queue_stats(metrics, o.name);
   if (o.backend == "local") return queue::StoreAndForward::open(o, m, error);
-  std::shared_ptr<queue::QueueStorage> spill;
+  std::shared_ptr<queue::LocalStorage> spill;
   if (!o.log.dir.empty()) {
-    auto local = queue::LocalStorage::open(o.log, o.name, error);
-    if (!local) return nullptr;
-    spill = std::move(local);
+    spill = queue::LocalStorage::open(o.log, o.name, error);
+    if (!spill) return nullptr;
   }
   auto redis = std::make_shared<queue::RedisStreamStorage>(
       q.redis, o.name, spill, fallback_queue_redis_stats(metrics, o.name));

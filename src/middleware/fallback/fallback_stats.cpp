@@ -79,8 +79,28 @@ queue::RedisQueueMetrics fallback_queue_redis_stats(prometheus::Registry* regist
                      .Name("sluice_queue_redis_down_total")
                      .Help("Writes that met Redis down: kept locally, or rejected (503)")
                      .Register(*registry);
-  return {&family.Add({{"queue", name}, {"result", "local"}}),
-          &family.Add({{"queue", name}, {"result", "rejected"}})};
+  queue::RedisQueueMetrics m;
+  m.down_local = &family.Add({{"queue", name}, {"result", "local"}});
+  m.down_rejected = &family.Add({{"queue", name}, {"result", "rejected"}});
+  auto& dropped = prometheus::BuildCounter()
+                      .Name("sluice_queue_dead_letters_dropped_total")
+                      .Help(
+                          "Dead letters dropped by the dead-letter stream's retention "
+                          "(dead_max_length, dead_max_age_ms), each also logged")
+                      .Register(*registry);
+  m.dead_dropped_count = &dropped.Add({{"queue", name}, {"bound", "length"}});
+  m.dead_dropped_age = &dropped.Add({{"queue", name}, {"bound", "age"}});
+  m.spill_moved = &prometheus::BuildCounter()
+                       .Name("sluice_queue_spill_moved_total")
+                       .Help("Writes kept locally while Redis was down, moved into the stream")
+                       .Register(*registry)
+                       .Add({{"queue", name}});
+  m.partitions_owned = &prometheus::BuildGauge()
+                            .Name("sluice_queue_partitions_owned")
+                            .Help("Partitions of a Redis queue this instance holds the lease of")
+                            .Register(*registry)
+                            .Add({{"queue", name}});
+  return m;
 }
 
 }  // namespace sluice::middleware
