@@ -11,7 +11,12 @@
            empty queue (GET /queues polled every 5 ms), and sluice's own drain duration (first
            delivered replay to empty); nginx's access log counts what arrived.
 
-  nice -n 10 python3 bench/load/queue.py [build/sluice] [enqueue|drain|both] [N]
+  drain-redis  the same drain with `backend: redis` (a redis-server started here, AOF everysec),
+           INSTANCES sluice instances (env, default 1) sharing the queue (writes sent through
+           all in turn); "empty" is read from Redis itself (every partition's XLEN and pending
+           list, every 5 ms), not from an instance's cached depth.
+
+  nice -n 10 python3 bench/load/queue.py [build/sluice] [enqueue|drain|drain-redis|both] [N]
 """
 import http.client, json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time
 
@@ -62,6 +67,29 @@ def queue_route(name, dir_, fsync, extra=""):
             queue: {{ dir: {dir_}, fsync: {fsync}{extra} }}
     handler: {{ type: proxy, cluster: down }}
 """
+
+
+def resp(port, *argv):
+    """One Redis command over a fresh connection; integers and arrays of integers only."""
+    c = socket.create_connection(("127.0.0.1", port))
+    c.sendall(b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode())
+                                                 for a in argv))
+    data = b""
+    while not data.endswith(b"\r\n"):
+        data += c.recv(65536)
+    c.close()
+    return data
+
+
+def redis_queue_left(port, name, partitions=8):
+    """(entries in every partition, entries pending in every partition's group)."""
+    keys = [f"{{sluice:q:{name}}}:{p}" for p in range(partitions)]
+    script = ("local n, pend = 0, 0 for i = 1, #KEYS do n = n + redis.call('XLEN', KEYS[i]) "
+              "local ok, p = pcall(redis.call, 'XPENDING', KEYS[i], 'sluice') "
+              "if ok then pend = pend + p[1] end end return {n, pend}")
+    out = resp(port, "EVAL", script, str(len(keys)), *keys).decode()
+    nums = [int(x[1:]) for x in out.split("\r\n") if x.startswith(":")]
+    return nums[0], nums[1]
 
 
 def enqueue():
@@ -123,9 +151,8 @@ routes:{routes}"""
             print("%-12s %10s %10s %10s %s" % (path, rps, p50, p99,
                                               f"non-2xx {non2xx.group(1)}" if non2xx else "all 2xx"))
             if path == "q_redis":  # stored in the stream, not in the local spill
-                xlen = subprocess.run(["redis-cli", "-p", str(redis_port), "XLEN",
-                                       "{sluice:q:q_redis}"], capture_output=True, text=True)
-                print(f"             stream length after the run: {xlen.stdout.strip()}")
+                print(f"             stream length after the run: "
+                      f"{redis_queue_left(redis_port, 'q_redis')[0]}")
     finally:
         proc.terminate()
         proc.wait()
@@ -206,7 +233,96 @@ routes:{queue_route("orders", os.path.join(tmp, "q"), "interval",
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def drain_redis(instances):
+    tmp = tempfile.mkdtemp(prefix="queue-drain-redis-")
+    backend, redis_port = free_port(), free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                              "--dir", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs, ports, admins = [], [], []
+    nginx_dir = None
+    try:
+        for i in range(instances):
+            port, admin = free_port(), free_port()
+            cfg = f"""listen: 127.0.0.1:{port}
+admin: {{ listen: 127.0.0.1:{admin} }}
+workers: 1
+log_level: info
+upstreams:
+  down: {{ endpoints: ["127.0.0.1:{backend}"], retries: {{ max: 0 }} }}
+routes:{queue_route("orders", os.path.join(tmp, f"spill{i}"), "interval",
+                    ", concurrency: 64, backoff_base_ms: 50, backoff_max_ms: 200, backend: redis, "
+                    f"redis: {{ address: '127.0.0.1:{redis_port}', consumer: i{i} }}")}"""
+            d = os.path.join(tmp, f"i{i}")
+            os.makedirs(d)
+            procs.append(start(cfg, d))
+            ports.append(port)
+            admins.append(admin)
+        for port in ports:
+            wait_port(port)
+        time.sleep(3)  # the instances share the partitions out (lease rounds)
+        count = [0]
+        lock = threading.Lock()
+
+        def writer(k, port):
+            c = http.client.HTTPConnection("127.0.0.1", port)
+            for i in range(k):
+                c.request("POST", "/orders", body=b'{"n":%d}' % i,
+                          headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                if r.status != 202:
+                    raise SystemExit(f"not queued: {r.status} {r.read()}")
+                with lock:
+                    count[0] += 1
+
+        t0 = time.time()
+        threads = [threading.Thread(target=writer, args=(N // 16, ports[j % instances]))
+                   for j in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        fill = time.time() - t0
+        print(f"load: {os.getloadavg()}")
+        print(f"{instances} instance(s): queued {count[0]} writes in {fill:.2f} s; "
+              f"in Redis (entries, pending): {redis_queue_left(redis_port, 'orders')}")
+        access = os.path.join(tmp, "nginx-access.log")
+        env = dict(os.environ, NGINX_ACCESS_LOG=access, NGINX_CPU="1")
+        nginx_dir = subprocess.run([os.path.join(PEERS, "nginx.sh"), "direct", str(backend)],
+                                   capture_output=True, text=True, env=env,
+                                   check=True).stdout.strip()
+        recovered = time.time()
+        while redis_queue_left(redis_port, "orders") != (0, 0):
+            time.sleep(0.005)
+        empty = time.time()
+        drains = []
+        for admin in admins:
+            c = http.client.HTTPConnection("127.0.0.1", admin)
+            c.request("GET", "/queues")
+            q = json.loads(c.getresponse().read())["queues"][0]
+            drains.append((q["delivered"], q["dead"], q["last_drain_seconds"]))
+        print(f"recovery to empty queue (Redis): {empty - recovered:.3f} s; per instance "
+              f"(delivered, dead, its drain s): {drains}")
+        subprocess.run([os.path.join(PEERS, "nginx.sh"), "stop", nginx_dir])
+        nginx_dir = None
+        time.sleep(1.5)
+        posts = sum(1 for line in open(access) if '"POST /orders' in line)
+        print(f"nginx received {posts} POSTs")
+    finally:
+        if nginx_dir:
+            subprocess.run([os.path.join(PEERS, "nginx.sh"), "stop", nginx_dir])
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        redis.kill()
+        redis.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if WHAT in ("enqueue", "both"):
     enqueue()
 if WHAT in ("drain", "both"):
     drain()
+if WHAT == "drain-redis":
+    drain_redis(int(os.environ.get("INSTANCES", "1")))
