@@ -14,7 +14,7 @@
   drain-redis  the same drain with `backend: redis` (a redis-server started here, AOF everysec),
            INSTANCES sluice instances (env, default 1) sharing the queue (writes sent through
            all in turn); "empty" is read from Redis itself (every partition's XLEN and pending
-           list, every 5 ms), not from an instance's cached depth.
+           list, every 5 ms), not from an instance's cached depth. KEEP=1 keeps the logs.
 
   nice -n 10 python3 bench/load/queue.py [build/sluice] [enqueue|drain|drain-redis|both] [N]
 """
@@ -317,7 +317,10 @@ routes:{queue_route("orders", os.path.join(tmp, f"spill{i}"), "interval",
             proc.wait()
         redis.kill()
         redis.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KEEP"):
+            print(f"logs kept in {tmp}/i*/sluice.log")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if WHAT in ("enqueue", "both"):

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <future>
+#include <random>
 
 namespace sluice::queue {
 
@@ -25,6 +26,7 @@ constexpr std::uint64_t kEpochMs = 1'704'067'200'000;  // 2024-01-01T00:00:00Z
 // ack). A record whose marker key (prefix .. marker) exists was appended before (a move retried
 // after a timeout that Redis did run): skipped, its id ''. Returns the new entries' ids.
 constexpr const char* kAppendScript = R"(
+redis.replicate_commands()
 local total = 0
 for i = 2, #KEYS do total = total + redis.call('XLEN', KEYS[i]) end
 local n = (#ARGV - 2) / 4
@@ -64,6 +66,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0)";
 // The live instances: a heartbeat per lease round, by Redis's clock; returns how many there are.
 constexpr const char* kMembersScript = R"(
+redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -180,6 +183,11 @@ RedisStreamStorage::RedisStreamStorage(RedisQueueOptions options, std::string qu
       spill_(std::move(spill)),
       metrics_(metrics) {
   if (options_.consumer.empty()) options_.consumer = default_consumer();
+  // The leases name this run of this instance: two instances configured with the same consumer
+  // name (a mistake) still never share a partition, and a restarted one waits for its old
+  // leases to expire, like any other instance.
+  std::random_device random;
+  owner_ = options_.consumer + "/" + std::to_string(random()) + std::to_string(random());
   options_.partitions = std::clamp(options_.partitions, 1, kMaxPartitions);
   parts_.resize(static_cast<std::size_t>(options_.partitions));
   for (int p = 0; p < options_.partitions; ++p) {
@@ -209,7 +217,7 @@ RedisStreamStorage::~RedisStreamStorage() {
   for (int p : owned()) {
     auto done = std::make_shared<std::promise<void>>();
     released.push_back(done->get_future());
-    client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, options_.consumer},
+    client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, owner_},
                      [done](RedisReply) { done->set_value(); });
   }
   for (auto& f : released)
@@ -550,11 +558,10 @@ void RedisStreamStorage::tick() {
 
 void RedisStreamStorage::leases() {
   client_->execute(
-      {"EVAL", kMembersScript, "1", members_key_, options_.consumer,
-       std::to_string(options_.lease.count())},
+      {"EVAL", kMembersScript, "1", members_key_, owner_, std::to_string(options_.lease.count())},
       [this](RedisReply r) {
         std::vector<std::pair<int, bool>> renewals;  // (partition, acquire)
-        std::vector<int> releases;
+        std::vector<int> releases, looks;
         {
           std::lock_guard lock(mu_);
           lease_round_ = false;
@@ -579,14 +586,21 @@ void RedisStreamStorage::leases() {
           const int start =
               (partition_for(options_.consumer, options_.partitions) + lease_rounds_++) %
               options_.partitions;
+          std::vector<bool> asked(parts_.size(), false);
+          const bool short_of_share = owned < target;
           for (int pass = 0; pass < 2; ++pass) {
             for (int i = 0; i < options_.partitions && owned < target; ++i) {
               const int p = (start + i) % options_.partitions;
-              if (parts_[p].owned || parts_[p].others != (pass == 1)) continue;
+              if (parts_[p].owned || asked[p] || parts_[p].others != (pass == 1)) continue;
               ++owned;
+              asked[p] = true;
               renewals.emplace_back(p, true);
             }
           }
+          // The others not asked for: looked at (GET), so that one given back is asked for in
+          // the next round rather than found by chance.
+          for (int p = 0; p < options_.partitions && short_of_share; ++p)
+            if (!parts_[p].owned && !asked[p]) looks.push_back(p);
           // More than a fair share (another instance joined): give one back once drained.
           for (int p = options_.partitions - 1; p >= 0 && owned > target; --p) {
             if (!parts_[p].owned || parts_[p].releasing) continue;
@@ -598,6 +612,12 @@ void RedisStreamStorage::leases() {
         }
         for (int p : releases)
           release(p);
+        for (int p : looks)
+          client_->execute({"GET", parts_[p].lease_key}, [this, p](RedisReply r) {
+            if (!r.ok()) return;
+            std::lock_guard lock(mu_);
+            parts_[p].others = r.type != RedisReply::Type::kNil;
+          });
         for (const auto& [p, acquire] : renewals)
           renew(p, acquire);
       });
@@ -605,7 +625,7 @@ void RedisStreamStorage::leases() {
 
 void RedisStreamStorage::renew(int p, bool acquire) {
   const auto sent = SteadyClock::now();
-  client_->execute({"EVAL", kLeaseScript, "1", parts_[p].lease_key, options_.consumer,
+  client_->execute({"EVAL", kLeaseScript, "1", parts_[p].lease_key, owner_,
                     std::to_string(options_.lease.count())},
                    [this, p, sent, acquire](RedisReply r) {
                      std::lock_guard lock(mu_);
@@ -641,7 +661,7 @@ void RedisStreamStorage::release(int p) {
     parts_[p].owned = false;
     parts_[p].releasing = false;
   }
-  client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, options_.consumer},
+  client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, owner_},
                    [this, p](RedisReply r) {
                      if (r.ok()) spdlog::info("queue {}: gave partition {} back", name_, p);
                    });

@@ -142,6 +142,7 @@ class RedisStreamStorage final : public QueueStorage {
 
   RedisQueueOptions options_;
   std::string name_, dead_key_, attempts_key_, members_key_;
+  std::string owner_;  // the value of this instance's leases: <consumer>/<random>
   std::shared_ptr<LocalStorage> spill_;
   std::shared_ptr<std::atomic<bool>> spill_parked_ = std::make_shared<std::atomic<bool>>(false);
   RedisQueueMetrics metrics_;
