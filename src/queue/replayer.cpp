@@ -240,15 +240,22 @@ void StoreAndForward::on_answer(std::uint64_t id, ReplayAnswer a) {
             std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count());
       }
     }
-    if (pending_.empty() && drain_started_) {
-      last_drain_seconds_ = std::chrono::duration<double>(now - *drain_started_).count();
-      if (metrics_.drain_seconds != nullptr) metrics_.drain_seconds->Observe(last_drain_seconds_);
-      spdlog::info("queue {}: drained in {:.3f} s", options_.name, last_drain_seconds_);
-      drain_started_.reset();
-    }
+    end_drain_locked(now);
     update_gauges_locked();
   }
   pump();
+}
+
+void StoreAndForward::end_drain_locked(SteadyClock::time_point now) {
+  if (!pending_.empty() || !drain_started_) return;
+  // Empty means empty in the storages too: a shared stream's writes this instance has not
+  // fetched yet (or whose acks Redis has not answered) keep the drain going; tick() looks again.
+  for (const auto& st : storages_)
+    if (st->depth() > 0) return;
+  last_drain_seconds_ = std::chrono::duration<double>(now - *drain_started_).count();
+  if (metrics_.drain_seconds != nullptr) metrics_.drain_seconds->Observe(last_drain_seconds_);
+  spdlog::info("queue {}: drained in {:.3f} s", options_.name, last_drain_seconds_);
+  drain_started_.reset();
 }
 
 void StoreAndForward::tick() {
@@ -257,6 +264,7 @@ void StoreAndForward::tick() {
   bool shared = false;
   {
     std::lock_guard lock(mu_);
+    end_drain_locked(SteadyClock::now());
     if (options_.max_age.count() > 0) {
       const auto cutoff = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())

@@ -160,6 +160,8 @@ class StoreAndForward {
   void on_answer(std::uint64_t id, ReplayAnswer answer);
   void tick();
   void schedule_pump_at(std::chrono::steady_clock::time_point when);
+  // Under mu_: ends the drain (its duration logged and observed) once nothing is left.
+  void end_drain_locked(std::chrono::steady_clock::time_point now);
   std::chrono::milliseconds backoff_for(int failures, std::string_view retry_after);
   // Under mu_: moves a pending entry to the dead letters; false when they cannot be written.
   bool kill_locked(std::uint64_t id, Entry& e, std::string reason, int status, std::string answer);
