@@ -50,7 +50,7 @@ routes:
               backoff_base_ms: 50
               backoff_max_ms: 200
               redis: { address: "127.0.0.1:)" +
-         std::to_string(redis_port) + R"(", lease_ms: 1000)" + redis_extra + R"( }
+         std::to_string(redis_port) + R"(", lease_ms: 2000)" + redis_extra + R"( }
 )" + queue_extra +
          R"(
     handler: { type: proxy, cluster: backend }
