@@ -4,7 +4,7 @@
 
 namespace sluice::detail {
 
-void remove_fields(Fields& fields, std::string_view name) {
+void remove_beast_fields(Fields& fields, std::string_view name) {
   for (auto it = fields.begin(); it != fields.end();) {
     const auto n = it->name_string();
     if (n.size() == name.size() && boost::beast::iequals(n, {name.data(), name.size()}))
@@ -14,9 +14,13 @@ void remove_fields(Fields& fields, std::string_view name) {
   }
 }
 
-void set_field(Fields& fields, const HeaderName& name, std::string_view value) {
-  remove_fields(fields, name.text);
-  add_field(fields, name, value);
+bool has_beast_field(const Fields& fields, std::string_view name) {
+  for (const auto& f : fields) {
+    const auto n = f.name_string();
+    if (n.size() == name.size() && boost::beast::iequals(n, {name.data(), name.size()}))
+      return true;
+  }
+  return false;
 }
 
 }  // namespace sluice::detail

@@ -2,10 +2,13 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include "core/header_name.hpp"
 #include "core/http_message.hpp"
 
 namespace sluice {
 namespace {
+namespace http = boost::beast::http;
+
 std::string_view view(boost::beast::string_view s) {
   return {s.data(), s.size()};
 }
@@ -24,16 +27,30 @@ typename Fields::const_iterator find_field(const Fields& fields, std::string_vie
   return fields.end();
 }
 
-template <class Fields>
-std::string_view first_value(const Fields& fields, std::string_view name) {
-  auto it = find_field(fields, name);
-  return it == fields.end() ? std::string_view{} : view(it->value());
+// Beast's fields first, then the extra ones (which come after them on the wire).
+template <class Message>
+bool first_value(const Message& m, std::string_view name, std::string_view& out) {
+  if (auto it = find_field(m, name); it != m.end()) {
+    out = view(it->value());
+    return true;
+  }
+  if (const int i = m.extra.find(name); i >= 0) {
+    out = m.extra.value(static_cast<std::size_t>(i));
+    return true;
+  }
+  return false;
 }
 
-template <class Fields>
-void visit_fields(const Fields& fields, const HeaderVisitor& visit) {
-  for (const auto& field : fields)
+template <class Message>
+void visit_fields(const Message& m, const HeaderVisitor& visit) {
+  for (const auto& field : m)
     visit(view(field.name_string()), view(field.value()));
+  for (std::size_t i = 0; i < m.extra.size(); ++i)
+    visit(m.extra.name(i), m.extra.value(i));
+}
+
+http::field code_of(std::string_view name) {
+  return http::string_to_field(bview(name));
 }
 }  // namespace
 
@@ -60,19 +77,22 @@ bool Request::keep_alive() const {
   return message_->keep_alive();
 }
 std::string_view Request::header(std::string_view name) const {
-  return first_value(*message_, name);
+  std::string_view value;
+  first_value(*message_, name, value);
+  return value;
 }
 bool Request::has_header(std::string_view name) const {
-  return find_field(*message_, name) != message_->end();
+  std::string_view value;
+  return first_value(*message_, name, value);
 }
 void Request::set_header(std::string_view name, std::string_view value) {
-  message_->set(bview(name), bview(value));
+  detail::set_field(*message_, code_of(name), name, value);
 }
 void Request::add_header(std::string_view name, std::string_view value) {
-  message_->insert(bview(name), bview(value));
+  detail::add_field(*message_, code_of(name), name, value);
 }
 void Request::remove_header(std::string_view name) {
-  message_->erase(bview(name));
+  detail::remove_fields(*message_, name);
 }
 void Request::visit_headers(const HeaderVisitor& visit) const {
   visit_fields(*message_, visit);
@@ -94,19 +114,22 @@ void Response::set_status(int status) {
   message_->result(static_cast<unsigned>(status));
 }
 std::string_view Response::header(std::string_view name) const {
-  return first_value(*message_, name);
+  std::string_view value;
+  first_value(*message_, name, value);
+  return value;
 }
 bool Response::has_header(std::string_view name) const {
-  return find_field(*message_, name) != message_->end();
+  std::string_view value;
+  return first_value(*message_, name, value);
 }
 void Response::set_header(std::string_view name, std::string_view value) {
-  message_->set(bview(name), bview(value));
+  detail::set_field(*message_, code_of(name), name, value);
 }
 void Response::add_header(std::string_view name, std::string_view value) {
-  message_->insert(bview(name), bview(value));
+  detail::add_field(*message_, code_of(name), name, value);
 }
 void Response::remove_header(std::string_view name) {
-  message_->erase(bview(name));
+  detail::remove_fields(*message_, name);
 }
 void Response::visit_headers(const HeaderVisitor& visit) const {
   visit_fields(*message_, visit);
@@ -119,11 +142,12 @@ std::string& Response::body() {
 }
 void Response::set_body(std::string body, std::string_view content_type) {
   message_->body() = std::move(body);
-  message_->set(boost::beast::http::field::content_type, bview(content_type));
+  detail::set_field(*message_, http::field::content_type, "Content-Type", content_type);
 }
 void Response::clear() {
   auto version = message_->version();
-  *message_ = detail::ResponseMessage{};
+  static_cast<detail::ResponseBase&>(*message_) = {};
+  message_->extra.clear();
   message_->version(version);
 }
 

@@ -222,6 +222,7 @@ void Session::dispatch() {
   const bool connection_upgrade = parser_->upgrade();  // a `Connection: upgrade` token
   // The header moves out of the parser; a streaming parser goes on reading the body.
   request_.base() = std::move(parser_->get().base());
+  request_.extra.clear();
   request_.body().clear();
   if (!streamed()) {
     request_.body().swap(body_);
@@ -229,6 +230,7 @@ void Session::dispatch() {
   }
   head_request_ = request_.method() == http::verb::head;
   static_cast<detail::ResponseBase&>(response_) = {};
+  response_.extra.clear();
   response_.version(request_.version());
   drive().reset(parsed_at_, std::chrono::system_clock::now());
   exchange_.context().set_client_ip(client_ip_);

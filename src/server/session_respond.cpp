@@ -66,6 +66,9 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
     has_date = has_date || f.name() == http::field::date;
     size += f.name_string().size() + f.value().size() + 4;
   }
+  const detail::ExtraFields& extra = response_.extra;  // none framing, Server or Date
+  for (std::size_t i = 0; i < extra.size(); ++i)
+    size += extra.name(i).size() + extra.value(i).size() + 4;
   const std::string_view date = has_date ? std::string_view() : http_date_now();
   // A HEAD answer from an upstream has no body but says how long the body would be.
   beast::string_view declared_length;
@@ -91,6 +94,12 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
     w.put(f.name_string());
     w.literal(": ");
     w.put(f.value());
+    w.literal("\r\n");
+  }
+  for (std::size_t i = 0; i < extra.size(); ++i) {
+    w.put(extra.name(i).data(), extra.name(i).size());
+    w.literal(": ");
+    w.put(extra.value(i).data(), extra.value(i).size());
     w.literal("\r\n");
   }
   if (!has_server) w.literal("Server: sluice\r\n");
@@ -217,6 +226,7 @@ void Session::reject(int status, std::string_view error, std::string_view messag
   head_request_ = false;
   parser_.reset();
   static_cast<detail::ResponseBase&>(response_) = {};
+  response_.extra.clear();
   response_.version(11);
   drive().reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
   exchange_.context().set_new_request_id();

@@ -133,41 +133,39 @@ void build_upstream_request(Request& in, const ClientConnection& client,
   std::string via;
   std::string forwarded;  // RFC 7239, the trusted incoming chain (policy.forwarded)
   std::string_view host;
-  for (const auto& field : f) {
-    const auto name = field.name();
-    const auto text = sv(field.name_string());
-    const auto value = sv(field.value());
-    if (is_hop_by_hop(name, text) || (!tokens.empty() && named_by(tokens, text))) continue;
+  // Each field in wire order: Beast's, then the ones the chain added (core/extra_fields.hpp).
+  const auto pass = [&](http::field name, std::string_view text, std::string_view value) {
+    if (is_hop_by_hop(name, text) || (!tokens.empty() && named_by(tokens, text))) return;
     switch (name) {
       case http::field::host:
         if (host.empty()) host = value;
-        continue;
+        return;
       case http::field::content_length:
       case http::field::expect:  // 100-continue was answered by sluice itself
-        continue;
+        return;
       case http::field::via:
         append_list_value(via, value);
-        continue;
+        return;
       case http::field::forwarded:
         if (!policy.forwarded) break;  // passed as is
         if (trusted) forwarded.append(forwarded.empty() ? "" : ", ").append(value);
-        continue;
+        return;
       case http::field::unknown:
         if (beast::iequals(text, "x-forwarded-for")) {
           if (trusted) forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(value);
-          continue;
+          return;
         }
         if (beast::iequals(text, "x-forwarded-proto")) {
           if (trusted && forwarded_proto.empty()) forwarded_proto = value;
-          continue;
+          return;
         }
         if (beast::iequals(text, "x-forwarded-host")) {
           if (trusted && forwarded_host.empty()) forwarded_host = value;
-          continue;
+          return;
         }
         if (beast::iequals(text, "x-client-cert-subject") ||
             beast::iequals(text, "x-client-cert-san")) {
-          if (!trusted) continue;  // a client cannot name its own certificate
+          if (!trusted) return;  // a client cannot name its own certificate
           break;
         }
 
@@ -176,7 +174,11 @@ void build_upstream_request(Request& in, const ClientConnection& client,
         break;
     }
     append_line(out.fields, text, value);
-  }
+  };
+  for (const auto& field : f)
+    pass(field.name(), sv(field.name_string()), sv(field.value()));
+  for (std::size_t i = 0; i < msg.extra.size(); ++i)
+    pass(msg.extra.code(i), msg.extra.name(i), msg.extra.value(i));
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(peer_ip);
   append_line(out.fields, "X-Forwarded-For", forwarded_for);
   const std::string_view own_proto = client.tls ? "https" : "http";

@@ -190,6 +190,11 @@ std::function<void()> start_shadow_call(asio::io_context& io, const ShadowEndpoi
   out.version(11);
   for (const auto& f : in)
     out.insert(f.name(), f.name_string(), f.value());
+  for (std::size_t i = 0; i < in.extra.size(); ++i) {  // the chain's (core/extra_fields.hpp)
+    const auto name = in.extra.name(i);
+    const auto value = in.extra.value(i);
+    out.insert(in.extra.code(i), {name.data(), name.size()}, {value.data(), value.size()});
+  }
   strip_hop_by_hop(out);  // Connection and what it names, Proxy-*, TE, ...
   out.erase(http::field::content_length);
   out.set(http::field::host, to.host + ":" + to.port);

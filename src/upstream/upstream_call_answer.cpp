@@ -132,6 +132,7 @@ void UpstreamCall::on_response() {
 void UpstreamCall::deliver() {
   const int endpoint = endpoint_;
   auto& out = ex_->response().native();
+  detail::flush_extra_fields(out);  // fields set before the answer: replaced with Beast's below
   const unsigned version = out.version();
   const bool keep = reusable();
   if (simple_read_) {  // hop-by-hop fields and Content-Length were left out, Via is in

@@ -28,8 +28,15 @@ class ManualHost final : public ExchangeHost {
   // cycle. Every live host is drained like this after the last test (a gtest environment).
   void drop_pending();
   Exchange& exchange(std::string_view method, std::string_view target);
-  detail::RequestMessage& request() { return request_; }
-  detail::ResponseMessage& response() { return response_; }
+  // With the fields the chain added moved into Beast's (core/extra_fields.hpp), as native() does.
+  detail::RequestMessage& request() {
+    detail::flush_extra_fields(request_);
+    return request_;
+  }
+  detail::ResponseMessage& response() {
+    detail::flush_extra_fields(response_);
+    return response_;
+  }
 
   void post(std::function<void()> fn) override { queue_.push_back(std::move(fn)); }
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;

@@ -21,7 +21,9 @@ class HttplibEnd final : public Handler {
 
   Decision handle(Exchange& ex) override {
     httplib::Request request = original_;
-    apply_message(ex.request().native(), request);
+    auto& in = ex.request().native();
+    detail::flush_extra_fields(in);  // the fields the chain added (core/extra_fields.hpp)
+    apply_message(in, request);
     httplib::Response response;
     Exchange* outer = std::exchange(t_current, &ex);
     struct Restore {

@@ -56,6 +56,7 @@ void apply_message(const detail::RequestMessage& in, httplib::Request& out) {
 void from_httplib(httplib::Response& in, detail::ResponseMessage& out) {
   out.result(static_cast<unsigned>(in.status < 0 ? 200 : in.status));
   out.clear();
+  out.extra.clear();
   for (const auto& [name, value] : in.headers) {
     if (!is_framing_header(name)) out.insert(name, value);
   }
@@ -63,6 +64,7 @@ void from_httplib(httplib::Response& in, detail::ResponseMessage& out) {
 }
 
 void to_httplib(detail::ResponseMessage& in, httplib::Response& out) {
+  detail::flush_extra_fields(in);  // the fields the chain added (core/extra_fields.hpp)
   out.status = static_cast<int>(in.result_int());
   out.headers.clear();
   for (const auto& field : in) {

@@ -4,23 +4,24 @@ namespace sluice::middleware {
 
 namespace {
 // Request and Response share the same header operations; remove first so `set` can re-add.
-void apply(const HeaderEdits& edits, detail::Fields& fields) {
+template <class Message>
+void apply(const HeaderEdits& edits, Message& message) {
   for (const auto& name : edits.remove)
-    detail::remove_fields(fields, name);
+    detail::remove_fields(message, name);
   for (const auto& [name, value] : edits.set)
-    detail::set_field(fields, name, value);
+    detail::set_field(message, name, value);
   for (const auto& [name, value] : edits.add)
-    detail::add_field(fields, name, value);
+    detail::add_field(message, name, value);
 }
 }  // namespace
 
 Decision HeadersMiddleware::pre_handle(Exchange& ex) {
-  apply(request_, ex.request().native());
+  apply(request_, ex.request());
   return Decision::next();
 }
 
 void HeadersMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  apply(response_, ex.response().native());
+  apply(response_, ex.response());
 }
 
 }  // namespace sluice::middleware

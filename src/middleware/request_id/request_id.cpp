@@ -8,13 +8,13 @@ Decision RequestIdMiddleware::pre_handle(Exchange& ex) {
     ex.context().set_request_id(incoming);
   } else {
     ex.context().set_new_request_id();
-    detail::set_field(ex.request().native(), header_, ex.context().request_id());
+    detail::set_field(ex.request(), header_, ex.context().request_id());
   }
   return Decision::next();
 }
 
 void RequestIdMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  detail::set_field(ex.response().native(), header_, ex.context().request_id());
+  detail::set_field(ex.response(), header_, ex.context().request_id());
 }
 
 }  // namespace sluice::middleware
