@@ -167,7 +167,8 @@ void Exchange::run(const ChainSnapshot& chain, Handler& handler, DoneFn done) {
 }
 
 // The end of one hook is the start of the next: hook_started_ moves on, one clock read per hook.
-void Exchange::charge(std::size_t index, SteadyTime since) {
+// Inline (only this file calls it): ten calls a request with five middlewares.
+inline void Exchange::charge(std::size_t index, SteadyTime since) {
   if (!timing_) return;
   const SteadyTime now = detail::steady_now();
   times_[index] += now - since;

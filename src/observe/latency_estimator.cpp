@@ -78,14 +78,6 @@ LatencyEstimator::Shard* LatencyEstimator::make_shard(std::atomic<Shard*>& slot)
   return expected;
 }
 
-std::size_t LatencyEstimator::bucket_index(uint64_t nanos) {
-  if (nanos < kSubBuckets) return static_cast<std::size_t>(nanos);
-  const int e = std::bit_width(nanos) - 1;  // nanos in [2^e, 2^(e+1))
-  if (e >= kMaxExponent) return kBuckets - 1;
-  const auto sub = static_cast<std::size_t>((nanos >> (e - kSubBucketBits)) & (kSubBuckets - 1));
-  return static_cast<std::size_t>(e - kSubBucketBits + 1) * kSubBuckets + sub;
-}
-
 uint64_t LatencyEstimator::bucket_lower(std::size_t index) {
   if (index < kSubBuckets) return index;
   const auto e = static_cast<int>(index / kSubBuckets) + kSubBucketBits - 1;
@@ -99,12 +91,8 @@ uint64_t LatencyEstimator::bucket_width(std::size_t index) {
   return uint64_t{1} << (e - kSubBucketBits);
 }
 
-int64_t LatencyEstimator::epoch_of(TimePoint now) const {
-  return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window_ns_;
-}
-
-void LatencyEstimator::record(TimePoint now, Nanos latency) {
-  const int64_t epoch = epoch_of(now);
+// record()'s first sample on this shard, or the first in a new window (or a late one).
+void LatencyEstimator::record_slow(int64_t epoch, Nanos latency) {
   Window& w = own_shard().windows[static_cast<std::size_t>(epoch) & 1];
   int64_t seen = w.epoch.load(std::memory_order_acquire);
   while (seen != epoch) {

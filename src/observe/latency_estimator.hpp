@@ -22,13 +22,17 @@
 // a route cost N sets for it, instead of N workers incrementing, and clearing, shared lines.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
+
+#include "observe/metrics/sharded.hpp"
 
 namespace sluice::observe {
 
@@ -63,7 +67,23 @@ class LatencyEstimator {
   LatencyEstimator(const LatencyEstimator&) = delete;
   LatencyEstimator& operator=(const LatencyEstimator&) = delete;
 
-  void record(TimePoint now, Nanos latency);
+  // Inline for the common case (the thread's shard exists, its window is current: a division,
+  // a few loads and one relaxed increment); the rest — a first record, a new window — out of line.
+  void record(TimePoint now, Nanos latency) { record_in(shard_index(), now, latency); }
+  // With the calling thread's shard_index() read once for several samples.
+  void record_in(std::size_t shard, TimePoint now, Nanos latency) {
+    const int64_t epoch = epoch_of(now);
+    Shard* s = shards_[shard & shard_mask_].load(std::memory_order_acquire);
+    if (s != nullptr) {
+      Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
+      if (w.epoch.load(std::memory_order_acquire) == epoch) {
+        w.counts[bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())))]
+            .fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    record_slow(epoch, latency);
+  }
 
   // q in [0, 1]; 0 ns when there is no sample in the recent windows.
   Nanos quantile(TimePoint now, double q) const;
@@ -80,7 +100,13 @@ class LatencyEstimator {
   std::size_t shards_in_use() const;
 
   // Bucket arithmetic, public for tests.
-  static std::size_t bucket_index(uint64_t nanos);
+  static std::size_t bucket_index(uint64_t nanos) {
+    if (nanos < kSubBuckets) return static_cast<std::size_t>(nanos);
+    const int e = std::bit_width(nanos) - 1;  // nanos in [2^e, 2^(e+1))
+    if (e >= kMaxExponent) return kBuckets - 1;
+    const auto sub = static_cast<std::size_t>((nanos >> (e - kSubBucketBits)) & (kSubBuckets - 1));
+    return static_cast<std::size_t>(e - kSubBucketBits + 1) * kSubBuckets + sub;
+  }
   static uint64_t bucket_lower(std::size_t index);
   static uint64_t bucket_width(std::size_t index);
 
@@ -97,7 +123,10 @@ class LatencyEstimator {
   Shard& own_shard();
   Shard* make_shard(std::atomic<Shard*>& slot);
 
-  int64_t epoch_of(TimePoint now) const;
+  int64_t epoch_of(TimePoint now) const {
+    return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window_ns_;
+  }
+  void record_slow(int64_t epoch, Nanos latency);
   // Sums the recent windows into `out`; returns the total.
   uint64_t collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const;
   void refresh_cache(TimePoint now);

@@ -57,13 +57,14 @@ void MetricsObserver::on_request_end(Exchange& ex) {
   if (c.series == nullptr) return;
   c.series->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
                    now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
+  const std::size_t shard = shard_index();  // once for the ten samples below
   for (std::size_t i = 0; i < c.middlewares.size(); ++i) {
     const auto self = ex.middleware_time(i);
     // Zero: the middleware was not entered (an earlier one answered) — not a sample.
     if (self.count() <= 0) continue;
     if (MiddlewareSeries* m = c.middlewares[i]) {
-      m->self_time.observe(static_cast<uint64_t>(self.count()));
-      m->recent.record(now, self);
+      m->self_time.observe_in(shard, static_cast<uint64_t>(self.count()));
+      m->recent.record_in(shard, now, self);
     }
   }
 }

@@ -75,14 +75,16 @@ class ShardedHistogram {
   ShardedHistogram(const ShardedHistogram&) = delete;
   ShardedHistogram& operator=(const ShardedHistogram&) = delete;
 
-  void observe(uint64_t value) {
+  void observe(uint64_t value) { observe_in(shard_index(), value); }
+  // With the calling thread's shard_index() read once for several samples.
+  void observe_in(std::size_t shard, uint64_t value) {
     // Linear from the smallest bound: most samples (a middleware's self time) land in the first
     // few buckets, where this beats a binary search.
     std::size_t i = 0;
     const std::size_t n = bounds_.size();
     while (i < n && value > bounds_[i])
       ++i;
-    std::atomic<uint64_t>* s = slots_ + (shard_index() & mask_) * stride_;
+    std::atomic<uint64_t>* s = slots_ + (shard & mask_) * stride_;
     s[i].fetch_add(1, std::memory_order_relaxed);
     s[n + 1].fetch_add(value, std::memory_order_relaxed);
   }
