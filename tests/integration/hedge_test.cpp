@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "support/served_upstream.hpp"
@@ -16,6 +18,25 @@ namespace sluice::testing {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Waits until the gateway counts a late answer that refreshed a snapshot (the hedge's
+// `refreshed` series reaches `at_least`), for at most `limit`: the tests wait for that event
+// instead of sleeping for as long as it usually takes (a fixed sleep failed on a loaded machine).
+bool refreshed_at_least(int admin_port, int at_least, std::chrono::milliseconds limit = 10s) {
+  const std::string series =
+      R"(sluice_fallback_total{fallback="fallback:hedge",result="refreshed",route="api"} )";
+  httplib::Client admin("127.0.0.1", admin_port);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  do {
+    if (auto m = admin.Get("/metrics")) {
+      const auto at = m->body.find(series);
+      if (at != std::string::npos && std::stod(m->body.substr(at + series.size())) >= at_least)
+        return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
 
 TEST(Hedge, AnswersWithinTheBudgetWhileTheSlowCallRefreshesTheSnapshot) {
   httplib::Server upstream;
@@ -79,7 +100,8 @@ routes:
   EXPECT_EQ(other->body, "v2");
   EXPECT_EQ(other->get_header_value("X-Sluice-Fallback"), "");
 
-  std::this_thread::sleep_for(1000ms);  // the hedged call of /h has answered "v2" by now
+  // The hedged call of /h answers "v2" (1.5 s after it started) and refreshes the snapshot.
+  ASSERT_TRUE(refreshed_at_least(gw.admin_port(), 1)) << "the late answer was stored";
   {
     std::lock_guard lock(mu);
     body = "v3";
@@ -209,7 +231,9 @@ routes:
     leaving.set_read_timeout(0, 50'000);
     EXPECT_FALSE(leaving.Get("/k")) << "the client left before any answer";
   }
-  std::this_thread::sleep_for(600ms);  // the call has answered v2 by now
+  // The call answers v2 (250 ms) although its client left, and refreshes the snapshot.
+  ASSERT_TRUE(refreshed_at_least(gw.admin_port(), 1))
+      << "the departed client's call went on and stored its answer";
 
   version = 3;
   delay_ms = 1500;
