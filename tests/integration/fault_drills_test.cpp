@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -257,6 +258,14 @@ routes:
 )";
 }
 
+// How many EVALSHA commands `redis` has run since it started (INFO commandstats).
+long evalsha_calls(const RedisTestServer& redis) {
+  const std::string info = redis.command({"INFO", "commandstats"});
+  const std::string key = "cmdstat_evalsha:calls=";
+  const auto at = info.find(key);
+  return at == std::string::npos ? 0 : std::stol(info.substr(at + key.size()));
+}
+
 TEST_P(FaultDrillsRedis, KilledPausedAndRestartedUnderLoad) {
   SLUICE_REQUIRE_TOOL(RedisTestServer::available(), "redis-server");
   const RedisDrill& drill = GetParam();
@@ -305,9 +314,11 @@ TEST_P(FaultDrillsRedis, KilledPausedAndRestartedUnderLoad) {
   ASSERT_TRUE(load.advance(200)) << load.summary();
   load.stop();
 
-  // Decisions use Redis again: the restarted server holds the bucket, and allowed decisions
-  // (not the policy's allowed_degraded) grow.
-  EXPECT_NE(redis.command({"DBSIZE"}), "0");
+  // Decisions use Redis again: the restarted server runs the bucket's script, and allowed
+  // decisions (not the policy's allowed_degraded) grow. (Not DBSIZE once the load has stopped:
+  // at this rate the bucket refills within a millisecond and its key expires then; DBSIZE
+  // counted it only until Redis reclaimed it, which on a loaded machine happened first once.)
+  EXPECT_GT(evalsha_calls(redis), 0) << "the restarted Redis decided";
   EXPECT_GT(redis_decisions(), before);
   EXPECT_GT(metric(gw, "sluice_rate_limit_decisions_total", {"limiter=\"rl/q\"", "_degraded\""}), 0)
       << "the policy decided while Redis was away";
@@ -539,11 +550,14 @@ TEST(FaultDrills, FiftySighupReloadsInASecondUnderLoad) {
   };
   const double before = reloads();
   const auto t0 = Clock::now();
-  for (int i = 1; i <= 50; ++i) {
+  for (int i = 0; i < 50; ++i) {
+    if (i > 0) std::this_thread::sleep_until(t0 + i * 19ms);
     ASSERT_EQ(::kill(gw.pid(), SIGHUP), 0);
-    std::this_thread::sleep_until(t0 + i * 19ms);
   }
-  EXPECT_LT(Clock::now() - t0, 1100ms) << "a storm: 50 within about a second";
+  // A check of this test's own loop, not of sluice: the 50th signal is due at 931 ms. It was
+  // timed after one more 19 ms sleep against 1.1 s, and a loaded machine woke this thread late
+  // (1.16 s); signals sent within 1.5 s are still a storm (a reload takes 2-100 ms).
+  EXPECT_LT(Clock::now() - t0, 1500ms) << "a storm: 50 within about a second";
   // Signals that arrive while a reload runs are merged into one (POSIX keeps one pending
   // SIGHUP), so how many reloads 50 signals make depends on how long a reload takes: 50 on a
   // quiet machine, 10 at a load average of 22 (a reload then took over 100 ms). At least one in
@@ -601,13 +615,29 @@ routes: [ { name: r, handler: { type: respond, body: ok } } ]
 
 // ---- 6. Slowloris ---------------------------------------------------------------------------
 
+// How many slowloris connections to hold: `fallback`, or SLUICE_SLOWLORIS_CONNECTIONS when it is
+// set (a number of at least `at_least`; anything else fails the test rather than being ignored).
+rlim_t connections_wanted(rlim_t fallback, rlim_t at_least) {
+  const char* env = std::getenv("SLUICE_SLOWLORIS_CONNECTIONS");
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(env, &end, 10);
+  EXPECT_TRUE(*end == '\0' && n >= at_least)
+      << "SLUICE_SLOWLORIS_CONNECTIONS=" << env << ": expected a number >= " << at_least;
+  return *end == '\0' && n >= at_least ? static_cast<rlim_t>(n) : fallback;
+}
+
 TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   // Issue 16's 10,000. Before the sweep cancelled expired reads 32 at a time (server.cpp),
   // 10,000 timing out together kept a normal request waiting up to 1.25 s under ASan behind
   // the burst of 408s (docs/RELIABILITY.md). This process and the gateway (which inherits the
   // limit) each hold one descriptor per stalled connection, plus their own: raise the soft
   // limit, and where the hard limit is lower, hold as many as it allows (the count is printed).
-  constexpr rlim_t kWanted = 10000, kSpare = 512, kAtLeast = 1000;
+  // SLUICE_SLOWLORIS_CONNECTIONS lowers the count for a build whose slowdown the machine cannot
+  // absorb at 10,000: `make test-tsan` sets 2,000 (under ThreadSanitizer on 2 cores, 10,000 missed
+  // the time bounds below; docs/RELIABILITY.md). The bounds themselves are the same in every build.
+  constexpr rlim_t kSpare = 512, kAtLeast = 1000;
+  const rlim_t kWanted = connections_wanted(10000, kAtLeast);
   constexpr auto kHeaderTimeout = 1000ms;
   rlimit fds{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &fds), 0);
