@@ -191,11 +191,17 @@ TEST(Lifecycle, OneWorkerKeepsAnsweringDuringASlowReload) {
   EXPECT_GE(answered_before_reload, 5) << "reload took " << reload_ms << " ms";
   EXPECT_LT(ms(slowest), reload_ms / 2)
       << "a request waited " << ms(slowest) << " ms during a reload of " << reload_ms << " ms";
-  // The worker's next tick (every 100 ms) joins the reload's thread.
+  // The worker's next tick (every 100 ms) joins the reload's thread. The file watch saw the
+  // rewrite too (150 ms after it), while the SIGHUP's reload ran: that reload of the same file
+  // waits behind the first and then runs as long again (Gateway::request_reload). So the thread
+  // is awaited, not given a fixed 2 s: a loaded machine made the two reloads outlast that once.
   const auto done = Clock::now();
-  while (thread_count(gw.pid()) != 1u && Clock::now() - done < std::chrono::seconds(2))
+  while (thread_count(gw.pid()) != 1u && Clock::now() - done < std::chrono::seconds(30))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(thread_count(gw.pid()), 1u) << "the reload's thread is joined when it is done";
+  EXPECT_EQ(thread_count(gw.pid()), 1u)
+      << "the reload's thread is joined when it is done (the first reload took " << reload_ms
+      << " ms)\n"
+      << gw.log();
 }
 
 TEST(Lifecycle, TwoWorkersRunOnTheirOwnThreads) {
