@@ -285,9 +285,9 @@ TEST(Identity, ExtAuthAllowsCopiesHeadersAndPassesDenialsThrough) {
 TEST(Identity, ExtAuthWaitsNoLongerThanTheRequestsDeadline) {
   // ext_auth's own timeout (5 s) is longer than the slow service (1 s): only the request's
   // deadline (500 ms) can end the check before the service allows it, so the 503 alone shows
-  // the deadline was honoured; the time says it came before the service's answer. (With a 100 ms
-  // deadline and a 350 ms bound, a loaded machine failed the check of a good token, and the
-  // bound, which a late 503 from the 400 ms ext_auth timeout could also meet, proved less.)
+  // the deadline was honoured, and the time that it came before the service's answer. (It was
+  // a 100 ms deadline against ext_auth's 400 ms, told apart by a 350 ms bound, and the good
+  // token's check had to fit in 100 ms: too little room on a loaded machine, where it failed.)
   AuthService auth;
   std::string config = ext_auth_config(auth.port(), false);
   const std::string own_timeout = "timeout_ms: 400";
