@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -107,11 +108,22 @@ TEST(Reload, ReloadsUnderLoadLoseNoRequest) {
       }
     });
   }
+  // Each reload is followed by answers before the next: the load overlaps every reload however
+  // the machine schedules the clients. (Without the waits, a loaded machine once ran all 20
+  // reloads before any client thread had sent a request: 0 answers.)
+  const auto answered_more = [&](int n) {
+    const int target = ok.load() + failed.load() + n;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ok.load() + failed.load() < target && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  answered_more(5);
   httplib::Client admin("127.0.0.1", gw.admin_port());
   for (int i = 0; i < 20; ++i) {
     gw.rewrite_config(i % 3 == 2 ? std::string("routes: [ oops")
                                  : config_with_body(i % 2 ? "a" : "b"));
     admin.Post("/reload");
+    answered_more(5);
   }
   stop = true;
   for (auto& c : clients)
