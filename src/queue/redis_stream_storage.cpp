@@ -10,6 +10,8 @@
 #include <future>
 #include <random>
 
+#include "queue/redis_stream_entry.hpp"
+
 namespace sluice::queue {
 
 using resilience::redis::RedisFailure;
@@ -54,61 +56,14 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[3])
 return 1)";
-// The lease of a partition: 1 renewed (ours), 2 acquired (it was free), 0 another's.
-constexpr const char* kLeaseScript = R"(
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if v then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 2)";
-constexpr const char* kReleaseScript = R"(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0)";
-// The live instances: a heartbeat per lease round, by Redis's clock; returns how many there are.
-constexpr const char* kMembersScript = R"(
-redis.replicate_commands()
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return redis.call('ZCARD', KEYS[1]))";
 constexpr const char* kLengthScript = R"(
 local total = 0
 for i = 1, #KEYS do total = total + redis.call('XLEN', KEYS[i]) end
 return total)";
-// The dead letters' retention: at most ARGV[3] letters per call that are older than ARGV[2] ms
-// (0: no age bound), then the oldest beyond ARGV[1] letters; returns {by_count, by_age}, each a
-// list of the dropped entries (so that each is logged).
-constexpr const char* kTrimDeadScript = R"(
-local by_age, by_count = {}, {}
-local limit = tonumber(ARGV[3])
-if tonumber(ARGV[2]) > 0 then
-  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', ARGV[2], 'COUNT', limit)) do
-    redis.call('XDEL', KEYS[1], e[1])
-    by_age[#by_age + 1] = e
-  end
-end
-local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
-if over > 0 then
-  for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', math.min(over, limit))) do
-    redis.call('XDEL', KEYS[1], e[1])
-    by_count[#by_count + 1] = e
-  end
-end
-return {by_count, by_age})";
-
 std::string default_consumer() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   return std::string(host) + "-" + std::to_string(::getpid());
-}
-
-// The value of `field` in a stream entry's [field, value, ...] array; null when absent.
-const RedisReply* field(const RedisReply& fields, std::string_view name) {
-  for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
-    if (fields.elements[i].str == name) return &fields.elements[i + 1];
-  return nullptr;
 }
 
 bool is_error(const RedisReply& r, std::string_view code) {
@@ -129,7 +84,7 @@ struct RedisStreamStorage::Fetch {
     for (const auto& e : entries.elements) {
       if (e.type != RedisReply::Type::kArray || e.elements.size() != 2) continue;
       const std::string& sid = e.elements[0].str;
-      const RedisReply* r = field(e.elements[1], "r");
+      const RedisReply* r = entry_field(e.elements[1], "r");
       if (r == nullptr) {
         deleted.emplace_back(p, sid);
         continue;
@@ -208,29 +163,6 @@ RedisStreamStorage::RedisStreamStorage(RedisQueueOptions options, std::string qu
   };
   client_ =
       std::make_unique<resilience::redis::RedisClient>(options_.connection, 1, std::move(hooks));
-}
-
-RedisStreamStorage::~RedisStreamStorage() {
-  // Leases given back so that another instance takes the partitions at once (best effort: what
-  // this instance held and did not finish is taken as pending entries by the next owner).
-  std::vector<std::future<void>> released;
-  for (int p : owned()) {
-    auto done = std::make_shared<std::promise<void>>();
-    released.push_back(done->get_future());
-    client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, owner_},
-                     [done](RedisReply) { done->set_value(); });
-  }
-  for (auto& f : released)
-    f.wait_for(std::chrono::milliseconds(200));
-  client_->stop();
-}
-
-std::vector<int> RedisStreamStorage::owned() const {
-  std::lock_guard lock(mu_);
-  std::vector<int> out;
-  for (int p = 0; p < options_.partitions; ++p)
-    if (parts_[p].owned) out.push_back(p);
-  return out;
 }
 
 void RedisStreamStorage::create_groups() {
@@ -556,153 +488,6 @@ void RedisStreamStorage::tick() {
   if (move) move_spill();
 }
 
-void RedisStreamStorage::leases() {
-  client_->execute(
-      {"EVAL", kMembersScript, "1", members_key_, owner_, std::to_string(options_.lease.count())},
-      [this](RedisReply r) {
-        std::vector<std::pair<int, bool>> renewals;  // (partition, acquire)
-        std::vector<int> releases, looks;
-        {
-          std::lock_guard lock(mu_);
-          lease_round_ = false;
-          if (!r.ok()) return;  // owned partitions stop being sendable when their time is up
-          const int members = static_cast<int>(std::max(1LL, r.integer));
-          const int target = (options_.partitions + members - 1) / members;
-          int owned = 0;
-          for (int p = 0; p < options_.partitions; ++p) {
-            Partition& part = parts_[p];
-            if (!part.owned) continue;
-            if (part.releasing && part.held == 0) {
-              releases.push_back(p);
-              continue;
-            }
-            ++owned;
-            renewals.emplace_back(p, false);
-          }
-          // Free partitions, from a place of this consumer's own so that instances starting
-          // together ask for different ones first. Those another instance held at the last try
-          // are asked for last, and the first one asked moves on with each round, so that every
-          // free one is found.
-          const int start =
-              (partition_for(options_.consumer, options_.partitions) + lease_rounds_++) %
-              options_.partitions;
-          std::vector<bool> asked(parts_.size(), false);
-          const bool short_of_share = owned < target;
-          for (int pass = 0; pass < 2; ++pass) {
-            for (int i = 0; i < options_.partitions && owned < target; ++i) {
-              const int p = (start + i) % options_.partitions;
-              if (parts_[p].owned || asked[p] || parts_[p].others != (pass == 1)) continue;
-              ++owned;
-              asked[p] = true;
-              renewals.emplace_back(p, true);
-            }
-          }
-          // The others not asked for: looked at (GET), so that one given back is asked for in
-          // the next round rather than found by chance.
-          for (int p = 0; p < options_.partitions && short_of_share; ++p)
-            if (!parts_[p].owned && !asked[p]) looks.push_back(p);
-          // More than a fair share (another instance joined): give one back once drained.
-          for (int p = options_.partitions - 1; p >= 0 && owned > target; --p) {
-            if (!parts_[p].owned || parts_[p].releasing) continue;
-            parts_[p].releasing = true;
-            --owned;
-            spdlog::info("queue {}: giving partition {} back ({} instances share {} partitions)",
-                         name_, p, members, options_.partitions);
-          }
-        }
-        for (int p : releases)
-          release(p);
-        for (int p : looks)
-          client_->execute({"GET", parts_[p].lease_key}, [this, p](RedisReply r) {
-            if (!r.ok()) return;
-            std::lock_guard lock(mu_);
-            parts_[p].others = r.type != RedisReply::Type::kNil;
-          });
-        for (const auto& [p, acquire] : renewals)
-          renew(p, acquire);
-      });
-}
-
-void RedisStreamStorage::renew(int p, bool acquire) {
-  const auto sent = SteadyClock::now();
-  client_->execute({"EVAL", kLeaseScript, "1", parts_[p].lease_key, owner_,
-                    std::to_string(options_.lease.count())},
-                   [this, p, sent, acquire](RedisReply r) {
-                     std::lock_guard lock(mu_);
-                     Partition& part = parts_[p];
-                     if (!r.ok()) return;  // not renewed: sendable until its time is up
-                     part.others = r.integer == 0;
-                     if (r.integer == 0) {
-                       if (part.owned)
-                         spdlog::warn("queue {}: partition {} belongs to another instance now",
-                                      name_, p);
-                       part.owned = false;
-                       part.releasing = false;
-                       return;
-                     }
-                     // The lease lasts `lease` from when Redis ran the command, which is after
-                     // `sent`: this instance sends the partition's writes until half of it is gone,
-                     // so that it has stopped well before another instance can take the partition.
-                     part.sendable_until = sent + options_.lease / 2;
-                     if (r.integer == 2) {  // free before: whatever is pending in it comes first
-                       if (!part.owned || !acquire)
-                         spdlog::info("queue {}: took partition {} (lease {} ms)", name_, p,
-                                      options_.lease.count());
-                       part.owned = true;
-                       part.adopting = true;
-                       part.adopt_cursor = "0-0";
-                     }
-                   });
-}
-
-void RedisStreamStorage::release(int p) {
-  {
-    std::lock_guard lock(mu_);
-    parts_[p].owned = false;
-    parts_[p].releasing = false;
-  }
-  client_->execute({"EVAL", kReleaseScript, "1", parts_[p].lease_key, owner_},
-                   [this, p](RedisReply r) {
-                     if (r.ok()) spdlog::info("queue {}: gave partition {} back", name_, p);
-                   });
-}
-
-void RedisStreamStorage::trim_dead() {
-  std::string cutoff = "0";
-  if (options_.dead_max_age.count() > 0) {
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    cutoff = std::to_string(now_ms - options_.dead_max_age.count());
-  }
-  client_->execute(
-      {"EVAL", kTrimDeadScript, "1", dead_key_, std::to_string(options_.dead_max_length), cutoff,
-       "64"},
-      [this](RedisReply r) {
-        if (!r.ok() || r.elements.size() != 2) return;
-        for (int which = 0; which < 2; ++which) {
-          for (const auto& e : r.elements[which].elements) {
-            if (e.elements.size() != 2) continue;
-            const RedisReply* d = field(e.elements[1], "d");
-            auto letter = d != nullptr ? decode_dead_letter(d->str) : std::nullopt;
-            spdlog::warn(
-                "queue {}: dead letter {} dropped by retention ({}): {} {}, Idempotency-Key {}, "
-                "{} (status {})",
-                name_, e.elements[0].str,
-                which == 0 ? "dead_max_length " + std::to_string(options_.dead_max_length)
-                           : "dead_max_age_ms " + std::to_string(options_.dead_max_age.count()),
-                letter ? letter->request.method : "?", letter ? letter->request.target : "?",
-                letter ? letter->request.idempotency_key : "?", letter ? letter->reason : "?",
-                letter ? letter->status : 0);
-            prometheus::Counter* c =
-                which == 0 ? metrics_.dead_dropped_count : metrics_.dead_dropped_age;
-            if (c != nullptr) c->Increment();
-            if (dead_.load() > 0) dead_.fetch_sub(1);
-          }
-        }
-      });
-}
-
 void RedisStreamStorage::move_spill() {
   // A batch of up to 64 writes or 4 MiB, in the spill's order, appended in one script (all or
   // none): a key's writes keep their order in its partition.
@@ -766,55 +551,6 @@ RedisReply RedisStreamStorage::call(std::vector<std::string> argv) {
       std::future_status::ready)
     return RedisReply::failure_of(RedisFailure::kTimeout, "redis did not answer");
   return future.get();
-}
-
-std::vector<DeadLetterView> RedisStreamStorage::dead_letters() {
-  std::vector<DeadLetterView> out;
-  const RedisReply r = call({"XRANGE", dead_key_, "-", "+", "COUNT", "1000"});
-  for (const auto& e : r.elements) {
-    if (e.elements.size() != 2) continue;
-    const RedisReply* d = field(e.elements[1], "d");
-    if (d == nullptr) continue;
-    if (auto letter = decode_dead_letter(d->str))
-      out.push_back({to_id(e.elements[0].str), std::move(*letter)});
-  }
-  return out;
-}
-
-std::uint64_t RedisStreamStorage::requeue(std::uint64_t dead_id, std::string& error) {
-  const std::string sid = to_stream_id(dead_id);
-  const RedisReply r = call({"XRANGE", dead_key_, sid, sid});
-  if (r.failed()) {
-    error = "redis: " + r.str;
-    return 0;
-  }
-  const RedisReply* d = r.elements.size() == 1 && r.elements[0].elements.size() == 2
-                            ? field(r.elements[0].elements[1], "d")
-                            : nullptr;
-  auto letter = d != nullptr ? decode_dead_letter(d->str) : std::nullopt;
-  if (!letter) {
-    error = "no dead letter " + std::to_string(dead_id);
-    return 0;
-  }
-  // Appended before the dead letter is deleted: a failure in between leaves both (a duplicate
-  // with the same idempotency key), never neither.
-  const int p = route(letter->request);
-  const RedisReply added = call(append_argv({{p, encode(letter->request)}}));
-  if (!added.ok() || added.elements.size() != 1) {
-    error = "the queue cannot take it: " + added.str;
-    return 0;
-  }
-  call({"XDEL", dead_key_, sid});
-  if (dead_.load() > 0) dead_.fetch_sub(1);
-  depth_.fetch_add(1);
-  return to_id(added.elements[0].str, p);
-}
-
-bool RedisStreamStorage::drop(std::uint64_t dead_id) {
-  const RedisReply r = call({"XDEL", dead_key_, to_stream_id(dead_id)});
-  if (!r.ok() || r.integer != 1) return false;
-  if (dead_.load() > 0) dead_.fetch_sub(1);
-  return true;
 }
 
 }  // namespace sluice::queue

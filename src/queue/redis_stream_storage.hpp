@@ -22,6 +22,8 @@
 //     metric each time. Once Redis is back the spilled writes move into the streams (in their
 //     order, with their idempotency keys), so that any instance can deliver them.
 // Keys: `{<prefix>:<queue>}...` (one hash slot).
+// Files: redis_stream_storage.cpp (ids, append, fetch, done, the tick, the spill's move),
+// redis_stream_leases.cpp (the owners), redis_stream_dead_letters.cpp (retention, admin).
 //
 //   auto s = std::make_shared<RedisStreamStorage>(options, "orders", spill, metrics);
 //   StoreAndForward::open(queue_options, metrics, {s, spill});
