@@ -84,8 +84,9 @@ class ExtraFields {
       at_[i] = at_[i - 1];
     at_[pos] = {code, static_cast<std::uint16_t>(used_), static_cast<std::uint16_t>(name.size()),
                 static_cast<std::uint16_t>(value.size())};
-    std::memcpy(text_.data() + used_, name.data(), name.size());
-    std::memcpy(text_.data() + used_ + name.size(), value.data(), value.size());
+    // An empty view may have a null data(): memcpy's pointers must not be null, even for 0 bytes.
+    if (!name.empty()) std::memcpy(text_.data() + used_, name.data(), name.size());
+    if (!value.empty()) std::memcpy(text_.data() + used_ + name.size(), value.data(), value.size());
     used_ += name.size() + value.size();
     ++count_;
     return true;
