@@ -103,7 +103,7 @@ FUZZ_SOURCES_session = src/server/session.cpp src/server/session_bodies.cpp \
   src/server/session_close.cpp src/server/session_read.cpp src/server/session_respond.cpp \
   src/server/session_tunnel.cpp src/server/server.cpp src/server/worker_pool.cpp src/server/proxy_protocol.cpp src/server/http_date.cpp \
   src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp src/core/field_allocator.cpp \
-  src/extension/json_answer.cpp \
+  src/core/header_name.cpp src/extension/json_answer.cpp \
   $(FUZZ_ASIO)
 FUZZ_SOURCES_tls_client_hello = $(FUZZ_SOURCES_session)
 # The config loader needs every middleware, handler and section (they register themselves): the
