@@ -93,14 +93,7 @@ TEST(RedisQueuePartitions, TwoInstancesKeepEveryKeysOrderAndOneKilledMidDrainLos
   EXPECT_EQ(a->stop(9), -1) << "killed in the middle of its drain";
   const std::size_t at_kill = up.got().size();
   EXPECT_LT(at_kill, 140u) << "the kill came too late to be mid-drain";
-  ASSERT_TRUE(eventually(
-      [&] {
-        std::set<std::string> delivered;
-        for (const auto& g : up.got())
-          delivered.insert(g.key);
-        return delivered == accepted;
-      },
-      30s))
+  ASSERT_TRUE(eventually([&] { return up.keys() == accepted; }, 30s))
       << up.got().size() << " arrived\n"
       << b->log();
   std::this_thread::sleep_for(300ms);  // nothing more may come
@@ -255,14 +248,7 @@ TEST(RedisQueuePartitions, AWedgedRedisIsLeftAndTheQueueDrainsOnceItAnswersAgain
   accepted.insert(r->get_header_value("Idempotency-Key"));
   up.start();
   ASSERT_TRUE(eventually([&] { return queue_stats(gw)["backend_up"] == true; }, 10s)) << gw.log();
-  ASSERT_TRUE(eventually(
-      [&] {
-        std::set<std::string> delivered;
-        for (const auto& g : up.got())
-          delivered.insert(g.key);
-        return delivered == accepted;
-      },
-      15s))
+  ASSERT_TRUE(eventually([&] { return up.keys() == accepted; }, 15s))
       << up.got().size() << " of " << accepted.size() << "\n"
       << gw.log();
   EXPECT_TRUE(eventually([&] { return stream_length(redis, 2) == 0; }, 3s));
@@ -349,9 +335,7 @@ TEST(RedisQueuePartitions, AFullStreamAnswers503WithRetryAfterAndLosesNothingAcc
   up.start();
   ASSERT_TRUE(up.wait_for(5, 10s));
   std::this_thread::sleep_for(300ms);
-  std::set<std::string> delivered;
-  for (const auto& g : up.got())
-    delivered.insert(g.key);
+  const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
   EXPECT_EQ(up.got().size(), 5u);
 }
@@ -389,9 +373,7 @@ TEST(RedisQueuePartitions, ARedisWithAPasswordIsUsedThroughTheLimitersConnection
   EXPECT_EQ(stream_length(redis, 2, "s3cret-q"), 4);
   up.start();
   ASSERT_TRUE(up.wait_for(4, 10s)) << gw.log();
-  std::set<std::string> delivered;
-  for (const auto& g : up.got())
-    delivered.insert(g.key);
+  const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
   EXPECT_TRUE(eventually([&] { return stream_length(redis, 2, "s3cret-q") == 0; }, 3s));
 }

@@ -124,9 +124,7 @@ TEST(RedisQueue, RedisDownWithLocalKeepsTheWriteLocallyAnswers202AndDeliversItLa
   EXPECT_NE(gw.log().find("redis is down"), std::string::npos);
   up.start();
   ASSERT_TRUE(up.wait_for(5, 10s)) << gw.log();
-  std::set<std::string> delivered;
-  for (const auto& g : up.got())
-    delivered.insert(g.key);
+  const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
 
   // Redis back: the next write goes to the stream again.

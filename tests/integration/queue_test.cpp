@@ -573,9 +573,7 @@ TEST(Queue, AReloadKeepsTheQueueAndRefusesToMoveItsDirectory) {
 
   up.start();
   ASSERT_TRUE(up.wait_for(5, 10s));
-  std::set<std::string> delivered;
-  for (const auto& g : up.got())
-    delivered.insert(g.key);
+  const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
 }
 
@@ -664,9 +662,7 @@ TEST(Queue, AFullDiskAnswersTheDeclared503AndLosesNothingAccepted) {
   SluiceProcess gw(config(up.port(), mnt + "/q", ", fsync: always"));
   ASSERT_TRUE(up.wait_for(accepted.size(), 15s)) << gw.log();
   wait_drained(gw, 5s);
-  std::set<std::string> delivered;
-  for (const auto& g : up.got())
-    delivered.insert(g.key);
+  const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
 }
 

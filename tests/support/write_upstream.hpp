@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,13 @@ class WriteUpstream {
   std::vector<Received> got() {
     std::lock_guard lock(mu_);
     return got_;
+  }
+  // The distinct Idempotency-Keys of the stored writes (a duplicate counts once).
+  std::set<std::string> keys() {
+    std::set<std::string> out;
+    for (const auto& r : got())
+      out.insert(r.key);
+    return out;
   }
   std::vector<Received> all() {  // every call, whatever its answer
     std::lock_guard lock(mu_);
