@@ -4,6 +4,7 @@
 // call layer was ≈ 10 instructions each (callgrind, bench/load/direct.yaml).
 //
 //   const auto t = sluice::detail::steady_now();   // same clock, same values as steady_clock
+//   const auto w = sluice::detail::wall_now();     // and as system_clock
 #pragma once
 
 #include <time.h>
@@ -17,6 +18,16 @@ inline std::chrono::steady_clock::time_point steady_now() noexcept {
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
+// std::chrono::system_clock::now() the same way (clock_gettime(CLOCK_REALTIME)): the session
+// stamps each request's wall-clock start with it.
+inline std::chrono::system_clock::time_point wall_now() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
 }
 

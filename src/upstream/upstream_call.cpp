@@ -13,6 +13,7 @@
 
 #include "core/body_parsing.hpp"
 #include "core/http_message.hpp"
+#include "core/spare_strings.hpp"
 #include "net/eager_write.hpp"
 #include "upstream/upstream_call_internal.hpp"
 #include "upstream/upstream_faults.hpp"
@@ -38,6 +39,8 @@ UpstreamCall::~UpstreamCall() {
   if (endpoint_ >= 0)
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
+  detail::SpareStrings::give(std::move(request_.fields));
+  detail::SpareStrings::give(std::move(head_));
 }
 
 // The legal moves (the drawings in upstream_call.hpp), checked where they are written down.
@@ -76,8 +79,10 @@ void UpstreamCall::start() {
   });
   client_host_ = ex_->request().header("Host");
   request_stream_ = ex_->request_body_stream();
-  request_.fields.reserve(512);  // one allocation for the header lines, not one per doubling
-  head_.reserve(1024);
+  // Buffers with room for the header lines and the head (not one allocation per doubling),
+  // from the thread's spares: a call is made per request (core/spare_strings.hpp).
+  request_.fields = detail::SpareStrings::take(512);
+  head_ = detail::SpareStrings::take(1024);
   const auto& context = ex_->context();
   build_upstream_request(ex_->request(),
                          ClientConnection{.peer_ip = context.peer_ip(),

@@ -41,6 +41,11 @@ RequestKey RequestKey::parse(const Settings& s, std::string_view key, std::strin
 
 std::string RequestKey::of(const Exchange& ex) const {
   std::string out;
+  append_to(ex, out);
+  return out;
+}
+
+void RequestKey::append_to(const Exchange& ex, std::string& out) const {
   for (std::size_t i = 0; i < parts_.size(); ++i) {
     if (i > 0) out += '|';
     std::string_view v;
@@ -66,7 +71,6 @@ std::string RequestKey::of(const Exchange& ex) const {
     else
       out.append(v);
   }
-  return out;
 }
 
 std::string RequestKey::describe() const {

@@ -32,6 +32,8 @@ class RequestKey {
   // The parts' values joined by '|'; an absent header, user or tier counts as "-" (so all
   // anonymous requests share one bucket: put an authentication middleware first).
   std::string of(const Exchange& ex) const;
+  // The same, appended to `out` (a caller's reused buffer: no string of its own).
+  void append_to(const Exchange& ex, std::string& out) const;
   // "client_ip|header:X-Tenant": the config spelling, for logs and the admin API.
   std::string describe() const;
   // True when the key is the route alone (one value per middleware instance).

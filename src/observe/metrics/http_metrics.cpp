@@ -78,13 +78,14 @@ ShardedCounter& RouteSeries::code(MethodSeries& m, int status) {
   return *c;
 }
 
-void RouteSeries::record(std::size_t method_index, int status, std::chrono::nanoseconds duration,
-                         uint64_t bytes_in, uint64_t bytes_out) {
+void RouteSeries::record_in(std::size_t shard, std::size_t method_index, int status,
+                            std::chrono::nanoseconds duration, uint64_t bytes_in,
+                            uint64_t bytes_out) {
   MethodSeries& m = method(method_index);
-  code(m, status).add();
-  m.duration.observe(static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
-  m.request_size.observe(bytes_in);
-  m.response_size.observe(bytes_out);
+  code(m, status).add_in(shard);
+  m.duration.observe_in(shard, static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
+  m.request_size.observe_in(shard, bytes_in);
+  m.response_size.observe_in(shard, bytes_out);
 }
 
 HttpMetrics::HttpMetrics(MetricsOptions options)

@@ -58,7 +58,12 @@ class RouteSeries {
   RouteSeries& operator=(const RouteSeries&) = delete;
 
   void record(std::size_t method, int status, std::chrono::nanoseconds duration, uint64_t bytes_in,
-              uint64_t bytes_out);
+              uint64_t bytes_out) {
+    record_in(shard_index(), method, status, duration, bytes_in, bytes_out);
+  }
+  // With the calling thread's shard_index() read once (the metrics observer's request end).
+  void record_in(std::size_t shard, std::size_t method, int status,
+                 std::chrono::nanoseconds duration, uint64_t bytes_in, uint64_t bytes_out);
   // nullptr when the per-route middleware limit (256 names) is reached.
   MiddlewareSeries* middleware(std::string_view name) {
     return middlewares_.get_or_create(name, [this] { return MiddlewareSeries(duration_bounds_); });

@@ -42,22 +42,23 @@ void MetricsObserver::on_request_start(Exchange&) {
 }
 
 void MetricsObserver::on_request_end(Exchange& ex) {
-  metrics_.in_flight().add(-1);
+  const std::size_t shard = shard_index();  // once for every sample below
+  metrics_.in_flight().add_in(shard, -1);
   const auto now = ex.finished_at();
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "-";
   const ChainSnapshot* chain = ex.chain();
   if (chain == nullptr) {
     if (RouteSeries* r = metrics_.route(route)) {
-      r->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
-                now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
+      r->record_in(shard, HttpMetrics::method_index(ex.request().method()), ex.response().status(),
+                   now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
     }
     return;
   }
   const SeriesCache& c = cached_series(metrics_, *chain, route);
   if (c.series == nullptr) return;
-  c.series->record(HttpMetrics::method_index(ex.request().method()), ex.response().status(),
-                   now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
-  const std::size_t shard = shard_index();  // once for the ten samples below
+  c.series->record_in(shard, HttpMetrics::method_index(ex.request().method()),
+                      ex.response().status(), now - ex.context().start_steady(), ex.bytes_in(),
+                      ex.bytes_out());
   for (std::size_t i = 0; i < c.middlewares.size(); ++i) {
     const auto self = ex.middleware_time(i);
     // Zero: the middleware was not entered (an earlier one answered) — not a sample.

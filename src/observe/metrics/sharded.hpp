@@ -37,8 +37,10 @@ std::size_t shard_count();
 class ShardedCounter {
  public:
   ShardedCounter();
-  void add(uint64_t n = 1) {
-    shards_[shard_index() & mask_].value.fetch_add(n, std::memory_order_relaxed);
+  void add(uint64_t n = 1) { add_in(shard_index(), n); }
+  // With the calling thread's shard_index() read once for several metrics.
+  void add_in(std::size_t shard, uint64_t n = 1) {
+    shards_[shard & mask_].value.fetch_add(n, std::memory_order_relaxed);
   }
   uint64_t value() const;
 
@@ -53,8 +55,9 @@ class ShardedCounter {
 class ShardedGauge {
  public:
   ShardedGauge();
-  void add(int64_t n) {
-    shards_[shard_index() & mask_].value.fetch_add(n, std::memory_order_relaxed);
+  void add(int64_t n) { add_in(shard_index(), n); }
+  void add_in(std::size_t shard, int64_t n) {
+    shards_[shard & mask_].value.fetch_add(n, std::memory_order_relaxed);
   }
   int64_t value() const;
 

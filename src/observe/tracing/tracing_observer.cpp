@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/header_name.hpp"
 #include "observe/metrics/http_metrics.hpp"
 #include "observe/tracing/span_record.hpp"
 #include "observe/tracing/trace_context.hpp"
@@ -118,11 +119,14 @@ void TracingObserver::on_request_start(Exchange& ex) {
   // What the upstream sees: sluice's server span as its parent.
   char traceparent[kTraceparentLength];
   format_traceparent({0, trace_id, span_id, slot.flags}, traceparent);
-  req.set_header("traceparent", {traceparent, sizeof traceparent});
+  // Names resolved once (core/header_name.hpp): Request::set_header looks the code up per call.
+  static const detail::HeaderName kTraceparent("traceparent");
+  static const detail::HeaderName kTracestate("tracestate");
+  detail::set_field(req, kTraceparent, {traceparent, sizeof traceparent});
   if (slot.trace_state.empty())
-    req.remove_header("tracestate");
+    detail::remove_fields(req, kTracestate.text);
   else
-    req.set_header("tracestate", slot.trace_state);
+    detail::set_field(req, kTracestate, slot.trace_state);
 }
 
 void TracingObserver::on_request_end(Exchange& ex) {

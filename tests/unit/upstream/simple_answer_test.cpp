@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cctype>
 #include <random>
 #include <string>
 #include <utility>
@@ -218,6 +219,50 @@ TEST(SimpleAnswer, AgreesWithBeastOnRandomlyEditedAnswers) {
     EXPECT_EQ(ours, theirs) << b;
   }
   EXPECT_GT(taken, 3000) << "the edits should leave many answers the fast reader takes";
+}
+
+// The reader looks up the common names itself (common_field); every name, in any case, and every
+// near miss of one (a character replaced by another token character) must get Beast's own code.
+TEST(SimpleAnswer, FieldCodesAreBeastsForCommonNamesTheirCasesAndNearMisses) {
+  namespace http = boost::beast::http;
+  const std::vector<std::string> names = {
+      "Date",    "Server", "Content-Type", "Cache-Control", "ETag", "Last-Modified",
+      "Vary",    "Via",    "Expires",      "Set-Cookie",    "X-A",  "Content-Language",
+      "Trailer", "Age"};
+  const std::string replacements = "aZq0-_.^~`|!x";
+  std::mt19937 rng(20261207);
+  int checked = 0;
+  for (const auto& name : names) {
+    std::vector<std::string> variants = {name};
+    for (int k = 0; k < 4; ++k) {  // random case
+      std::string v = name;
+      for (char& c : v)
+        if (std::isalpha(static_cast<unsigned char>(c)) && rng() % 2 == 0)
+          c = static_cast<char>(c ^ 0x20);
+      variants.push_back(v);
+    }
+    for (std::size_t at = 0; at < name.size(); ++at) {
+      for (char c : replacements) {
+        std::string v = name;
+        v[at] = c;
+        variants.push_back(v);
+      }
+    }
+    for (const auto& v : variants) {
+      const std::string bytes = "HTTP/1.1 200 OK\r\n" + v + ": x\r\nContent-Length: 0\r\n\r\n";
+      SimpleAnswer a;
+      if (!parse_simple_answer(bytes, kMax, a)) continue;  // e.g. a near miss of Via: Vi-
+      const auto expected = http::string_to_field({v.data(), v.size()});
+      if (is_hop_by_hop(expected, v)) {
+        EXPECT_EQ(a.field_count, 0u) << v;
+        continue;
+      }
+      ASSERT_EQ(a.field_count, 1u) << v;
+      EXPECT_EQ(a.fields[0].name, expected) << v;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 1000);
 }
 
 }  // namespace

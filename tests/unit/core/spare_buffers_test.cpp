@@ -1,0 +1,128 @@
+// The per-thread spares that spare per-request objects an allocation: SpareStrings
+// (core/spare_strings.hpp, the upstream call's buffers) and InstanceState's list blocks
+// (sluice/instance_state.hpp, the rate limiter's and breaker's per-request state).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <memory>
+
+#include "core/spare_strings.hpp"
+#include "sluice/context.hpp"
+#include "sluice/instance_state.hpp"
+
+namespace sluice {
+namespace {
+
+using detail::SpareStrings;
+
+// Each test runs its checks on a fresh thread: the spares are per thread, so other tests on the
+// main thread cannot have left any behind.
+template <class Fn>
+void on_fresh_thread(Fn fn) {
+  std::thread t(fn);
+  t.join();
+}
+
+TEST(SpareStrings, AGivenBufferIsTakenBackEmptyWithItsCapacity) {
+  on_fresh_thread([] {
+    EXPECT_EQ(SpareStrings::kept_here(), 0u);
+    std::string first = SpareStrings::take(1000);
+    EXPECT_TRUE(first.empty());
+    EXPECT_GE(first.capacity(), 1000u);
+    first.assign(700, 'x');
+    const char* buffer = first.data();
+    SpareStrings::give(std::move(first));
+    EXPECT_EQ(SpareStrings::kept_here(), 1u);
+
+    std::string again = SpareStrings::take(100);  // smaller than what is kept: the same buffer
+    EXPECT_EQ(SpareStrings::kept_here(), 0u);
+    EXPECT_TRUE(again.empty()) << "a taken string holds nothing of its last use";
+    EXPECT_EQ(again.data(), buffer);
+    EXPECT_GE(again.capacity(), 1000u);
+
+    SpareStrings::give(std::move(again));
+    std::string larger = SpareStrings::take(4000);  // a kept buffer grows to what is asked
+    EXPECT_TRUE(larger.empty());
+    EXPECT_GE(larger.capacity(), 4000u);
+  });
+}
+
+TEST(SpareStrings, KeepsNeitherInlineNorHugeStringsAndAtMostKKept) {
+  on_fresh_thread([] {
+    SpareStrings::give(std::string("short"));  // never left its inline room
+    EXPECT_EQ(SpareStrings::kept_here(), 0u);
+    std::string huge;
+    huge.reserve(SpareStrings::kMaxBytes + 1);
+    SpareStrings::give(std::move(huge));
+    EXPECT_EQ(SpareStrings::kept_here(), 0u) << "a buffer grown for one huge request is freed";
+
+    for (std::size_t i = 0; i < SpareStrings::kKept + 5; ++i) {
+      std::string s;
+      s.reserve(256);
+      SpareStrings::give(std::move(s));
+    }
+    EXPECT_EQ(SpareStrings::kept_here(), SpareStrings::kKept);
+    std::vector<std::string> taken;
+    for (std::size_t i = 0; i < SpareStrings::kKept + 2; ++i)
+      taken.push_back(SpareStrings::take(64));
+    EXPECT_EQ(SpareStrings::kept_here(), 0u);
+    for (const auto& s : taken) {
+      EXPECT_TRUE(s.empty());
+      EXPECT_GE(s.capacity(), 64u);
+    }
+  });
+}
+
+struct CallState {
+  int value = 0;
+};
+using State = middleware::InstanceState<CallState>;
+constexpr std::size_t kKeptBlocks = middleware::instance_state_detail::SpareBlocks<1>::kKept;
+
+TEST(InstanceStateSpares, AClearedContextsListIsReusedByTheNextRequest) {
+  on_fresh_thread([] {
+    int owner_a = 0, owner_b = 0, owner_c = 0;
+    Context ctx;
+    EXPECT_EQ(State::spare_blocks_here(), 0u);
+    for (int request = 0; request < 5; ++request) {
+      State::emplace(ctx, &owner_a).value = 1 + request;
+      State::emplace(ctx, &owner_b).value = 10 + request;
+      State::emplace(ctx, &owner_c).value = 100 + request;  // past the list's inline room
+      EXPECT_EQ(State::find(ctx, &owner_a)->value, 1 + request);
+      EXPECT_EQ(State::find(ctx, &owner_b)->value, 10 + request);
+      EXPECT_EQ(State::find(ctx, &owner_c)->value, 100 + request);
+      EXPECT_EQ(State::spare_blocks_here(), 0u) << "request " << request << " took the spare";
+      ctx.slots().clear();  // what Context::begin does between two requests
+      EXPECT_EQ(State::find(ctx, &owner_a), nullptr) << "no state survives the request";
+      EXPECT_EQ(State::spare_blocks_here(), 1u);
+    }
+  });
+}
+
+TEST(InstanceStateSpares, AThreadKeepsAFewBlocksAndAnotherThreadsFreesAreItsOwn) {
+  on_fresh_thread([] {
+    int owner = 0;
+    std::vector<std::unique_ptr<Context>> contexts;
+    for (int i = 0; i < 20; ++i) {
+      contexts.push_back(std::make_unique<Context>());
+      State::emplace(*contexts.back(), &owner).value = i;
+    }
+    for (int i = 0; i < 20; ++i)
+      EXPECT_EQ(State::find(*contexts[static_cast<std::size_t>(i)], &owner)->value, i);
+    std::thread other([&] {
+      for (int i = 0; i < 3; ++i)
+        contexts[static_cast<std::size_t>(i)]->slots().clear();
+      EXPECT_EQ(State::spare_blocks_here(), 3u) << "freed here: kept here";
+    });
+    other.join();
+    EXPECT_EQ(State::spare_blocks_here(), 0u);
+    contexts.clear();  // 17 lists freed on this thread: a few kept, the rest to the heap
+    EXPECT_EQ(State::spare_blocks_here(), kKeptBlocks);
+  });
+}
+
+}  // namespace
+}  // namespace sluice
