@@ -3,6 +3,10 @@
 #include <boost/beast/core/string.hpp>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "core/http_message.hpp"
 #include "core/http_text.hpp"
 #include "upstream/forwarding.hpp"
@@ -36,8 +40,28 @@ constexpr std::array<bool, 256> kValue = [] {
   return t;
 }();
 
-// Past the value bytes from `at`; true when the line then ends with CRLF.
+// Past the value bytes from `at`; true when the line then ends with CRLF. Sixteen bytes per step
+// where SSE2 is available (every x86-64), as json_escape's plain_run_end does: the values are
+// most of an answer's head (a Date alone is 29 bytes), and this scan was the reader's largest
+// cost (≈ 5 instructions a byte, callgrind). The head ends with CRLF CRLF, so the bytewise loop
+// always stops inside `b`; the blocks stay inside it by their bound.
 bool skip_to_line_end(std::string_view b, std::size_t& at) {
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i tab = _mm_set1_epi8('\t');
+  for (; at + 16 <= b.size(); at += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.data() + at));
+    // kValue as vector compares: unsigned v >= 0x20 (max(v, 0x20) == v), not 0x7f, or a tab.
+    const __m128i value =
+        _mm_andnot_si128(_mm_cmpeq_epi8(v, del), _mm_cmpeq_epi8(_mm_max_epu8(v, space), v));
+    const int mask = _mm_movemask_epi8(_mm_or_si128(value, _mm_cmpeq_epi8(v, tab)));
+    if (mask != 0xffff) {
+      at += static_cast<std::size_t>(__builtin_ctz(~static_cast<unsigned>(mask)));
+      return b[at] == '\r' && b[at + 1] == '\n';
+    }
+  }
+#endif
   while (kValue[static_cast<unsigned char>(b[at])])
     ++at;
   return b[at] == '\r' && b[at + 1] == '\n';
@@ -119,10 +143,33 @@ bool read_status_line(std::string_view b, std::size_t& at, SimpleAnswer& out) {
   return true;
 }
 
+// Where the head's blank line starts: b.find("\r\n\r\n"), which called memchr once per CR (a
+// dozen lines, ≈ 330 instructions, callgrind). With SSE2: the CRs of 16 bytes at a time, each
+// checked for the four bytes.
+std::size_t find_head_end(std::string_view b) {
+#if defined(__SSE2__)
+  const __m128i cr = _mm_set1_epi8('\r');
+  std::size_t at = 0;
+  for (; at + 16 <= b.size(); at += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.data() + at));
+    for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr))); mask != 0;
+         mask &= mask - 1) {
+      const std::size_t i = at + static_cast<std::size_t>(__builtin_ctz(mask));
+      if (b.compare(i, 4, "\r\n\r\n") == 0) return i;
+    }
+  }
+  // The last bytes (fewer than 16), and a blank line that starts in them.
+  const std::size_t rest = b.substr(at).find("\r\n\r\n");
+  return rest == std::string_view::npos ? rest : at + rest;
+#else
+  return b.find("\r\n\r\n");
+#endif
+}
+
 }  // namespace
 
 bool parse_simple_answer(std::string_view b, std::uint64_t max_body, SimpleAnswer& out) {
-  const auto end_of_head = b.find("\r\n\r\n");
+  const auto end_of_head = find_head_end(b);
   if (end_of_head == std::string_view::npos || end_of_head + 4 > SimpleAnswer::kMaxHead) {
     return false;
   }

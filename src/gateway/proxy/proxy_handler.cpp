@@ -1,5 +1,6 @@
 #include "gateway/proxy/proxy_handler.hpp"
 
+#include "core/recycling_allocator.hpp"
 #include "server/worker_pool.hpp"
 
 namespace sluice::gateway::proxy {
@@ -10,7 +11,9 @@ Decision ProxyHandler::handle(Exchange& ex) {
     // Off the worker threads (an adapter without Asio): nothing to run the upstream I/O on.
     return ex.answer_error(502, "upstream_unreachable", "the proxy needs a sluice worker thread");
   }
-  auto call = std::make_shared<upstream::UpstreamCall>(route_, ex, ex.defer(), *io);
+  // Made and freed per request: its block comes back from the thread's spares.
+  auto call = std::allocate_shared<upstream::UpstreamCall>(
+      detail::RecyclingAllocator<upstream::UpstreamCall>(), route_, ex, ex.defer(), *io);
   call->start();
   return Decision::wait();
 }

@@ -1,6 +1,7 @@
 // The per-thread spares that spare per-request objects an allocation: SpareStrings
-// (core/spare_strings.hpp, the upstream call's buffers) and InstanceState's list blocks
-// (sluice/instance_state.hpp, the rate limiter's and breaker's per-request state).
+// (core/spare_strings.hpp, the upstream call's buffers), SpareBlocks (sluice/spare_blocks.hpp)
+// behind InstanceState's lists (the rate limiter's and breaker's per-request state) and behind
+// RecyclingAllocator (core/recycling_allocator.hpp, the proxy's UpstreamCall).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -9,6 +10,7 @@
 
 #include <memory>
 
+#include "core/recycling_allocator.hpp"
 #include "core/spare_strings.hpp"
 #include "sluice/context.hpp"
 #include "sluice/instance_state.hpp"
@@ -80,7 +82,7 @@ struct CallState {
   int value = 0;
 };
 using State = middleware::InstanceState<CallState>;
-constexpr std::size_t kKeptBlocks = middleware::instance_state_detail::SpareBlocks<1>::kKept;
+constexpr std::size_t kKeptBlocks = SpareBlocks<1>::kKept;
 
 TEST(InstanceStateSpares, AClearedContextsListIsReusedByTheNextRequest) {
   on_fresh_thread([] {
@@ -121,6 +123,40 @@ TEST(InstanceStateSpares, AThreadKeepsAFewBlocksAndAnotherThreadsFreesAreItsOwn)
     EXPECT_EQ(State::spare_blocks_here(), 0u);
     contexts.clear();  // 17 lists freed on this thread: a few kept, the rest to the heap
     EXPECT_EQ(State::spare_blocks_here(), kKeptBlocks);
+  });
+}
+
+struct Call {
+  explicit Call(int v) : value(v) {}
+  int value;
+  char room[1500] = {};  // past glibc's per-thread cache, as an UpstreamCall is
+};
+
+TEST(RecyclingAllocator, ASharedObjectsBlockIsReusedByTheNextOfItsType) {
+  on_fresh_thread([] {
+    detail::RecyclingAllocator<Call> alloc;
+    const void* first_block = nullptr;
+    for (int request = 0; request < 4; ++request) {
+      auto call = std::allocate_shared<Call>(alloc, request);
+      EXPECT_EQ(call->value, request);
+      std::weak_ptr<Call> weak = call;
+      if (request == 0) {
+        first_block = call.get();
+      } else {
+        EXPECT_EQ(call.get(), first_block) << "request " << request;
+      }
+      call.reset();
+      EXPECT_TRUE(weak.expired());
+    }
+    // Many alive at once: each its own block; when they go, a few are kept.
+    std::vector<std::shared_ptr<Call>> calls;
+    for (int i = 0; i < 20; ++i)
+      calls.push_back(std::allocate_shared<Call>(alloc, i));
+    for (int i = 0; i < 20; ++i)
+      EXPECT_EQ(calls[static_cast<std::size_t>(i)]->value, i);
+    calls.clear();
+    std::vector<int, detail::RecyclingAllocator<int>> many(100, 7);  // n > 1: the heap
+    EXPECT_EQ(many[99], 7);
   });
 }
 
