@@ -15,13 +15,14 @@ void apply(const HeaderEdits& edits, Message& message) {
 }
 }  // namespace
 
+// Most headers middlewares edit one side only: the other hook returns before apply()'s setup.
 Decision HeadersMiddleware::pre_handle(Exchange& ex) {
-  apply(request_, ex.request());
+  if (edits_request_) apply(request_, ex.request());
   return Decision::next();
 }
 
 void HeadersMiddleware::post_handle(Exchange& ex, std::chrono::nanoseconds) {
-  apply(response_, ex.response());
+  if (edits_response_) apply(response_, ex.response());
 }
 
 }  // namespace sluice::middleware

@@ -25,7 +25,11 @@ struct HeaderEdits {
 class HeadersMiddleware final : public Middleware {
  public:
   HeadersMiddleware(std::string name, HeaderEdits request, HeaderEdits response)
-      : name_(std::move(name)), request_(std::move(request)), response_(std::move(response)) {}
+      : name_(std::move(name)),
+        request_(std::move(request)),
+        response_(std::move(response)),
+        edits_request_(!request_.empty()),
+        edits_response_(!response_.empty()) {}
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "headers"; }
@@ -36,6 +40,8 @@ class HeadersMiddleware final : public Middleware {
   std::string name_;
   HeaderEdits request_;
   HeaderEdits response_;
+  bool edits_request_;
+  bool edits_response_;
 };
 
 }  // namespace sluice::middleware
