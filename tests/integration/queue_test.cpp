@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -575,6 +576,85 @@ TEST(Queue, AReloadKeepsTheQueueAndRefusesToMoveItsDirectory) {
   ASSERT_TRUE(up.wait_for(5, 10s));
   const std::set<std::string> delivered = up.keys();
   EXPECT_EQ(delivered, accepted);
+}
+
+// The admin API runs on its own thread, a SIGHUP or file-change reload on the main thread
+// (workers: 2). GET /queues used to find the queues through the process's shared slots — and to
+// add the registry there on its first call — while a reload could be adding slots (the first
+// fallback, proxy, breaker of the process): a data race on their vector, a read of freed memory
+// when it grew (ThreadSanitizer, `make test-tsan`). Here every reload adds slots while a client
+// polls /queues: every answer must be a list, and the queue appear once configured.
+TEST(Queue, TheAdminListsQueuesWhileReloadsAddThem) {
+  WriteUpstream up;
+  TempDir dir;
+  const std::string plain = R"(
+workers: 2
+admin: { listen: 127.0.0.1:0, token: q-admin-token }
+routes:
+  - name: api
+    match: { prefix: / }
+    handler: { type: respond, status: 200, body: plain }
+)";
+  SluiceProcess gw(plain);
+  EXPECT_EQ(queues(gw), json({{"queues", json::array()}})) << "no queue configured yet";
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> answers{0};
+  std::mutex mu;
+  std::vector<std::string> wrong;  // what the poller got instead of a list
+  std::thread poller([&] {
+    httplib::Client admin("127.0.0.1", gw.admin_port());
+    while (!stop) {
+      auto r = admin.Get("/queues", kAdmin);
+      const json body = r ? json::parse(r->body, nullptr, false) : json();
+      const bool ok = r && r->status == 200 && body.is_object() && body.contains("queues") &&
+                      body["queues"].is_array();
+      if (ok) {
+        ++answers;
+        continue;
+      }
+      std::lock_guard lock(mu);
+      wrong.push_back(r ? std::to_string(r->status) + " " + r->body : "no answer");
+      if (!r) break;  // the gateway is gone
+    }
+  });
+  // Each step is a new kind of slot for the process: the queue, then a circuit breaker.
+  const std::string with_queue = config(up.port(), dir.file("q"), "");
+  const std::string with_breaker = [&with_queue] {
+    std::string c = with_queue;
+    c.insert(c.find("    handler: { type: proxy"),
+             "      - { type: circuit_breaker, name: cb, strategy: error_count, threshold: 2, "
+             "min_request_amount: 1 }\n");
+    return c;
+  }();
+  const auto applied = [&gw] {  // reloads so far ("reload (SIGHUP): config ... applied")
+    const std::string log = gw.log();
+    int n = 0;
+    for (auto at = log.find(" applied, "); at != std::string::npos;
+         at = log.find(" applied, ", at + 1))
+      ++n;
+    return n;
+  };
+  for (const auto* next : {&with_queue, &with_breaker}) {
+    const int applied_before = applied();
+    gw.rewrite_config(*next);
+    ::kill(gw.pid(), SIGHUP);
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end && applied() == applied_before)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_GT(applied(), applied_before) << gw.log();
+    const int answers_before = answers.load();
+    while (std::chrono::steady_clock::now() < end && answers.load() < answers_before + 5)
+      std::this_thread::sleep_for(10ms);  // the poller keeps asking after the reload
+  }
+  stop = true;
+  poller.join();
+  EXPECT_TRUE(wrong.empty()) << wrong.size() << " wrong answers, first: " << wrong.front();
+  EXPECT_GT(answers.load(), 10);
+  const json listed = queues(gw);
+  ASSERT_EQ(listed.value("queues", json::array()).size(), 1u) << listed.dump() << gw.log();
+  EXPECT_EQ(listed["queues"][0]["name"], "later");
+  EXPECT_TRUE(gw.running()) << gw.log();
 }
 
 TEST(Queue, MaxRateSpacesTheReplaysOfADrain) {

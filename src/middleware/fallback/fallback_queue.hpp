@@ -37,6 +37,10 @@ namespace prometheus {
 class Registry;
 }
 
+namespace sluice {
+struct GatewayServices;
+}
+
 namespace sluice::middleware {
 
 struct FallbackSpec;
@@ -60,6 +64,13 @@ struct QueueRegistry {
   std::mutex mu;
   std::map<std::string, std::shared_ptr<queue::StoreAndForward>> by_name;
 };
+
+// The process's QueueRegistry, created on first use: for the config loader (control plane).
+std::shared_ptr<QueueRegistry> shared_queue_registry(GatewayServices& services);
+// The registry if a queue was ever configured, else null; callable from any thread. The admin
+// API runs on its own thread while a reload may be adding slots to services.shared (a vector),
+// so it finds the registry here instead of reading (or, before the first queue, adding) a slot.
+std::shared_ptr<QueueRegistry> find_queue_registry(GatewayServices& services);
 
 // Reads `cluster:` and `queue:` of a `kind: queue` fallback into `f` and opens (or reuses) its
 // queue; errors go through `item`.

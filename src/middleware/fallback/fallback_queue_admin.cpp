@@ -68,25 +68,28 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   const std::string_view path = ex.request().path();
   if (path != "/queues" && !path.starts_with("/queues/")) return false;
   const std::string_view method = ex.request().method();
-  auto& registry = gw.services().shared.get_or_emplace<QueueRegistry>();
-  const auto parts = split(path);  // "queues", name, action...
+  // Not through services.shared: a reload on another thread may be adding slots to it.
+  const auto registry = find_queue_registry(gw.services());  // null: no queue configured yet
+  const auto parts = split(path);                            // "queues", name, action...
   if (parts.size() == 1) {
     if (method != "GET" && method != "HEAD") {
       ex.answer_error(405, "method_not_allowed", "GET /queues");
       return true;
     }
     json list = json::array();
-    std::lock_guard lock(registry.mu);
-    for (const auto& [name, store] : registry.by_name)
-      list.push_back(stats_json(store->stats()));
+    if (registry) {
+      std::lock_guard lock(registry->mu);
+      for (const auto& [name, store] : registry->by_name)
+        list.push_back(stats_json(store->stats()));
+    }
     extension::answer_json(ex, 200, {{"queues", list}});
     return true;
   }
   std::shared_ptr<queue::StoreAndForward> store;
-  {
-    std::lock_guard lock(registry.mu);
-    auto it = registry.by_name.find(std::string(parts[1]));
-    if (it != registry.by_name.end()) store = it->second;
+  if (registry) {
+    std::lock_guard lock(registry->mu);
+    auto it = registry->by_name.find(std::string(parts[1]));
+    if (it != registry->by_name.end()) store = it->second;
   }
   if (!store) {
     ex.answer_error(404, "not_found", "no queue named \"" + std::string(parts[1]) + "\"");

@@ -153,7 +153,8 @@ void read_queue_fallback(const Settings& item, const MiddlewareSpec& spec, Fallb
   if (!item.has("queue")) item.error("queue", "is required for kind: queue (at least dir:)");
 
   if (spec.services != nullptr && q.ok() && (!o.log.dir.empty() || redis)) {
-    auto& registry = spec.services->shared.get_or_emplace<QueueRegistry>();
+    const auto shared = shared_queue_registry(*spec.services);
+    auto& registry = *shared;
     std::lock_guard lock(registry.mu);
     for (const auto& [name, store] : registry.by_name) {
       if (name != o.name && !o.log.dir.empty() && store->options().log.dir == o.log.dir) {
