@@ -267,5 +267,46 @@ TEST(Admin, BearerTokenWhenNotOnLoopbackAndRestartRequiredIsLogged) {
       << again->body;
 }
 
+// The admin API checks its token on its own thread while a SIGHUP reload on the main thread
+// replaces the config, and frees the previous one once no request holds it. The check used to
+// keep a reference to the settings of a config it did not hold, so a reload in between made it
+// compare the token against freed memory (ThreadSanitizer in `make test-tsan`: the old config's
+// delete on the main thread against the admin thread's read; ASan would call it a
+// heap-use-after-free). Every answer must stay 200 with the token and 401 without.
+TEST(Admin, TheTokenIsCheckedWhileReloadsReplaceTheConfig) {
+  const auto config = [](int n) {
+    return "workers: 2\nadmin: { listen: 127.0.0.1:0, token: s3cret }\n"
+           "routes: [ { handler: { type: respond, status: 200, body: v" +
+           std::to_string(n) + " } } ]\n";
+  };
+  SluiceProcess gw(config(0));
+  std::atomic<bool> stop{false};
+  std::atomic<int> answers{0}, wrong{0};
+  std::thread poller([&] {
+    httplib::Client admin("127.0.0.1", gw.admin_port());
+    const httplib::Headers token = {{"Authorization", "Bearer s3cret"}};
+    for (int i = 0; !stop; ++i) {
+      const bool with_token = i % 2 == 0;
+      auto r = with_token ? admin.Get("/healthz", token) : admin.Get("/healthz");
+      if (!r) {
+        ++wrong;
+        break;  // the gateway is gone
+      }
+      ++answers;
+      if (r->status != (with_token ? 200 : 401)) ++wrong;
+    }
+  });
+  for (int n = 1; n <= 20; ++n) {
+    gw.rewrite_config(config(n));
+    ::kill(gw.pid(), SIGHUP);
+    EXPECT_TRUE(eventually_body(gw.port(), "v" + std::to_string(n))) << n << "\n" << gw.log();
+  }
+  stop = true;
+  poller.join();
+  EXPECT_EQ(wrong.load(), 0) << "of " << answers.load() << " admin answers";
+  EXPECT_GT(answers.load(), 20);
+  EXPECT_TRUE(gw.running()) << gw.log();
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -78,7 +78,10 @@ bool same_secret(std::string_view given, std::string_view expected) {
 }  // namespace
 
 bool AdminApi::authorized(Exchange& ex) {
-  const auto& settings = gateway_.config()->settings;
+  // Held for the check: a reload on the main thread may replace the config meanwhile and free
+  // the previous one (a reference into a temporary's config read freed memory; ThreadSanitizer).
+  const auto config = gateway_.config();
+  const auto& settings = config->settings;
   const auto& token = settings.admin_token;
   if (token.empty()) return true;
   const std::string_view path = ex.request().path();

@@ -109,7 +109,8 @@ void list(Exchange& ex, fault::FaultBoard& board) {
 bool handle(Exchange& ex, extension::AdminView& gw) {
   auto parts = split(ex.request().path());
   if (parts.empty() || parts[0] != "faults") return false;  // e.g. "/faultsx"
-  const auto* ref = gw.config()->extras->get<FaultBoardRef>();
+  const auto config = gw.config();  // held: the ref lives in this config's extras
+  const auto* ref = config->extras->get<FaultBoardRef>();
   if (ref == nullptr) return false;
   fault::FaultBoard& board = *ref->board;
   const std::string_view method = ex.request().method();
