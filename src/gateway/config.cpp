@@ -327,7 +327,9 @@ class Loader {
     if (previous_ == nullptr || !previous_->routes) return std::nullopt;
     const Route* r = previous_->routes->find(route);
     if (r == nullptr || !r->chain) return std::nullopt;
-    for (const auto& e : r->chain->current()->entries()) {
+    // Held while read: the admin thread may edit this chain meanwhile and free its snapshot.
+    const auto snapshot = r->chain->current();
+    for (const auto& e : snapshot->entries()) {
       if (e.middleware->name() == name) return e.enabled;
     }
     return std::nullopt;

@@ -236,7 +236,9 @@ int Gateway::wait() {
       }
       if (sig == SIGUSR1) {
         spdlog::info("SIGUSR1: reopening log files");
-        for (auto& reopen : config()->on_reopen)
+        // Held: a POST /reload on the admin thread may replace the config meanwhile.
+        const auto current = config();
+        for (auto& reopen : current->on_reopen)
           reopen();
         arm();
         return;
