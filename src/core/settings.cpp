@@ -87,19 +87,28 @@ void ConfigErrors::finish() {
 }
 
 namespace {
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+// The edit distance of a and b when it is below `limit`, else `limit`. Two bounds make it cheap
+// where the answer cannot be a match (a long or unknown key checked against every known key, as
+// every unknown key of a config is): the distance is at least the difference of the lengths, and
+// the smallest entry of a row of the table never decreases in the rows below it.
+std::size_t edit_distance_below(std::string_view a, std::string_view b, std::size_t limit) {
+  const std::size_t gap = a.size() > b.size() ? a.size() - b.size() : b.size() - a.size();
+  if (gap >= limit) return limit;
   std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (std::size_t j = 0; j <= b.size(); ++j)
     prev[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
+    std::size_t row_min = cur[0];
     for (std::size_t j = 1; j <= b.size(); ++j) {
       std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      row_min = std::min(row_min, cur[j]);
     }
+    if (row_min >= limit) return limit;
     std::swap(prev, cur);
   }
-  return prev[b.size()];
+  return std::min(prev[b.size()], limit);
 }
 }  // namespace
 
@@ -107,7 +116,7 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
   std::string best;
   std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
   for (const auto& c : candidates) {
-    std::size_t d = edit_distance(word, c);
+    std::size_t d = edit_distance_below(word, c, best_distance);
     if (d < best_distance) {
       best_distance = d;
       best = c;
