@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,19 +71,34 @@ SluiceProcess::SluiceProcess(const std::string& config, bool add_listen_defaults
   config_path_ = dir_.write("sluice.yaml", add_listen_defaults ? with_defaults(config) : config);
   log_path_ = dir_.file("sluice.log");
   const std::string port_file = dir_.file("ports");
+  // Everything the child needs is made before fork(): after it, the child of this
+  // multi-threaded process only makes system calls.
+  const std::string bin = sluice_binary();
+  const std::string exec_failed = "exec " + bin + " failed: ";
+  const auto started = std::chrono::steady_clock::now();
   pid_ = ::fork();
   if (pid_ == 0) {
     int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::string bin = sluice_binary();
     ::execl(bin.c_str(), bin.c_str(), "run", "-c", config_path_.c_str(), "--port-file",
             port_file.c_str(), static_cast<char*>(nullptr));
+    // Said in the log, which the failure below shows: a binary being relinked while a test
+    // starts it fails here (ETXTBSY or ENOENT), and looked like a gateway that wrote nothing.
+    const char* why = ::strerrordesc_np(errno);
+    [[maybe_unused]] auto w = ::write(2, exec_failed.data(), exec_failed.size());
+    w = ::write(2, why, std::strlen(why));
+    w = ::write(2, "\n", 1);
     ::_exit(127);
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto deadline = started + std::chrono::seconds(20);
+  int status = 0;
+  bool exited = false;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!running()) break;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited = true;
+      break;
+    }
     std::ifstream in(port_file);
     std::string kind, address;
     while (in >> kind >> address) {
@@ -93,9 +109,21 @@ SluiceProcess::SluiceProcess(const std::string& config, bool add_listen_defaults
     if (port_ != 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
   std::string output = log();
-  stop(SIGKILL);
-  throw std::runtime_error("sluice did not start:\n" + output);
+  std::string why;
+  if (exited) {
+    pid_ = -1;  // reaped: nothing to stop
+    why = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+  } else {
+    stop(SIGKILL);
+    why = "wrote no port file";
+  }
+  throw std::runtime_error("sluice did not start: it " + why + " after " + std::to_string(waited) +
+                           " ms; its output:\n" + output);
 }
 
 SluiceProcess::~SluiceProcess() {
