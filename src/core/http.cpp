@@ -43,10 +43,8 @@ bool first_value(const Message& m, std::string_view name, std::string_view& out)
 
 template <class Message>
 void visit_fields(const Message& m, const HeaderVisitor& visit) {
-  for (const auto& field : m)
-    visit(view(field.name_string()), view(field.value()));
-  for (std::size_t i = 0; i < m.extra.size(); ++i)
-    visit(m.extra.name(i), m.extra.value(i));
+  detail::for_each_field(
+      m, [&](http::field, std::string_view name, std::string_view value) { visit(name, value); });
 }
 
 http::field code_of(std::string_view name) {

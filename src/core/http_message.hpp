@@ -7,6 +7,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <string_view>
 
 #include "core/extra_fields.hpp"
 #include "core/field_allocator.hpp"
@@ -33,6 +34,28 @@ struct ResponseMessage : ResponseBase {
   using ResponseBase::operator=;
   ExtraFields extra;
 };
+
+// Every header field of `m` in wire order — Beast's fields, then the extra ones — as
+// fn(http::field code, std::string_view name, std::string_view value). The one way to read a
+// whole header: a reader written against Beast's fields alone would miss the chain's additions
+// (serialize_head, build_upstream_request, the detached calls' copy and Request/Response's
+// visit_headers all go through here).
+//
+//   for_each_field(msg, [&](http::field code, std::string_view name, std::string_view value) {
+//     if (code != http::field::host) out.append(name).append(": ").append(value);
+//   });
+template <class Message, class Fn>
+inline void for_each_field(const Message& m, Fn&& fn) {
+  for (const auto& f : m) {
+    const auto name = f.name_string();
+    const auto value = f.value();
+    fn(f.name(), std::string_view(name.data(), name.size()),
+       std::string_view(value.data(), value.size()));
+  }
+  const ExtraFields& extra = m.extra;
+  for (std::size_t i = 0; i < extra.size(); ++i)
+    fn(extra.code(i), extra.name(i), extra.value(i));
+}
 
 // Moves the extra fields into the Beast fields, in their order (each name is new there, so
 // each lands last: the order Beast would have given them).

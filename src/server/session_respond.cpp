@@ -60,15 +60,13 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   bool has_server = false;
   bool has_date = false;  // one Date only (RFC 9110 6.6.1); e.g. an upstream's, passed on
   std::size_t size = 9 + 20 + 1 + reason.size() + 2;
-  for (const auto& f : response_) {
-    if (framing_field(f.name())) continue;
-    has_server = has_server || f.name() == http::field::server;
-    has_date = has_date || f.name() == http::field::date;
-    size += f.name_string().size() + f.value().size() + 4;
-  }
-  const detail::ExtraFields& extra = response_.extra;  // none framing, Server or Date
-  for (std::size_t i = 0; i < extra.size(); ++i)
-    size += extra.name(i).size() + extra.value(i).size() + 4;
+  detail::for_each_field(response_,
+                         [&](http::field code, std::string_view name, std::string_view value) {
+                           if (framing_field(code)) return;
+                           has_server = has_server || code == http::field::server;
+                           has_date = has_date || code == http::field::date;
+                           size += name.size() + value.size() + 4;
+                         });
   const std::string_view date = has_date ? std::string_view() : http_date_now();
   // A HEAD answer from an upstream has no body but says how long the body would be.
   beast::string_view declared_length;
@@ -89,19 +87,14 @@ void Session::serialize_head(bool keep_alive, bool with_body) {
   w.literal(" ");
   w.put(reason);
   w.literal("\r\n");
-  for (const auto& f : response_) {
-    if (framing_field(f.name())) continue;
-    w.put(f.name_string());
-    w.literal(": ");
-    w.put(f.value());
-    w.literal("\r\n");
-  }
-  for (std::size_t i = 0; i < extra.size(); ++i) {
-    w.put(extra.name(i).data(), extra.name(i).size());
-    w.literal(": ");
-    w.put(extra.value(i).data(), extra.value(i).size());
-    w.literal("\r\n");
-  }
+  detail::for_each_field(response_,
+                         [&](http::field code, std::string_view name, std::string_view value) {
+                           if (framing_field(code)) return;
+                           w.put(name.data(), name.size());
+                           w.literal(": ");
+                           w.put(value.data(), value.size());
+                           w.literal("\r\n");
+                         });
   if (!has_server) w.literal("Server: sluice\r\n");
   if (!has_date) {
     w.literal("Date: ");

@@ -181,10 +181,7 @@ void build_upstream_request(Request& in, const ClientConnection& client,
     }
     append_line(out.fields, text, value);
   };
-  for (const auto& field : f)
-    pass(field.name(), sv(field.name_string()), sv(field.value()));
-  for (std::size_t i = 0; i < msg.extra.size(); ++i)
-    pass(msg.extra.code(i), msg.extra.name(i), msg.extra.value(i));
+  detail::for_each_field(msg, pass);
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(peer_ip);
   append_line(out.fields, "X-Forwarded-For", forwarded_for);
   const std::string_view own_proto = client.tls ? "https" : "http";
