@@ -66,6 +66,26 @@ Cluster::Cluster(ClusterConfig config, std::vector<std::unique_ptr<Endpoint>> en
 
 Cluster::~Cluster() = default;
 
+std::shared_ptr<Cluster> Cluster::fixed_endpoint(const std::string& text, const Clock& clock,
+                                                 std::string& error) {
+  auto endpoint = resolve_endpoint(text, false, error);
+  if (!endpoint) {
+    if (error.empty()) error = "must be host:port, got \"" + text + "\"";
+    return nullptr;
+  }
+  ClusterConfig config;
+  config.name = text;
+  config.endpoints = {text};
+  config.outlier.consecutive_failures = 0;  // a fixed endpoint is never ejected
+  config.retries.max = 0;
+  std::vector<std::unique_ptr<Endpoint>> endpoints;
+  endpoints.push_back(std::move(endpoint));
+  auto cluster =
+      std::make_shared<Cluster>(std::move(config), std::move(endpoints), clock, ClusterMetrics{});
+  cluster->pooled_ = false;
+  return cluster;
+}
+
 bool Cluster::retry_on_status(int status) const {
   const auto& s = config_.retries.on_status;
   return std::find(s.begin(), s.end(), status) != s.end();
@@ -103,7 +123,7 @@ std::optional<Cluster::TlsFailure> Cluster::tls_handshake_done(
 }
 
 ConnectionPool* Cluster::pool() {
-  if (server::current_io_context() == nullptr) return nullptr;
+  if (!pooled_ || server::current_io_context() == nullptr) return nullptr;
   const int slot = worker_slot();
   if (slot >= kMaxWorkerSlots) return nullptr;
   auto& p = pools_[static_cast<std::size_t>(slot)];

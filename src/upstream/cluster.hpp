@@ -49,6 +49,14 @@ class Cluster {
           const Clock& clock, ClusterMetrics metrics,
           std::shared_ptr<const UpstreamTls> tls = nullptr);
   ~Cluster();
+  // A fixed `endpoint: "host:port"` (fallback `kind: upstream`, ext_auth's `address`) as an
+  // implicit cluster of one endpoint, built at config load as Envoy builds a cluster for every
+  // target: the name is resolved then, once (an unknown name is a config error, as in
+  // `upstreams:`). It keeps what a fixed endpoint always had: no pool (a fresh connection per
+  // call), no passive ejection, no retries, no metrics. nullptr and `error` when the name does
+  // not resolve.
+  static std::shared_ptr<Cluster> fixed_endpoint(const std::string& text, const Clock& clock,
+                                                 std::string& error);
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
@@ -90,8 +98,10 @@ class Cluster {
   // Passive health: connect failures and 5xx answers, successes reset the streak.
   void record_failure(std::size_t endpoint, SteadyTime now);
   void record_success(std::size_t endpoint) { endpoints_[endpoint]->health.record_success(); }
-  // The calling worker's pool; nullptr off the worker threads (then nothing is pooled).
+  // The calling worker's pool; nullptr off the worker threads and for a fixed endpoint (then
+  // nothing is pooled).
   ConnectionPool* pool();
+  bool pooled() const { return pooled_; }
 
   // Starts the active health checker when the config asks for one.
   void start_health_checks();
@@ -106,6 +116,7 @@ class Cluster {
   std::vector<std::unique_ptr<ConnectionPool>> pools_;  // by worker slot
   std::shared_ptr<const UpstreamTls> tls_;
   std::unique_ptr<HealthChecker> checker_;
+  bool pooled_ = true;  // false: a fixed endpoint's implicit cluster
 };
 
 }  // namespace sluice::upstream

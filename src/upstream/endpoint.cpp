@@ -1,6 +1,8 @@
 #include "upstream/endpoint.hpp"
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 namespace sluice::upstream {
 
@@ -20,6 +22,32 @@ bool EndpointHealth::record_failure(SteadyTime now, const OutlierPolicy& policy)
   const auto until = now + std::chrono::duration_cast<SteadyTime::duration>(period);
   ejected_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
   return true;
+}
+
+std::unique_ptr<Endpoint> resolve_endpoint(const std::string& text, bool tls, std::string& error) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_host_port(text, host, port)) return nullptr;  // already reported
+  boost::asio::io_context io(1);
+  boost::asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) {
+    error = "cannot resolve \"" + host + "\": " + (ec ? ec.message() : "no address");
+    return nullptr;
+  }
+  auto ep = std::make_unique<Endpoint>();
+  ep->text = text;
+  ep->host_header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (tls ? 443 : 80)) ep->host_header += ":" + std::to_string(port);
+  ep->address = results.begin()->endpoint();
+  for (const auto& r : results) {
+    if (r.endpoint().address().is_v4()) {
+      ep->address = r.endpoint();
+      break;
+    }
+  }
+  return ep;
 }
 
 }  // namespace sluice::upstream

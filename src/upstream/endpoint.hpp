@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "sluice/clock.hpp"
@@ -55,5 +56,11 @@ struct Endpoint {
   EndpointHealth health;
   std::atomic<int> active{0};  // requests in flight to this endpoint, all workers
 };
+
+// Resolves "host:port" now (at config load: `upstreams:` endpoints and the fixed endpoints of
+// detached calls); an IPv4 address is preferred when a name has both. nullptr and `error` set
+// when the name does not resolve; nullptr alone when the text is not host:port (the caller
+// checked that already).
+std::unique_ptr<Endpoint> resolve_endpoint(const std::string& text, bool tls, std::string& error);
 
 }  // namespace sluice::upstream

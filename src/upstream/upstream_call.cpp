@@ -30,6 +30,8 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex
       cluster_(*route_->cluster),
       ex_(&ex),
       resume_(std::move(resume)),
+      max_answer_bytes_(cluster_.config().max_response_bytes),
+      buffer_answer_bytes_(cluster_.config().buffer_response_bytes),
       io_(io),
       timer_(io) {}
 
@@ -72,6 +74,10 @@ bool UpstreamCall::idempotent() const {
 
 void UpstreamCall::start() {
   started_ = cluster_.clock().now();
+  if (detached()) {
+    deadline_ = started_ + route_->timeout;
+    return try_once(-1);
+  }
   cluster_.budget().request_started();
   std::weak_ptr<UpstreamCall> weak = weak_from_this();
   ex_->on_cancel([weak] {
@@ -122,9 +128,9 @@ void UpstreamCall::try_once(int avoid) {
   const auto now = cluster_.clock().now();
   if (deadline_ && now >= *deadline_) return fail(504, "upstream_timeout", "deadline exceeded");
   try_deadline_ = deadline_;
-  if (cluster_.config().per_try_timeout.count() > 0)
+  if (cluster_.config().per_try_timeout.count() > 0 && !detached())
     try_deadline_ = earliest(try_deadline_, now + cluster_.config().per_try_timeout);
-  endpoint_ = cluster_.pick(now, avoid);
+  endpoint_ = fixed_endpoint_ >= 0 ? fixed_endpoint_ : cluster_.pick(now, avoid);
   if (endpoint_ < 0) return fail(502, "upstream_unreachable", "the cluster has no endpoints");
   auto& ep = *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)];
   ep.active.fetch_add(1, std::memory_order_relaxed);
@@ -181,6 +187,10 @@ void UpstreamCall::on_timer(error_code ec) {
 }
 
 void UpstreamCall::on_timeout() {
+  if (detached()) {  // not counted against the endpoint's health
+    end_try(false);
+    return give_up("timed out", true);
+  }
   const bool connecting = waiting_ == Wait::kConnect;
   if (connecting && endpoint_ >= 0)
     cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
@@ -202,6 +212,12 @@ void UpstreamCall::on_cancel() {
     conn_->socket.close(ignored);
   }
   end_try(false);
+  if (detached()) {
+    DetachedResult r;
+    r.error = "cancelled";
+    auto done = std::move(done_);
+    return done(std::move(r));
+  }
   if (holds_retry_slot_) cluster_.budget().retry_finished();
   holds_retry_slot_ = false;
   cluster_.budget().request_finished();

@@ -21,10 +21,15 @@
 // upload. An answer larger than the cluster's buffer_response_bytes is handed to the client as a
 // BodyStream that reads the upstream only when the client took the previous piece.
 //
+// Detached (detached_call.hpp): no Exchange; one try to a given endpoint under one timeout, the
+// whole answer (Beast's parser, up to 8 MiB, never streamed) handed to a callback as a
+// DetachedResult; errors keep the texts middlewares and queue records show ("connect: ...").
+//
 // Files, one per step: upstream_call.cpp (start, a try's endpoint, the timer, cancel),
 // _connect.cpp (TCP connect, TLS handshake), _send.cpp (the request head), _bodies.cpp
 // (streamed bodies both ways), _answer.cpp (reading the answer, delivering it), _finish.cpp
-// (I/O errors, retries, ending a try and the call), _tunnel.cpp (WebSocket tunnels).
+// (I/O errors, retries, ending a try and the call), _tunnel.cpp (WebSocket tunnels), _detached.cpp
+// (the detached mode: its requests, its answer, its ends).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -39,6 +44,7 @@
 #include "sluice/body_stream.hpp"
 #include "sluice/exchange.hpp"
 #include "upstream/cluster.hpp"
+#include "upstream/detached_call.hpp"
 #include "upstream/forwarding.hpp"
 #include "upstream/simple_answer.hpp"
 
@@ -62,8 +68,14 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  public:
   UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex, Resume resume,
                boost::asio::io_context& io);
+  // Detached: `request` (Host excluded: route->forwarding.host_rewrite names it) to endpoint
+  // `endpoint` of route->cluster within route->timeout; the answer goes to `done`.
+  UpstreamCall(std::shared_ptr<const ProxyRoute> route, int endpoint, UpstreamRequest request,
+               boost::asio::io_context& io, std::function<void(DetachedResult)> done);
   ~UpstreamCall();
   void start();
+  // Ends the call as the client going away does; a detached call's `done` gets "cancelled".
+  void cancel() { on_cancel(); }
 
   // The call's phase. Tries (and retries: a backoff, then another try) happen in kTrying; an
   // answer for the exchange (the upstream's, or a JSON error) ends it, through finish().
@@ -80,6 +92,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   // in kTrying (piece_pending_): a retry on its status drops it, deliver() streams the rest. A
   // streamed answer or a tunnel lives in the stream the session holds: the client dropping it
   // ends the call (the destructor), not on_cancel.
+  //
+  // Detached, the same drawing with two arrows: kTrying ──(the answer, or an error, handed to
+  // `done`)──► kAnswered, and kTrying ──(cancel())──► kCancelled; never streaming or tunneling.
   enum class Phase : std::uint8_t {
     kTrying,           // tries run: connect, send, read; the exchange has no answer yet
     kAnswered,         // the exchange has its whole answer; nothing of the call goes on
@@ -126,6 +141,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     upload_ = next;
   }
   bool trying() const { return phase_ == Phase::kTrying; }
+  bool detached() const { return ex_ == nullptr; }
   // A piece of a streamed request body went out in this call: the request cannot be sent again.
   bool body_went_out() const { return request_stream_ && upload_ != Upload::kHead; }
 
@@ -197,11 +213,19 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void fail(int status, std::string_view error, std::string message);
   void finish(Phase next = Phase::kAnswered);
   bool idempotent() const;
+  // The detached mode's ends (upstream_call_detached.cpp).
+  void deliver_detached();
+  void give_up(std::string why, bool timed_out = false);
+  void hand_over(DetachedResult result);
 
   std::shared_ptr<const ProxyRoute> route_;
   Cluster& cluster_;
-  Exchange* ex_;
+  Exchange* ex_;  // nullptr: detached
   Resume resume_;
+  std::function<void(DetachedResult)> done_;  // detached: where the answer goes
+  int fixed_endpoint_ = -1;                   // detached: the endpoint of every try
+  std::uint64_t max_answer_bytes_;            // the parser's body limit (0: none)
+  std::size_t buffer_answer_bytes_;           // larger answers stream to the client
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   UpstreamRequest request_;

@@ -67,16 +67,14 @@ void UpstreamCall::parse_response() {
     }
     const int status = parser_->get().result_int();
     if (status >= 100 && status < 200 && status != 101) {  // interim answers: read on
-      prepare_parser(parser_, cluster_.config().max_response_bytes,
-                     request_.method == http::verb::head);
+      prepare_parser(parser_, max_answer_bytes_, request_.method == http::verb::head);
       if (conn_->buffer.size() == 0) return wait_response();
     }
   }
   upstream_keep_alive_ = keeps_alive(parser_->get(), parser_->get().version(),
                                      parser_->keep_alive());  // from the parser's flags
   error_code ec;
-  switch (detail::put_body(*parser_, conn_->buffer, response_body_,
-                           cluster_.config().buffer_response_bytes, ec)) {
+  switch (detail::put_body(*parser_, conn_->buffer, response_body_, buffer_answer_bytes_, ec)) {
     case detail::body_status::done:
       return on_response();
     case detail::body_status::full:
@@ -92,7 +90,8 @@ void UpstreamCall::parse_response() {
 // The common answer (a whole head and Content-Length body in the buffer) without Beast's parser;
 // false leaves the bytes to it.
 bool UpstreamCall::take_simple_answer() {
-  if (request_.method == http::verb::head) return false;
+  // A detached call hands every end-to-end field over: Beast's parser keeps them all.
+  if (request_.method == http::verb::head || detached()) return false;
   const auto data = conn_->buffer.data();
   const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
   const auto& config = cluster_.config();
@@ -112,7 +111,7 @@ int UpstreamCall::answer_status() const {
 
 void UpstreamCall::on_response() {
   const int status = answer_status();
-  if (status == 101 && upgrade_.empty()) {
+  if (status == 101 && upgrade_.empty() && !detached()) {
     end_try(false);
     return fail(502, "bad_gateway", "the upstream switched protocols without being asked to");
   }
@@ -130,6 +129,7 @@ void UpstreamCall::on_response() {
 }
 
 void UpstreamCall::deliver() {
+  if (detached()) return deliver_detached();
   const int endpoint = endpoint_;
   auto& out = ex_->response().native();
   detail::flush_extra_fields(out);  // fields set before the answer: replaced with Beast's below

@@ -27,7 +27,10 @@ void UpstreamCall::connect_fresh() {
   const auto& ep = *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)];
   conn_ = std::make_shared<UpstreamConnection>(io_, static_cast<std::size_t>(endpoint_));
   reused_ = false;
-  arm(earliest(try_deadline_, cluster_.clock().now() + cluster_.config().connect_timeout),
+  // A detached call has one timeout only.
+  arm(detached()
+          ? try_deadline_
+          : earliest(try_deadline_, cluster_.clock().now() + cluster_.config().connect_timeout),
       Wait::kConnect);
   conn_->socket.async_connect(
       ep.address, [self = shared_from_this()](error_code ec) { self->on_connected(ec); });
@@ -36,6 +39,7 @@ void UpstreamCall::connect_fresh() {
 void UpstreamCall::on_connected(error_code ec) {
   if (!trying()) return;
   if (timed_out_) return on_timeout();
+  if (ec && detached()) return on_connect_failure("connect: " + ec.message());
   if (ec)
     return on_connect_failure(ec == asio::error::connection_refused ? "connection refused"
                                                                     : "connect failed");
@@ -60,6 +64,7 @@ void UpstreamCall::on_handshake(error_code ec) {
     return on_timeout();
   }
   if (auto failure = cluster_.tls_handshake_done(*conn_, ec)) {
+    if (detached()) return on_connect_failure("TLS handshake: " + failure->detail);
     return on_connect_failure(
         "TLS handshake failed (" + std::string(failure->reason) + ", checking the name \"" +
             cluster_.tls()->verified_name(static_cast<std::size_t>(endpoint_)) +
@@ -73,6 +78,7 @@ void UpstreamCall::on_connect_failure(std::string why, std::string_view error) {
   cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   const std::string endpoint = cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->text;
   end_try(false);
+  if (detached()) return give_up(std::move(why));
   // Nothing was sent: a connect failure may be retried whatever the method.
   if (may_retry(true)) return retry();
   fail(502, error, endpoint + ": " + why);

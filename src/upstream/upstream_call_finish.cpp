@@ -35,6 +35,8 @@ void UpstreamCall::on_io_error(error_code ec) {
   }
   cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   end_try(false);
+  if (detached())  // a failed write leaves the upload at kHead
+    return give_up((upload_ == Upload::kSent ? "read: " : "write: ") + ec.message());
   if (nothing_received && idempotent() && may_retry(false)) return retry();
   const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit;
   if (ec.category() == asio::error::get_ssl_category()) {
@@ -62,7 +64,7 @@ double uniform_draw() {
 bool UpstreamCall::may_retry(bool nothing_sent,
                              std::optional<std::chrono::milliseconds> retry_after) {
   const auto& policy = cluster_.config().retries;
-  if (retries_ >= policy.max) return false;
+  if (retries_ >= policy.max || detached()) return false;
   if (body_went_out()) return false;  // the streamed body's pieces that went out are gone
   if (!nothing_sent && !idempotent()) return false;
   next_delay_ = policy.backoff.delay(retries_ + 1, uniform_draw());
@@ -146,6 +148,7 @@ void UpstreamCall::end_try(bool keep_connection) {
 }
 
 void UpstreamCall::fail(int status, std::string_view error, std::string message) {
+  if (detached()) return give_up(std::move(message));
   if (cluster_.metrics().errors) cluster_.metrics().errors->Increment();
   ex_->answer_error(status, error, message);
   if (ex_->upstream().empty())

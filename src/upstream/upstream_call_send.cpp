@@ -27,8 +27,7 @@ void UpstreamCall::send() {
   arm(request_stream_ ? std::optional<SteadyTime>(cluster_.clock().now() + idle_timeout())
                       : try_deadline_,
       Wait::kTry);
-  prepare_parser(parser_, cluster_.config().max_response_bytes,
-                 request_.method == http::verb::head);
+  prepare_parser(parser_, max_answer_bytes_, request_.method == http::verb::head);
   simple_read_ = false;
   upload(Upload::kHead);
   reading_answer_ = false;

@@ -2,9 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include "security/reload_on_change.hpp"
 #include "security/watched_file.hpp"
 #include "sluice/extension/config_section.hpp"
@@ -12,35 +9,6 @@
 namespace sluice::upstream {
 
 namespace {
-
-namespace asio = boost::asio;
-
-// Resolves "host:port" now (config load); an IPv4 address is preferred when a name has both.
-std::unique_ptr<Endpoint> resolve(const std::string& text, bool tls, std::string& error) {
-  std::string host;
-  std::uint16_t port = 0;
-  if (!split_host_port(text, host, port)) return nullptr;  // already reported
-  asio::io_context io(1);
-  asio::ip::tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(host, std::to_string(port), ec);
-  if (ec || results.empty()) {
-    error = "cannot resolve \"" + host + "\": " + (ec ? ec.message() : "no address");
-    return nullptr;
-  }
-  auto ep = std::make_unique<Endpoint>();
-  ep->text = text;
-  ep->host_header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != (tls ? 443 : 80)) ep->host_header += ":" + std::to_string(port);
-  ep->address = results.begin()->endpoint();
-  for (const auto& r : results) {
-    if (r.endpoint().address().is_v4()) {
-      ep->address = r.endpoint();
-      break;
-    }
-  }
-  return ep;
-}
 
 // The TLS files' identity (size, mtime, inode): renewed files make a new cluster (and TLS
 // context) at the next reload, unchanged ones keep the cluster and its pooled connections.
@@ -110,7 +78,7 @@ void load_upstreams(Settings& section, ConfigBuild& config, GatewayServices& ser
     }
     for (const auto& text : cc.endpoints) {
       std::string error;
-      auto ep = resolve(text, cc.tls.has_value(), error);
+      auto ep = resolve_endpoint(text, cc.tls.has_value(), error);
       if (!error.empty()) s.error("endpoints", error);
       if (!ep) continue;
       identity +=

@@ -451,6 +451,50 @@ routes:
   }
 }
 
+// A fixed `endpoint:` is an implicit one-endpoint cluster (upstream/detached_call.hpp): down,
+// each request fails over to the next fallback (counted as failed); it is never ejected however
+// often it fails, and a fresh connection per call finds it as soon as it is back.
+TEST(Resilience, AFixedEndpointFallbackThatIsDownFailsOverAndIsUsedAgainOnceBack) {
+  WriteUpstream shadow;  // not started: connections refused
+  SluiceProcess gw(R"(
+workers: 1
+routes:
+  - name: api
+    middlewares:
+      - type: fallback
+        fallbacks:
+          - { name: shadow, kind: upstream, endpoint: "127.0.0.1:)" +
+                   std::to_string(shadow.port()) + R"(", timeout_ms: 2000, when: {} }
+          - { name: sorry, kind: static, status: 503, body: sorry, when: {} }
+    handler: { type: respond, status: 500 }
+)");
+  httplib::Client c("127.0.0.1", gw.port());
+  for (int i = 0; i < 7; ++i) {  // more than the default outlier's 5 consecutive failures
+    auto r = c.Post("/orders", "one", "text/plain");
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 503) << i;
+    EXPECT_EQ(r->body, "sorry") << i;
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto m = admin.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("sluice_fallback_total{fallback=\"shadow\",result=\"failed\",route="
+                         "\"api\"} 7"),
+            std::string::npos)
+      << m->body;
+  // No cluster series for the implicit cluster: the metrics are what they were.
+  EXPECT_EQ(m->body.find("sluice_upstream_"), std::string::npos);
+  shadow.start();
+  auto r = c.Post("/orders", "two", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->body, "stored");
+  EXPECT_EQ(r->get_header_value("X-Sluice-Fallback"), "shadow");
+  const auto got = shadow.got();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "two");
+}
+
 TEST(Resilience, ExampleFallbackConfigPassesCheck) {
   auto r = run_sluice("check -c " + source_dir() + "/examples/fallback.yaml");
   EXPECT_EQ(r.status, 0) << r.output;

@@ -14,7 +14,7 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string_view header_of(const upstream::ShadowResult& r, std::string_view name) {
+std::string_view header_of(const upstream::DetachedResult& r, std::string_view name) {
   for (const auto& [n, v] : r.headers)
     if (iequals(n, name)) return v;
   return {};
@@ -62,7 +62,7 @@ Decision ExtAuthMiddleware::on_failure(Exchange& ex, const std::string& why) con
   return Decision::respond();
 }
 
-Decision ExtAuthMiddleware::on_answer(Exchange& ex, upstream::ShadowResult& result) const {
+Decision ExtAuthMiddleware::on_answer(Exchange& ex, upstream::DetachedResult& result) const {
   if (!result.ok) return on_failure(ex, result.timed_out ? "timed out" : result.error);
   if (result.status >= 500) return on_failure(ex, "status " + std::to_string(result.status));
   if (result.status < 200 || result.status > 299) {
@@ -114,17 +114,18 @@ Decision ExtAuthMiddleware::pre_handle(Exchange& ex) {
     call->cancelled = true;
     if (call->abort) call->abort();
   });
-  call->abort = upstream::start_http_call(*io, config_.endpoint, check_request(ex), timeout,
-                                          [this, &ex, call](upstream::ShadowResult result) {
-                                            if (call->cancelled)
-                                              return;  // the request is gone: touch nothing of it
-                                            call->abort = nullptr;
-                                            // This runs on the request's worker (the io_context the
-                                            // call was started on), so the answer is written into
-                                            // ex.response() before the Resume continues the chain.
-                                            const Decision d = on_answer(ex, result);
-                                            call->resume(d);
-                                          });
+  call->abort =
+      upstream::start_detached_call(*io, config_.endpoint, check_request(ex), timeout,
+                                    [this, &ex, call](upstream::DetachedResult result) {
+                                      if (call->cancelled)
+                                        return;  // the request is gone: touch nothing of it
+                                      call->abort = nullptr;
+                                      // This runs on the request's worker (the io_context the
+                                      // call was started on), so the answer is written into
+                                      // ex.response() before the Resume continues the chain.
+                                      const Decision d = on_answer(ex, result);
+                                      call->resume(d);
+                                    });
   return Decision::wait();
 }
 

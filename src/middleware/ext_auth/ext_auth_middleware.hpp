@@ -23,12 +23,12 @@
 #include "middleware/common/identity.hpp"
 #include "observe/shared_pool.hpp"
 #include "sluice/exchange.hpp"
-#include "upstream/shadow_client.hpp"
+#include "upstream/detached_call.hpp"
 
 namespace sluice::middleware {
 
 struct ExtAuthConfig {
-  upstream::ShadowEndpoint endpoint;
+  upstream::DetachedTarget endpoint;
   std::string path = "/";
   std::chrono::milliseconds timeout{200};     // shortened to the request's deadline, if sooner
   std::vector<std::string> request_headers;   // copied from the client's request to the service
@@ -58,7 +58,7 @@ class ExtAuthMiddleware final : public Middleware {
   void strip(Exchange& ex) const;
   upstream::OutgoingRequest check_request(const Exchange& ex) const;
   // The service's answer; on the request's worker thread. Returns what the chain does next.
-  Decision on_answer(Exchange& ex, upstream::ShadowResult& result) const;
+  Decision on_answer(Exchange& ex, upstream::DetachedResult& result) const;
   Decision on_failure(Exchange& ex, const std::string& why) const;
 
   std::string name_;

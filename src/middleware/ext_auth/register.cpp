@@ -15,8 +15,12 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     s.error("address", "is required: the authorization service as \"host:port\"");
   else if (colon == std::string::npos || colon == 0 || colon + 1 == address.size())
     s.error("address", "must be host:port, got \"" + address + "\"");
-  else
-    config.endpoint = {address.substr(0, colon), address.substr(colon + 1)};
+  else {
+    // An implicit one-endpoint cluster, resolved now (upstream/detached_call.hpp).
+    std::string error;
+    config.endpoint = upstream::DetachedTarget::fixed(address, clock, error);
+    if (config.endpoint.empty()) s.error("address", error);
+  }
   config.path = s.string("path", config.path);
   if (config.path.empty() || config.path.front() != '/') s.error("path", "must start with '/'");
   config.timeout = s.millis("timeout_ms", config.timeout);

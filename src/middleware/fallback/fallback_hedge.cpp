@@ -28,13 +28,13 @@ struct FallbackMiddleware::Hedge {
   bool client_gone = false;  // cancelled: touch nothing of the request
 };
 
-upstream::ShadowEndpoint FallbackMiddleware::pick(const std::string& cluster) {
+upstream::DetachedTarget FallbackMiddleware::pick(const std::string& cluster) {
   std::shared_ptr<const ClusterPicker> picker;
   {
     std::lock_guard lock(picker_mutex_);
     picker = picker_;
   }
-  return picker ? (*picker)(cluster) : upstream::ShadowEndpoint{};
+  return picker ? (*picker)(cluster) : upstream::DetachedTarget{};
 }
 
 std::chrono::nanoseconds FallbackMiddleware::hedge_budget() {
@@ -62,7 +62,7 @@ bool FallbackMiddleware::start_hedge(Exchange& ex) {
     if (h.over_cap != nullptr) h.over_cap->Increment();
     return false;
   }
-  upstream::ShadowEndpoint to = pick(h.cluster);
+  upstream::DetachedTarget to = pick(h.cluster);
   if (to.host.empty()) return false;  // no endpoint: the handler answers (502) as usual
 
   auto hedge = std::make_shared<Hedge>();
@@ -74,7 +74,7 @@ bool FallbackMiddleware::start_hedge(Exchange& ex) {
 
   auto done = [this, &ex, hedge, cache = cache_, latency = latency_, background = background_,
                clock = &clock_, refreshed = h.refreshed,
-               answered_latency = h.answered_latency](upstream::ShadowResult r) {
+               answered_latency = h.answered_latency](upstream::DetachedResult r) {
     background->fetch_sub(1, std::memory_order_relaxed);
     const SteadyTime now = clock->now();
     if (r.ok && r.status < 500) {
@@ -112,7 +112,7 @@ bool FallbackMiddleware::start_hedge(Exchange& ex) {
     cache->put(hedge->key, std::move(entry));
     if (refreshed != nullptr) refreshed->Increment();
   };
-  upstream::start_shadow_call(*io, to, ex.request(), h.timeout, std::move(done));
+  upstream::start_detached_copy(*io, to, ex.request(), h.timeout, std::move(done));
   ex.post_after(hedge_budget(), [this, &ex, hedge] { on_hedge_budget(ex, hedge); });
   return true;
 }

@@ -197,7 +197,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
     } else {
       if (!allow_async) return Outcome::kNone;
       boost::asio::io_context* io = server::current_io_context();
-      upstream::ShadowEndpoint to = f.endpoint;
+      upstream::DetachedTarget to = f.endpoint;
       if (!f.cluster.empty()) to = pick(f.cluster);
       // Off a server worker, no endpoint to call, or a streamed request body (its pieces went to
       // the primary upstream and cannot be sent again).
@@ -220,9 +220,10 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
       if (auto* call = InstanceState<FallbackCall>::find(ex.context(), this);
           call != nullptr && call->kept_body)
         ex.request().body() = call->body;
-      attempt->cancel = upstream::start_shadow_call(
-          *io, to, ex.request(), f.timeout,
-          [this, &ex, attempt](upstream::ShadowResult r) { on_shadow(ex, attempt, std::move(r)); });
+      attempt->cancel = upstream::start_detached_copy(
+          *io, to, ex.request(), f.timeout, [this, &ex, attempt](upstream::DetachedResult r) {
+            on_shadow(ex, attempt, std::move(r));
+          });
       return Outcome::kWaiting;
     }
     mark(ex, f);
@@ -232,7 +233,7 @@ FallbackMiddleware::Outcome FallbackMiddleware::run_from(Exchange& ex, std::size
 }
 
 void FallbackMiddleware::on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt,
-                                   upstream::ShadowResult result) {
+                                   upstream::DetachedResult result) {
   if (attempt->cancelled) return;  // the request is gone: touch nothing of it
   attempt->cancel = nullptr;
   const auto& f = config_.fallbacks[attempt->index];

@@ -29,7 +29,7 @@
 #include "observe/latency_estimator.hpp"
 #include "resilience/response_cache.hpp"
 #include "sluice/exchange.hpp"
-#include "upstream/shadow_client.hpp"
+#include "upstream/detached_call.hpp"
 
 namespace prometheus {
 class Counter;
@@ -51,7 +51,7 @@ struct FallbackSpec {
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  upstream::ShadowEndpoint endpoint;  // upstream: a fixed address, or
+  upstream::DetachedTarget endpoint;  // upstream: a fixed address, or
   std::string cluster;  // upstream: a cluster of `upstreams:` (an endpoint its balancer picks)
   std::shared_ptr<QueueFallback> queue;  // queue (the cluster it replays to: `cluster`)
   // sluice_fallback_total{fallback,result}; may be null.
@@ -103,7 +103,7 @@ struct FallbackConfig {
 // Finds a cluster's endpoint for an upstream fallback; empty host when none is available.
 // Re-bound on every config load (FallbackMiddleware::init) so a reused middleware follows the
 // current `upstreams:`.
-using ClusterPicker = std::function<upstream::ShadowEndpoint(const std::string& cluster)>;
+using ClusterPicker = std::function<upstream::DetachedTarget(const std::string& cluster)>;
 // Returns a picker for the config being loaded, or an error message naming a missing cluster.
 using ClusterBinder = std::function<std::string(
     const ConfigBuild& build, const std::vector<std::string>& clusters, ClusterPicker& out)>;
@@ -133,7 +133,7 @@ class FallbackMiddleware final : public Middleware {
   bool start_hedge(Exchange& ex);
   void on_hedge_budget(Exchange& ex, const std::shared_ptr<Hedge>& hedge);
   std::chrono::nanoseconds hedge_budget();
-  upstream::ShadowEndpoint pick(const std::string& cluster);
+  upstream::DetachedTarget pick(const std::string& cluster);
   enum class Outcome { kNone, kServed, kWaiting };
   // Tries the matching fallbacks in order from `start`. An upstream fallback makes the request
   // wait (kWaiting; `attempt` carries the wait on); with allow_async false it stops the search
@@ -141,7 +141,7 @@ class FallbackMiddleware final : public Middleware {
   Outcome run_from(Exchange& ex, std::size_t start, const RuleContext& ctx,
                    std::shared_ptr<Attempt> attempt, bool allow_async);
   void on_shadow(Exchange& ex, const std::shared_ptr<Attempt>& attempt,
-                 upstream::ShadowResult result);
+                 upstream::DetachedResult result);
   RuleContext rule_context();
   // The before_handler fallbacks: true when one answered (the handler is skipped).
   bool serve_before_handler(Exchange& ex);

@@ -13,7 +13,7 @@
 #include "observe/replay_record.hpp"
 #include "sluice/instance_state.hpp"
 #include "sluice/services.hpp"
-#include "upstream/shadow_client.hpp"
+#include "upstream/detached_call.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -59,7 +59,7 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
-queue::ReplayAnswer to_answer(upstream::ShadowResult r) {
+queue::ReplayAnswer to_answer(upstream::DetachedResult r) {
   queue::ReplayAnswer a;
   if (r.ok) {
     a.kind = queue::ReplayAnswer::Kind::kAnswered;
@@ -247,7 +247,7 @@ void FallbackMiddleware::bind_queues(const ConfigBuild& build) {
          timeout = f.queue->options.replay_timeout](boost::asio::io_context& io, std::uint64_t id,
                                                     const queue::QueuedRequest& r, int attempt,
                                                     queue::ReplayDone done) {
-          upstream::ShadowEndpoint to = (*picker)(cluster);
+          upstream::DetachedTarget to = (*picker)(cluster);
           auto rec = std::make_shared<observe::ReplayRecord>();
           rec->queue = queue_name;
           // The id as the client saw it in X-Sluice-Queued.
@@ -293,9 +293,9 @@ void FallbackMiddleware::bind_queues(const ConfigBuild& build) {
           rec->upstream = to.host + ":" + to.port;
           Request request(msg);
           const auto started = std::chrono::steady_clock::now();
-          upstream::start_shadow_call(
+          upstream::start_detached_copy(
               io, to, request, timeout,
-              [done = std::move(done), rec, recorders, started](upstream::ShadowResult s) {
+              [done = std::move(done), rec, recorders, started](upstream::DetachedResult s) {
                 rec->latency = std::chrono::steady_clock::now() - started;
                 rec->status = s.ok ? s.status : 0;
                 if (!s.ok) rec->error = s.timed_out ? "timed out" : s.error;

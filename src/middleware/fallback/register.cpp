@@ -55,7 +55,7 @@ ClusterBinder binder_for() {
       if (!cluster) return "unknown cluster \"" + name + "\" (not in upstreams:)";
       bound[name] = cluster;
     }
-    out = [bound = std::move(bound)](const std::string& name) -> upstream::ShadowEndpoint {
+    out = [bound = std::move(bound)](const std::string& name) -> upstream::DetachedTarget {
       auto it = bound.find(name);
       if (it == bound.end()) return {};
       auto& cluster = *it->second;
@@ -150,7 +150,6 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     if (f.kind == FallbackSpec::Kind::kUpstream) {
       f.cluster = item.string("cluster");
       const auto endpoint = item.string("endpoint");
-      const auto colon = endpoint.rfind(':');
       if (!f.cluster.empty() && !endpoint.empty()) {
         item.error("endpoint", "give either cluster or endpoint, not both");
       } else if (f.cluster.empty() && endpoint.empty()) {
@@ -160,10 +159,11 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
       } else if (!f.cluster.empty()) {
         if (!cluster_exists(spec.build, f.cluster))
           item.error("cluster", "unknown cluster \"" + f.cluster + "\" (not in upstreams:)");
-      } else if (colon == std::string::npos || colon == 0 || colon + 1 == endpoint.size()) {
-        item.error("endpoint", "must be host:port, got \"" + endpoint + "\"");
       } else {
-        f.endpoint = {endpoint.substr(0, colon), endpoint.substr(colon + 1)};
+        // An implicit one-endpoint cluster, resolved now (upstream/detached_call.hpp).
+        std::string error;
+        f.endpoint = upstream::DetachedTarget::fixed(endpoint, clock, error);
+        if (f.endpoint.empty()) item.error("endpoint", error);
       }
     }
     const Settings when = item.child("when");

@@ -54,10 +54,17 @@ TEST(ExtAuth, ConfigErrors) {
             "service as \"host:port\"");
   EXPECT_EQ(first_error("{ type: ext_auth, address: nohost }"),
             "test.yaml:4:36: routes[0].middlewares[0].address: must be host:port, got \"nohost\"");
-  EXPECT_EQ(first_error("{ type: ext_auth, address: \"a:1\", path: check }"),
-            "test.yaml:4:49: routes[0].middlewares[0].path: must start with '/'");
-  EXPECT_EQ(first_error("{ type: ext_auth, address: \"a:1\", timeout_ms: 0 }"),
-            "test.yaml:4:55: routes[0].middlewares[0].timeout_ms: must be > 0");
+  EXPECT_EQ(first_error("{ type: ext_auth, address: \"127.0.0.1:1\", path: check }"),
+            "test.yaml:4:57: routes[0].middlewares[0].path: must start with '/'");
+  EXPECT_EQ(first_error("{ type: ext_auth, address: \"127.0.0.1:1\", timeout_ms: 0 }"),
+            "test.yaml:4:63: routes[0].middlewares[0].timeout_ms: must be > 0");
+  // The address is an implicit one-endpoint cluster, resolved at load as `upstreams:` endpoints
+  // are (.invalid never resolves, RFC 6761).
+  EXPECT_EQ(first_error("{ type: ext_auth, address: \"nowhere.invalid:80\" }")
+                .rfind("test.yaml:4:36: routes[0].middlewares[0].address: cannot resolve "
+                       "\"nowhere.invalid\": ",
+                       0),
+            0u);
 }
 
 }  // namespace

@@ -248,11 +248,23 @@ TEST(FallbackMiddleware, ConfigErrors) {
             "test.yaml:1:103: routes[0].middlewares[0].fallbacks[0].when.before_handler: needs "
             "route_p99_above_ms or user_tier (alone it would answer every request without the "
             "handler)");
-  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: \"x:1\", when: "
-                        "{before_handler: true, route_p99_above_ms: 5}}]}"),
-            "test.yaml:1:122: routes[0].middlewares[0].fallbacks[0].when.before_handler: only for "
-            "kind: cache_snapshot or static (to call another upstream on a latency budget, use "
-            "hedge:)");
+  EXPECT_EQ(
+      first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: \"127.0.0.1:1\", when: "
+                  "{before_handler: true, route_p99_above_ms: 5}}]}"),
+      "test.yaml:1:130: routes[0].middlewares[0].fallbacks[0].when.before_handler: only for "
+      "kind: cache_snapshot or static (to call another upstream on a latency budget, use "
+      "hedge:)");
+  // A fixed endpoint is an implicit one-endpoint cluster, resolved at load as `upstreams:`
+  // endpoints are (.invalid never resolves, RFC 6761).
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: "
+                        "\"nowhere.invalid:80\"}]}")
+                .rfind("test.yaml:1:92: routes[0].middlewares[0].fallbacks[0].endpoint: cannot "
+                       "resolve \"nowhere.invalid\": ",
+                       0),
+            0u);
+  EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: upstream, endpoint: \"nohost\"}]}"),
+            "test.yaml:1:92: routes[0].middlewares[0].fallbacks[0].endpoint: must be host:port, "
+            "got \"nohost\"");
   EXPECT_EQ(first_error("{type: fallback, fallbacks: [{kind: cache_snapshot, body: x}]}"),
             "test.yaml:1:94: routes[0].middlewares[0].fallbacks[0].body: only for kind: static");
 }
