@@ -21,7 +21,7 @@
 
 #include "middleware/common/auth_metrics.hpp"
 #include "middleware/common/identity.hpp"
-#include "observe/shared_pool.hpp"
+#include "observe/rate_limited_warning.hpp"
 #include "sluice/exchange.hpp"
 #include "upstream/detached_call.hpp"
 

@@ -3,6 +3,7 @@
 #include <prometheus/metric_family.h>
 
 #include "observe/metrics/metrics_registry.hpp"
+#include "observe/rate_limited_warning.hpp"
 #include "observe/shared_pool.hpp"
 
 namespace sluice::observe {
