@@ -85,6 +85,23 @@ json wait_drained(const SluiceProcess& gw, std::chrono::milliseconds limit) {
   return q;
 }
 
+// The 202's JSON names the client's own Idempotency-Key, which may be any bytes a header value
+// carries: escaped to valid JSON and UTF-8 (observe/json_escape.hpp), as every JSON sluice writes
+// (a hand-written escaper here copied invalid UTF-8 into the body).
+TEST(Queue, TheAcceptedAnswerIsValidJsonWhateverTheClientsKey) {
+  WriteUpstream up;  // down
+  TempDir dir;
+  SluiceProcess gw(config(up.port(), dir.file("q"), ""));
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Post("/orders", {{"Idempotency-Key", "k\xff\xfe \"q\" \\ \t1"}}, "one", "text/plain");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  json body;
+  ASSERT_NO_THROW(body = json::parse(r->body)) << r->body;
+  EXPECT_EQ(body["idempotency_key"], "k\xef\xbf\xbd\xef\xbf\xbd \"q\" \\ \t1") << r->body;
+  EXPECT_EQ(body["queued"], r->get_header_value("X-Sluice-Queued"));
+}
+
 TEST(Queue, WritesDuringAnOutageAreAcceptedAndDeliveredInOrderOncePerKey) {
   WriteUpstream up;  // down: nothing listens on its port yet
   TempDir dir;

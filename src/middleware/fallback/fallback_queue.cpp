@@ -10,6 +10,7 @@
 
 #include "core/http_message.hpp"
 #include "middleware/fallback/fallback_middleware.hpp"
+#include "observe/json_escape.hpp"
 #include "observe/replay_record.hpp"
 #include "sluice/instance_state.hpp"
 #include "sluice/services.hpp"
@@ -47,16 +48,6 @@ std::string new_idempotency_key() {
 
 bool queued_method(const QueueFallback& q, std::string_view method) {
   return std::find(q.methods.begin(), q.methods.end(), method) != q.methods.end();
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;  // keys and ids have none
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 queue::ReplayAnswer to_answer(upstream::DetachedResult r) {
@@ -120,8 +111,13 @@ void answer_enqueued(Exchange& ex, const QueueFallback& q, const queue::Appended
   }
   const std::string id = stored_as.label.empty() ? std::to_string(stored_as.id) : stored_as.label;
   std::string body = q.accepted_body;
-  if (body.empty())
-    body = "{\"queued\":" + json_string(id) + ",\"idempotency_key\":" + json_string(key) + "}\n";
+  if (body.empty()) {  // the client's key is any bytes: escaped to valid JSON and UTF-8
+    body = "{\"queued\":";
+    observe::append_json_string(body, id);
+    body += ",\"idempotency_key\":";
+    observe::append_json_string(body, key);
+    body += "}\n";
+  }
   ex.answer(202, q.accepted_body.empty() ? "application/json" : "text/plain; charset=utf-8",
             std::move(body));
   ex.response().set_header("X-Sluice-Queued", id);
