@@ -3,12 +3,13 @@
 // list, and a block per field: ≈ 230 instructions an insert, callgrind). On the wire and to
 // every reader they come after the message's Beast fields, in the order they were added — the
 // order Beast itself would give them — so nothing can tell the difference:
-//   - Request/Response::header, has_header and visit_headers read both;
-//   - Session::serialize_head writes both;
-//   - code that reads or replaces the Beast fields of a message the chain has run on (through
-//     Request/Response::native(): the proxy's upstream request, the httplib adapter, the
-//     upstream's answer) calls flush_extra_fields (core/http_message.hpp) first, which moves
-//     them into Beast's fields.
+//   - Request/Response::header and has_header look in both;
+//   - code that reads a whole header goes through detail::for_each_field (core/http_message.hpp),
+//     which visits both lists in wire order: visit_headers, Session::serialize_head, the proxy's
+//     upstream request, the detached calls' copy — never a loop over Beast's fields alone;
+//   - code that replaces the Beast fields of a message the chain has run on (through
+//     Request/Response::native(): the httplib adapter, the upstream's answer) calls
+//     flush_extra_fields (core/http_message.hpp) first, which moves them into Beast's fields.
 //
 //   RequestMessage m;                                   // m.extra is empty
 //   set_field(m, HeaderName("X-Env"), "prod");          // core/header_name.hpp: lands in m.extra

@@ -21,8 +21,8 @@ using RequestBase = http::message<true, http::string_body, Fields>;
 using ResponseBase = http::message<false, http::string_body, Fields>;
 
 // `extra` holds fields added by the chain that Beast does not have yet (core/extra_fields.hpp):
-// code that reads or replaces the Beast fields of a message the chain ran on calls
-// flush_extra_fields first. Request/Response's own header functions read both.
+// a reader of the whole header uses for_each_field (below); code that replaces the Beast fields
+// of a message the chain ran on calls flush_extra_fields first.
 struct RequestMessage : RequestBase {
   using RequestBase::RequestBase;
   using RequestBase::operator=;
