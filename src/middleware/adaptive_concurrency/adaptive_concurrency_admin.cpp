@@ -20,7 +20,8 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   }
   nlohmann::json list = nlohmann::json::array();
   for (const auto& r : gw.routes()) {
-    for (const auto& e : r.chain->current()->entries()) {
+    const auto snapshot = r.chain->current();  // held: an edit may publish a new one meanwhile
+    for (const auto& e : snapshot->entries()) {
       auto* m = dynamic_cast<AdaptiveConcurrencyMiddleware*>(e.middleware.get());
       if (m == nullptr) continue;
       const auto s = m->controller().snapshot();

@@ -66,10 +66,12 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
       return true;
     }
     json list = json::array();
-    for (const auto& r : routes)
-      for (const auto& e : r.chain->current()->entries())
+    for (const auto& r : routes) {
+      const auto snapshot = r.chain->current();  // held: an edit may publish a new one meanwhile
+      for (const auto& e : snapshot->entries())
         if (auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get()))
           list.push_back(describe(r.name, *g));
+    }
     extension::answer_json(ex, 200, {{"middlewares", list}});
     return true;
   }
@@ -89,7 +91,8 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
     if (r.name == rest.substr(0, slash)) route = &r;
   const std::string_view name = rest.substr(slash + 1);
   if (route != nullptr) {
-    for (const auto& e : route->chain->current()->entries()) {
+    const auto snapshot = route->chain->current();  // held, as above
+    for (const auto& e : snapshot->entries()) {
       auto* g = dynamic_cast<GatedMiddleware*>(e.middleware.get());
       if (g == nullptr || g->name() != name || g->rollout() == nullptr) continue;
       g->rollout()->set_percent(*percent);

@@ -37,7 +37,8 @@ bool stats_middlewares(Exchange& ex, extension::AdminView& gw) {
   // that a reload removed do not appear at all.
   for (const auto& route : gw.routes()) {
     const RouteSeries* series = handle ? handle->http->find_route(route.name) : nullptr;
-    for (const Middleware* m : route.chain->current()->active()) {
+    const auto snapshot = route.chain->current();  // held: an edit may publish a new one meanwhile
+    for (const Middleware* m : snapshot->active()) {
       Row row{route.name, std::string(m->name())};
       if (const MiddlewareSeries* s = series ? series->find_middleware(m->name()) : nullptr) {
         const auto snap = s->recent.snapshot(now);
