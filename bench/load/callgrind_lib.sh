@@ -30,6 +30,11 @@ run() {
 # measure NAME PORT PATH CMD... -> prints "NAME requests=N instructions_per_request=I"
 measure() {
   local name=$1 port=$2 path=$3; shift 3
+  # Something already listening there would answer wrk instead of the server under valgrind.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "$name: port $port is already in use (another run of this script? PORT_OFFSET=N moves the ports)" >&2
+    exit 1
+  fi
   read -r _ idle < <(run "$name" "$port" "$path" 0 "$@")
   read -r n busy < <(run "$name" "$port" "$path" 1 "$@")
   awk -v n="$n" -v a="$idle" -v b="$busy" -v name="$name" \

@@ -8,7 +8,11 @@
 # FULL=1: the chain users run (bench/load/proxy_full.yaml: request_id, timeout, rate_limit,
 # circuit_breaker, metrics, access log, tracing at 1 %; every thread counted) against nginx
 # proxy_pass + limit_req + access log (both logs to /dev/null).
+# PORT_OFFSET=N moves its three ports (18290-18292) by N, for when another session runs this
+# script at the same time (two runs on the same ports measure each other's servers).
 set -euo pipefail
+off=${PORT_OFFSET:-0}
+backend_port=$((18290 + off)) nginx_port=$((18291 + off)) sluice_port=$((18292 + off))
 cd "$(dirname "$0")/../.."
 bin=${1:-build/sluice}
 work=$(mktemp -d /tmp/sluice-cgp.XXXXXX)
@@ -17,7 +21,7 @@ cat >"$work/backend/nginx.conf" <<NGX
 daemon off; worker_processes 1; pid $work/backend/nginx.pid; error_log $work/backend/logs/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:18290; location / { return 200 "ok"; } } }
+       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
 NGX
 config=bench/load/proxy.yaml alog="access_log off;" zone="" limit="" label=empty
 if [ -n "${FULL:-}" ]; then
@@ -31,19 +35,23 @@ master_process off; daemon off; worker_processes 1; pid $work/nginx.pid;
 error_log $work/logs/error.log warn;
 events { worker_connections 4096; }
 http { $alog keepalive_requests 1000000; $zone
-       upstream backend { server 127.0.0.1:18290; keepalive 128; keepalive_requests 1000000; }
-       server { listen 127.0.0.1:18291;
+       upstream backend { server 127.0.0.1:$backend_port; keepalive 128; keepalive_requests 1000000; }
+       server { listen 127.0.0.1:$nginx_port;
                 location / { $limit proxy_pass http://backend; proxy_http_version 1.1;
                              proxy_set_header Connection ""; } } }
 NGX
-sed -e 's/127.0.0.1:18083/127.0.0.1:18292/' -e 's/127.0.0.1:18090/127.0.0.1:18290/' \
+sed -e "s/127.0.0.1:18083/127.0.0.1:$sluice_port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
   "$config" >"$work/sluice.yaml"
+if (exec 3<>"/dev/tcp/127.0.0.1/$backend_port") 2>/dev/null; then
+  echo "port $backend_port is already in use (another run of this script? PORT_OFFSET=N moves the ports)" >&2
+  exit 1
+fi
 taskset -c 1 nginx -p "$work/backend" -c "$work/backend/nginx.conf" >/dev/null 2>&1 &
 backend=$!
 trap 'kill $backend 2>/dev/null || true; rm -rf "$work"' EXIT
 
 source bench/load/callgrind_lib.sh
-wait_port 18290
+wait_port "$backend_port"
 
 # syscalls NAME PORT PATH CMD... -> system calls per request over 20,000 requests
 syscalls() {
@@ -64,19 +72,19 @@ syscalls() {
 }
 
 
-measure nginx-proxy 18291 / nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
-measure "sluice-$label" 18292 / "$bin" run -c "$work/sluice.yaml" | tee "$work/empty.txt"
+measure nginx-proxy "$nginx_port" / nginx -p "$work" -c "$work/nginx.conf" | tee "$work/nginx.txt"
+measure "sluice-$label" "$sluice_port" / "$bin" run -c "$work/sluice.yaml" | tee "$work/empty.txt"
 if [ -n "${FULL:-}" ]; then
   awk -v e="$(sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$work/empty.txt")" \
     -v n="$(sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$work/nginx.txt")" \
     'BEGIN { printf "instructions ratio to nginx (full chain vs limit_req + access log): %.2f\n", e/n }'
   exit 0
 fi
-measure sluice-chain 18292 /chain "$bin" run -c "$work/sluice.yaml" | tee "$work/chain.txt"
+measure sluice-chain "$sluice_port" /chain "$bin" run -c "$work/sluice.yaml" | tee "$work/chain.txt"
 ipr() { sed -n 's/.*instructions_per_request=\([0-9]*\).*/\1/p' "$1"; }
 awk -v e="$(ipr "$work/empty.txt")" -v c="$(ipr "$work/chain.txt")" -v n="$(ipr "$work/nginx.txt")" \
   'BEGIN { printf "instructions ratio to nginx: empty chain %.2f, request_id+timeout %.2f\n", e/n, c/n }'
 if command -v strace >/dev/null; then
-  syscalls nginx-proxy 18291 / nginx -p "$work" -c "$work/nginx.conf"
-  syscalls sluice-empty 18292 / "$bin" run -c "$work/sluice.yaml"
+  syscalls nginx-proxy "$nginx_port" / nginx -p "$work" -c "$work/nginx.conf"
+  syscalls sluice-empty "$sluice_port" / "$bin" run -c "$work/sluice.yaml"
 fi
