@@ -37,8 +37,11 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Starts a new request: clears everything and stamps both clocks.
-  void begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
+  // Starts a new request: clears everything and stamps both clocks. `connection_ip` is what
+  // client_ip() and peer_ip() return until set: the caller keeps it alive until the next begin()
+  // (a host passes its connection's address through ExchangeDriver::reset).
+  void begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
+             std::string_view connection_ip = {});
 
   std::string_view request_id() const { return request_id_; }
   void set_request_id(std::string_view id) { request_id_.assign(id); }
@@ -66,11 +69,17 @@ class Context {
   // The client's address: the connection's peer, or, behind trusted proxies, the address they
   // vouch for (the gateway's `real_ip:`). Rate-limit keys, logs and spans use this one.
   std::string_view client_ip() const { return client_ip_; }
-  void set_client_ip(std::string_view ip) { client_ip_.assign(ip); }
+  void set_client_ip(std::string_view ip) {
+    client_ip_text_.assign(ip);
+    client_ip_ = client_ip_text_;
+  }
   // The connection's other end: the socket peer, or the source a PROXY protocol header named.
   // The proxy appends this one to X-Forwarded-For, as each hop appends the address it saw.
   std::string_view peer_ip() const { return peer_ip_; }
-  void set_peer_ip(std::string_view ip) { peer_ip_.assign(ip); }
+  void set_peer_ip(std::string_view ip) {
+    peer_ip_text_.assign(ip);
+    peer_ip_ = peer_ip_text_;
+  }
   // The connection is TLS (a `tls:` listener).
   bool tls() const { return tls_; }
   // The client certificate a TLS listener verified (mTLS), else empty: its subject in RFC 2253
@@ -116,8 +125,13 @@ class Context {
   std::optional<SteadyTime> deadline_;
   std::string user_;
   std::string tier_;
-  std::string client_ip_;
-  std::string peer_ip_;
+  // Both views start as the host's connection address (Exchange::reset: the session's own
+  // string, which outlives the request), so a request costs no copy of it; set_client_ip and
+  // set_peer_ip copy into the context's own text and point there.
+  std::string_view client_ip_;
+  std::string_view peer_ip_;
+  std::string client_ip_text_;
+  std::string peer_ip_text_;
   bool tls_ = false;
   std::string client_cert_subject_;
   std::string client_cert_san_;

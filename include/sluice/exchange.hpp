@@ -181,7 +181,8 @@ class Exchange {
   void charge(std::size_t index, SteadyTime since);
   void finish();
   // The host's side, through ExchangeDriver.
-  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now);
+  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
+             std::string_view connection_ip);
   void run(const ChainSnapshot& chain, Handler& handler, DoneFn done);
   void cancel();
   bool running() const { return phase_ != Phase::kIdle; }

@@ -43,8 +43,12 @@ class ExchangeDriver {
   Exchange& exchange() const { return *ex_; }
 
   // Resets the per-request state for the next request; `steady_now` is its start time.
-  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now) const {
-    ex_->reset(steady_now, wall_now);
+  // `connection_ip`, the connection's address, is the request's client_ip() and peer_ip() until
+  // something sets them; it is not copied, so it must stay valid until the next reset() (a
+  // session passes its own member).
+  void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
+             std::string_view connection_ip = {}) const {
+    ex_->reset(steady_now, wall_now, connection_ip);
   }
   // What observers and middlewares read as ex.route(); set before run(). May be null.
   void set_route(const RouteInfo* route) const { ex_->route_ = route; }

@@ -5,15 +5,16 @@
 
 namespace sluice {
 
-void Context::begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now) {
+void Context::begin(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
+                    std::string_view connection_ip) {
   request_id_.clear();
   start_steady_ = steady_now;
   start_wall_ = wall_now;
   deadline_.reset();
   user_.clear();
   tier_.clear();
-  client_ip_.clear();
-  peer_ip_.clear();
+  client_ip_ = connection_ip;
+  peer_ip_ = connection_ip;
   skipped_.clear();
   trace_ = TraceSlot{};
   slots_.clear();

@@ -91,8 +91,9 @@ void Resume::fire(Decision decision, Continuation* continuation, bool abandoned)
 Exchange::Exchange(ExchangeHost& host, Request request, Response response)
     : host_(&host), request_(request), response_(response) {}
 
-void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now) {
-  context_.begin(steady_now, wall_now);
+void Exchange::reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
+                     std::string_view connection_ip) {
+  context_.begin(steady_now, wall_now, connection_ip);
   route_ = nullptr;
   chain_ = nullptr;
   handler_ = nullptr;
@@ -211,6 +212,12 @@ void Exchange::step_pre() {
   if (timing_ && next_ < n) hook_started_ = detail::steady_now();
   while (next_ < n) {
     entered_ = next_ + 1;
+    // A pre_handle that never does anything (Middleware::skip_hooks) is not called and takes no
+    // clock read: the next hook's time starts at the last read, a few instructions earlier.
+    if (!mws[next_]->calls_pre_handle()) {
+      ++next_;
+      continue;
+    }
     Decision d = Decision::next();
     try {
       d = mws[next_]->pre_handle(*this);
@@ -275,12 +282,14 @@ void Exchange::step_handler() {
 void Exchange::step_post() {
   const auto& mws = chain_->active();
   std::chrono::nanoseconds elapsed{0};
-  if (post_next_ > 0) {
+  const bool read = post_next_ > 0;
+  if (read) {
     hook_started_ = detail::steady_now();
     elapsed = hook_started_ - context_.start_steady();
   }
   while (post_next_ > 0) {
     const std::size_t i = --post_next_;
+    if (!mws[i]->calls_post_handle()) continue;  // see step_pre
     try {
       mws[i]->post_handle(*this, elapsed);
     } catch (...) {
@@ -291,10 +300,10 @@ void Exchange::step_post() {
     }
     charge(i, hook_started_);
     if (waiting_) return;
-    if (post_next_ == 0 && timing_) {
-      finished_at_ = hook_started_;
-      have_end_ = true;
-    }
+  }
+  if (read && timing_) {  // the last hook's end is the request's
+    finished_at_ = hook_started_;
+    have_end_ = true;
   }
   phase_ = Phase::kDone;
 }

@@ -29,7 +29,10 @@ class HeadersMiddleware final : public Middleware {
         request_(std::move(request)),
         response_(std::move(response)),
         edits_request_(!request_.empty()),
-        edits_response_(!response_.empty()) {}
+        edits_response_(!response_.empty()) {
+    // Most instances edit one side: the chain then neither calls nor times the other hook.
+    skip_hooks(!edits_request_, !edits_response_);
+  }
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "headers"; }

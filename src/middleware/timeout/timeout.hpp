@@ -17,7 +17,9 @@ namespace sluice::middleware {
 class TimeoutMiddleware final : public Middleware {
  public:
   TimeoutMiddleware(std::string name, std::chrono::milliseconds timeout)
-      : name_(std::move(name)), timeout_(timeout) {}
+      : name_(std::move(name)), timeout_(timeout) {
+    skip_hooks(false, true);  // no post_handle
+  }
 
   std::string_view name() const override { return name_; }
   std::string_view type() const override { return "timeout"; }

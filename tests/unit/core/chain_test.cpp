@@ -111,6 +111,48 @@ TEST(ChainOrder, EarlyAnswerSkipsRestAndHandlerButPostRunsForEntered) {
   EXPECT_EQ(ex.answered_by(), "B");
 }
 
+// A middleware that declares one of its hooks empty (Middleware::skip_hooks). Its hooks log
+// anyway, so the test sees whether the runner called them.
+class OneSided final : public Tagging {
+ public:
+  OneSided(std::string name, Log& log, bool skip_pre, bool skip_post)
+      : Tagging(std::move(name), log) {
+    skip_hooks(skip_pre, skip_post);
+  }
+};
+
+TEST(ChainOrder, DeclaredEmptyHooksAreNotCalledAndAPreSkippedMiddlewareStillCountsAsEntered) {
+  Fixture f;
+  auto post_only = std::make_shared<OneSided>("P", f.log, true, false);
+  auto pre_only = std::make_shared<OneSided>("Q", f.log, false, true);
+  auto neither = std::make_shared<OneSided>("N", f.log, true, true);  // at most one is skipped
+  EXPECT_FALSE(post_only->calls_pre_handle());
+  EXPECT_TRUE(post_only->calls_post_handle());
+  EXPECT_TRUE(pre_only->calls_pre_handle());
+  EXPECT_FALSE(pre_only->calls_post_handle());
+  EXPECT_FALSE(neither->calls_pre_handle());
+  EXPECT_TRUE(neither->calls_post_handle());
+  ASSERT_TRUE(f.chain.use(post_only).ok());
+  ASSERT_TRUE(f.chain.use(pre_only).ok());
+  ASSERT_TRUE(f.chain.use(neither).ok());
+  auto& ex = f.run();
+  EXPECT_EQ(f.log,
+            (Log{"pre:A", "pre:B", "pre:Q", "handler", "post:N", "post:P", "post:B", "post:A"}));
+  EXPECT_EQ(ex.response().status(), 200);
+
+  // An answer after a skipped pre_handle: that middleware was entered, its post_handle runs.
+  Fixture g;
+  auto answers = std::make_shared<OneSided>("Q", g.log, false, true);
+  answers->answer = 429;
+  ASSERT_TRUE(g.chain.use(std::make_shared<OneSided>("P", g.log, true, false)).ok());
+  ASSERT_TRUE(g.chain.use(answers).ok());
+  ASSERT_TRUE(g.chain.use(g.c).ok());
+  auto& answered = g.run();
+  EXPECT_EQ(g.log, (Log{"pre:A", "pre:B", "pre:Q", "post:P", "post:B", "post:A"}));
+  EXPECT_EQ(answered.response().status(), 429);
+  EXPECT_EQ(answered.answered_by(), "Q");
+}
+
 TEST(ChainOrder, UnansweredExceptionIn500JsonAndPostStillRuns) {
   Fixture f;
   f.b->fail = Fail::kPre;
@@ -339,6 +381,76 @@ TEST(ContextSlots, TypedSlotsArePrivateByType) {
   ctx.tighten_deadline(SteadyTime{} + std::chrono::seconds(10));
   ctx.tighten_deadline(SteadyTime{} + std::chrono::seconds(20));
   EXPECT_EQ(*ctx.deadline(), SteadyTime{} + std::chrono::seconds(10));
+}
+
+// A value's block is kept after erase and clear (Context::begin) and the next value of its type
+// is built there; values still die at erase and clear, the latest emplaced first.
+TEST(ContextSlots, ATypesBlockIsReusedAndValuesDieLatestFirst) {
+  struct Counted {
+    Counted(Log& log, std::string name) : log(&log), name(std::move(name)) {}
+    ~Counted() { log->push_back("~" + name); }
+    Log* log;
+    std::string name;
+  };
+  struct First : Counted {
+    using Counted::Counted;
+  };
+  struct Second : Counted {
+    using Counted::Counted;
+  };
+  struct Throws {
+    Throws() { throw std::runtime_error("no"); }
+  };
+  Log log;
+  Context ctx;
+  const void* block = &ctx.emplace<First>(log, "first-1");
+  ctx.emplace<Second>(log, "second-1");
+  ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{});  // the next request
+  EXPECT_EQ(log, (Log{"~second-1", "~first-1"}));
+  EXPECT_EQ(ctx.get<First>(), nullptr);
+  EXPECT_EQ(ctx.get<Second>(), nullptr);
+
+  log.clear();
+  ctx.emplace<Second>(log, "second-2");  // now the older one
+  EXPECT_EQ(&ctx.emplace<First>(log, "first-2"), block) << "the first request's block";
+  EXPECT_EQ(ctx.get<First>()->name, "first-2");
+  ctx.emplace<First>(log, "first-3");  // replaces: the old value dies first
+  EXPECT_EQ(log, (Log{"~first-2"}));
+  ctx.erase<Second>();
+  EXPECT_EQ(ctx.get<Second>(), nullptr);
+  EXPECT_EQ(ctx.get<First>()->name, "first-3");
+  EXPECT_THROW(ctx.emplace<Throws>(), std::runtime_error);
+  EXPECT_EQ(ctx.get<Throws>(), nullptr);
+  ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{});
+  EXPECT_EQ(log, (Log{"~first-2", "~second-2", "~first-3"}));
+  EXPECT_EQ(ctx.get<First>(), nullptr);
+}
+
+// The connection's address is the request's client and peer address until something sets them
+// (real_ip, a PROXY header): those copies are the context's own, and the next request starts
+// from the connection's address again.
+TEST(ContextAddresses, StartAsTheConnectionsAddressAndSetOnesAreCopies) {
+  Context ctx;
+  std::string connection = "192.0.2.7";
+  ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{}, connection);
+  EXPECT_EQ(ctx.client_ip(), "192.0.2.7");
+  EXPECT_EQ(ctx.peer_ip(), "192.0.2.7");
+  {
+    std::string vouched = "203.0.113.9";
+    ctx.set_client_ip(vouched);
+    ctx.set_peer_ip(std::string("198.51.100.3"));
+    vouched = "overwritten";
+  }
+  EXPECT_EQ(ctx.client_ip(), "203.0.113.9");
+  EXPECT_EQ(ctx.peer_ip(), "198.51.100.3");
+  ctx.set_client_ip(ctx.peer_ip());
+  EXPECT_EQ(ctx.client_ip(), "198.51.100.3");
+  ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{}, connection);
+  EXPECT_EQ(ctx.client_ip(), "192.0.2.7");
+  EXPECT_EQ(ctx.peer_ip(), "192.0.2.7");
+  ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{});
+  EXPECT_EQ(ctx.client_ip(), "");
+  EXPECT_EQ(ctx.peer_ip(), "");
 }
 
 TEST(RequestIds, ValidationAndGeneration) {

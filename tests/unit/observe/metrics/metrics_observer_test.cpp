@@ -242,6 +242,54 @@ TEST(MetricsObserver, HookTimesStayWithTheirHookAndTheEndCoversThemAll) {
   EXPECT_GE(ex.finished_at(), ex.context().start_steady());
 }
 
+// A hook declared empty (Middleware::skip_hooks) is neither called nor timed; the middleware's
+// time is its other hook's, so it is still a sample. The request's end is still read when the
+// last post_handle to run is a skipped one.
+TEST(MetricsObserver, AMiddlewareWithASkippedHookIsTimedByItsOtherHook) {
+  class PreOnly final : public Middleware {
+   public:
+    PreOnly() { skip_hooks(false, true); }
+    std::string_view name() const override { return "pre-only"; }
+    Decision pre_handle(Exchange&) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return Decision::next();
+    }
+  };
+  class PostOnly final : public Middleware {
+   public:
+    PostOnly() { skip_hooks(true, false); }
+    std::string_view name() const override { return "post-only"; }
+    Decision pre_handle(Exchange&) override { return Decision::next(); }  // declared empty
+    void post_handle(Exchange&, std::chrono::nanoseconds) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    }
+  };
+  class EndProbe final : public Observer {
+   public:
+    void on_request_end(Exchange& ex) override {
+      total = ex.finished_at() - ex.context().start_steady();
+      outer = ex.middleware_time(0);
+      inner = ex.middleware_time(1);
+    }
+    bool wants_middleware_times() const override { return true; }
+    std::chrono::nanoseconds total{}, outer{}, inner{};
+  };
+  auto probe = std::make_shared<EndProbe>();
+  Chain chain("r", {probe});
+  ASSERT_TRUE(chain.use(std::make_shared<PreOnly>()).ok());  // outermost: its post is the last
+  ASSERT_TRUE(chain.use(std::make_shared<PostOnly>()).ok());
+  auto host = std::make_shared<testing::ManualHost>();
+  auto& ex = host->exchange("GET", "/");
+  Ok handler;
+  auto lease = chain.acquire();
+  ExchangeDriver(ex).run(*lease, handler, [] {});
+  host->run_all();
+  EXPECT_GE(probe->outer, std::chrono::milliseconds(5));
+  EXPECT_GE(probe->inner, std::chrono::milliseconds(40));
+  EXPECT_LT(probe->outer, probe->inner / 2);  // not charged the inner's sleep
+  EXPECT_GE(probe->total, probe->outer + probe->inner);
+}
+
 TEST(MetricsSection, OnByDefaultAndConfigurable) {
   GatewayServices services;
   services.metrics = std::make_shared<MetricsRegistry>();
