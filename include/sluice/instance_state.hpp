@@ -7,11 +7,9 @@
 #pragma once
 
 #include <boost/container/small_vector.hpp>
-#include <cstddef>
 #include <utility>
 
 #include "sluice/context.hpp"
-#include "sluice/spare_blocks.hpp"
 
 namespace sluice::middleware {
 
@@ -25,8 +23,6 @@ class InstanceState {
       if (key == owner) return &value;
     return nullptr;
   }
-  // For tests: how many freed lists' blocks the calling thread keeps for reuse.
-  static std::size_t spare_blocks_here() { return SpareBlocks<sizeof(List)>::kept_here(); }
   // A fresh T for `owner` (replacing an older one of the same request).
   static T& emplace(Context& ctx, const void* owner) {
     auto* list = ctx.get<List>();
@@ -42,18 +38,12 @@ class InstanceState {
   }
 
  private:
+  // The Context destroys it after every request and keeps its block (TypedSlots): the route's
+  // next request on the connection builds its List there, without an allocation.
   struct List final {
     // Inline room for two instances: no allocation beyond the slot itself in the usual case.
     boost::container::small_vector<std::pair<const void*, T>, 2> items;
-
-    // The Context frees its slots after every request and the route's next request makes the
-    // List again: its block comes from the few the thread keeps, not from the heap (an
-    // allocation and a free per middleware per request were ≈ 170 instructions, callgrind,
-    // bench/load/proxy_full.yaml).
-    static void* operator new(std::size_t) { return SpareBlocks<sizeof(List)>::take(); }
-    static void operator delete(void* block) { SpareBlocks<sizeof(List)>::give(block); }
   };
-  static_assert(alignof(List) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
 };
 
 }  // namespace sluice::middleware

@@ -1,7 +1,8 @@
-// The per-thread spares that spare per-request objects an allocation: SpareStrings
-// (core/spare_strings.hpp, the upstream call's buffers), SpareBlocks (sluice/spare_blocks.hpp)
-// behind InstanceState's lists (the rate limiter's and breaker's per-request state) and behind
-// RecyclingAllocator (core/recycling_allocator.hpp, the proxy's UpstreamCall).
+// What spares per-request objects an allocation: the per-thread SpareStrings
+// (core/spare_strings.hpp, the upstream call's buffers) and SpareBlocks (sluice/spare_blocks.hpp)
+// behind RecyclingAllocator (core/recycling_allocator.hpp, the proxy's UpstreamCall); and the
+// Context's kept slot blocks behind InstanceState's lists (the rate limiter's and breaker's
+// per-request state).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -82,48 +83,29 @@ struct CallState {
   int value = 0;
 };
 using State = middleware::InstanceState<CallState>;
-constexpr std::size_t kKeptBlocks = SpareBlocks<1>::kKept;
 
-TEST(InstanceStateSpares, AClearedContextsListIsReusedByTheNextRequest) {
-  on_fresh_thread([] {
-    int owner_a = 0, owner_b = 0, owner_c = 0;
-    Context ctx;
-    EXPECT_EQ(State::spare_blocks_here(), 0u);
-    for (int request = 0; request < 5; ++request) {
-      State::emplace(ctx, &owner_a).value = 1 + request;
-      State::emplace(ctx, &owner_b).value = 10 + request;
-      State::emplace(ctx, &owner_c).value = 100 + request;  // past the list's inline room
-      EXPECT_EQ(State::find(ctx, &owner_a)->value, 1 + request);
-      EXPECT_EQ(State::find(ctx, &owner_b)->value, 10 + request);
-      EXPECT_EQ(State::find(ctx, &owner_c)->value, 100 + request);
-      EXPECT_EQ(State::spare_blocks_here(), 0u) << "request " << request << " took the spare";
-      ctx.slots().clear();  // what Context::begin does between two requests
-      EXPECT_EQ(State::find(ctx, &owner_a), nullptr) << "no state survives the request";
-      EXPECT_EQ(State::spare_blocks_here(), 1u);
-    }
-  });
-}
-
-TEST(InstanceStateSpares, AThreadKeepsAFewBlocksAndAnotherThreadsFreesAreItsOwn) {
-  on_fresh_thread([] {
-    int owner = 0;
-    std::vector<std::unique_ptr<Context>> contexts;
-    for (int i = 0; i < 20; ++i) {
-      contexts.push_back(std::make_unique<Context>());
-      State::emplace(*contexts.back(), &owner).value = i;
-    }
-    for (int i = 0; i < 20; ++i)
-      EXPECT_EQ(State::find(*contexts[static_cast<std::size_t>(i)], &owner)->value, i);
-    std::thread other([&] {
-      for (int i = 0; i < 3; ++i)
-        contexts[static_cast<std::size_t>(i)]->slots().clear();
-      EXPECT_EQ(State::spare_blocks_here(), 3u) << "freed here: kept here";
-    });
-    other.join();
-    EXPECT_EQ(State::spare_blocks_here(), 0u);
-    contexts.clear();  // 17 lists freed on this thread: a few kept, the rest to the heap
-    EXPECT_EQ(State::spare_blocks_here(), kKeptBlocks);
-  });
+// The Context keeps the List's block after the request (TypedSlots): the next request builds its
+// List in the same block, with no state left from the last one. The first two states live inline
+// in the List, so their address is the block's.
+TEST(InstanceStateBlocks, AClearedContextsListIsReusedByTheNextRequest) {
+  int owner_a = 0, owner_b = 0, owner_c = 0;
+  Context ctx;
+  const CallState* first = nullptr;
+  for (int request = 0; request < 5; ++request) {
+    auto& a = State::emplace(ctx, &owner_a);
+    EXPECT_EQ(a.value, 0) << "request " << request << " starts with a fresh state";
+    if (request == 0) first = &a;
+    EXPECT_EQ(&a, first) << "request " << request << " has the first request's block";
+    a.value = 1 + request;
+    State::emplace(ctx, &owner_b).value = 10 + request;
+    State::emplace(ctx, &owner_c).value = 100 + request;  // past the list's inline room
+    EXPECT_EQ(State::find(ctx, &owner_a)->value, 1 + request);
+    EXPECT_EQ(State::find(ctx, &owner_b)->value, 10 + request);
+    EXPECT_EQ(State::find(ctx, &owner_c)->value, 100 + request);
+    ctx.begin(SteadyTime{}, std::chrono::system_clock::time_point{});  // the next request
+    EXPECT_EQ(State::find(ctx, &owner_a), nullptr) << "no state survives the request";
+    EXPECT_EQ(State::find(ctx, &owner_c), nullptr);
+  }
 }
 
 struct Call {
