@@ -94,6 +94,9 @@ RateLimitMiddleware::RateLimitMiddleware(std::string name, RateLimitConfig confi
     if (!policies_.empty()) policies_ += ", ";
     policies_ += rule.policy;
   }
+  // Without RateLimit-* headers post_handle has nothing to do for any request: the chain does
+  // not call it, and pre_handle keeps no report for it.
+  skip_hooks(false, !config_.headers);
 }
 
 void RateLimitMiddleware::count(const LimitRule& rule, const RateDecision& d) const {
@@ -152,9 +155,11 @@ Decision RateLimitMiddleware::pre_handle(Exchange& ex) {
     }
   }
   if (later.empty()) {
-    auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
-    call.has_report = true;
-    call.report = tightest ? *tightest : RateDecision{.allowed = true};
+    if (config_.headers) {
+      auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
+      call.has_report = true;
+      call.report = tightest ? *tightest : RateDecision{.allowed = true};
+    }
     return Decision::next();
   }
   // Slot 0: the tightest decision made at once; then one slot per limit decided later.
@@ -185,6 +190,7 @@ Decision RateLimitMiddleware::decide(Exchange& ex, const RateDecision& verdict) 
     reject(ex, verdict);
     return Decision::respond();
   }
+  if (!config_.headers) return Decision::next();
   auto& call = InstanceState<RateCall>::emplace(ex.context(), this);
   call.has_report = true;
   call.report = verdict;

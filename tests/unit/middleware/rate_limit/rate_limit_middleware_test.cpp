@@ -120,15 +120,18 @@ struct AsyncFixture {
   Chain chain{"api"};
   ScriptedHandler handler;
   RouteInfo route{"api"};
-  AsyncFixture() {
+  explicit AsyncFixture(bool headers = true) {
     middleware::RateLimitConfig c;
+    c.headers = headers;
     middleware::LimitRule rule;
     rule.name = "per_ip";
     rule.limit = {.rate_per_second = 5, .burst = 5};
     c.limits.push_back(rule);
     c.fail_closed_status = 503;
-    EXPECT_TRUE(chain.use(std::make_shared<RateLimitMiddleware>("rl", std::move(c), backend)).ok());
+    limiter = std::make_shared<RateLimitMiddleware>("rl", std::move(c), backend);
+    EXPECT_TRUE(chain.use(limiter).ok());
   }
+  std::shared_ptr<RateLimitMiddleware> limiter;
   ~AsyncFixture() {
     backend->waiting.clear();  // drops Resumes: they post to their hosts, drained here
     for (auto& host : hosts)
@@ -159,6 +162,30 @@ TEST(RateLimitMiddleware, AsyncBackendAllowsAfterTheAnswer) {
   EXPECT_TRUE(call->done);
   EXPECT_EQ(call->status(), 200);
   EXPECT_EQ(call->header("RateLimit-Remaining"), "4");
+  EXPECT_EQ(f.handler.calls, 1);
+}
+
+// headers: false — post_handle has nothing to do, so the chain skips it (Middleware::skip_hooks);
+// an allowed answer has no RateLimit-* headers, a rejection still has them.
+TEST(RateLimitMiddleware, AsyncBackendWithHeadersOffAllowsWithoutThemAndRejectsWithThem) {
+  AsyncFixture f(false);
+  EXPECT_FALSE(f.limiter->calls_post_handle());
+  EXPECT_TRUE(AsyncFixture().limiter->calls_post_handle());
+  auto call = f.start();
+  ASSERT_EQ(f.backend->waiting.size(), 1u);
+  f.backend->waiting[0]({.allowed = true, .limit = 5, .remaining = 4, .reset_after = 200ms});
+  call->host->run_all();
+  EXPECT_TRUE(call->done);
+  EXPECT_EQ(call->status(), 200);
+  EXPECT_FALSE(call->ex->response().has_header("RateLimit-Remaining"));
+  EXPECT_FALSE(call->ex->response().has_header("RateLimit-Policy"));
+
+  auto denied = f.start();
+  f.backend->waiting[1](
+      {.allowed = false, .limit = 5, .remaining = 0, .reset_after = 1s, .retry_after = 1s});
+  denied->host->run_all();
+  EXPECT_EQ(denied->status(), 429);
+  EXPECT_EQ(denied->header("RateLimit-Limit"), "5");
   EXPECT_EQ(f.handler.calls, 1);
 }
 
