@@ -20,15 +20,6 @@ struct Server::Acceptor {
   int worker;
 };
 
-namespace {
-// Sessions are registered per worker; the lock is only contended at shutdown, when the last
-// reference of a session may drop on another thread.
-std::mutex& sessions_mutex(std::size_t worker) {
-  static std::mutex mutexes[256];
-  return mutexes[worker % 256];
-}
-}  // namespace
-
 Server::Server(WorkerPool& pool, ServerLimits limits, std::shared_ptr<Dispatcher> dispatcher,
                std::string name, ListenerOptions options)
     : pool_(pool),
@@ -112,9 +103,10 @@ void Server::sweep(int worker) {
     if (ec) return;
     auto live = std::make_shared<std::vector<std::shared_ptr<Session>>>();
     {
-      std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
-      live->reserve(sessions_[static_cast<std::size_t>(worker)].size());
-      for (Session* s : sessions_[static_cast<std::size_t>(worker)]) {
+      auto& own = sessions_[static_cast<std::size_t>(worker)];
+      std::lock_guard lock(own.mutex);
+      live->reserve(own.sessions.size());
+      for (Session* s : own.sessions) {
         auto sp = std::static_pointer_cast<Session>(s->weak_from_this().lock());
         if (sp) live->push_back(std::move(sp));
       }
@@ -172,14 +164,16 @@ Server::ConnectionCounts Server::connection_counts() const {
 void Server::session_opened(int worker, Session* s) {
   connections_.fetch_add(1, std::memory_order_acq_rel);
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
-  sessions_[static_cast<std::size_t>(worker)].insert(s);
+  auto& own = sessions_[static_cast<std::size_t>(worker)];
+  std::lock_guard lock(own.mutex);
+  own.sessions.insert(s);
 }
 
 void Server::session_closed(int worker, Session* s) {
   {
-    std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(worker)));
-    sessions_[static_cast<std::size_t>(worker)].erase(s);
+    auto& own = sessions_[static_cast<std::size_t>(worker)];
+    std::lock_guard lock(own.mutex);
+    own.sessions.erase(s);
   }
   connections_.fetch_sub(1, std::memory_order_acq_rel);
   closed_.fetch_add(1, std::memory_order_relaxed);
@@ -197,8 +191,9 @@ void Server::begin_drain() {
     asio::post(pool_.context(w), [this, w] {
       std::vector<std::shared_ptr<Session>> live;
       {
-        std::lock_guard lock(sessions_mutex(static_cast<std::size_t>(w)));
-        for (Session* s : sessions_[static_cast<std::size_t>(w)]) {
+        auto& own = sessions_[static_cast<std::size_t>(w)];
+        std::lock_guard lock(own.mutex);
+        for (Session* s : own.sessions) {
           auto sp = std::static_pointer_cast<Session>(s->weak_from_this().lock());
           if (sp) live.push_back(std::move(sp));
         }
