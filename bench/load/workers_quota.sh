@@ -17,7 +17,7 @@
 # CONNECTIONS (default 32). A run counts only when its set-up used >= 90 % of its quota (the
 # others are printed as left out: the machine held them back). QUOTA defaults to 0.4 CPU per
 # worker, PERIOD_US to 10000 (short periods: throttling is smooth at the scale of a run).
-# PORT_OFFSET=N moves its four ports (18380-18383). Needs root and a writable
+# PORT_OFFSET=N moves its ports (18380-18383, with MT=1 18380-18385). Needs root and a writable
 # /sys/fs/cgroup/cpu (cgroup v1). Run it in an autogroup of its own at high priority, so the
 # clients are not starved by other work:
 #   setsid bash -c 'echo -15 > /proc/self/autogroup; exec bash bench/load/workers_quota.sh build/sluice'
@@ -39,7 +39,11 @@ work=$(mktemp -d /tmp/sluice-wq.XXXXXX)
 # 2p is the reference for what two workers can do on this machine with no sharing at all: the
 # same CPU, two wrk clients, two event loops. 2w below 2p is what the workers' being threads of one
 # process costs (shared locks or lines, and the kernel's costs for threads sharing a file table).
+# With MT=1 a fourth, 2pt: 2p with an idle extra thread in each process (bench/load/idle_thread.c,
+# LD_PRELOAD), so both are multi-threaded like 2w but still share nothing. 2w near 2pt and below
+# 2p: the gap is the cost of being multi-threaded, not sharing between the workers.
 setups="1w 2w 2p"
+[ -n "${MT:-}" ] && setups="1w 2w 2p 2pt"
 declare -A cg ports pids
 cleanup() {
   local s p
@@ -52,8 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 next_port=$((18380 + off))
-start() { # SETUP WORKERS -> one sluice in SETUP's cgroup; appends its port and pid
-  local s=$1 w=$2 port=$next_port
+start() { # SETUP WORKERS [PRELOAD] -> one sluice in SETUP's cgroup; appends its port and pid
+  local s=$1 w=$2 preload=${3:-} port=$next_port
   next_port=$((next_port + 1))
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use (another run of this script? PORT_OFFSET=N moves the ports)" >&2
@@ -64,7 +68,7 @@ start() { # SETUP WORKERS -> one sluice in SETUP's cgroup; appends its port and 
   grep -q "^workers: $w" "$work/$port.yaml" || { echo "could not set workers: $w" >&2; exit 1; }
   # The shell joins the cgroup before exec, so every thread sluice starts is in it from birth.
   bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "${cg[$s]}" \
-    "$bin" run -c "$work/$port.yaml" >"$work/$port.log" 2>&1 &
+    env ${preload:+LD_PRELOAD=$preload} "$bin" run -c "$work/$port.yaml" >"$work/$port.log" 2>&1 &
   ports[$s]="${ports[$s]:-} $port" pids[$s]="${pids[$s]:-} $!"
 }
 for s in $setups; do
@@ -75,7 +79,14 @@ for s in $setups; do
   awk -v q="$quota" -v c="$cpus" -v p="$period" 'BEGIN { printf "%d\n", q * c * p }' >"${cg[$s]}/cpu.cfs_quota_us"
   # The quota is the cap; a high weight keeps other groups' weight from capping it first.
   echo 262144 >"${cg[$s]}/cpu.shares"
-  case $s in 1w) start 1w 1 ;; 2w) start 2w 2 ;; 2p) start 2p 1; start 2p 1 ;; esac
+  case $s in
+    1w) start 1w 1 ;;
+    2w) start 2w 2 ;;
+    2p) start 2p 1; start 2p 1 ;;
+    2pt)
+      cc -O2 -shared -fPIC -pthread -o "$work/idle_thread.so" bench/load/idle_thread.c
+      start 2pt 1 "$work/idle_thread.so"; start 2pt 1 "$work/idle_thread.so" ;;
+  esac
 done
 for s in $setups; do
   for port in ${ports[$s]}; do
@@ -90,6 +101,12 @@ run_ns() { # CPU time of every thread of the processes, in ns (schedstat: exact,
     for f in /proc/$p/task/*/schedstat; do t=$((t + $(cut -d' ' -f1 "$f" 2>/dev/null || echo 0))); done
   done
   echo "$t"
+}
+per_thread() { # "tid:ns" for every thread: how the CPU was split between the workers
+  local f
+  for f in $(printf '/proc/%s/task/*/schedstat ' "$@"); do
+    [ -r "$f" ] && echo "$(basename "$(dirname "$f")"):$(cut -d' ' -f1 "$f")"
+  done 2>/dev/null | tr '\n' ' '
 }
 switches() { # voluntary context switches of every thread (a worker sleeping on a lock adds some)
   cat $(printf '/proc/%s/task/*/status ' "$@") 2>/dev/null | awk '/^voluntary_ctxt_switches/ {t += $2} END {print t + 0}'
@@ -116,25 +133,31 @@ one() { # SETUP ROUND
   read -r p0 t0 < <(throttle "${cg[$s]}")
   local cs0 cs1
   cs0=$(switches ${pids[$s]})
+  local split0="" split1=""
+  split0=$(per_thread ${pids[$s]})
   c0=$(run_ns ${pids[$s]}) i0=$(idle_ticks) wall0=$(date +%s%N)
   clients "$s" "$secs" --latency
   c1=$(run_ns ${pids[$s]}) i1=$(idle_ticks) wall1=$(date +%s%N)
+  split1=$(per_thread ${pids[$s]})
   cs1=$(switches ${pids[$s]})
   read -r p1 t1 < <(throttle "${cg[$s]}")
   if grep -q 'Non-2xx\|Socket errors' "$work"/wrk.*; then echo "$s: $(grep -h 'Non-2xx\|Socket errors' "$work"/wrk.*)" >&2; fi
   cat "$work"/wrk.* | awk -v s="$s" -v cpu=$((c1 - c0)) -v wall=$((wall1 - wall0)) \
     -v idle=$((i1 - i0)) -v h="$tck" -v per=$((p1 - p0)) -v thr=$((t1 - t0)) \
-    -v load="$(cut -d' ' -f1 /proc/loadavg)" -v cs=$((cs1 - cs0)) '
+    -v load="$(cut -d' ' -f1 /proc/loadavg)" -v cs=$((cs1 - cs0)) -v s0="$split0" -v s1="$split1" '
+    BEGIN { n0 = split(s0, a, " "); for (i = 1; i <= n0; i++) { split(a[i], kv, ":"); t0[kv[1]] = kv[2] }
+      n1 = split(s1, b, " "); for (i = 1; i <= n1; i++) { split(b[i], kv, ":"); d = kv[2] - t0[kv[1]]
+        if (d > 0.05 * cpu) { split_ = split_ sep2 sprintf("%.0f", 100 * d / cpu); sep2 = "/" } } }
     /requests in/ { n += $1 }
     /^wrk_ticks/ { wt += $2 }
     /^ +99%/ { p99 = p99 sep $2; sep = "," }
     END { w = wall / 1e9
-      printf "%s req_s=%.0f sluice_cpu=%.3f cpu_us_per_req=%.2f throttled=%d/%d wrk_cpu=%.2f idle_cpu=%.2f sleeps_per_1k_req=%.1f p99=%s load=%s\n",
-        s, n / w, cpu / wall, cpu / 1e3 / n, thr, per, wt / h / w, idle / h / w, cs * 1000 / n, p99, load }'
+      printf "%s req_s=%.0f sluice_cpu=%.3f cpu_us_per_req=%.2f throttled=%d/%d wrk_cpu=%.2f idle_cpu=%.2f sleeps_per_1k_req=%.1f threads_cpu_pct=%s p99=%s load=%s\n",
+        s, n / w, cpu / wall, cpu / 1e3 / n, thr, per, wt / h / w, idle / h / w, cs * 1000 / n, split_, p99, load }'
 }
 echo "started $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) quota $quota CPU per worker, $conns connections per worker, ${secs}s runs"
 for r in $(seq "$rounds"); do
-  order="1w 2w 2p"; [ $((r % 2)) = 0 ] && order="2p 2w 1w"
+  order=$setups; [ $((r % 2)) = 0 ] && order=$(echo $setups | tr ' ' '\n' | tac | tr '\n' ' ')
   for s in $order; do one "$s" "$r" | tee -a "$work/runs"; done
 done
 echo "ended $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -150,5 +173,7 @@ for s in $setups; do
   echo "$s median req_s=$(field "$s" req_s | median) cpu_us_per_req=$(field "$s" cpu_us_per_req | median)"
 done
 awk -v a="$(field 1w req_s | median)" -v b="$(field 2w req_s | median)" -v c="$(field 2p req_s | median)" \
-  'BEGIN { if (a > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c }'
-echo "runs counted: 1w $(field 1w req_s | wc -l), 2w $(field 2w req_s | wc -l), 2p $(field 2p req_s | wc -l) of $rounds each"
+  -v d="$(field 2pt req_s | median)" 'BEGIN { if (a > 0 && c > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c
+    if (a > 0 && d > 0) printf "with MT=1: 2pt/1w %.2f, 2w/2pt %.2f\n", d / a, b / d }'
+for s in $setups; do printf '%s counted %d of %d; ' "$s" "$(field "$s" req_s | wc -l)" "$rounds"; done
+echo
