@@ -76,7 +76,7 @@ void UpstreamCall::start() {
   started_ = cluster_.clock().now();
   if (detached()) {
     deadline_ = started_ + route_->timeout;
-    return try_once(-1);
+    return try_once(-1, started_);
   }
   cluster_.budget().request_started();
   std::weak_ptr<UpstreamCall> weak = weak_from_this();
@@ -105,7 +105,7 @@ void UpstreamCall::start() {
   }
   deadline_ = ex_->context().deadline();
   if (route_->timeout.count() > 0) deadline_ = earliest(deadline_, started_ + route_->timeout);
-  try_once(-1);
+  try_once(-1, started_);
 }
 
 void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
@@ -116,16 +116,19 @@ void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
     timer_.cancel();
     return;
   }
-  // The cluster's clock decides deadlines; the timer waits the same span of real time.
-  timer_.expires_after(*until - cluster_.clock().now());
+  // The cluster's clock decides deadlines; the timer waits the same span of real time. On the
+  // real clock that is the deadline itself (no clock read; Asio's expires_after makes one more).
+  if (&cluster_.clock() == &system_steady_clock())
+    timer_.expires_at(*until);
+  else
+    timer_.expires_after(*until - cluster_.clock().now());
   timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
     // A wait that completed just before being re-armed is not this wait's timeout.
     if (generation == self->timer_generation_) self->on_timer(ec);
   });
 }
 
-void UpstreamCall::try_once(int avoid) {
-  const auto now = cluster_.clock().now();
+void UpstreamCall::try_once(int avoid, SteadyTime now) {
   if (deadline_ && now >= *deadline_) return fail(504, "upstream_timeout", "deadline exceeded");
   try_deadline_ = deadline_;
   if (cluster_.config().per_try_timeout.count() > 0 && !detached())

@@ -115,9 +115,8 @@ void UpstreamCall::on_response() {
     end_try(false);
     return fail(502, "bad_gateway", "the upstream switched protocols without being asked to");
   }
-  const auto now = cluster_.clock().now();
   if (status >= 500)
-    cluster_.record_failure(static_cast<std::size_t>(endpoint_), now);
+    cluster_.record_failure(static_cast<std::size_t>(endpoint_), cluster_.clock().now());
   else
     cluster_.record_success(static_cast<std::size_t>(endpoint_));
   if (cluster_.retry_on_status(status) && may_retry(false, answer_retry_after())) {
@@ -139,9 +138,10 @@ void UpstreamCall::deliver() {
     apply_simple_answer(simple_, out);
     out.version(version);
     out.body().swap(response_body_);
-    end_try(keep);
+    const auto now = cluster_.clock().now();  // one read for the pool and the upstream's time
+    end_try(keep, now);
     ex_->set_upstream(cluster_.endpoints()[static_cast<std::size_t>(endpoint)]->label,
-                      cluster_.clock().now() - started_);
+                      now - started_);
     return finish();
   }
   // The header moves out of the parser; a streaming parser goes on reading the body.

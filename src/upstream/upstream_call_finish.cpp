@@ -123,7 +123,7 @@ bool UpstreamCall::reusable() const {
 // Ends the current try: the endpoint's in-flight count, the connection (pooled only after a
 // complete keep-alive exchange with nothing left over), the timer. A held retry slot stays
 // until the retry itself ends (finish releases it).
-void UpstreamCall::end_try(bool keep_connection) {
+void UpstreamCall::end_try(bool keep_connection, std::optional<SteadyTime> now) {
   waiting_ = Wait::kNone;
   ++timer_generation_;
   timer_.cancel();
@@ -137,7 +137,7 @@ void UpstreamCall::end_try(bool keep_connection) {
   ConnectionPool* pool = cluster_.pool();
   if (keep_connection && pool != nullptr) {
     ++conn_->uses;
-    pool->put(std::move(conn_), cluster_.clock().now());
+    pool->put(std::move(conn_), now ? *now : cluster_.clock().now());
   } else {
     // Ends what is still pending on it now (a body write after an early answer): under TLS
     // those operations keep the connection alive until they complete.
