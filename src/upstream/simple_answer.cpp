@@ -78,6 +78,41 @@ bool parse_length(std::string_view digits, std::uint64_t& out) {
   return true;
 }
 
+// Unaligned loads, for comparing four or eight bytes at once.
+std::uint64_t load8(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+std::uint32_t load4(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// `name` (token characters) is `lower` (lowercase letters and '-', the same size) in any case:
+// (name[i] | 0x20) == lower[i] for every i, eight or four bytes at a time (overlapping at the
+// end, so every load stays inside both). Bytewise it was ≈ 7 instructions a character, the
+// reader's largest loop on nginx's answer (callgrind).
+bool equals_lower(std::string_view name, std::string_view lower) {
+  const std::size_t n = name.size();
+  const char* a = name.data();
+  const char* b = lower.data();
+  if (n >= 8) {
+    constexpr std::uint64_t kBit = 0x2020202020202020ull;
+    for (std::size_t i = 0; i + 8 < n; i += 8)
+      if ((load8(a + i) | kBit) != load8(b + i)) return false;
+    return (load8(a + n - 8) | kBit) == load8(b + n - 8);
+  }
+  if (n >= 4) {
+    constexpr std::uint32_t kBit = 0x20202020u;
+    return (load4(a) | kBit) == load4(b) && (load4(a + n - 4) | kBit) == load4(b + n - 4);
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (static_cast<char>(a[i] | 0x20) != b[i]) return false;
+  return true;
+}
+
 // Connection tokens: `close` and `keep-alive` set keep_alive; any other token names a header
 // that must be removed too, which is Beast's path (strip_hop_by_hop) to handle.
 bool read_connection(std::string_view value, bool& close, bool& keep) {
@@ -113,13 +148,8 @@ http::field common_field(std::string_view name) {
       {"vary", http::field::vary},
       {"via", http::field::via},
   };
-  for (const Known& k : kKnown) {
-    if (k.lower.size() != name.size()) continue;
-    std::size_t i = 0;
-    while (i < name.size() && static_cast<char>(name[i] | 0x20) == k.lower[i])
-      ++i;
-    if (i == name.size()) return k.code;
-  }
+  for (const Known& k : kKnown)
+    if (k.lower.size() == name.size() && equals_lower(name, k.lower)) return k.code;
   return http::string_to_field(name);
 }
 
@@ -155,7 +185,8 @@ std::size_t find_head_end(std::string_view b) {
     for (auto mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr))); mask != 0;
          mask &= mask - 1) {
       const std::size_t i = at + static_cast<std::size_t>(__builtin_ctz(mask));
-      if (b.compare(i, 4, "\r\n\r\n") == 0) return i;
+      // b.compare(i, 4, "\r\n\r\n") == 0 without the memcmp call (one per line, ≈ 30 each)
+      if (i + 4 <= b.size() && load4(b.data() + i) == load4("\r\n\r\n")) return i;
     }
   }
   // The last bytes (fewer than 16), and a blank line that starts in them.
