@@ -57,7 +57,7 @@ $own_session taskset -c 0 "$a" run -c "$first" >/dev/null 2>&1 </dev/null &
 pa=$!
 $own_session taskset -c 0 "$b" run -c "$second" >/dev/null 2>&1 </dev/null &
 pb=$!
-trap '"$peers/nginx.sh" stop "$backend"; "$peers/nginx.sh" stop "$front"; kill $pa $pb 2>/dev/null || true; rm -f "$out" "$first" "$second" "$pacer"' EXIT
+trap '"$peers/nginx.sh" stop "$backend"; "$peers/nginx.sh" stop "$front"; kill $pa $pb 2>/dev/null || true; wait $pa $pb 2>/dev/null || true; rm -f "$out" "$first" "$second" "$pacer"' EXIT
 for port in $port_a $port_b; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
