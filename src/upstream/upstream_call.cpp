@@ -33,11 +33,21 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex
       max_answer_bytes_(cluster_.config().max_response_bytes),
       buffer_answer_bytes_(cluster_.config().buffer_response_bytes),
       io_(io),
-      timer_(io) {}
+      timer_(io) {
+  use_deadlines();
+}
+
+void UpstreamCall::use_deadlines() {
+  if (&cluster_.clock() != &system_steady_clock()) return;  // a test's clock: the Asio timer
+  deadlines_ = &Deadlines::of(io_);
+  wait_entry_.owner = this;
+  wait_entry_.fire = &UpstreamCall::on_deadline;
+}
 
 // A streamed answer dropped by the client before its end: the endpoint's in-flight count still
 // holds this call (the connection itself closes with conn_).
 UpstreamCall::~UpstreamCall() {
+  if (wait_entry_.linked) deadlines_->remove(wait_entry_);
   if (endpoint_ >= 0)
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
@@ -111,17 +121,23 @@ void UpstreamCall::start() {
 void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
   waiting_ = what;
   timed_out_ = false;
+  if (deadlines_ != nullptr) {
+    if (!until) {
+      deadlines_->remove(wait_entry_);
+      auto release = std::move(held_);  // `this` may end with it: nothing follows
+      return;
+    }
+    deadlines_->add(wait_entry_, *until);
+    if (!held_) held_ = shared_from_this();
+    return;
+  }
   if (!until) {
     ++timer_generation_;
     timer_.cancel();
     return;
   }
-  // The cluster's clock decides deadlines; the timer waits the same span of real time. On the
-  // real clock that is the deadline itself (no clock read; Asio's expires_after makes one more).
-  if (&cluster_.clock() == &system_steady_clock())
-    timer_.expires_at(*until);
-  else
-    timer_.expires_after(*until - cluster_.clock().now());
+  // The cluster's clock decides deadlines; the timer waits the same span of real time.
+  timer_.expires_after(*until - cluster_.clock().now());
   timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
     // A wait that completed just before being re-armed is not this wait's timeout.
     if (generation == self->timer_generation_) self->on_timer(ec);
@@ -187,6 +203,12 @@ void UpstreamCall::on_timer(error_code ec) {
     error_code ignored;
     conn_->socket.close(ignored);
   }
+}
+
+// A deadline of the worker's list came (it left the list): as the Asio timer's completion.
+void UpstreamCall::on_deadline(Deadlines::Entry& e) {
+  const auto self = std::move(static_cast<UpstreamCall*>(e.owner)->held_);
+  self->on_timer({});
 }
 
 void UpstreamCall::on_timeout() {

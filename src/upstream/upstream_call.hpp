@@ -44,6 +44,7 @@
 #include "sluice/body_stream.hpp"
 #include "sluice/exchange.hpp"
 #include "upstream/cluster.hpp"
+#include "upstream/deadlines.hpp"
 #include "upstream/detached_call.hpp"
 #include "upstream/forwarding.hpp"
 #include "upstream/simple_answer.hpp"
@@ -195,6 +196,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void hand_piece(BodyPiece piece);
   std::chrono::milliseconds idle_timeout() const;
   void on_timer(error_code ec);
+  static void on_deadline(Deadlines::Entry& e);
+  void use_deadlines();
   void on_timeout();
   void on_handshake(error_code ec);
   void on_connect_failure(std::string why, std::string_view error = "upstream_unreachable");
@@ -229,7 +232,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::uint64_t max_answer_bytes_;            // the parser's body limit (0: none)
   std::size_t buffer_answer_bytes_;           // larger answers stream to the client
   boost::asio::io_context& io_;
-  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer timer_;  // the waits when the cluster's clock is not the real one
+  // On the real clock the waits are entries in the worker's Deadlines (no Asio timer per
+  // request); while one is in the list, held_ keeps the call alive as a pending wait would.
+  Deadlines* deadlines_ = nullptr;
+  Deadlines::Entry wait_entry_;
+  std::shared_ptr<UpstreamCall> held_;
   UpstreamRequest request_;
   std::string head_;              // request_'s serialized head for the current try
   std::string_view client_host_;  // in the client request, which outlives every try

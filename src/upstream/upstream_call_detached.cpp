@@ -31,7 +31,9 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, int endpoint
       buffer_answer_bytes_(kMaxDetachedAnswer + 1),  // never streamed: the limit fails first
       io_(io),
       timer_(io),
-      request_(std::move(request)) {}
+      request_(std::move(request)) {
+  use_deadlines();
+}
 
 void UpstreamCall::hand_over(DetachedResult result) {
   if (!trying()) return;
