@@ -37,6 +37,9 @@ class Deadlines final : public boost::asio::execution_context::service {
     bool linked = false;
     void* owner = nullptr;           // for fire
     void (*fire)(Entry&) = nullptr;  // runs on the io_context's thread, the entry out of the list
+    // At the io_context's end, for an entry still in the list (out of it by then): what Asio
+    // does to a pending wait's handler, destroying it, so an owner held by its entry is let go.
+    void (*drop)(Entry&) = nullptr;
   };
 
   using key_type = Deadlines;
@@ -90,8 +93,11 @@ class Deadlines final : public boost::asio::execution_context::service {
  private:
   void shutdown() override {  // before the io_context destroys its handlers (and the calls)
     epoch_.fetch_add(1, std::memory_order_acq_rel);
-    while (head_ != nullptr)
-      remove(*head_);
+    while (head_ != nullptr) {
+      Entry& e = *head_;
+      remove(e);
+      if (e.drop != nullptr) e.drop(e);  // may end the owner, and the entry with it
+    }
     armed_ = false;
     ++generation_;
   }

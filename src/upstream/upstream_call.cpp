@@ -42,6 +42,11 @@ void UpstreamCall::use_deadlines() {
   deadlines_ = &Deadlines::of(io_);
   wait_entry_.owner = this;
   wait_entry_.fire = &UpstreamCall::on_deadline;
+  // The worker's io_context ends with this call still waiting (a stop during a slow upstream):
+  // its hold on itself goes, as the pending Asio wait's handler did, or the call would leak.
+  wait_entry_.drop = [](Deadlines::Entry& e) {
+    const auto release = std::move(static_cast<UpstreamCall*>(e.owner)->held_);
+  };
 }
 
 // A streamed answer dropped by the client before its end: the endpoint's in-flight count still

@@ -20,6 +20,7 @@ struct Probe {
   std::string name;
   std::vector<std::string>* fired = nullptr;
   int again = 0;  // times to add itself again from its fire, 5 ms later
+  int* drops = nullptr;
   Deadlines* list = nullptr;
   Probe(std::string n, std::vector<std::string>& log, Deadlines& d)
       : name(std::move(n)), fired(&log), list(&d) {
@@ -105,10 +106,14 @@ TEST(Deadlines, TheIoContextsEndUnlinksWhatIsLeft) {
   Probe p("p", fired, d), q("q", fired, d);
   d.add(p.entry, detail::steady_now() + 1h);
   d.add(q.entry, detail::steady_now() + 2h);
+  int dropped = 0;
+  p.entry.drop = [](Deadlines::Entry& e) { ++*static_cast<Probe*>(e.owner)->drops; };
+  p.drops = &dropped;
   io.reset();
   EXPECT_FALSE(p.entry.linked);
   EXPECT_FALSE(q.entry.linked);
   EXPECT_TRUE(fired.empty());
+  EXPECT_EQ(dropped, 1) << "an entry left at the end is handed to its owner's drop, once";
   // Another io_context on this thread gets its own list (the per-thread lookup is not stale).
   boost::asio::io_context other(1);
   Deadlines& d2 = Deadlines::of(other);
