@@ -44,6 +44,7 @@ work=$(mktemp -d /tmp/sluice-wq.XXXXXX)
 # 2p: the gap is the cost of being multi-threaded, not sharing between the workers.
 setups="1w 2w 2p"
 [ -n "${MT:-}" ] && setups="1w 2w 2p 2pt"
+[ -n "${SHARED:-}" ] && setups="$setups 2ps"
 declare -A cg ports pids
 cleanup() {
   local s p
@@ -56,10 +57,10 @@ cleanup() {
 }
 trap cleanup EXIT
 next_port=$((18380 + off))
-start() { # SETUP WORKERS [PRELOAD] -> one sluice in SETUP's cgroup; appends its port and pid
-  local s=$1 w=$2 preload=${3:-} port=$next_port
-  next_port=$((next_port + 1))
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+start() { # SETUP WORKERS [PRELOAD] [PORT] -> one sluice in SETUP's cgroup; appends its port and pid
+  local s=$1 w=$2 preload=${3:-} port=${4:-$next_port}
+  [ -n "${4:-}" ] || next_port=$((next_port + 1))
+  if [ -z "${4:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use (another run of this script? PORT_OFFSET=N moves the ports)" >&2
     exit 1
   fi
@@ -86,6 +87,12 @@ for s in $setups; do
     2pt)
       cc -O2 -shared -fPIC -pthread -o "$work/idle_thread.so" bench/load/idle_thread.c
       start 2pt 1 "$work/idle_thread.so"; start 2pt 1 "$work/idle_thread.so" ;;
+    2ps)
+      cc -O2 -shared -fPIC -pthread -o "$work/idle_thread.so" bench/load/idle_thread.c
+      cc -O2 -shared -fPIC -o "$work/reuseport_shim.so" bench/load/reuseport_shim.c -ldl
+      start 2ps 1 "$work/idle_thread.so:$work/reuseport_shim.so"
+      start 2ps 1 "$work/idle_thread.so:$work/reuseport_shim.so" "${ports[2ps]# }"
+      sleep 0.5 ;;
   esac
 done
 for s in $setups; do
@@ -173,7 +180,8 @@ for s in $setups; do
   echo "$s median req_s=$(field "$s" req_s | median) cpu_us_per_req=$(field "$s" cpu_us_per_req | median)"
 done
 awk -v a="$(field 1w req_s | median)" -v b="$(field 2w req_s | median)" -v c="$(field 2p req_s | median)" \
-  -v d="$(field 2pt req_s | median)" 'BEGIN { if (a > 0 && c > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c
-    if (a > 0 && d > 0) printf "with MT=1: 2pt/1w %.2f, 2w/2pt %.2f\n", d / a, b / d }'
+  -v d="$(field 2pt req_s | median)" -v e="$(field 2ps req_s | median)" 'BEGIN { if (a > 0 && c > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c
+    if (a > 0 && d > 0) printf "with MT=1: 2pt/1w %.2f, 2w/2pt %.2f\n", d / a, b / d
+    if (a > 0 && e > 0) printf "with SHARED=1: 2ps/1w %.2f, 2w/2ps %.2f\n", e / a, b / e }'
 for s in $setups; do printf '%s counted %d of %d; ' "$s" "$(field "$s" req_s | wc -l)" "$rounds"; done
 echo
