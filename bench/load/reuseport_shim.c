@@ -10,7 +10,8 @@
 
 int bind(int fd, const struct sockaddr* addr, socklen_t len) {
   static int (*real_bind)(int, const struct sockaddr*, socklen_t);
-  if (!real_bind) real_bind = (int (*)(int, const struct sockaddr*, socklen_t))dlsym(RTLD_NEXT, "bind");
+  if (!real_bind)
+    real_bind = (int (*)(int, const struct sockaddr*, socklen_t))dlsym(RTLD_NEXT, "bind");
   int type = 0;
   socklen_t tl = sizeof(type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM) {

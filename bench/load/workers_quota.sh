@@ -17,7 +17,7 @@
 # CONNECTIONS (default 32). A run counts only when its set-up used >= 90 % of its quota (the
 # others are printed as left out: the machine held them back). QUOTA defaults to 0.4 CPU per
 # worker, PERIOD_US to 10000 (short periods: throttling is smooth at the scale of a run).
-# PORT_OFFSET=N moves its ports (18380-18383, with MT=1 18380-18385). Needs root and a writable
+# PORT_OFFSET=N moves its ports (18380-18383, with MT=1 18380-18385, SHARED=1 one more). Needs root and a writable
 # /sys/fs/cgroup/cpu (cgroup v1). Run it in an autogroup of its own at high priority, so the
 # clients are not starved by other work:
 #   setsid bash -c 'echo -15 > /proc/self/autogroup; exec bash bench/load/workers_quota.sh build/sluice'
@@ -42,6 +42,10 @@ work=$(mktemp -d /tmp/sluice-wq.XXXXXX)
 # With MT=1 a fourth, 2pt: 2p with an idle extra thread in each process (bench/load/idle_thread.c,
 # LD_PRELOAD), so both are multi-threaded like 2w but still share nothing. 2w near 2pt and below
 # 2p: the gap is the cost of being multi-threaded, not sharing between the workers.
+# With SHARED=1 a fifth, 2ps: 2pt with both processes on ONE port (bench/load/reuseport_shim.c
+# sets SO_REUSEPORT before bind), both clients on that port as for 2w, so the kernel spreads each
+# client's connections over both processes as it does over the acceptors of 2w. 2w near 2ps:
+# what separates 2w from 2p/2pt is how the clients' connections are spread, not the process.
 setups="1w 2w 2p"
 [ -n "${MT:-}" ] && setups="1w 2w 2p 2pt"
 [ -n "${SHARED:-}" ] && setups="$setups 2ps"
