@@ -42,7 +42,7 @@ if [ "$mode" = free ]; then
   sleep 0.5
   set -- $pids
   wa=$(pgrep -x -P "$a" wrk || echo "$a") wb=$(pgrep -x -P "$b" wrk || echo "$b") # the wrk in each subshell
-  last_cpu() { awk '{sub(/^.*\) /, ""); print $37}' "/proc/$1/stat" 2>/dev/null; } # field 39: CPU it last ran on
+  last_cpu() { awk '{sub(/^.*\) /, ""); print $37}' "/proc/$1/stat" 2>/dev/null || true; } # field 39: CPU it last ran on
   together=0 samples=0
   for _ in $(seq 40); do
     s0=$(last_cpu "$1") s1=$(last_cpu "$2") k0=$(last_cpu "$wa") k1=$(last_cpu "$wb")
