@@ -123,9 +123,11 @@ switches() { # voluntary context switches of every thread (a worker sleeping on 
   cat $(printf '/proc/%s/task/*/status ' "$@") 2>/dev/null | awk '/^voluntary_ctxt_switches/ {t += $2} END {print t + 0}'
 }
 idle_ticks() { awk '/^cpu / {print $5 + $6}' /proc/stat; } # idle + iowait, all CPUs
-# Rescheduling interrupts (one CPU waking a task on the other, an IPI; in a VM a costly exit),
-# machine-wide, so other work adds to them: compare set-ups by alternation, not one run.
-resched_ipis() { awk '/^ *RES:/ {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) t += $i} END {print t + 0}' /proc/interrupts; }
+# IPIs, summed over the CPUs: rescheduling (RES: one CPU tells another to preempt for a task it
+# woke) and function calls (CAL: among others, a wake-up queued to another CPU). In a VM each is
+# an exit to the hypervisor. Machine-wide, so other work adds to them: compare set-ups by
+# alternation, not one run.
+ipis() { awk '/^ *(RES|CAL):/ {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) t[$1] += $i} END {print t["RES:"] + 0, t["CAL:"] + 0}' /proc/interrupts; }
 throttle() { awk '/^nr_periods|^nr_throttled/ {printf "%s ", $2} END {print ""}' "$1/cpu.stat"; }
 tck=$(getconf CLK_TCK)
 clients() { # SETUP SECONDS EXTRA... -> one wrk per worker, all at once; their outputs in $work/wrk.*
@@ -149,17 +151,19 @@ one() { # SETUP ROUND
   cs0=$(switches ${pids[$s]})
   local split0="" split1=""
   split0=$(per_thread ${pids[$s]})
-  local r0 r1
-  c0=$(run_ns ${pids[$s]}) i0=$(idle_ticks) r0=$(resched_ipis) wall0=$(date +%s%N)
+  local r0 r1 f0 f1
+  c0=$(run_ns ${pids[$s]}) i0=$(idle_ticks) wall0=$(date +%s%N)
+  read -r r0 f0 < <(ipis)
   clients "$s" "$secs" --latency
-  c1=$(run_ns ${pids[$s]}) i1=$(idle_ticks) r1=$(resched_ipis) wall1=$(date +%s%N)
+  read -r r1 f1 < <(ipis)
+  c1=$(run_ns ${pids[$s]}) i1=$(idle_ticks) wall1=$(date +%s%N)
   split1=$(per_thread ${pids[$s]})
   cs1=$(switches ${pids[$s]})
   read -r p1 t1 < <(throttle "${cg[$s]}")
   if grep -q 'Non-2xx\|Socket errors' "$work"/wrk.*; then echo "$s: $(grep -h 'Non-2xx\|Socket errors' "$work"/wrk.*)" >&2; fi
   cat "$work"/wrk.* | awk -v s="$s" -v cpu=$((c1 - c0)) -v wall=$((wall1 - wall0)) \
     -v idle=$((i1 - i0)) -v h="$tck" -v per=$((p1 - p0)) -v thr=$((t1 - t0)) \
-    -v load="$(cut -d' ' -f1 /proc/loadavg)" -v cs=$((cs1 - cs0)) -v res=$((r1 - r0)) -v s0="$split0" -v s1="$split1" '
+    -v load="$(cut -d' ' -f1 /proc/loadavg)" -v cs=$((cs1 - cs0)) -v res=$((r1 - r0)) -v cal=$((f1 - f0)) -v s0="$split0" -v s1="$split1" '
     BEGIN { n0 = split(s0, a, " "); for (i = 1; i <= n0; i++) { split(a[i], kv, ":"); t0[kv[1]] = kv[2] }
       n1 = split(s1, b, " "); for (i = 1; i <= n1; i++) { split(b[i], kv, ":"); d = kv[2] - t0[kv[1]]
         if (d > 0.05 * cpu) { split_ = split_ sep2 sprintf("%.0f", 100 * d / cpu); sep2 = "/" } } }
@@ -167,8 +171,8 @@ one() { # SETUP ROUND
     /^wrk_ticks/ { wt += $2 }
     /^ +99%/ { p99 = p99 sep $2; sep = "," }
     END { w = wall / 1e9
-      printf "%s req_s=%.0f sluice_cpu=%.3f cpu_us_per_req=%.2f throttled=%d/%d wrk_cpu=%.2f idle_cpu=%.2f sleeps_per_1k_req=%.1f resched_ipis_per_1k_req=%.1f threads_cpu_pct=%s p99=%s load=%s\n",
-        s, n / w, cpu / wall, cpu / 1e3 / n, thr, per, wt / h / w, idle / h / w, cs * 1000 / n, res * 1000 / n, split_, p99, load }'
+      printf "%s req_s=%.0f sluice_cpu=%.3f cpu_us_per_req=%.2f throttled=%d/%d wrk_cpu=%.2f idle_cpu=%.2f sleeps_per_1k_req=%.1f resched_ipis_per_1k_req=%.1f call_ipis_per_1k_req=%.1f threads_cpu_pct=%s p99=%s load=%s\n",
+        s, n / w, cpu / wall, cpu / 1e3 / n, thr, per, wt / h / w, idle / h / w, cs * 1000 / n, res * 1000 / n, cal * 1000 / n, split_, p99, load }'
 }
 echo "started $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) quota $quota CPU per worker, $conns connections per worker, ${secs}s runs"
 for r in $(seq "$rounds"); do
