@@ -338,6 +338,16 @@ void RedisStreamStorage::read_new(const std::shared_ptr<Fetch>& f) {
       }
     } else if (is_error(r, "NOGROUP")) {
       need_group_.store(true);
+    } else {
+      // No answer (a timeout, a lost connection) does not mean Redis did not run the read: if it
+      // did, the entries it gave this consumer are in its pending list, and no `>` read returns
+      // them again. The partitions' pending entries are read first next time, as a new owner's
+      // are (entries this instance already holds are kept once by the replayer).
+      std::lock_guard lock(mu_);
+      for (int p : readable) {
+        parts_[p].adopting = true;
+        parts_[p].adopt_cursor = "0-0";
+      }
     }
     read_attempts(f);
   });

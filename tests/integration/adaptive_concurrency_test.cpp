@@ -73,7 +73,17 @@ routes:
   std::printf("fresh %d, shed %d; controller %s\n", fresh.load(), shed.load(), m.dump().c_str());
   EXPECT_GE(m["min_rtt_ms"].get<double>(), 19.0) << m.dump();
   EXPECT_GE(m["limit"].get<int>(), 2) << m.dump();
-  EXPECT_LT(m["limit"].get<int>(), 24) << "below the offered concurrency: " << m.dump();
+  // The limit settles below the offered concurrency only if the controller's min RTT is the
+  // upstream's (20 ms): it measures it once, with 10 requests at concurrency 2, and counts up to
+  // min RTT x 1.25 as "not slower". Measured on a starved machine (85 ms once beside a CPU hog),
+  // queueing up to 106 ms looks healthy and a limit of 32 is what the controller should reach;
+  // that run cannot judge the limit (the shedding above is still checked).
+  if (m["min_rtt_ms"].get<double>() < 40.0) {
+    EXPECT_LT(m["limit"].get<int>(), 24) << "below the offered concurrency: " << m.dump();
+  } else {
+    std::printf("the min RTT was measured at %.1f ms (the upstream's is 20 ms): limit not judged\n",
+                m["min_rtt_ms"].get<double>());
+  }
   auto metrics = admin.Get("/metrics")->body;
   EXPECT_NE(metrics.find("sluice_adaptive_concurrency_limit{"), std::string::npos);
   EXPECT_NE(metrics.find("sluice_adaptive_concurrency_rejected_total{"), std::string::npos);

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/cpu_waits.hpp"
 #include "support/otlp_collector.hpp"
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
@@ -118,6 +119,12 @@ struct LoadOptions {
   int threads = 3;
   bool keep_alive = true;
   bool record_body = false;  // record 2xx answers as "<status> <body>"
+  // The gateway's pid: a request's time then counts without the longest wait for a CPU of any
+  // one of the gateway's threads during it, and without the client thread's own (both read from
+  // schedstat before and after each request; cpu_waits.hpp). What remains is the time the
+  // gateway kept the request waiting while it could run: work queued ahead of it, a blocked
+  // worker. The wall time is still printed.
+  pid_t cpu_waits_of = 0;
 };
 
 class Load {
@@ -129,10 +136,23 @@ class Load {
         c.set_keep_alive(options_.keep_alive);
         c.set_connection_timeout(kHang);
         c.set_read_timeout(kHang);
+        const pid_t pid = options_.cpu_waits_of;
         while (!stop_) {
+          std::map<std::string, long long> gateway_before;
+          std::chrono::nanoseconds mine_before{};
+          if (pid != 0) {
+            gateway_before = run_queue_waits(pid);
+            mine_before = this_thread_run_queue_wait();
+          }
           const auto t0 = Clock::now();
           auto r = c.Get(path);
-          record(r ? std::optional<httplib::Response>(*r) : std::nullopt, Clock::now() - t0,
+          const auto took = Clock::now() - t0;
+          Clock::duration waited{};
+          if (pid != 0) {
+            waited = most_waited(gateway_before, run_queue_waits(pid)) +
+                     (this_thread_run_queue_wait() - mine_before);
+          }
+          record(r ? std::optional<httplib::Response>(*r) : std::nullopt, took, waited,
                  r ? std::string() : httplib::to_string(r.error()));
           // Steady, not flat out: a saturating load on a shared 2-core machine would starve the
           // drill's own thread and make its deadlines measure the scheduler.
@@ -155,12 +175,15 @@ class Load {
     return eventually([&] { return answered_ >= target; }, timeout);
   }
   int lost() const { return lost_; }
+  // The slowest request so far (less its waits for a CPU with cpu_waits_of).
   std::chrono::milliseconds slowest() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(slowest_ns_.load()));
   }
   // The slowest request so far, and the count starts again (a drill's phases apart).
   std::chrono::milliseconds restart_slowest() {
+    slowest_wall_ns_ = 0;
+    most_waited_ns_ = 0;
     return std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(slowest_ns_.exchange(0)));
   }
@@ -170,8 +193,13 @@ class Load {
   }
   std::string summary() const {
     std::lock_guard lock(mu_);
+    const auto ms = [](std::int64_t ns) { return std::to_string(ns / 1'000'000); };
     std::string s = "answered " + std::to_string(answered_) + ", lost " + std::to_string(lost_) +
-                    ", slowest " + std::to_string(slowest().count()) + " ms;";
+                    ", slowest " + std::to_string(slowest().count()) + " ms";
+    if (options_.cpu_waits_of != 0)
+      s += " besides waits for a CPU (wall time up to " + ms(slowest_wall_ns_) +
+           " ms, a request's CPU waits up to " + ms(most_waited_ns_) + " ms)";
+    s += ";";
     for (const auto& [answer, n] : answers_)
       s += " [" + answer + "] x" + std::to_string(n);
     if (!first_loss_.empty()) s += "; first loss: " + first_loss_;
@@ -188,12 +216,18 @@ class Load {
   }
 
  private:
-  void record(const std::optional<httplib::Response>& r, Clock::duration took,
-              const std::string& error) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
-    for (auto seen = slowest_ns_.load();
-         ns > seen && !slowest_ns_.compare_exchange_weak(seen, ns);) {
+  static void raise(std::atomic<std::int64_t>& most, std::int64_t ns) {
+    for (auto seen = most.load(); ns > seen && !most.compare_exchange_weak(seen, ns);) {
     }
+  }
+  void record(const std::optional<httplib::Response>& r, Clock::duration took,
+              Clock::duration waited, const std::string& error) {
+    const auto ns = [](Clock::duration d) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    };
+    raise(slowest_ns_, ns(took - std::min(waited, took)));
+    raise(slowest_wall_ns_, ns(took));
+    raise(most_waited_ns_, ns(waited));
     std::lock_guard lock(mu_);
     if (!r) {
       ++lost_;
@@ -216,6 +250,8 @@ class Load {
   std::atomic<int> answered_{0};
   std::atomic<int> lost_{0};
   std::atomic<std::int64_t> slowest_ns_{0};
+  std::atomic<std::int64_t> slowest_wall_ns_{0};
+  std::atomic<std::int64_t> most_waited_ns_{0};
   mutable std::mutex mu_;
   std::map<std::string, int> answers_;
   std::string first_loss_;
@@ -629,30 +665,20 @@ rlim_t connections_wanted(rlim_t fallback, rlim_t at_least) {
   return *end == '\0' && n >= at_least ? static_cast<rlim_t>(n) : fallback;
 }
 
-// How long each thread of process `pid` has waited, runnable, for a CPU (ns, by thread id): the
-// second field of /proc/<pid>/task/<tid>/schedstat.
-std::map<std::string, long long> run_queue_waits(pid_t pid) {
-  std::map<std::string, long long> out;
-  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
-    long long on_cpu = 0, waited = 0;
-    if (std::ifstream(t.path() / "schedstat") >> on_cpu >> waited)
-      out[t.path().filename().string()] = waited;
-  }
-  return out;
-}
-
-// The most any one thread waited for a CPU between two run_queue_waits().
-std::chrono::nanoseconds most_waited(const std::map<std::string, long long>& before,
-                                     const std::map<std::string, long long>& after) {
-  long long most = 0;
-  for (const auto& [tid, waited] : after) {
-    const auto b = before.find(tid);
-    most = std::max(most, waited - (b == before.end() ? 0 : b->second));
-  }
-  return std::chrono::nanoseconds(most);
-}
+// How long the gateway may keep the slowloris drill's normal client waiting while the 408s go
+// out, besides the time its threads (or the client's) waited for a CPU. Release build, 10,000
+// connections, 2 workers, on the shared 2-core machine: 1-4 ms with the sweep's 32-a-turn limit,
+// idle or beside stress-ng --cpu 2, and 15 ms once (beside the fuzz job, the gateway's threads
+// having waited up to 7.6 s for a CPU during the drill: 15 ms was the bound then); 19-62 ms
+// without the limit (every expired read cancelled in one turn, the 408s queued ahead of the
+// client), so a regression of 19-25 ms passes. The wall time was bounded at 1 s instead, which
+// a starved gateway exceeded (1,183 ms once) while the regression stayed under it (118-289 ms)
+// in the release build. Sanitizer builds run the sweep and the request ~10x slower.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr auto kQueuedBound = 250ms;
+#else
+constexpr auto kQueuedBound = 25ms;
+#endif
 
 TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   // Issue 16's 10,000. Before the sweep cancelled expired reads 32 at a time (server.cpp),
@@ -662,7 +688,8 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   // limit, and where the hard limit is lower, hold as many as it allows (the count is printed).
   // SLUICE_SLOWLORIS_CONNECTIONS lowers the count for a build whose slowdown the machine cannot
   // absorb at 10,000: `make test-tsan` sets 2,000 (under ThreadSanitizer on 2 cores, 10,000 missed
-  // the time bounds below; docs/RELIABILITY.md). The bounds themselves are the same in every build.
+  // the time bounds below; docs/RELIABILITY.md). The bounds themselves are the same in every build
+  // but kQueuedBound's.
   constexpr rlim_t kSpare = 512, kAtLeast = 1000;
   const rlim_t kWanted = connections_wanted(10000, kAtLeast);
   constexpr auto kHeaderTimeout = 1000ms;
@@ -686,7 +713,7 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
       ", max_connections: " + std::to_string(kStalled + 100) + " }\n" +
       "routes: [ { name: r, handler: { type: respond, body: ok } } ]\n");
   // A new connection per request: the accept path must not starve behind the stalled ones.
-  Load load(gw.port(), "/", {.threads = 1, .keep_alive = false});
+  Load load(gw.port(), "/", {.threads = 1, .keep_alive = false, .cpu_waits_of = gw.pid()});
   ASSERT_TRUE(load.advance(20)) << load.summary();
 
   // When the gateway answered is the kernel's receive time of the answer's first bytes
@@ -707,15 +734,33 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   std::vector<Stalled> stalled;
   stalled.reserve(kStalled);
   const auto waits_before = run_queue_waits(gw.pid());
+  // All connections are opened idle first (the idle timeout is 60 s), and the partial header is
+  // written on all of them in one loop once the gateway holds them: their header deadlines
+  // fall within that loop (~0.1 s when the machine is quiet), so they expire in one or two
+  // sweeps, the burst of 408s that a sweep without its 32-a-turn limit would queue ahead of the
+  // normal client all at once (bench/soak/slowloris_burst.py; written right after each
+  // connect, the expiries were spread over the opening, and the drill passed with that
+  // regression in the release build).
+  const auto opening = Clock::now();
   for (int i = 0; i < kStalled; ++i) {
     const int fd = connect_loopback(gw.port(), 5);
     ASSERT_GE(fd, 0) << "connection " << i << ": " << std::strerror(errno);
     const int on = 1;
     ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on), 0)
         << std::strerror(errno);
-    const auto writing = std::chrono::system_clock::now();
-    write_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");  // and then nothing
-    stalled.push_back({fd, Clock::now(), writing, std::chrono::system_clock::now(), {}});
+    stalled.push_back({fd, {}, {}, {}, {}});
+  }
+  const auto opened = Clock::now();
+  ASSERT_TRUE(eventually(
+      [&] { return metric(gw, "http_connections", {"listener=\"public\""}) >= kStalled; }, 30s))
+      << "the gateway holds " << metric(gw, "http_connections", {"listener=\"public\""})
+      << " connections of " << kStalled;
+  const auto held = Clock::now();
+  for (auto& st : stalled) {
+    st.writing = std::chrono::system_clock::now();
+    write_all(st.fd, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");  // and then nothing
+    st.sent = Clock::now();
+    st.sent_wall = std::chrono::system_clock::now();
   }
   const auto all_open = Clock::now();
   const int answered_then = load.answered();
@@ -724,12 +769,16 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   // included, and its connect is retried after 1 s (seen once: 1,070 ms under a load average
   // of 19). That is the kernel's flood behaviour, not the sweep's: the bound of 1 s applies from
   // here on, while the stalled connections wait and time out; the opening is only reported.
+  const std::string opening_load = load.summary();
   const auto opening_slowest = load.restart_slowest();
   const auto ms = [](Clock::duration d) {
     return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
-  std::printf("[ slowloris] opening: %lld ms, slowest normal request %lld ms\n",
-              ms(all_open - stalled.front().sent), static_cast<long long>(opening_slowest.count()));
+  std::printf(
+      "[ slowloris] opening: %lld ms, all held %lld ms later, headers written in %lld ms; "
+      "slowest normal request %lld ms (%s)\n",
+      ms(opened - opening), ms(held - opened), ms(all_open - held),
+      static_cast<long long>(opening_slowest.count()), opening_load.c_str());
   EXPECT_EQ(load.lost(), 0) << load.summary();
 
   // Every stalled connection gets its 408 and is closed; collect them all in one poll loop.
@@ -782,6 +831,9 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   const auto starved = most_waited(waits_before, run_queue_waits(gw.pid()));
   EXPECT_GE(load.answered() - answered_then, 5) << "served meanwhile: " << load.summary();
   load.stop();
+  EXPECT_LT(load.slowest(), kQueuedBound)
+      << "a normal request waited behind the 408s (besides its waits for a CPU): "
+      << load.summary();
 
   int got_408 = 0, closed = 0, late = 0;
   std::size_t latest_at = 0;
@@ -811,7 +863,8 @@ TEST(FaultDrills, SlowlorisConnectionsGet408WhileANormalClientIsServed) {
   // first bytes, which a starved gateway does late) or to sweep them.
   EXPECT_LT(latest, kHeaderTimeout + 2s + starved)
       << "and soon after it: " << late << " later; the latest was connection " << latest_at
-      << ", opened " << ms(stalled[latest_at].sent - stalled.front().sent) << " ms after the first";
+      << ", its header written " << ms(stalled[latest_at].sent - stalled.front().sent)
+      << " ms after the first";
   load.expect_only({"200"});
   EXPECT_TRUE(healthy(gw));
 }

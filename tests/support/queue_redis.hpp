@@ -22,8 +22,8 @@ namespace sluice::testing {
 inline const httplib::Headers kQueueAdmin = {{"Authorization", "Bearer q-admin-token"}};
 inline const char* kQueueStream = "{sluice:q:later}";
 
-// `redis_extra` goes into the queue's redis: map, `queue_extra` into queue: (lines indented by
-// 14 spaces).
+// `redis_extra` goes into the queue's redis: map (lease_ms is 2000 unless it says otherwise),
+// `queue_extra` into queue: (lines indented by 14 spaces).
 inline std::string redis_queue_config(int upstream_port, int redis_port,
                                       const std::string& redis_extra,
                                       const std::string& queue_extra) {
@@ -50,7 +50,9 @@ routes:
               backoff_base_ms: 50
               backoff_max_ms: 200
               redis: { address: "127.0.0.1:)" +
-         std::to_string(redis_port) + R"(", lease_ms: 2000)" + redis_extra + R"( }
+         std::to_string(redis_port) + R"(")" +
+         (redis_extra.find("lease_ms") == std::string::npos ? ", lease_ms: 2000" : "") +
+         redis_extra + R"( }
 )" + queue_extra +
          R"(
     handler: { type: proxy, cluster: backend }

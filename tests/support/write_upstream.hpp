@@ -69,7 +69,8 @@ class WriteUpstream {
         all_.push_back(r);
       }
       res.status = status;
-      if (status >= 500 && !retry_after.empty()) res.set_header("Retry-After", retry_after);
+      const std::string wait = retry_after_for ? retry_after_for(r) : retry_after;
+      if (status >= 500 && !wait.empty()) res.set_header("Retry-After", wait);
       res.set_content(status < 300 ? "stored" : "{\"error\":\"no such account\"}",
                       "application/json");
     };
@@ -115,6 +116,7 @@ class WriteUpstream {
 
   std::function<int(const Received&)> status_for;  // set before start()
   std::string retry_after;                         // sent with every answer >= 500 when set
+  std::function<std::string(const Received&)> retry_after_for;  // instead, per call (before start)
   std::atomic<int> delay_ms{0};
 
  private:
