@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "support/eventually.hpp"
 #include "support/nginx_process.hpp"
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
@@ -93,12 +94,19 @@ TEST(Proxy, RoundRobinOverTwoUpstreams) {
 
 TEST(Proxy, LeastRequestAvoidsTheBusyEndpoint) {
   HttpUpstream a, b;
+  // The slow request says when it reached its endpoint and is held there until the fast ones
+  // are done, so the test does not depend on how soon it gets in flight or how long the fast
+  // ones take (a fixed 150 ms head start and a 600 ms hold lost that race once under load).
+  std::atomic<bool> slow_arrived{false}, release{false};
   for (auto* u : {&a, &b}) {
     const std::string id = u == &a ? "a" : "b";
-    u->server().Get("/slow", [id](const httplib::Request&, httplib::Response& r) {
-      std::this_thread::sleep_for(600ms);
-      r.set_content(id, "text/plain");
-    });
+    u->server().Get("/slow",
+                    [id, &slow_arrived, &release](const httplib::Request&, httplib::Response& r) {
+                      slow_arrived = true;
+                      for (int i = 0; i < 2000 && !release; ++i)
+                        std::this_thread::sleep_for(5ms);
+                      r.set_content(id, "text/plain");
+                    });
     u->server().Get("/fast", [id](const httplib::Request&, httplib::Response& r) {
       r.set_content(id, "text/plain");
     });
@@ -106,19 +114,22 @@ TEST(Proxy, LeastRequestAvoidsTheBusyEndpoint) {
   SluiceProcess gw(one_route(cluster("backend", {a.start(), b.start()}, "lb: least_request")));
   auto slow = std::async(std::launch::async, [&] {
     httplib::Client c("127.0.0.1", gw.port());
+    c.set_read_timeout(20, 0);
     auto r = c.Get("/slow");
     return r ? r->body : std::string("error");
   });
-  std::this_thread::sleep_for(150ms);  // the slow request is in flight on one endpoint
+  ASSERT_TRUE(eventually([&] { return slow_arrived.load(); }, 10s))
+      << "the slow request is in flight on one endpoint";
   httplib::Client c("127.0.0.1", gw.port());
   std::map<std::string, int> seen;
   for (int i = 0; i < 10; ++i) {
     auto r = c.Get("/fast");
-    ASSERT_TRUE(r);
+    if (!r) break;
     seen[r->body]++;
   }
+  release = true;
   const std::string busy = slow.get();
-  ASSERT_TRUE(busy == "a" || busy == "b");
+  ASSERT_TRUE(busy == "a" || busy == "b") << busy;
   EXPECT_EQ(seen[busy], 0) << "least request sends nothing to the endpoint that is busy";
   EXPECT_EQ(seen[busy == "a" ? "b" : "a"], 10);
 }

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/eventually.hpp"
 #include "support/nginx_process.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/required_tool.hpp"
@@ -510,12 +511,16 @@ TEST_F(UpstreamTls, HealthChecksSpeakTls) {
   // handshake's 502, and the log says why the check failed.
   auto gw = proxy(up->port(), ca(),
                   "    health_check: { path: /healthz, interval_ms: 100, timeout_ms: 1000 }\n");
-  std::this_thread::sleep_for(500ms);
+  // The upstream saw the checks as TLS requests (one connection each: Connection: close). At
+  // 100 ms that is 3 within about 300 ms; waited for up to 5 s, since a busy machine once
+  // fitted only 1 into a fixed 500 ms.
+  const auto handshakes = [&] {
+    const std::string text = scrape(up->admin_port());
+    return sample(text, "sluice_tls_handshakes_total{resumed=\"true\"}") +
+           sample(text, "sluice_tls_handshakes_total{resumed=\"false\"}");
+  };
+  EXPECT_TRUE(eventually([&] { return handshakes() >= 3; }, 5s)) << handshakes();
   EXPECT_EQ(gw->log().find("fails its health check"), std::string::npos) << gw->log();
-  // The upstream saw the checks as TLS requests (one connection each: Connection: close).
-  EXPECT_GE(sample(scrape(up->admin_port()), "sluice_tls_handshakes_total{resumed=\"true\"}") +
-                sample(scrape(up->admin_port()), "sluice_tls_handshakes_total{resumed=\"false\"}"),
-            3);
 
   auto wrong = proxy(up->port(), ca() + ", sni: wrong.test",
                      "    health_check: { path: /healthz, interval_ms: 100, timeout_ms: 1000 }\n");

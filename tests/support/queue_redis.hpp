@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "support/eventually.hpp"
 #include "support/redis_test_server.hpp"
 #include "support/sluice_process.hpp"
 
@@ -71,16 +72,6 @@ inline std::string metrics_text(const SluiceProcess& gw) {
   httplib::Client admin("127.0.0.1", gw.admin_port());
   auto r = admin.Get("/metrics", kQueueAdmin);
   return r ? r->body : "";
-}
-
-// Waits until `pred` holds or the time is up.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
 }
 
 // Entries in every partition stream (-1 when Redis does not answer).
