@@ -441,6 +441,58 @@ routes:
   EXPECT_EQ(post->status, 405);
 }
 
+// The rate limiter's decisions are counted in per-worker shards and summed at scrape
+// (middleware/rate_limit/rate_limit_stats.hpp): with two workers counting at once, /metrics
+// still has every request exactly once.
+TEST(Observability, RateLimitDecisionsAreExactOverTwoWorkers) {
+  SluiceProcess gw(R"(workers: 2
+routes:
+  - name: api
+    middlewares:
+      - type: request_id
+      - { type: rate_limit, name: rl, headers: false,
+          limits: [ { name: per_ip, key: client_ip, rate: 1000000, burst: 1000000 } ] }
+    handler: { type: respond, status: 200, body: "ok" }
+)");
+  constexpr int kClients = 8, kEach = 50;
+  std::mutex mutex;
+  std::set<std::string> threads;  // a generated request id starts with its thread's prefix
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        // A new connection for each request: the kernel spreads them over both workers.
+        httplib::Client c("127.0.0.1", gw.port());
+        auto r = c.Get("/");
+        if (!r || r->status != 200) continue;
+        ++ok;
+        std::lock_guard lock(mutex);
+        threads.insert(r->get_header_value("X-Request-Id").substr(0, 16));
+      }
+    });
+  }
+  for (auto& c : clients)
+    c.join();
+  ASSERT_EQ(ok.load(), kClients * kEach);
+  EXPECT_EQ(threads.size(), 2u) << "both workers must have answered, or the test shows nothing";
+  const std::string m = scrape(gw);
+  EXPECT_EQ(
+      sample(
+          m,
+          R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="allowed",route="api"})"),
+      kClients * kEach)
+      << m;
+  EXPECT_EQ(
+      sample(
+          m,
+          R"(sluice_rate_limit_decisions_total{limiter="rl/per_ip",result="denied",route="api"})"),
+      0);
+  TempDir dir;
+  auto [rc, out] = promtool_check(m, dir);
+  EXPECT_EQ(rc, 0) << out;
+}
+
 // rate_limit, concurrency_limit and fallback series carry the route, as the other middleware
 // stats do: one instance name on two routes gives two series.
 TEST(Observability, LimiterAndFallbackSeriesCarryTheRoute) {

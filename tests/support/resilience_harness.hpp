@@ -17,6 +17,7 @@
 
 #include "gateway/config.hpp"
 #include "gateway/route_table.hpp"
+#include "observe/metrics/metrics_registry.hpp"
 #include "support/manual_host.hpp"
 
 namespace sluice::testing {
@@ -74,7 +75,8 @@ class Harness {
  public:
   explicit Harness(const std::string& yaml) {
     services.clock = &clock;
-    services.metrics = std::make_shared<prometheus::Registry>();
+    // The gateway's registry: it also serves the families summed from per-worker shards.
+    services.metrics = std::make_shared<observe::MetricsRegistry>();
     auto out = gateway::load_config_text(yaml, "test.yaml", nullptr, services);
     errors = out.errors;
     config = out.config;

@@ -1,12 +1,11 @@
 #include "middleware/rate_limit/rate_limit_middleware.hpp"
 
-#include <prometheus/counter.h>
-
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <optional>
 
+#include "observe/metrics/sharded.hpp"
 #include "sluice/instance_state.hpp"
 
 namespace sluice::middleware {
@@ -100,9 +99,10 @@ RateLimitMiddleware::RateLimitMiddleware(std::string name, RateLimitConfig confi
 }
 
 void RateLimitMiddleware::count(const LimitRule& rule, const RateDecision& d) const {
-  prometheus::Counter* c = d.degraded ? (d.allowed ? rule.allowed_degraded : rule.denied_degraded)
-                                      : (d.allowed ? rule.allowed : rule.denied);
-  if (c != nullptr) c->Increment();
+  observe::ShardedCounter* c = d.degraded
+                                   ? (d.allowed ? rule.allowed_degraded : rule.denied_degraded)
+                                   : (d.allowed ? rule.allowed : rule.denied);
+  if (c != nullptr) c->add();
   if (d.degraded && on_degraded_) on_degraded_();
 }
 

@@ -19,8 +19,8 @@
 #include "resilience/rate_limiter_backend.hpp"
 #include "sluice/exchange.hpp"
 
-namespace prometheus {
-class Counter;
+namespace sluice::observe {
+class ShardedCounter;
 }
 
 namespace sluice::middleware {
@@ -31,10 +31,11 @@ struct LimitRule {
   resilience::RateLimit limit;
   std::string policy;  // "10;w=1;burst=20"
   // sluice_rate_limit_decisions_total{limiter="<middleware>/<limit>",result=...}; may be null.
-  prometheus::Counter* allowed = nullptr;
-  prometheus::Counter* denied = nullptr;
-  prometheus::Counter* allowed_degraded = nullptr;
-  prometheus::Counter* denied_degraded = nullptr;
+  // Sharded per worker (rate_limit_stats.hpp): every request counts one.
+  observe::ShardedCounter* allowed = nullptr;
+  observe::ShardedCounter* denied = nullptr;
+  observe::ShardedCounter* allowed_degraded = nullptr;
+  observe::ShardedCounter* denied_degraded = nullptr;
 };
 
 struct RateLimitConfig {

@@ -3,26 +3,53 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+
+#include "observe/shared_pool.hpp"
 
 namespace sluice::middleware {
 
-RateLimitDecisionStats rate_limit_decision_stats(prometheus::Registry* registry,
+RateLimitDecisionStats RateLimitDecisionCounters::series(const std::string& route,
+                                                         const std::string& limiter) {
+  std::lock_guard lock(mutex_);
+  Series& s = series_[{route, limiter}];  // a map's nodes stay where they are
+  return {.allowed = &s.allowed,
+          .denied = &s.denied,
+          .allowed_degraded = &s.allowed_degraded,
+          .denied_degraded = &s.denied_degraded};
+}
+
+std::vector<prometheus::MetricFamily> RateLimitDecisionCounters::collect() const {
+  prometheus::MetricFamily family{"sluice_rate_limit_decisions_total",
+                                  "Rate-limit decisions by limiter and result",
+                                  prometheus::MetricType::Counter,
+                                  {}};
+  std::lock_guard lock(mutex_);
+  if (series_.empty()) return {};
+  for (const auto& [key, s] : series_) {
+    const auto& [route, limiter] = key;
+    for (const auto& [result, counter] :
+         {std::pair{"allowed", &s.allowed}, std::pair{"denied", &s.denied},
+          std::pair{"allowed_degraded", &s.allowed_degraded},
+          std::pair{"denied_degraded", &s.denied_degraded}}) {
+      prometheus::ClientMetric m;
+      // The labels in prometheus-cpp's order (sorted by name), as the family had before.
+      m.label = {{"limiter", limiter}, {"result", result}, {"route", route}};
+      m.counter.value = static_cast<double>(counter->value());
+      family.metric.push_back(std::move(m));
+    }
+  }
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(std::move(family));
+  return out;
+}
+
+RateLimitDecisionStats rate_limit_decision_stats(GatewayServices* services,
                                                  const std::string& route,
                                                  const std::string& limiter) {
-  RateLimitDecisionStats d;
-  if (registry == nullptr) return d;
-  auto& family = prometheus::BuildCounter()
-                     .Name("sluice_rate_limit_decisions_total")
-                     .Help("Rate-limit decisions by limiter and result")
-                     .Register(*registry);
-  d.allowed = &family.Add({{"route", route}, {"limiter", limiter}, {"result", "allowed"}});
-  d.denied = &family.Add({{"route", route}, {"limiter", limiter}, {"result", "denied"}});
-  d.allowed_degraded =
-      &family.Add({{"route", route}, {"limiter", limiter}, {"result", "allowed_degraded"}});
-  d.denied_degraded =
-      &family.Add({{"route", route}, {"limiter", limiter}, {"result", "denied_degraded"}});
-  return d;
+  if (services == nullptr || !services->metrics) return {};
+  return observe::shared_pool<RateLimitDecisionCounters>(*services).series(route, limiter);
 }
 
 RateLimitBackendStats rate_limit_backend_stats(prometheus::Registry* registry,

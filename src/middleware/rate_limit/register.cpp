@@ -8,9 +8,9 @@
 namespace sluice::middleware {
 namespace {
 
-void add_counters(prometheus::Registry* metrics, const std::string& route, const std::string& label,
+void add_counters(GatewayServices* services, const std::string& route, const std::string& label,
                   LimitRule& rule) {
-  const RateLimitDecisionStats d = rate_limit_decision_stats(metrics, route, label);
+  const RateLimitDecisionStats d = rate_limit_decision_stats(services, route, label);
   rule.allowed = d.allowed;
   rule.denied = d.denied;
   rule.allowed_degraded = d.allowed_degraded;
@@ -41,7 +41,7 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
     rule.limit.burst = item.number("burst", std::max(1.0, rule.limit.rate_per_second));
     if (rule.limit.rate_per_second <= 0) item.error("rate", "must be greater than 0");
     if (rule.limit.burst < 1) item.error("burst", "must be at least 1");
-    add_counters(metrics, spec.route, spec.name + "/" + rule.name, rule);
+    add_counters(spec.services, spec.route, spec.name + "/" + rule.name, rule);
     config.limits.push_back(std::move(rule));
   }
   const auto backend = s.choice("backend", {"local", "redis"}, "local");

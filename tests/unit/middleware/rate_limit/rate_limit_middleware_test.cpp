@@ -228,6 +228,33 @@ TEST(RateLimitMiddleware, BucketsSurviveAReloadOfAnUnchangedMiddleware) {
   EXPECT_EQ(h.get("api")->status(), 429);
 }
 
+// The decision counters live in the process's services (per-worker shards summed at scrape): a
+// reload that rebuilds the middleware finds its series again, and the count goes on from there.
+TEST(RateLimitMiddleware, DecisionCountsGoOnAcrossAReloadThatRebuildsTheMiddleware) {
+  Harness h(config("{type: rate_limit, name: rl, limits: [{name: q, rate: 100, burst: 100}]}"));
+  ASSERT_TRUE(h.errors.empty()) << h.errors[0];
+  const auto before = h.route("api").chain->current()->entries()[0].middleware;  // kept alive
+  EXPECT_EQ(h.get("api")->status(), 200);
+  EXPECT_EQ(h.get("api")->status(), 200);
+  auto errors =
+      h.reload(config("{type: rate_limit, name: rl, limits: [{name: q, rate: 100, burst: 2}]}"));
+  ASSERT_TRUE(errors.empty()) << errors[0];
+  ASSERT_NE(h.route("api").chain->current()->entries()[0].middleware, before)
+      << "a changed item is a new middleware";
+  EXPECT_EQ(h.get("api")->status(), 200);
+  EXPECT_EQ(h.get("api")->status(), 200);
+  EXPECT_EQ(h.get("api")->status(), 429);  // the new middleware's bucket: burst 2
+  const auto m = h.metrics_text();
+  const std::string allowed =
+      R"(sluice_rate_limit_decisions_total{limiter="rl/q",result="allowed",route="api"} )";
+  ASSERT_NE(m.find(allowed + "4"), std::string::npos) << m;
+  EXPECT_EQ(m.find(allowed), m.rfind(allowed)) << "one series, not one per load: " << m;
+  EXPECT_NE(
+      m.find(R"(sluice_rate_limit_decisions_total{limiter="rl/q",result="denied",route="api"} 1)"),
+      std::string::npos)
+      << m;
+}
+
 TEST(RateLimitMiddleware, ErrorsOfSeveralMiddlewaresAreReportedExactlyOnce) {
   Harness h(R"(
 routes:
