@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "observe/metrics/sharded.hpp"
 #include "sluice/settings.hpp"
 
 namespace prometheus {
@@ -61,18 +62,16 @@ TailSamplingOptions read_tail_sampling(const Settings& s);
 // the number of deferred decisions in flight, shared by every config's sampler.
 class SamplingStats {
  public:
-  void count(SampleReason r) {
-    counts_[static_cast<int>(r)].fetch_add(1, std::memory_order_relaxed);
-  }
-  uint64_t total(SampleReason r) const {
-    return counts_[static_cast<int>(r)].load(std::memory_order_relaxed);
-  }
+  // Every request counts one, on its worker: per-worker shards (metrics/sharded.hpp), so no
+  // worker writes a line another worker writes; a read sums them.
+  void count(SampleReason r) { counts_[static_cast<int>(r)].add(); }
+  uint64_t total(SampleReason r) const { return counts_[static_cast<int>(r)].value(); }
   std::atomic<int64_t>& pending() { return pending_; }
   int64_t pending_now() const { return pending_.load(std::memory_order_relaxed); }
   std::vector<prometheus::MetricFamily> collect() const;
 
  private:
-  std::atomic<uint64_t> counts_[kSampleReasons] = {};
+  ShardedCounter counts_[kSampleReasons];
   std::atomic<int64_t> pending_{0};
 };
 
