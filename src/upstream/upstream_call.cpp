@@ -126,19 +126,10 @@ void UpstreamCall::start() {
 void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
   waiting_ = what;
   timed_out_ = false;
+  if (!until) return stop_waiting();
   if (deadlines_ != nullptr) {
-    if (!until) {
-      deadlines_->remove(wait_entry_);
-      auto release = std::move(held_);  // `this` may end with it: nothing follows
-      return;
-    }
     deadlines_->add(wait_entry_, *until);
     if (!held_) held_ = shared_from_this();
-    return;
-  }
-  if (!until) {
-    ++timer_generation_;
-    timer_.cancel();
     return;
   }
   // The cluster's clock decides deadlines; the timer waits the same span of real time.
@@ -147,6 +138,20 @@ void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
     // A wait that completed just before being re-armed is not this wait's timeout.
     if (generation == self->timer_generation_) self->on_timer(ec);
   });
+}
+
+// The wait arm() set ends without firing: its entry leaves the worker's Deadlines with the hold
+// on the call that the entry kept, or (a test's clock) the Asio wait is cancelled and its late
+// completion made stale. Every caller holds the call (a completion's `self`, the owner calling
+// start(), the cancel's locked weak_ptr), so letting the hold go never ends `this` under it.
+void UpstreamCall::stop_waiting() {
+  if (deadlines_ != nullptr) {
+    deadlines_->remove(wait_entry_);
+    const auto release = std::move(held_);
+    return;
+  }
+  ++timer_generation_;
+  timer_.cancel();
 }
 
 void UpstreamCall::try_once(int avoid, SteadyTime now) {

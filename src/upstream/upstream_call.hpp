@@ -206,6 +206,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void on_cancel();
 
   void arm(std::optional<SteadyTime> until, Wait what);
+  void stop_waiting();  // the wait arm() set ends unfired (upstream_call.cpp)
   // True when another try is allowed (count, method, budget, deadline); sets the wait before it
   // (backoff, at least `retry_after` — more than the backoff's cap refuses the retry).
   bool may_retry(bool nothing_sent,

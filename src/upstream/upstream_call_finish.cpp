@@ -125,12 +125,7 @@ bool UpstreamCall::reusable() const {
 // until the retry itself ends (finish releases it).
 void UpstreamCall::end_try(bool keep_connection, std::optional<SteadyTime> now) {
   waiting_ = Wait::kNone;
-  ++timer_generation_;
-  timer_.cancel();
-  if (deadlines_ != nullptr) deadlines_->remove(wait_entry_);
-  // Every caller holds the call (a completion's `self`, the owner calling start(), the cancel's
-  // locked weak_ptr), so dropping the list's reference here never ends `this` under it.
-  held_.reset();
+  stop_waiting();
   if (endpoint_ >= 0) {
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
