@@ -4,6 +4,7 @@
 // serves on. The upstreams are raw sockets that count or check every byte.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -289,6 +290,101 @@ TEST(Streaming, UpstreamDyingMidAnswerAbortsTheClientConnection) {
   RawClient next(gw.port());
   ASSERT_TRUE(next.send("GET /static HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(status_codes(next.read_responses(1)), std::vector<int>{200});
+}
+
+// Reloads `gw` with config(port) whose cluster has another connect_timeout_ms (so the reload
+// builds a new cluster and a new proxy route, and drops the old ones once nothing holds them)
+// and whose /static answers `body`; true once a request on the (single) worker got the new
+// config, which also lets that worker's hold on the old config go.
+bool reload_replacing_the_cluster(SluiceProcess& gw, int port, const std::string& body) {
+  std::string next = config(port);
+  const std::string endpoint = "\"127.0.0.1:" + std::to_string(port) + "\"]";
+  next.replace(next.find(endpoint), endpoint.size(), endpoint + ", connect_timeout_ms: 1500");
+  next.replace(next.find("body: \"static\""), 14, "body: \"" + body + "\"");
+  gw.rewrite_config(next);
+  ::kill(gw.pid(), SIGHUP);
+  for (int i = 0; i < 300; ++i) {
+    RawClient c(gw.port());
+    if (c.send("GET /static HTTP/1.1\r\nHost: t\r\n\r\n") &&
+        c.read_responses(1).find("\r\n\r\n" + body) != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// Reloads in the middle of a proxied call (docs/ARCHITECTURE.md, "Chains and snapshots"). A call
+// that is still trying borrows its route from the handler in the config snapshot its request
+// holds, so the reload's new route and cluster wait for it; the answer it gets after the reload
+// reaches the client whole.
+TEST(Streaming, ACallWaitingOnItsUpstreamOutlivesAReloadThatReplacesTheRoute) {
+  std::atomic<bool> asked{false}, go{false};
+  RawUpstream up([&](int fd) {
+    if (read_head(fd).empty()) return;
+    asked = true;
+    while (!go)
+      std::this_thread::sleep_for(5ms);
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlater");
+  });
+  // The upstream's thread waits for `go`: set on every way out, or ~RawUpstream would wait.
+  struct Release {
+    std::atomic<bool>& go;
+    ~Release() { go = true; }
+  } release{go};
+  SluiceProcess gw(config(up.port()));
+  RawClient client(gw.port());
+  ASSERT_TRUE(client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"));
+  for (int i = 0; i < 500 && !asked; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(asked);
+  ASSERT_TRUE(reload_replacing_the_cluster(gw, up.port(), "static2")) << gw.log();
+  go = true;
+  const auto answer = client.read_responses(1);
+  EXPECT_EQ(status_codes(answer), std::vector<int>{200}) << answer;
+  EXPECT_NE(answer.find("\r\n\r\nlater"), std::string::npos) << answer;
+}
+
+// A streamed answer outlives its request's hold on the config (the session writes it after the
+// exchange is done), so from its head on the call owns its route. Here the reload replaces route
+// and cluster when the first MiB of 4 is through and a request lets the worker drop the old
+// config; the other 3 MiB still arrive, byte for byte. (Read from a freed route or cluster, the
+// ASan build reports it.)
+TEST(Streaming, AnAnswerStreamedAcrossAReloadThatReplacesTheRouteArrivesWhole) {
+  const std::string body = body_of(4 * kMiB);
+  std::atomic<bool> half{false}, go{false};
+  RawUpstream up([&](int fd) {
+    if (read_head(fd).empty()) return;
+    write_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                      body.substr(0, kMiB));
+    half = true;
+    while (!go)
+      std::this_thread::sleep_for(5ms);
+    write_all(fd, body.substr(kMiB));
+  });
+  // The upstream's thread waits for `go`: set on every way out, or ~RawUpstream would wait.
+  struct Release {
+    std::atomic<bool>& go;
+    ~Release() { go = true; }
+  } release{go};
+  SluiceProcess gw(config(up.port()));
+  const int fd = connect_loopback(gw.port(), 60);
+  ASSERT_GE(fd, 0);
+  write_all(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+  Reader client(fd);
+  const auto head = client.head();
+  ASSERT_EQ(head.rfind("HTTP/1.1 200", 0), 0u) << head;
+  std::string got;
+  const auto sink = [&](std::string_view piece, std::uint64_t) { got += piece; };
+  ASSERT_EQ(client.exactly(kMiB, sink), kMiB);
+  ASSERT_TRUE(half);
+  ASSERT_TRUE(reload_replacing_the_cluster(gw, up.port(), "static2")) << gw.log();
+  go = true;
+  EXPECT_EQ(client.exactly(3 * kMiB, sink), 3 * kMiB);
+  EXPECT_TRUE(got == body) << "the streamed answer differs from the upstream's";
+  ::close(fd);
+  RawClient next(gw.port());
+  ASSERT_TRUE(next.send("GET /p HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(status_codes(next.read_responses(1)).size(), 1u) << gw.log();
 }
 
 // A large body sent to a handler that does not read it: the answer comes, then the connection

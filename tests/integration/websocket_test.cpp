@@ -3,6 +3,7 @@
 // Upgrade is a hop-by-hop header like any other and is not forwarded.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "support/raw_client.hpp"
 #include "support/raw_upstream.hpp"
@@ -165,6 +167,59 @@ TEST(WebSocket, WithoutTheRouteOptionUpgradeIsNotForwarded) {
   ASSERT_TRUE(client.send(kHandshake));
   EXPECT_EQ(status_codes(client.read_responses(1)), std::vector<int>{400});
   EXPECT_EQ(up.head().find("Upgrade:"), std::string::npos) << up.head();
+}
+
+// A tunnel outlives its request's hold on the config (the session pumps it after the exchange is
+// done), so from the 101 on the call owns its route (UpstreamCall's constructor; it reads the
+// route's idle timeout on every piece). Here a reload replaces the route and the cluster (another
+// connect_timeout_ms) mid-tunnel, a request lets the worker drop the old config, and bytes still
+// flow both ways. (Read from a freed route, the ASan build reports it.)
+TEST(WebSocket, ATunnelOutlivesAReloadThatReplacesItsRoute) {
+  EchoUpgradeUpstream up;
+  const auto with_static = [&](const std::string& cluster_extra, const std::string& body) {
+    return "workers: 1\nupstreams:\n  backend: { endpoints: [\"127.0.0.1:" +
+           std::to_string(up.port()) + "\"]" + cluster_extra +
+           " }\nroutes:\n  - name: static\n    match: { exact: /static }\n"
+           "    handler: { type: respond, status: 200, body: \"" +
+           body +
+           "\" }\n  - name: ws\n    handler: { type: proxy, cluster: backend, websocket: true "
+           "}\n";
+  };
+  SluiceProcess gw(with_static("", "v1"));
+  const int fd = connect_loopback(gw.port(), 10);
+  ASSERT_GE(fd, 0);
+  write_all(fd, kHandshake);
+  std::string head;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    char c;
+    if (::recv(fd, &c, 1, 0) != 1) break;
+    head += c;
+  }
+  ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  write_all(fd, "hello");
+  ASSERT_EQ(read_exactly(fd, 5), "HELLO");
+
+  gw.rewrite_config(with_static(", connect_timeout_ms: 1500", "v2"));
+  ::kill(gw.pid(), SIGHUP);
+  bool reloaded = false;
+  for (int i = 0; i < 300 && !reloaded; ++i) {
+    RawClient c(gw.port());
+    reloaded = c.send("GET /static HTTP/1.1\r\nHost: t\r\n\r\n") &&
+               c.read_responses(1).find("\r\n\r\nv2") != std::string::npos;
+    if (!reloaded) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(reloaded) << gw.log();
+
+  write_all(fd, "again");
+  EXPECT_EQ(read_exactly(fd, 5), "AGAIN");
+  const std::string big(200'000, 'x');  // more than one piece each way
+  write_all(fd, big);
+  EXPECT_TRUE(read_exactly(fd, big.size()) == std::string(big.size(), 'X'))
+      << "the tunnel lost or changed bytes after the reload";
+  ::shutdown(fd, SHUT_WR);
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+  ::close(fd);
 }
 
 }  // namespace

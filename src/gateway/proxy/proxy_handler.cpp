@@ -1,9 +1,24 @@
 #include "gateway/proxy/proxy_handler.hpp"
 
 #include "core/recycling_allocator.hpp"
+#include "observe/metrics/sharded.hpp"
 #include "server/worker_pool.hpp"
 
 namespace sluice::gateway::proxy {
+
+ProxyHandler::ProxyHandler(std::shared_ptr<const upstream::ProxyRoute> route)
+    : route_(std::move(route)) {
+  const std::size_t shards = observe::shard_count();  // a power of two
+  owners_.reserve(shards);
+  for (std::size_t i = 0; i < shards; ++i)
+    owners_.push_back(std::make_shared<Owner>(Owner{route_}));
+}
+
+std::shared_ptr<const upstream::ProxyRoute> ProxyHandler::for_this_worker() const {
+  const auto& owner = owners_[observe::shard_index() & (owners_.size() - 1)];
+  // Shares the owner's count (aliasing), which keeps the route alive as long as the call.
+  return {owner, owner->route.get()};
+}
 
 Decision ProxyHandler::handle(Exchange& ex) {
   boost::asio::io_context* io = server::current_io_context();
@@ -13,7 +28,7 @@ Decision ProxyHandler::handle(Exchange& ex) {
   }
   // Made and freed per request: its block comes back from the thread's spares.
   auto call = std::allocate_shared<upstream::UpstreamCall>(
-      detail::RecyclingAllocator<upstream::UpstreamCall>(), route_, ex, ex.defer(), *io);
+      detail::RecyclingAllocator<upstream::UpstreamCall>(), for_this_worker(), ex, ex.defer(), *io);
   call->start();
   return Decision::wait();
 }
