@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "support/cpu_waits.hpp"
 #include "support/queue_redis.hpp"
 #include "support/redis_test_server.hpp"
 #include "support/required_tool.hpp"
@@ -29,6 +30,15 @@ double metric(const std::string& text, const std::string& series) {
   const auto at = text.find(series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 1));
+}
+
+// On a failure: how long the gateway's threads went without a CPU (runnable, not running) since
+// `before`, so that a failure on a starved machine says so.
+std::string cpu_wait_note(const SluiceProcess& gw, const std::map<std::string, long long>& before) {
+  const auto waited = most_waited(before, run_queue_waits(gw.pid()));
+  return "\nthe gateway's longest wait for a CPU: " +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
+         " ms\n";
 }
 
 // Per account: the bodies in the order of their first arrival, and how often each arrived.
@@ -192,6 +202,7 @@ TEST(RedisQueuePartitions, DeadLettersBeyondTheRetentionBoundsAreDroppedLoggedAn
     SluiceProcess gw(redis_queue_config(
         up.port(), redis.port(), ", on_redis_down: reject, partitions: 1, dead_max_length: 3",
         "              concurrency: 1\n"));
+    const auto waits = run_queue_waits(gw.pid());
     httplib::Client c("127.0.0.1", gw.port());
     for (int i = 0; i < 5; ++i) {
       auto r = c.Post("/w", "doomed-" + std::to_string(i), "text/plain");
@@ -203,7 +214,7 @@ TEST(RedisQueuePartitions, DeadLettersBeyondTheRetentionBoundsAreDroppedLoggedAn
     // Five final 4xx: five dead letters, the two oldest then dropped by dead_max_length: 3. (A
     // trim once a second; the limit is for a starved machine, it returns as soon as it holds.)
     ASSERT_TRUE(eventually([&] { return metric(metrics_text(gw), length) == 2; }, 30s))
-        << metrics_text(gw) << gw.log();
+        << metrics_text(gw) << gw.log() << cpu_wait_note(gw, waits);
     EXPECT_EQ(redis.command({"XLEN", dead}), "3");
     EXPECT_EQ(metric(metrics_text(gw), age), 0) << "no age bound configured";
     httplib::Client admin("127.0.0.1", gw.admin_port());
@@ -225,8 +236,9 @@ TEST(RedisQueuePartitions, DeadLettersBeyondTheRetentionBoundsAreDroppedLoggedAn
       up.port(), redis.port(),
       ", on_redis_down: reject, partitions: 1, dead_max_length: 3, dead_max_age_ms: 2500",
       "              concurrency: 1\n"));
+  const auto waits = run_queue_waits(gw.pid());
   ASSERT_TRUE(eventually([&] { return metric(metrics_text(gw), age) == 3; }, 30s))
-      << metrics_text(gw) << gw.log();
+      << metrics_text(gw) << gw.log() << cpu_wait_note(gw, waits);
   EXPECT_EQ(metric(metrics_text(gw), length), 0);
   EXPECT_EQ(redis.command({"XLEN", dead}), "0");
   for (int i = 2; i < 5; ++i)
