@@ -84,18 +84,24 @@ const char kHandshake[] =
     "GET /chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-TEST(WebSocket, HandshakeThenBytesBothWaysUntilTheClientCloses) {
-  EchoUpgradeUpstream up;
-  SluiceProcess gw(config(up.port(), true));
-  const int fd = connect_loopback(gw.port(), 10);
-  ASSERT_GE(fd, 0);
-  write_all(fd, kHandshake);
+// Reads the response head of the handshake, byte by byte (the tunnel's bytes follow it).
+std::string read_handshake_answer(int fd) {
   std::string head;
   while (head.find("\r\n\r\n") == std::string::npos) {
     char c;
     if (::recv(fd, &c, 1, 0) != 1) break;
     head += c;
   }
+  return head;
+}
+
+TEST(WebSocket, HandshakeThenBytesBothWaysUntilTheClientCloses) {
+  EchoUpgradeUpstream up;
+  SluiceProcess gw(config(up.port(), true));
+  const int fd = connect_loopback(gw.port(), 10);
+  ASSERT_GE(fd, 0);
+  write_all(fd, kHandshake);
+  const std::string head = read_handshake_answer(fd);
   EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
   EXPECT_NE(head.find("Upgrade: websocket"), std::string::npos) << head;
   EXPECT_NE(head.find("Connection: Upgrade"), std::string::npos) << head;
@@ -123,17 +129,6 @@ TEST(WebSocket, HandshakeThenBytesBothWaysUntilTheClientCloses) {
   RawClient next(gw.port());
   ASSERT_TRUE(next.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(status_codes(next.read_responses(1)), std::vector<int>{400});  // the upstream's
-}
-
-// Reads the response head of the handshake, byte by byte (the tunnel's bytes follow it).
-std::string read_handshake_answer(int fd) {
-  std::string head;
-  while (head.find("\r\n\r\n") == std::string::npos) {
-    char c;
-    if (::recv(fd, &c, 1, 0) != 1) break;
-    head += c;
-  }
-  return head;
 }
 
 TEST(WebSocket, AnIdleTunnelIsClosedCleanlyAfterTheIdleTimeout) {
@@ -189,12 +184,7 @@ TEST(WebSocket, ATunnelOutlivesAReloadThatReplacesItsRoute) {
   const int fd = connect_loopback(gw.port(), 10);
   ASSERT_GE(fd, 0);
   write_all(fd, kHandshake);
-  std::string head;
-  while (head.find("\r\n\r\n") == std::string::npos) {
-    char c;
-    if (::recv(fd, &c, 1, 0) != 1) break;
-    head += c;
-  }
+  const std::string head = read_handshake_answer(fd);
   ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
   write_all(fd, "hello");
   ASSERT_EQ(read_exactly(fd, 5), "HELLO");
