@@ -77,8 +77,9 @@ class LatencyEstimator {
     if (s != nullptr) {
       Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
       if (w.epoch.load(std::memory_order_acquire) == epoch) {
-        w.counts[bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())))]
-            .fetch_add(1, std::memory_order_relaxed);
+        add_to_shard(
+            w.counts[bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())))],
+            uint32_t{1}, shard);
         return;
       }
     }

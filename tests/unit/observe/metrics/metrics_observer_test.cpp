@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/metric_family.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <thread>
 
@@ -62,6 +63,74 @@ TEST(ShardedHistogram, ConcurrentObserversLoseNothing) {
   EXPECT_EQ(totals.counts[0] + totals.counts[1], 40000u);
   EXPECT_EQ(totals.counts[0], 4u * 5 * 1001);  // 0..1000 (inclusive) of each 2000
   EXPECT_EQ(c.value(), 40000u);
+}
+
+// Workers that own their shard add with plain loads and stores; every other thread shares the
+// last shard with atomic adds. Both kinds at once lose nothing (a plain add on a slot another
+// thread also wrote would).
+TEST(ShardedCounter, SoleWritersAndSharedThreadsTogetherLoseNothing) {
+  // CPUs + 1, rounded up: 2 sole shards + the shared one need 2 CPUs (CI has 2).
+  if (shard_count() < 4) GTEST_SKIP() << "one CPU: a single sole shard";
+  ShardedCounter c;
+  ShardedHistogram h({1000});
+  ShardedGauge g;
+  constexpr int kAdds = 200000;
+  std::vector<std::thread> threads;
+  std::atomic<int> sole{0};
+  for (int t = 0; t < 5; ++t) {
+    threads.emplace_back([&, t] {
+      if (t < 2) claim_shard_index(static_cast<std::size_t>(t));  // two workers, three others
+      if (sole_writer(shard_index())) ++sole;
+      for (int i = 0; i < kAdds; ++i) {
+        c.add();
+        h.observe(7);
+        g.add(i % 2 == 0 ? 2 : -1);
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(sole.load(), 2);
+  EXPECT_EQ(c.value(), 5u * kAdds);
+  EXPECT_EQ(h.totals().counts[0], 5u * kAdds);
+  EXPECT_EQ(h.totals().sum, 7u * 5 * kAdds);
+  EXPECT_EQ(g.value(), 5 * kAdds / 2);
+}
+
+// A shard has one sole writer at a time: a second thread claiming a held index, and any claim
+// of the last (shared) index, write the shared shard; a claim is free again once its thread ends.
+TEST(ShardedCounter, AClaimedShardIsNotGivenTwice) {
+  const std::size_t last = shard_count() - 1;
+  auto shard_of_claim = [](std::size_t index) {
+    std::size_t got = 0;
+    std::thread([&] {
+      claim_shard_index(index);
+      got = shard_index();
+    }).join();
+    return got;
+  };
+  std::atomic<bool> held{false}, release{false};
+  std::thread owner([&] {
+    claim_shard_index(0);
+    EXPECT_TRUE(sole_writer(shard_index()));
+    EXPECT_EQ(shard_index() & last, 0u);
+    held = true;
+    while (!release)
+      std::this_thread::yield();
+  });
+  while (!held)
+    std::this_thread::yield();
+  EXPECT_EQ(shard_of_claim(0), last);  // held: the shared shard, atomic adds
+  EXPECT_EQ(shard_of_claim(last), last);
+  release = true;
+  owner.join();
+  const std::size_t again = shard_of_claim(0);
+  EXPECT_TRUE(sole_writer(again));
+  EXPECT_EQ(again & last, 0u);
+  std::size_t unclaimed = 0;
+  std::thread([&] { unclaimed = shard_index(); }).join();
+  EXPECT_EQ(unclaimed, last);
+  EXPECT_FALSE(sole_writer(unclaimed));
 }
 
 TEST(HttpMetrics, MethodsOutsideTheStandardSetAreOther) {
