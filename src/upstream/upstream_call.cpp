@@ -32,13 +32,15 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, Exchange& ex
       resume_(std::move(resume)),
       max_answer_bytes_(cluster_.config().max_response_bytes),
       buffer_answer_bytes_(cluster_.config().buffer_response_bytes),
-      io_(io),
-      timer_(io) {
+      io_(io) {
   use_deadlines();
 }
 
 void UpstreamCall::use_deadlines() {
-  if (&cluster_.clock() != &system_steady_clock()) return;  // a test's clock: the Asio timer
+  if (&cluster_.clock() != &system_steady_clock()) {  // a test's clock: the Asio timer
+    timer_.emplace(io_);
+    return;
+  }
   deadlines_ = &Deadlines::of(io_);
   wait_entry_.owner = this;
   wait_entry_.fire = &UpstreamCall::on_deadline;
@@ -133,8 +135,8 @@ void UpstreamCall::arm(std::optional<SteadyTime> until, Wait what) {
     return;
   }
   // The cluster's clock decides deadlines; the timer waits the same span of real time.
-  timer_.expires_after(*until - cluster_.clock().now());
-  timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
+  timer_->expires_after(*until - cluster_.clock().now());
+  timer_->async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
     // A wait that completed just before being re-armed is not this wait's timeout.
     if (generation == self->timer_generation_) self->on_timer(ec);
   });
@@ -151,7 +153,7 @@ void UpstreamCall::stop_waiting() {
     return;
   }
   ++timer_generation_;
-  timer_.cancel();
+  timer_->cancel();
 }
 
 void UpstreamCall::try_once(int avoid, SteadyTime now) {

@@ -233,7 +233,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::uint64_t max_answer_bytes_;            // the parser's body limit (0: none)
   std::size_t buffer_answer_bytes_;           // larger answers stream to the client
   boost::asio::io_context& io_;
-  boost::asio::steady_timer timer_;  // the waits when the cluster's clock is not the real one
+  // The waits when the cluster's clock is not the real one (a test's FakeClock). Made only
+  // then: constructing an Asio timer looks its service up under the io_context's registry
+  // mutex, once per call (docs/PERFORMANCE.md, "single-writer shards").
+  std::optional<boost::asio::steady_timer> timer_;
   // On the real clock the waits are entries in the worker's Deadlines (no Asio timer per
   // request); while one is in the list, held_ keeps the call alive as a pending wait would.
   Deadlines* deadlines_ = nullptr;

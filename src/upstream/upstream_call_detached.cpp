@@ -30,7 +30,6 @@ UpstreamCall::UpstreamCall(std::shared_ptr<const ProxyRoute> route, int endpoint
       max_answer_bytes_(kMaxDetachedAnswer),
       buffer_answer_bytes_(kMaxDetachedAnswer + 1),  // never streamed: the limit fails first
       io_(io),
-      timer_(io),
       request_(std::move(request)) {
   use_deadlines();
 }
