@@ -8,8 +8,12 @@
 //   log.write_record(&format_fn, record_bytes); // format_fn(record, out) runs on the writer
 //   log.reopen();                      // from the SIGUSR1 handler's thread (not in the handler)
 //
-// The queue is one byte buffer of entries (no allocation per line): the request thread appends
-// under a short lock, the writer swaps the whole buffer out and formats it outside the lock.
+// The queue is one shard per worker (observe::shard_index(), as the sharded metrics use): a byte
+// buffer of entries (no allocation per line) and its own mutex, on cache lines of its own. A
+// request thread locks only its worker's shard, which no other worker touches; the writer thread
+// takes each shard's lock once per batch to swap its buffer out, and formats outside the locks.
+// The bounds are for all shards together (QueueBudget, reserved a chunk at a time). A thread's
+// lines keep their order in the file; lines of two workers are ordered only by batch (2 ms).
 #pragma once
 
 #include <atomic>
@@ -18,12 +22,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
+#include "observe/access_log/queue_budget.hpp"
 #include "observe/byte_buffer.hpp"
 
 namespace sluice::observe {
@@ -66,26 +73,55 @@ class AccessLogWriter {
 
   uint64_t written_total() const { return written_.load(std::memory_order_relaxed); }
   // Lines lost: queue full, after shutdown, or in a failed write.
-  uint64_t dropped_total() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t dropped_total() const;
   uint64_t write_errors_total() const { return write_errors_.load(std::memory_order_relaxed); }
   uint64_t reopens_total() const { return reopens_.load(std::memory_order_relaxed); }
-  std::size_t queue_size() const { return queued_lines_.load(std::memory_order_relaxed); }
+  // Lines waiting to be written (locks each shard: for a scrape, not per request).
+  std::size_t queue_size() const;
+  // The lines waiting in one shard (shard_index() modulo the shard count), for tests.
+  std::size_t queue_size_of_shard(std::size_t shard) const;
 
  private:
+  // One worker's part of the queue. Only the threads of its shard and the writer thread lock it.
+  struct alignas(64) Shard {
+    std::mutex mu;
+    ByteBuffer queue;                      // guarded by mu: entries, see access_log_writer.cpp
+    std::size_t lines = 0;                 // guarded by mu
+    std::size_t bytes = 0;                 // guarded by mu: lines and records, without headers
+    QueueBudget::Credit credit;            // guarded by mu: reserved from budget_, unused yet
+    std::optional<std::size_t> reopen_at;  // guarded by mu: byte offset in queue
+    bool closed = false;                   // guarded by mu: shutdown took its last lines
+    std::atomic<uint64_t> dropped{0};      // written under mu, read without it
+  };
+  // A shard's entries as the writer thread took them; [0, split) go before a reopen.
+  struct Batch {
+    ByteBuffer entries;
+    std::size_t split = 0;
+  };
+
+  bool append(Formatter format, std::string_view payload, bool add_newline);
+  void wake_idle_writer();
   void run();
   void open_file();
-  // Under mu_: true when one more entry of `bytes` fits, else counts a drop.
-  bool admit_locked(std::size_t bytes);
-  void after_append_locked(bool& wake);
-  // Formats and writes the entries in batch[from, to) (byte offsets), one write(2) per chunk.
-  void write_entries(const ByteBuffer& batch, std::size_t from, std::size_t to);
+  // Under mu_: moves every shard's entries into batches_, returns how many lines they hold.
+  std::size_t take_batches(bool stopping);
+  // Under mu_: true when a shard holds a line.
+  bool any_queued();
+  // Under mu_, as the writer goes idle: the shards' unused reservations back to the budget.
+  void reclaim_credit();
+  // Formats and writes the part of every batch before (or after) its reopen split.
+  void write_batches(bool after_reopen);
+  void write_out(std::size_t lines);
   void report(const std::string& message);
 
-  // A busy writer drains every kBatchInterval, or as soon as kWakeLines lines wait.
+  // A busy writer drains every kBatchInterval; only an idle one is woken by a request thread.
   static constexpr std::chrono::milliseconds kBatchInterval{2};
-  static constexpr std::size_t kWakeLines = 1024;
-  // A swapped-out batch buffer larger than this is freed rather than kept for reuse. The queue
-  // and the batch swap, so up to twice this stays allocated after a backlog: at 4 MiB the soak's
+  // The writer goes idle after this many intervals without a line (100 ms): a gateway serving
+  // more than about ten requests a second never has a request thread wake it (each wake takes
+  // mu_ and a futex call), and an idle gateway's writer still sleeps for good.
+  static constexpr int kIdleAfter = 50;
+  // A batch buffer larger than this is freed rather than kept for reuse. The queue and the batch
+  // swap, so up to twice this stays allocated per shard after a backlog: at 4 MiB the soak's
   // gateway kept about 1 MB more anonymous memory with the access log than without, for good
   // (a 7 % RSS step on 15 MB; docs/RELIABILITY.md, "Soak"). 256 KiB holds a batch interval's
   // lines far above the soak's rate; a larger backlog is freed once written.
@@ -95,21 +131,29 @@ class AccessLogWriter {
   const ErrorHandler on_error_;
   int fd_ = -1;  // owned by the writer thread after construction
 
-  std::mutex mu_;
+  const std::size_t shard_mask_;
+  const std::unique_ptr<Shard[]> shards_;
+  QueueBudget budget_;
+
+  // Read by request threads after each line, written under mu_ only when the writer goes idle
+  // or is woken: a line of its own, which a busy writer leaves alone.
+  alignas(64) std::atomic<bool> writer_idle_{true};
+
+  alignas(64) std::mutex mu_;  // the writer's state below; request threads take it only to wake
   std::condition_variable wake_;
   std::condition_variable flushed_;
-  ByteBuffer queue_;                      // guarded by mu_: entries, see access_log_writer.cpp
-  std::size_t queued_entries_ = 0;        // guarded by mu_
-  std::size_t queued_bytes_ = 0;          // guarded by mu_: lines and records, without headers
-  std::optional<std::size_t> reopen_at_;  // guarded by mu_: byte offset in queue_
-  bool stopping_ = false;                 // guarded by mu_
-  bool writer_idle_ = true;               // guarded by mu_: the writer waits for a notify
-  uint64_t flush_requested_ = 0;          // guarded by mu_
-  uint64_t flush_done_ = 0;               // guarded by mu_
+  bool reopen_requested_ = false;  // guarded by mu_: every shard has its reopen_at
+  bool stopping_ = false;          // guarded by mu_
+  bool stopped_ = false;           // guarded by mu_: the last batch is written
+  uint64_t flush_requested_ = 0;   // guarded by mu_
+  uint64_t flush_done_ = 0;        // guarded by mu_
 
-  std::atomic<std::size_t> queued_lines_{0};
+  // The writer thread's own.
+  std::vector<Batch> batches_;  // one per shard
+  ByteBuffer out_;              // formatted lines of one write(2)
+
   std::atomic<uint64_t> written_{0};
-  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> dropped_{0};  // in failed writes; the shards count the refused lines
   std::atomic<uint64_t> write_errors_{0};
   std::atomic<uint64_t> reopens_{0};
 

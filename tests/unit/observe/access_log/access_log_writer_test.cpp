@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "observe/metrics/sharded.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -206,6 +209,168 @@ TEST(AccessLogWriter, RecordsCountAgainstBothBoundsAndReopen) {
   EXPECT_EQ(read_lines(dir / "access.log.1"),
             (std::vector<std::string>{"BEFORE", "QUEUED-BEFORE-REOPEN"}));
   EXPECT_EQ(read_lines(dir / "access.log"), (std::vector<std::string>{"AFTER"}));
+}
+
+// The queue is per worker: each worker thread (shard_index(), claimed as a worker starts) queues
+// in its own shard, which no other worker locks. Here the writer is held in write(2) on a full
+// FIFO, so what the two "workers" queue stays in their shards and can be counted there.
+TEST(AccessLogWriter, EachWorkerQueuesInItsOwnShard) {
+  TempDir dir;
+  const fs::path fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  AccessLogWriter log({.path = fifo});
+  const std::string line(1023, 'x');  // 64 fill the pipe
+  std::thread([&] {
+    claim_shard_index(0);
+    for (int i = 0; i < 200; ++i)
+      ASSERT_TRUE(log.write(line));
+  }).join();
+  // Once the writer has taken more lines than the pipe holds (64), it waits in write(2) for
+  // good, holding that batch: what is queued from then on stays in the shards.
+  const auto taken = std::chrono::steady_clock::now() + 10s;
+  while (log.queue_size_of_shard(0) > 200 - 65 && std::chrono::steady_clock::now() < taken)
+    std::this_thread::sleep_for(1ms);
+  const std::size_t first = log.queue_size_of_shard(0);
+  ASSERT_LE(first, 200u - 65);
+  std::thread([&] {
+    claim_shard_index(1);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(log.write(line));
+  }).join();
+  EXPECT_EQ(log.queue_size_of_shard(1), 5u);
+  EXPECT_EQ(log.queue_size_of_shard(0), first);
+  EXPECT_EQ(log.queue_size(), first + 5);
+
+  std::size_t bytes = 0;
+  char buf[65536];
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (bytes < 205u * 1024 && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = ::read(reader, buf, sizeof buf);
+    if (n > 0) bytes += static_cast<std::size_t>(n);
+    if (n <= 0) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(bytes, 205u * 1024);
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(log.written_total(), 205u);
+  EXPECT_EQ(log.queue_size(), 0u);
+  log.shutdown();
+  ::close(reader);
+}
+
+// queue_lines bounds all workers together: with the writer held in write(2), two workers that
+// keep writing fill the queue to its bound and no further (a worker may see it full up to a
+// quarter early while the other holds an unused reservation), and every refusal is counted.
+TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
+  TempDir dir;
+  const fs::path fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  constexpr std::size_t kBound = 64;
+  AccessLogWriter log({.path = fifo, .max_queue_lines = kBound});
+  const std::string line(1023, 'x');
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      claim_shard_index(w);
+      for (int i = 0; i < 1000; ++i) {
+        (log.write(line) ? accepted : refused)++;
+        EXPECT_LE(log.queue_size(), kBound);
+      }
+    });
+  }
+  for (auto& t : workers)
+    t.join();
+  EXPECT_GT(refused.load(), 1000);
+  EXPECT_EQ(log.dropped_total(), static_cast<uint64_t>(refused.load()));
+  EXPECT_LE(log.queue_size(), kBound);
+  EXPECT_GE(log.queue_size(), kBound * 3 / 4);
+
+  std::size_t bytes = 0;
+  char buf[65536];
+  const std::size_t expected = static_cast<std::size_t>(accepted.load()) * 1024;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (bytes < expected && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = ::read(reader, buf, sizeof buf);
+    if (n > 0) bytes += static_cast<std::size_t>(n);
+    if (n <= 0) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(bytes, expected);
+  EXPECT_EQ(log.written_total(), static_cast<uint64_t>(accepted.load()));
+  log.shutdown();
+  ::close(reader);
+}
+
+// Two workers writing while the file is rotated three times: every line arrives exactly once,
+// whole; each worker's lines are in order across the files; a line queued before a reopen() is
+// in a file rotated at or before that reopen.
+TEST(AccessLogWriter, TwoWorkersLoseNothingAcrossReopens) {
+  TempDir dir;
+  const fs::path path = dir / "access.log";
+  AccessLogWriter log({.path = path});
+  constexpr int kLines = 20000;
+  constexpr int kRotations = 3;
+  std::atomic<int> queued[2] = {0, 0};  // lines [0, queued) of worker w are queued
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 2; ++w) {
+    workers.emplace_back([&, w] {
+      claim_shard_index(static_cast<std::size_t>(w));
+      const std::string pad(static_cast<std::size_t>(40 + 60 * w), 'a' + static_cast<char>(w));
+      for (int i = 0; i < kLines; ++i) {
+        ASSERT_TRUE(log.write("w" + std::to_string(w) + " " + std::to_string(i) + " " + pad));
+        queued[w].store(i + 1, std::memory_order_release);
+        if (i % 256 == 0) std::this_thread::sleep_for(200us);
+      }
+    });
+  }
+  int before_reopen[kRotations][2];
+  for (int r = 0; r < kRotations; ++r) {
+    while (queued[0].load() < (r + 1) * kLines / 4 || queued[1].load() < (r + 1) * kLines / 4)
+      std::this_thread::sleep_for(100us);
+    fs::rename(path, dir / ("access.log." + std::to_string(r + 1)));
+    before_reopen[r][0] = queued[0].load(std::memory_order_acquire);
+    before_reopen[r][1] = queued[1].load(std::memory_order_acquire);
+    log.reopen();
+    // The next rename needs the new file.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (log.reopens_total() < static_cast<uint64_t>(r + 1) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(100us);
+    ASSERT_EQ(log.reopens_total(), static_cast<uint64_t>(r + 1));
+  }
+  for (auto& t : workers)
+    t.join();
+  ASSERT_TRUE(log.flush(5s));
+  EXPECT_EQ(log.written_total(), 2u * kLines);
+  EXPECT_EQ(log.dropped_total(), 0u);
+
+  int next[2] = {0, 0};
+  for (int f = 1; f <= kRotations + 1; ++f) {
+    const fs::path file = f <= kRotations ? dir / ("access.log." + std::to_string(f)) : path;
+    for (const std::string& line : read_lines(file)) {
+      const int w = line.size() > 1 && (line[1] == '0' || line[1] == '1') ? line[1] - '0' : -1;
+      ASSERT_TRUE(line.starts_with("w0 ") || line.starts_with("w1 ")) << line;
+      const std::size_t space = line.find(' ', 3);
+      ASSERT_NE(space, std::string::npos) << line;
+      const int i = std::stoi(line.substr(3, space - 3));
+      ASSERT_EQ(i, next[w]) << "worker " << w << " in " << file;
+      ASSERT_EQ(line.substr(space + 1),
+                std::string(static_cast<std::size_t>(40 + 60 * w), 'a' + static_cast<char>(w)))
+          << line;
+      ++next[w];
+    }
+    if (f <= kRotations) {
+      EXPECT_GE(next[0], before_reopen[f - 1][0]) << "a line queued before reopen " << f;
+      EXPECT_GE(next[1], before_reopen[f - 1][1]) << "a line queued before reopen " << f;
+    }
+  }
+  EXPECT_EQ(next[0], kLines);
+  EXPECT_EQ(next[1], kLines);
 }
 
 }  // namespace
