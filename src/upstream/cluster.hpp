@@ -93,6 +93,10 @@ class Cluster {
 
   // The endpoint for a try, avoiding `avoid` when possible; -1 when the cluster is empty.
   int pick(SteadyTime now, int avoid) { return balancer_.pick(endpoints_, now, avoid); }
+  // Whether a try counts itself in its endpoint's `active`: only where pick() reads it. Every
+  // worker writes that count, so a cluster that never reads it is spared two shared writes per
+  // request (issue 20).
+  bool counts_in_flight() const { return balancer_.reads_in_flight(endpoints_.size()); }
   RetryBudget& budget() { return budget_; }
   bool retry_on_status(int status) const;
   // Passive health: connect failures and 5xx answers, successes reset the streak.

@@ -54,7 +54,9 @@ struct Endpoint {
   std::string label;        // "cluster/endpoint", for Exchange::set_upstream
   boost::asio::ip::tcp::endpoint address;
   EndpointHealth health;
-  std::atomic<int> active{0};  // requests in flight to this endpoint, all workers
+  // Requests in flight to this endpoint, all workers; kept only where the load balancer reads
+  // it (Cluster::counts_in_flight: least request with more than one endpoint).
+  std::atomic<int> active{0};
 };
 
 // Resolves "host:port" now (at config load: `upstreams:` endpoints and the fixed endpoints of

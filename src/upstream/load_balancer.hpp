@@ -25,6 +25,12 @@ class LoadBalancer {
   // `avoid` (a previous try's endpoint, or -1) is skipped when another endpoint is usable.
   int pick(const std::vector<std::unique_ptr<Endpoint>>& endpoints, SteadyTime now, int avoid);
 
+  // Whether pick() reads the endpoints' in-flight counts (Endpoint::active): least request with
+  // more than one endpoint. Elsewhere the count is read by nobody, so calls do not keep it.
+  bool reads_in_flight(std::size_t endpoints) const {
+    return policy_ == LbPolicy::kLeastRequest && endpoints > 1;
+  }
+
  private:
   LbPolicy policy_;
   int panic_threshold_percent_;

@@ -55,7 +55,7 @@ void UpstreamCall::use_deadlines() {
 // holds this call (the connection itself closes with conn_).
 UpstreamCall::~UpstreamCall() {
   if (wait_entry_.linked) deadlines_->remove(wait_entry_);
-  if (endpoint_ >= 0)
+  if (endpoint_ >= 0 && cluster_.counts_in_flight())
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
         1, std::memory_order_relaxed);
   detail::SpareStrings::give(std::move(request_.fields));
@@ -164,7 +164,7 @@ void UpstreamCall::try_once(int avoid, SteadyTime now) {
   endpoint_ = fixed_endpoint_ >= 0 ? fixed_endpoint_ : cluster_.pick(now, avoid);
   if (endpoint_ < 0) return fail(502, "upstream_unreachable", "the cluster has no endpoints");
   auto& ep = *cluster_.endpoints()[static_cast<std::size_t>(endpoint_)];
-  ep.active.fetch_add(1, std::memory_order_relaxed);
+  if (cluster_.counts_in_flight()) ep.active.fetch_add(1, std::memory_order_relaxed);
 
   if (route_->faults != nullptr) {
     if (auto fault = route_->faults->check(cluster_.name())) {

@@ -127,8 +127,9 @@ void UpstreamCall::end_try(bool keep_connection, std::optional<SteadyTime> now) 
   waiting_ = Wait::kNone;
   stop_waiting();
   if (endpoint_ >= 0) {
-    cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
-        1, std::memory_order_relaxed);
+    if (cluster_.counts_in_flight())
+      cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
+          1, std::memory_order_relaxed);
     last_endpoint_ = endpoint_;
   }
   endpoint_ = -1;

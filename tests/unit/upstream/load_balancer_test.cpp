@@ -1,5 +1,5 @@
 // Load balancing over a cluster's endpoints: round robin skipping ejected ones, the panic
-// rule when too few are left, least-request between two.
+// rule when too few are left, least-request between two, and which clusters keep in-flight counts.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -55,6 +55,19 @@ TEST(LoadBalancer, LeastRequestPicksTheLessBusyOfTwo) {
   LoadBalancer lb(LbPolicy::kLeastRequest, 50);
   for (int i = 0; i < 20; ++i)
     EXPECT_EQ(lb.pick(eps, clock.now(), -1), 1);
+}
+
+// Calls keep an endpoint's in-flight count only where pick() reads it: the count is written by
+// every worker, so a cluster that does not need it is spared that shared write (issue 20).
+TEST(LoadBalancer, OnlyLeastRequestWithAChoiceReadsInFlightCounts) {
+  EXPECT_TRUE(LoadBalancer(LbPolicy::kLeastRequest, 50).reads_in_flight(2));
+  EXPECT_FALSE(LoadBalancer(LbPolicy::kLeastRequest, 50).reads_in_flight(1));
+  EXPECT_FALSE(LoadBalancer(LbPolicy::kRoundRobin, 50).reads_in_flight(2));
+  // A one-endpoint cluster never compares counts, whatever they are.
+  FakeClock clock;
+  auto one = endpoints(1);
+  one[0]->active = 1000;
+  EXPECT_EQ(LoadBalancer(LbPolicy::kLeastRequest, 50).pick(one, clock.now(), -1), 0);
 }
 
 }  // namespace
