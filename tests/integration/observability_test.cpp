@@ -335,6 +335,39 @@ routes:
   EXPECT_EQ(continued_span["traceState"], "foo=1,foo@=1,bar=2");
 }
 
+// GETs / on a fresh connection each, from `clients` threads, `each` apiece: the kernel spreads
+// the connections over the workers. Counts the 200s and collects the worker threads that
+// answered (a generated request id starts with its thread's prefix). join() waits for them.
+class SpreadRequests {
+ public:
+  SpreadRequests(const SluiceProcess& gw, int clients, int each) {
+    for (int t = 0; t < clients; ++t) {
+      threads_.emplace_back([this, &gw, each] {
+        for (int i = 0; i < each; ++i) {
+          httplib::Client c("127.0.0.1", gw.port());
+          auto r = c.Get("/");
+          if (!r || r->status != 200) continue;
+          ++ok;
+          std::lock_guard lock(mutex_);
+          workers.insert(r->get_header_value("X-Request-Id").substr(0, 16));
+        }
+      });
+    }
+  }
+  ~SpreadRequests() { join(); }
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+  std::atomic<int> ok{0};
+  std::set<std::string> workers;  // read after join()
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
 TEST(Observability, HostileRequestsEachGiveOneJsonLine) {
   TempDir dir;
   const std::string log = dir.file("access.log");
@@ -406,38 +439,19 @@ TEST(Observability, Sigusr1ReopensARenamedAccessLog) {
 TEST(Observability, AccessLogIsExactOverTwoWorkersAcrossAReopen) {
   TempDir dir;
   const std::string log = dir.file("access.log");
-  SluiceProcess gw("workers: 2\naccess_log: { path: " + log + " }\n" + R"(
-routes:
-  - name: api
-    middlewares: [ { type: request_id } ]
-    handler: { type: respond, status: 200, body: "ok" }
-)");
+  SluiceProcess gw("workers: 2\naccess_log: { path: " + log + " }\n" +
+                   "routes: [{ name: api, middlewares: [ { type: request_id } ],\n" +
+                   "           handler: { type: respond, status: 200, body: ok } }]\n");
   constexpr int kClients = 8, kEach = 100;
-  std::mutex mutex;
-  std::set<std::string> threads;  // a generated request id starts with its thread's prefix
-  std::atomic<int> ok{0};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kClients; ++t) {
-    clients.emplace_back([&] {
-      for (int i = 0; i < kEach; ++i) {
-        // A new connection for each request: the kernel spreads them over both workers.
-        httplib::Client c("127.0.0.1", gw.port());
-        auto r = c.Get("/");
-        if (!r || r->status != 200) continue;
-        ++ok;
-        std::lock_guard lock(mutex);
-        threads.insert(r->get_header_value("X-Request-Id").substr(0, 16));
-      }
-    });
-  }
+  SpreadRequests clients(gw, kClients, kEach);
   // Rotate once some lines are in the file, while the clients go on.
   ASSERT_TRUE(eventually([&] { return read_lines(log).size() >= 100; }));
   ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
   ASSERT_EQ(::kill(gw.pid(), SIGUSR1), 0);
-  for (auto& c : clients)
-    c.join();
-  ASSERT_EQ(ok.load(), kClients * kEach);
-  EXPECT_EQ(threads.size(), 2u) << "both workers must have answered, or the test shows nothing";
+  clients.join();
+  ASSERT_EQ(clients.ok.load(), kClients * kEach);
+  EXPECT_EQ(clients.workers.size(), 2u)
+      << "both workers must have answered, or the test shows nothing";
   ASSERT_TRUE(eventually([&] {
     return sample(scrape(gw), "sluice_access_log_lines_written_total") >= kClients * kEach;
   }));
@@ -518,27 +532,11 @@ routes:
     handler: { type: respond, status: 200, body: "ok" }
 )");
   constexpr int kClients = 8, kEach = 50;
-  std::mutex mutex;
-  std::set<std::string> threads;  // a generated request id starts with its thread's prefix
-  std::atomic<int> ok{0};
-  std::vector<std::thread> clients;
-  for (int t = 0; t < kClients; ++t) {
-    clients.emplace_back([&] {
-      for (int i = 0; i < kEach; ++i) {
-        // A new connection for each request: the kernel spreads them over both workers.
-        httplib::Client c("127.0.0.1", gw.port());
-        auto r = c.Get("/");
-        if (!r || r->status != 200) continue;
-        ++ok;
-        std::lock_guard lock(mutex);
-        threads.insert(r->get_header_value("X-Request-Id").substr(0, 16));
-      }
-    });
-  }
-  for (auto& c : clients)
-    c.join();
-  ASSERT_EQ(ok.load(), kClients * kEach);
-  EXPECT_EQ(threads.size(), 2u) << "both workers must have answered, or the test shows nothing";
+  SpreadRequests clients(gw, kClients, kEach);
+  clients.join();
+  ASSERT_EQ(clients.ok.load(), kClients * kEach);
+  EXPECT_EQ(clients.workers.size(), 2u)
+      << "both workers must have answered, or the test shows nothing";
   const std::string m = scrape(gw);
   EXPECT_EQ(
       sample(

@@ -46,6 +46,39 @@ std::vector<std::string> read_lines(const fs::path& p) {
   return out;
 }
 
+// A FIFO that nobody reads yet: once its 64 KiB buffer is full, the writer thread is stuck in
+// write(2), exactly like a log on a stalled disk. drain() then reads it until `expected` bytes
+// arrived (10 s at most) and returns how many did.
+class StalledFifo {
+ public:
+  explicit StalledFifo(const fs::path& path) : path_(path) {
+    if (::mkfifo(path.c_str(), 0600) == 0) reader_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  }
+  ~StalledFifo() {
+    if (reader_ >= 0) ::close(reader_);
+  }
+  StalledFifo(const StalledFifo&) = delete;
+  StalledFifo& operator=(const StalledFifo&) = delete;
+  bool ok() const { return reader_ >= 0; }
+  const fs::path& path() const { return path_; }
+
+  std::size_t drain(std::size_t expected) {
+    std::size_t bytes = 0;
+    char buf[65536];
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (bytes < expected && std::chrono::steady_clock::now() < deadline) {
+      const ssize_t n = ::read(reader_, buf, sizeof buf);
+      if (n > 0) bytes += static_cast<std::size_t>(n);
+      if (n <= 0) std::this_thread::sleep_for(1ms);
+    }
+    return bytes;
+  }
+
+ private:
+  fs::path path_;
+  int reader_ = -1;
+};
+
 TEST(AccessLogWriter, WritesLinesInOrderToAFile) {
   TempDir dir;
   AccessLogWriter log({.path = dir / "access.log"});
@@ -91,13 +124,10 @@ TEST(AccessLogWriter, ReopenAfterRenameStartsANewFile) {
 
 TEST(AccessLogWriter, FullQueueDropsAndCountsWithoutBlocking) {
   TempDir dir;
-  // A FIFO that nobody reads yet: once its 64 KiB buffer is full the writer thread is stuck in
-  // write(2), exactly like a log on a stalled disk, and the queue must absorb and then drop.
-  const fs::path fifo = dir / "fifo";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-  ASSERT_GE(reader, 0);
-  AccessLogWriter log({.path = fifo, .max_queue_lines = 8});
+  // The writer stuck on a full FIFO: the queue must absorb and then drop.
+  StalledFifo fifo(dir / "fifo");
+  ASSERT_TRUE(fifo.ok());
+  AccessLogWriter log({.path = fifo.path(), .max_queue_lines = 8});
   const std::string line(1023, 'x');
   int accepted = 0;
   int refused = 0;
@@ -109,20 +139,12 @@ TEST(AccessLogWriter, FullQueueDropsAndCountsWithoutBlocking) {
   EXPECT_EQ(log.dropped_total(), static_cast<uint64_t>(refused));
 
   // Drain the pipe; every accepted line arrives whole.
-  std::size_t bytes = 0;
-  char buf[65536];
   const std::size_t expected = static_cast<std::size_t>(accepted) * 1024;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (bytes < expected && std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n = ::read(reader, buf, sizeof buf);
-    if (n > 0) bytes += static_cast<std::size_t>(n);
-    if (n <= 0) std::this_thread::sleep_for(1ms);
-  }
+  const std::size_t bytes = fifo.drain(expected);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(bytes, expected);
   EXPECT_EQ(log.written_total(), static_cast<uint64_t>(accepted));
   log.shutdown();
-  ::close(reader);
 }
 
 TEST(AccessLogWriter, ByteBoundDropsHugeLines) {
@@ -216,11 +238,9 @@ TEST(AccessLogWriter, RecordsCountAgainstBothBoundsAndReopen) {
 // FIFO, so what the two "workers" queue stays in their shards and can be counted there.
 TEST(AccessLogWriter, EachWorkerQueuesInItsOwnShard) {
   TempDir dir;
-  const fs::path fifo = dir / "fifo";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-  ASSERT_GE(reader, 0);
-  AccessLogWriter log({.path = fifo});
+  StalledFifo fifo(dir / "fifo");
+  ASSERT_TRUE(fifo.ok());
+  AccessLogWriter log({.path = fifo.path()});
   const std::string line(1023, 'x');  // 64 fill the pipe
   std::thread([&] {
     claim_shard_index(0);
@@ -243,20 +263,11 @@ TEST(AccessLogWriter, EachWorkerQueuesInItsOwnShard) {
   EXPECT_EQ(log.queue_size_of_shard(0), first);
   EXPECT_EQ(log.queue_size(), first + 5);
 
-  std::size_t bytes = 0;
-  char buf[65536];
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (bytes < 205u * 1024 && std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n = ::read(reader, buf, sizeof buf);
-    if (n > 0) bytes += static_cast<std::size_t>(n);
-    if (n <= 0) std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_EQ(bytes, 205u * 1024);
+  EXPECT_EQ(fifo.drain(205u * 1024), 205u * 1024);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(log.written_total(), 205u);
   EXPECT_EQ(log.queue_size(), 0u);
   log.shutdown();
-  ::close(reader);
 }
 
 // queue_lines bounds all workers together: with the writer held in write(2), two workers that
@@ -264,12 +275,10 @@ TEST(AccessLogWriter, EachWorkerQueuesInItsOwnShard) {
 // quarter early while the other holds an unused reservation), and every refusal is counted.
 TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   TempDir dir;
-  const fs::path fifo = dir / "fifo";
-  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-  ASSERT_GE(reader, 0);
+  StalledFifo fifo(dir / "fifo");
+  ASSERT_TRUE(fifo.ok());
   constexpr std::size_t kBound = 64;
-  AccessLogWriter log({.path = fifo, .max_queue_lines = kBound});
+  AccessLogWriter log({.path = fifo.path(), .max_queue_lines = kBound});
   const std::string line(1023, 'x');
   std::atomic<int> accepted{0};
   std::atomic<int> refused{0};
@@ -290,20 +299,12 @@ TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   EXPECT_LE(log.queue_size(), kBound);
   EXPECT_GE(log.queue_size(), kBound * 3 / 4);
 
-  std::size_t bytes = 0;
-  char buf[65536];
   const std::size_t expected = static_cast<std::size_t>(accepted.load()) * 1024;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (bytes < expected && std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n = ::read(reader, buf, sizeof buf);
-    if (n > 0) bytes += static_cast<std::size_t>(n);
-    if (n <= 0) std::this_thread::sleep_for(1ms);
-  }
+  const std::size_t bytes = fifo.drain(expected);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(bytes, expected);
   EXPECT_EQ(log.written_total(), static_cast<uint64_t>(accepted.load()));
   log.shutdown();
-  ::close(reader);
 }
 
 // Two workers writing while the file is rotated three times: every line arrives exactly once,
