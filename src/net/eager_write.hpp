@@ -7,6 +7,9 @@
 //
 //   eager_write(socket, buffers, [self](error_code ec) { self->on_written(ec); });
 //   // `done` may run before eager_write returns
+//
+// `reads`, when given, learns of a write that sent bytes at once, before `done` runs (the next
+// read may then wait for epoll without a recv first: net/drained_reads/drained_reads.hpp).
 #pragma once
 
 #include <boost/asio/buffer.hpp>
@@ -15,12 +18,16 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <utility>
 
+#include "net/drained_reads/drained_reads.hpp"
+
 namespace sluice::net {
 
 template <class Socket, class Buffers, class Done>
-void eager_write(Socket& socket, const Buffers& buffers, Done&& done) {
+void eager_write(Socket& socket, const Buffers& buffers, Done&& done,
+                 DrainedReads* reads = nullptr) {
   boost::system::error_code ec;
   std::size_t written = socket.write_some(buffers, ec);
+  if (!ec && written > 0 && reads != nullptr) reads->wrote();
   if (!ec && written == boost::asio::buffer_size(buffers)) return done(ec);
   if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
     ec = {};

@@ -32,6 +32,7 @@ Session::Session(Server& server, int worker, Socket socket)
   // eager_write: a plain write first. Not under TLS: a non-blocking write could stop in the
   // middle of a record, and the 100-continue write below must then complete.
   if (!tls_context_) socket_.non_blocking(true, ec);
+  if (!tls_context_) reads_.enable(socket_);
   head_.reserve(512);
   server_.session_opened(worker_, this);
 }

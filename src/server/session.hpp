@@ -36,6 +36,7 @@
 #include <string>
 
 #include "core/http_message.hpp"
+#include "net/drained_reads/drained_reads.hpp"
 #include "server/server.hpp"
 #include "server/tls/tls_context.hpp"
 #include "sluice/exchange_driver.hpp"
@@ -98,13 +99,14 @@ class Session final : public ExchangeHost {
   void on_handshake(error_code ec, std::size_t used);
   void close_tls();
   void read();
-  // One read or a whole write, on the TLS stream when there is one.
-  template <class Buffers, class Handler>
-  void async_read_some(const Buffers& buffers, Handler&& handler) {
+  // One read or a whole write, on the TLS stream when there is one. Plain reads skip the recv
+  // that would find nothing after a response went out (net/drained_reads/drained_reads.hpp).
+  template <class Handler>
+  void async_read_some(boost::asio::mutable_buffer buffer, Handler&& handler) {
     if (tls_)
-      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+      tls_->async_read_some(buffer, std::forward<Handler>(handler));
     else
-      socket_.async_read_some(buffers, std::forward<Handler>(handler));
+      reads_.read_some(socket_, buffer, std::forward<Handler>(handler));
   }
   template <class Buffers, class Handler>
   void async_write_all(const Buffers& buffers, Handler&& handler) {
@@ -141,6 +143,7 @@ class Session final : public ExchangeHost {
   Server& server_;
   int worker_;
   Socket socket_;
+  net::DrainedReads reads_;  // plain sockets: TCP_INQ on, and whether the next read must recv
   std::shared_ptr<const TlsContext> tls_context_;  // the listener's when the session began
   std::unique_ptr<TlsStream> tls_;                 // from the handshake on
   boost::beast::flat_buffer buffer_;

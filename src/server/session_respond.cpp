@@ -184,9 +184,9 @@ void Session::write_response(bool keep_alive) {
       with_body && !head_request_ ? asio::buffer(response_.body()) : asio::const_buffer{}};
   // A client that does not read its response is closed after the body timeout.
   deadline_ = write_deadline;
-  net::eager_write(socket_, buffers, [self = self(), keep_alive](error_code ec) {
-    self->end_response(ec, keep_alive);
-  });
+  net::eager_write(
+      socket_, buffers,
+      [self = self(), keep_alive](error_code ec) { self->end_response(ec, keep_alive); }, &reads_);
 }
 
 void Session::end_response(error_code ec, bool keep_alive) {

@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "net/drained_reads/drained_reads.hpp"
 #include "sluice/clock.hpp"
 #include "upstream/tls/upstream_tls.hpp"
 
@@ -38,12 +39,14 @@ namespace sluice::upstream {
 struct UpstreamConnection : std::enable_shared_from_this<UpstreamConnection> {
   UpstreamConnection(boost::asio::io_context& io, std::size_t endpoint_index)
       : socket(io), endpoint(endpoint_index) {}
-  template <class Buffers, class Handler>
-  void read_some(const Buffers& buffers, Handler&& handler) {
+  // A plain read skips the recv that would find nothing after a request went out
+  // (net/drained_reads/drained_reads.hpp).
+  template <class Handler>
+  void read_some(boost::asio::mutable_buffer buffer, Handler&& handler) {
     if (tls)
-      tls->async_read_some(buffers, keeping_alive(std::forward<Handler>(handler)));
+      tls->async_read_some(buffer, keeping_alive(std::forward<Handler>(handler)));
     else
-      socket.async_read_some(buffers, std::forward<Handler>(handler));
+      reads.read_some(socket, buffer, std::forward<Handler>(handler));
   }
   template <class Buffers, class Handler>
   void write(const Buffers& buffers, Handler&& handler) {
@@ -61,7 +64,8 @@ struct UpstreamConnection : std::enable_shared_from_this<UpstreamConnection> {
   }
   boost::asio::ip::tcp::socket socket;
   std::unique_ptr<UpstreamTls::Stream> tls;  // null: plain HTTP
-  boost::beast::flat_buffer buffer;          // read buffer, kept with the connection
+  net::DrainedReads reads;           // plain HTTP: TCP_INQ on, and whether the next read must recv
+  boost::beast::flat_buffer buffer;  // read buffer, kept with the connection
   std::size_t endpoint;
   SteadyTime idle_since{};
   int uses = 0;

@@ -54,6 +54,7 @@ void UpstreamCall::on_connected(error_code ec) {
     return;
   }
   conn_->socket.non_blocking(true, ignored);  // eager_write: a plain write first
+  conn_->reads.enable(conn_->socket);
   send();
 }
 

@@ -50,8 +50,9 @@ void UpstreamCall::send() {
         wire, [self = shared_from_this()](error_code ec, std::size_t) { self->on_written(ec); });
   }
   const std::array<asio::const_buffer, 2> wire{asio::buffer(head_), asio::buffer(request_.body)};
-  net::eager_write(conn_->socket, wire,
-                   [self = shared_from_this()](error_code ec) { self->on_written(ec); });
+  net::eager_write(
+      conn_->socket, wire, [self = shared_from_this()](error_code ec) { self->on_written(ec); },
+      &conn_->reads);
 }
 
 void UpstreamCall::on_written(error_code ec) {

@@ -24,6 +24,13 @@ RawClient::~RawClient() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void RawClient::reset() {
+  linger l{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd_);
+  fd_ = -1;
+}
+
 bool RawClient::send_and_close_write(const std::string& bytes) {
   return send(bytes) && ::shutdown(fd_, SHUT_WR) == 0;
 }

@@ -15,6 +15,8 @@ class RawClient {
   bool send(const std::string& bytes);
   // Sends and then half-closes (shutdown SHUT_WR): the bytes and the FIN leave together.
   bool send_and_close_write(const std::string& bytes);
+  // Closes with an RST (SO_LINGER 0) instead of a FIN.
+  void reset();
   // Reads until `n` complete HTTP responses arrived (Content-Length framed), the peer closed,
   // or the timeout passed. Returns everything read.
   std::string read_responses(int n, std::chrono::milliseconds timeout = std::chrono::seconds(5));
