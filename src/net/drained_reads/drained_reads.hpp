@@ -20,6 +20,9 @@
 // our own request or response went out), and a read that follows a read (a long body, a head in
 // pieces) costs what it did before.
 //
+// `must_probe_` is written by the reactor (the operation's perform()) and read by the caller
+// without a lock: the socket's io_context must be run by one thread, as each sluice worker's is.
+//
 // Only for plain TCP sockets whose every read goes through read_some() below (the session's and
 // the upstream connection's helpers), and whose writes that succeed at once call wrote().
 // A write that goes through Asio's async_write does not count: its send may have run before the

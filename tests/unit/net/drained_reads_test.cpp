@@ -5,15 +5,19 @@
 #include "net/drained_reads/drained_reads.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/perf_event.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -74,6 +78,42 @@ struct Pair {
     });
   }
   void run() { io.run_for(2s); }
+};
+
+// Counts this thread's entries into recvfrom and recvmsg, through the kernel's syscall
+// tracepoints (perf_event_open). Not available without tracefs or permission: the test skips.
+class RecvCount {
+ public:
+  RecvCount() {
+    for (const char* name : {"sys_enter_recvfrom", "sys_enter_recvmsg"}) {
+      std::ifstream id_file(std::string("/sys/kernel/tracing/events/syscalls/") + name + "/id");
+      unsigned long long id = 0;
+      if (!(id_file >> id)) return;
+      perf_event_attr attr{};
+      attr.type = PERF_TYPE_TRACEPOINT;
+      attr.size = sizeof attr;
+      attr.config = id;
+      const long fd = ::syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+      if (fd < 0) return;
+      fds_.push_back(static_cast<int>(fd));
+    }
+  }
+  ~RecvCount() {
+    for (int fd : fds_)
+      ::close(fd);
+  }
+  bool available() const { return fds_.size() == 2; }
+  unsigned long long now() const {
+    unsigned long long total = 0;
+    for (int fd : fds_) {
+      unsigned long long n = 0;
+      if (::read(fd, &n, sizeof n) == sizeof n) total += n;
+    }
+    return total;
+  }
+
+ private:
+  std::vector<int> fds_;
 };
 
 // Lets loopback deliver what the peer sent (data, FIN, RST) before our side looks.
@@ -169,6 +209,50 @@ TEST(DrainedReads, AWaitingReadGetsLaterDataAndALaterReset) {
   p.peer_reset();
   p.run();
   ASSERT_TRUE(p.end.has_value()) << "a reset while the read waited was not seen";
+}
+
+// The point of it all: after a read that emptied the socket and a write, the next read makes no
+// recv until data comes, then exactly one. Without the write, it looks first (one recv).
+TEST(DrainedReads, TheReadAfterAWriteMakesNoRecvUntilDataComes) {
+  RecvCount count;
+  if (!count.available()) GTEST_SKIP() << "no syscall tracepoints here";
+  Pair p;
+  ASSERT_TRUE(p.write_byte());
+  bool got_one = false;
+  p.reads.read_some(p.ours, asio::buffer(p.buf),
+                    [&](error_code ec, std::size_t n) { got_one = !ec && n == 1; });
+  p.peer_send("a");
+  p.io.run_for(1s);
+  ASSERT_TRUE(got_one);
+  ASSERT_TRUE(p.write_byte());  // the socket was emptied by that read; now a write went out
+  p.io.restart();
+
+  const auto before = count.now();
+  p.read_to_end(true);
+  p.io.poll();
+  EXPECT_EQ(count.now() - before, 0u) << "the read after a write still made a recv";
+  p.peer_send("b");
+  p.io.run_one_for(1s);
+  EXPECT_EQ(p.got, "b");
+  EXPECT_EQ(count.now() - before, 1u) << "one recvmsg for the data, none before it";
+}
+
+// Without a write after a read, the next read looks at the socket first (an RST may be hidden).
+TEST(DrainedReads, TheReadAfterAReadMakesARecvFirst) {
+  RecvCount count;
+  if (!count.available()) GTEST_SKIP() << "no syscall tracepoints here";
+  Pair p;
+  ASSERT_TRUE(p.write_byte());
+  bool got_one = false;
+  p.reads.read_some(p.ours, asio::buffer(p.buf),
+                    [&](error_code ec, std::size_t n) { got_one = !ec && n == 1; });
+  p.peer_send("a");
+  p.io.run_for(1s);
+  ASSERT_TRUE(got_one);
+  p.io.restart();
+  const auto before = count.now();
+  p.read_to_end(false);
+  EXPECT_EQ(count.now() - before, 1u) << "a read after a read must look at the socket";
 }
 
 // Pieces larger than the buffer: every read but the last finds more queued (inq > 0).
