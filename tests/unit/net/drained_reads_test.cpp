@@ -127,69 +127,50 @@ TEST(DrainedReads, TcpInqIsAvailable) {
       << "TCP_INQ (Linux >= 4.18): without it the tests below prove nothing";
 }
 
-// The data and the FIN arrive before the read waits; the read after a successful write skips
-// the recv, so it must know that the FIN is queued (inq 1), or it waits for ever.
-TEST(DrainedReads, FinWithTheLastDataEndsTheNextReadAfterAWrite) {
+// A read waits (after a write, so without a recv); the peer sends `data` and then ends the
+// stream with `end` (a FIN or an RST); both arrive before our side looks. Returns how the reads
+// ended, if they did within two seconds; `write_between`: a byte is written after each piece.
+std::optional<error_code> data_then_end(bool write_between, void (Pair::*end)()) {
   Pair p;
-  ASSERT_TRUE(p.write_byte());
-  p.read_to_end(true);  // waits: nothing sent yet
-  p.io.poll();
-  p.peer_send("request");
-  p.peer_fin();
-  settle();
-  p.run();
-  EXPECT_EQ(p.got, "request");
-  ASSERT_TRUE(p.end.has_value())
-      << "the read after the last data waited for an edge that had passed";
-  EXPECT_EQ(*p.end, asio::error::eof);
-}
-
-// The same with a read pending when both arrive (one epoll edge for both).
-TEST(DrainedReads, FinWithTheLastDataEndsTheNextReadWithoutAWrite) {
-  Pair p;
-  ASSERT_TRUE(p.write_byte());
-  p.read_to_end(false);
+  EXPECT_TRUE(p.write_byte());
+  p.read_to_end(write_between);
   p.io.poll();
   p.peer_send("partial");
-  p.peer_fin();
+  (p.*end)();
   settle();
   p.run();
   EXPECT_EQ(p.got, "partial");
-  ASSERT_TRUE(p.end.has_value());
-  EXPECT_EQ(*p.end, asio::error::eof);
+  return p.end;
+}
+
+// The read after the last data skips the recv when a write went out in between, so it must know
+// that the FIN is queued (inq 1), or it waits for ever.
+TEST(DrainedReads, FinWithTheLastDataEndsTheNextReadAfterAWrite) {
+  const auto end = data_then_end(true, &Pair::peer_fin);
+  ASSERT_TRUE(end.has_value()) << "the read after the last data waited for an edge that had passed";
+  EXPECT_EQ(*end, asio::error::eof);
+}
+
+TEST(DrainedReads, FinWithTheLastDataEndsTheNextReadWithoutAWrite) {
+  const auto end = data_then_end(false, &Pair::peer_fin);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(*end, asio::error::eof);
 }
 
 // Data then an RST: the kernel reports "data, nothing left" (an RST is not counted in TCP_INQ).
 // The next read must still look at the socket and see the reset.
 TEST(DrainedReads, ResetAfterTheLastDataEndsTheNextRead) {
-  Pair p;
-  ASSERT_TRUE(p.write_byte());
-  p.read_to_end(false);
-  p.io.poll();
-  p.peer_send("partial");
-  p.peer_reset();
-  settle();
-  p.run();
-  EXPECT_EQ(p.got, "partial");
-  ASSERT_TRUE(p.end.has_value()) << "the read after data + RST waited for an edge that had passed";
-  EXPECT_EQ(*p.end, asio::error::connection_reset);
+  const auto end = data_then_end(false, &Pair::peer_reset);
+  ASSERT_TRUE(end.has_value()) << "the read after data + RST waited for an edge that had passed";
+  EXPECT_EQ(*end, asio::error::connection_reset);
 }
 
 // ... and a write after that read fails (the reset is known), so it does not let the next read
 // skip the recv either.
 TEST(DrainedReads, ResetAfterTheLastDataEndsTheNextReadAfterAFailedWrite) {
-  Pair p;
-  ASSERT_TRUE(p.write_byte());
-  p.read_to_end(true);
-  p.io.poll();
-  p.peer_send("partial");
-  p.peer_reset();
-  settle();
-  p.run();
-  EXPECT_EQ(p.got, "partial");
-  ASSERT_TRUE(p.end.has_value());
-  EXPECT_TRUE(*p.end == asio::error::connection_reset || *p.end == asio::error::eof)
-      << p.end->message();
+  const auto end = data_then_end(true, &Pair::peer_reset);
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(*end == asio::error::connection_reset || *end == asio::error::eof) << end->message();
 }
 
 // A read that skipped the recv (socket emptied, then a write) still gets what comes later:
@@ -211,12 +192,8 @@ TEST(DrainedReads, AWaitingReadGetsLaterDataAndALaterReset) {
   ASSERT_TRUE(p.end.has_value()) << "a reset while the read waited was not seen";
 }
 
-// The point of it all: after a read that emptied the socket and a write, the next read makes no
-// recv until data comes, then exactly one. Without the write, it looks first (one recv).
-TEST(DrainedReads, TheReadAfterAWriteMakesNoRecvUntilDataComes) {
-  RecvCount count;
-  if (!count.available()) GTEST_SKIP() << "no syscall tracepoints here";
-  Pair p;
+// Reads one byte the peer sent after our write: the socket is empty after it (inq 0).
+void read_first_byte(Pair& p) {
   ASSERT_TRUE(p.write_byte());
   bool got_one = false;
   p.reads.read_some(p.ours, asio::buffer(p.buf),
@@ -224,8 +201,17 @@ TEST(DrainedReads, TheReadAfterAWriteMakesNoRecvUntilDataComes) {
   p.peer_send("a");
   p.io.run_for(1s);
   ASSERT_TRUE(got_one);
-  ASSERT_TRUE(p.write_byte());  // the socket was emptied by that read; now a write went out
   p.io.restart();
+}
+
+// The point of it all: after a read that emptied the socket and a write, the next read makes no
+// recv until data comes, then exactly one. Without the write, it looks first (one recv).
+TEST(DrainedReads, TheReadAfterAWriteMakesNoRecvUntilDataComes) {
+  RecvCount count;
+  if (!count.available()) GTEST_SKIP() << "no syscall tracepoints here";
+  Pair p;
+  read_first_byte(p);
+  ASSERT_TRUE(p.write_byte());  // the socket was emptied by that read; now a write went out
 
   const auto before = count.now();
   p.read_to_end(true);
@@ -242,14 +228,7 @@ TEST(DrainedReads, TheReadAfterAReadMakesARecvFirst) {
   RecvCount count;
   if (!count.available()) GTEST_SKIP() << "no syscall tracepoints here";
   Pair p;
-  ASSERT_TRUE(p.write_byte());
-  bool got_one = false;
-  p.reads.read_some(p.ours, asio::buffer(p.buf),
-                    [&](error_code ec, std::size_t n) { got_one = !ec && n == 1; });
-  p.peer_send("a");
-  p.io.run_for(1s);
-  ASSERT_TRUE(got_one);
-  p.io.restart();
+  read_first_byte(p);
   const auto before = count.now();
   p.read_to_end(false);
   EXPECT_EQ(count.now() - before, 1u) << "a read after a read must look at the socket";
