@@ -171,6 +171,11 @@ class Loader {
     if (out.listeners.empty() && top.ok()) out.listeners.push_back({{"127.0.0.1", 8080}});
     const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     out.workers = static_cast<int>(top.integer("workers", cpus, 1, 256));
+    out.worker_cpu_affinity = top.choice("worker_cpu_affinity", {"off", "auto"}, "off") == "auto";
+    // One worker is never pinned (gateway.cpp); said only when workers: 1 is written, since the
+    // default (one per CPU) is 1 on a one-CPU machine, where the same file must still load.
+    if (out.worker_cpu_affinity && out.workers == 1 && top.has("workers"))
+      top.error("worker_cpu_affinity", "has no effect with workers: 1 (one worker is not pinned)");
     out.drain_timeout = top.millis("drain_timeout_ms", out.drain_timeout);
     out.log_level = top.choice("log_level", {"trace", "debug", "info", "warn", "error"}, "info");
     out.real_ip = net::read_real_ip(top.child("real_ip"));
@@ -383,6 +388,8 @@ std::vector<std::string> restart_required_changes(const GatewaySettings& before,
   };
   if (texts(before.listeners) != texts(after.listeners)) changed.push_back("listen");
   if (before.workers != after.workers) changed.push_back("workers");
+  if (before.worker_cpu_affinity != after.worker_cpu_affinity)
+    changed.push_back("worker_cpu_affinity");
   if (before.admin.text() != after.admin.text() || before.admin_enabled != after.admin_enabled)
     changed.push_back("admin.listen");
   return changed;

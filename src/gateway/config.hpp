@@ -44,6 +44,9 @@ struct ListenerSettings : ListenAddress {
 struct GatewaySettings {
   std::vector<ListenerSettings> listeners;
   int workers = 0;  // 0: one per CPU
+  // `worker_cpu_affinity: auto`: worker i pinned to CPU i (of the allowed ones), its listener
+  // taking the connections that arrive on that CPU (server/worker_cpus.hpp). Off by default.
+  bool worker_cpu_affinity = false;
   server::ServerLimits limits;
   std::chrono::milliseconds drain_timeout{10'000};
   bool admin_enabled = true;
@@ -79,8 +82,8 @@ LoadOutcome load_config_text(const std::string& text, const std::string& source_
 // The config used when `sluice run` gets no -c: hello and /echo on 127.0.0.1:8080.
 const std::string& default_config_text();
 
-// Settings whose change needs a restart (listen addresses, workers, admin address); empty if
-// none changed.
+// Settings whose change needs a restart (listen addresses, workers, worker_cpu_affinity, admin
+// address); empty if none changed.
 std::vector<std::string> restart_required_changes(const GatewaySettings& before,
                                                   const GatewaySettings& after);
 

@@ -18,11 +18,38 @@
 #include "observe/metrics/sharded.hpp"
 #include "security/reload_on_change.hpp"
 #include "server/tls/tls_context.hpp"
+#include "server/worker_cpus.hpp"
 
 namespace sluice::gateway {
 
 namespace {
 constexpr auto kTlsFileCheckInterval = std::chrono::seconds(1);
+
+// `worker_cpu_affinity: auto`: one CPU per worker, from those this process may run on. None
+// with one worker: it has no other worker to keep connections from, and pinned it would lose
+// the scheduler's choice of CPU (and pin the main thread it runs on, with every thread that
+// thread starts later).
+std::vector<int> worker_cpus_for(const GatewaySettings& settings) {
+  if (!settings.worker_cpu_affinity || settings.workers < 2) return {};
+  const auto allowed = server::allowed_cpus();
+  auto cpus = server::worker_cpus(settings.workers, allowed);
+  if (cpus.empty()) {
+    spdlog::warn(
+        "worker_cpu_affinity: the allowed CPUs cannot be read; the workers are not pinned");
+    return cpus;
+  }
+  if (allowed.size() < static_cast<std::size_t>(settings.workers)) {
+    spdlog::warn(
+        "worker_cpu_affinity: {} workers on {} allowed CPUs: some workers share a CPU and split "
+        "its connections",
+        settings.workers, allowed.size());
+  }
+  std::string list;
+  for (std::size_t i = 0; i < cpus.size(); ++i)
+    list += (i == 0 ? "" : ", ") + std::to_string(i) + "->" + std::to_string(cpus[i]);
+  spdlog::info("worker_cpu_affinity: worker->CPU {}", list);
+  return cpus;
+}
 }  // namespace
 
 namespace asio = boost::asio;
@@ -78,9 +105,10 @@ std::vector<std::string> Gateway::start() {
   config_cell_ = std::make_unique<ConfigCell>(outcome.config);
 
   // Worker i writes metric shard i: no two workers write one metric's cache line per request.
-  workers_ = std::make_unique<server::WorkerPool>(settings.workers, "sluice-w", [](int i) {
-    observe::claim_shard_index(static_cast<std::size_t>(i));
-  });
+  workers_ = std::make_unique<server::WorkerPool>(
+      settings.workers, "sluice-w",
+      [](int i) { observe::claim_shard_index(static_cast<std::size_t>(i)); },
+      worker_cpus_for(settings));
   auto router = std::make_shared<Router>(*config_cell_);
   for (const auto& l : settings.listeners) {
     server::ListenerOptions options;
@@ -135,7 +163,7 @@ std::vector<std::string> Gateway::start() {
     auto add = [&out](const server::Server& s, std::string listener, const ListenAddress& at) {
       const auto c = s.connection_counts();
       out.push_back({std::move(listener), at.host + ":" + std::to_string(s.port()), c.open,
-                     c.accepted, c.closed, c.refused});
+                     c.accepted, c.closed, c.refused, c.accepted_by_worker});
     };
     for (std::size_t i = 0; i < servers_.size(); ++i)
       add(*servers_[i], "public", settings_at_start_.listeners[i]);
@@ -189,6 +217,7 @@ ReloadResult Gateway::reload(const std::string& trigger) {
     // Keep what is running: the listeners cannot move without a restart.
     outcome.config->settings.listeners = previous->settings.listeners;
     outcome.config->settings.workers = previous->settings.workers;
+    outcome.config->settings.worker_cpu_affinity = previous->settings.worker_cpu_affinity;
     outcome.config->settings.admin = previous->settings.admin;
     outcome.config->settings.admin_enabled = previous->settings.admin_enabled;
     // The running admin listener keeps its guard with it: a reload that disables or moves it

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "server/session.hpp"
+#include "server/worker_cpus.hpp"
 
 namespace sluice::server {
 
@@ -57,6 +58,13 @@ std::string Server::listen(const std::string& host, unsigned short port) {
       if (::setsockopt(a->acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
           0) {
         return "setsockopt(SO_REUSEPORT) failed";
+      }
+      // A pinned worker's listener takes the connections that arrive on its CPU.
+      if (const int cpu = pool_.cpu(w); cpu >= 0) {
+        if (auto error = steer_connections_to_cpu(a->acceptor.native_handle(), cpu);
+            !error.empty()) {
+          return "cannot listen on " + host + ":" + std::to_string(endpoint.port()) + ": " + error;
+        }
       }
     }
     if (!ec) a->acceptor.bind(endpoint, ec);
@@ -155,10 +163,15 @@ void Server::accept(std::size_t index) {
 }
 
 Server::ConnectionCounts Server::connection_counts() const {
-  return {.open = connections(),
-          .accepted = accepted_.load(std::memory_order_relaxed),
-          .closed = closed_.load(std::memory_order_relaxed),
-          .refused = refused_.load(std::memory_order_relaxed)};
+  ConnectionCounts out{.open = connections(),
+                       .accepted = accepted_.load(std::memory_order_relaxed),
+                       .closed = closed_.load(std::memory_order_relaxed),
+                       .refused = refused_.load(std::memory_order_relaxed)};
+  for (const auto& own : sessions_) {
+    std::lock_guard lock(own.mutex);
+    out.accepted_by_worker.push_back(own.accepted);
+  }
+  return out;
 }
 
 void Server::session_opened(int worker, Session* s) {
@@ -167,6 +180,7 @@ void Server::session_opened(int worker, Session* s) {
   auto& own = sessions_[static_cast<std::size_t>(worker)];
   std::lock_guard lock(own.mutex);
   own.sessions.insert(s);
+  ++own.accepted;
 }
 
 void Server::session_closed(int worker, Session* s) {

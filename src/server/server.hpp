@@ -62,6 +62,8 @@ class Server {
   // limits.max_connections was reached. Read at scrape time for the connection metrics.
   struct ConnectionCounts {
     std::uint64_t open = 0, accepted = 0, closed = 0, refused = 0;
+    // Sessions opened by each worker: how the kernel spread the connections over the workers.
+    std::vector<std::uint64_t> accepted_by_worker;
   };
   ConnectionCounts connection_counts() const;
 
@@ -111,8 +113,9 @@ class Server {
   // worker's pair has cache lines of its own. Side by side (as the mutexes were, in one static
   // array) workers 0 and 1 wrote the same line from two cores: false sharing per connection.
   struct alignas(64) WorkerSessions {
-    std::mutex mutex;
+    mutable std::mutex mutex;  // also taken by connection_counts() to read `accepted`
     std::unordered_set<Session*> sessions;
+    std::uint64_t accepted = 0;  // sessions opened by this worker since start
   };
   std::vector<WorkerSessions> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweepers_;

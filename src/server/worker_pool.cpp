@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include "server/worker_cpus.hpp"
+
 namespace sluice::server {
 
 namespace {
@@ -13,8 +15,9 @@ boost::asio::io_context* current_io_context() {
   return tls_context;
 }
 
-WorkerPool::WorkerPool(int workers, std::string name, std::function<void(int)> on_thread_start)
-    : name_(std::move(name)), on_thread_start_(std::move(on_thread_start)) {
+WorkerPool::WorkerPool(int workers, std::string name, std::function<void(int)> on_thread_start,
+                       std::vector<int> cpus)
+    : name_(std::move(name)), on_thread_start_(std::move(on_thread_start)), cpus_(std::move(cpus)) {
   if (workers < 1) workers = 1;
   for (int i = 0; i < workers; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread (Asio then skips some
@@ -59,6 +62,11 @@ void WorkerPool::run_first_here() {
 }
 
 void WorkerPool::run(std::size_t i, const std::string& thread_name) {
+  // Before the first handler: the worker's listener already asks for this CPU's connections.
+  if (const int c = cpu(static_cast<int>(i)); c >= 0) {
+    if (auto error = pin_current_thread(c); !error.empty())
+      spdlog::warn("worker {}: {}", thread_name, error);
+  }
   if (on_thread_start_) on_thread_start_(static_cast<int>(i));
   run_worker(*contexts_[i], thread_name);
 }

@@ -3,17 +3,21 @@
 // forwarded upstream; curl's repeated traceparent/tracestate fields follow Trace Context
 // Level 2; hostile requests still give one JSON access-log line each; SIGUSR1
 // reopens a renamed log, and with two workers no line is lost or doubled across it;
-// /stats/middlewares answers with its documented shape.
+// /stats/middlewares answers with its documented shape; the per-worker accept counter shows
+// worker_cpu_affinity keeping each CPU's connections on its worker.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/otlp_collector.hpp"
@@ -148,6 +152,89 @@ TEST(Observability, ConnectionsGaugeAndCountersPerListener) {
   const std::string m = scrape(gw);
   EXPECT_EQ(sample(m, closed), 3) << m;
   EXPECT_NE(m.find("http_connections{listener=\"admin\""), std::string::npos) << m;
+}
+
+// The CPUs this process may run on (the gateway inherits them), ascending.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> out;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) out.push_back(cpu);
+  return out;
+}
+
+// Opens `n` connections from a thread pinned to `cpu`, one answered request on each: the
+// kernel handles each SYN on loopback on the connecting CPU, where the listener is chosen.
+void connect_from_cpu(int cpu, int port, int n) {
+  std::thread t([&] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof(set), &set), 0);
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < n; ++i) {
+      clients.push_back(std::make_unique<RawClient>(port));
+      ASSERT_TRUE(clients.back()->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      ASSERT_EQ(status_codes(clients.back()->read_responses(1)), std::vector<int>{200});
+    }
+  });
+  t.join();
+}
+
+// Cpus_allowed_list of the gateway's thread named `name` ("sluice-w-1"), or "" if none.
+std::string thread_cpus(pid_t pid, const std::string& name) {
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::string comm = read_file((task.path() / "comm").string());
+    if (comm != name + "\n") continue;
+    std::istringstream status(read_file((task.path() / "status").string()));
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("Cpus_allowed_list:"))
+        return line.substr(line.find_first_not_of(" \t", sizeof("Cpus_allowed_list:") - 1));
+  }
+  return {};
+}
+
+// worker_cpu_affinity: auto pins worker i to the i-th allowed CPU, and every connection made
+// from a client on that CPU is accepted by that worker (sluice_worker_connections_accepted_total).
+// Without it, the SO_REUSEPORT hash spreads one CPU's connections over both workers.
+TEST(Observability, WorkerCpuAffinityKeepsEachCpusConnectionsOnItsWorker) {
+  const auto cpus = allowed_cpus();
+  if (cpus.size() < 2) GTEST_SKIP() << "needs 2 allowed CPUs, has " << cpus.size();
+  constexpr int kConnections = 24;
+  for (const bool pinned : {true, false}) {
+    SCOPED_TRACE(pinned ? "worker_cpu_affinity: auto" : "not pinned");
+    SluiceProcess gw(std::string("workers: 2\n") + (pinned ? "worker_cpu_affinity: auto\n" : "") +
+                     "routes: [ { handler: { type: respond, status: 200 } } ]\n");
+    const std::string series =
+        "sluice_worker_connections_accepted_total{listener=\"public\","
+        "address=\"127.0.0.1:" +
+        std::to_string(gw.port()) + "\",worker=\"";
+    auto accepted = [&](int worker) {
+      return sample(scrape(gw), series + std::to_string(worker) + "\"}");
+    };
+    if (pinned) {
+      EXPECT_EQ(thread_cpus(gw.pid(), "sluice-w-0"), std::to_string(cpus[0]));
+      EXPECT_EQ(thread_cpus(gw.pid(), "sluice-w-1"), std::to_string(cpus[1]));
+    } else {
+      EXPECT_NE(thread_cpus(gw.pid(), "sluice-w-0"), std::to_string(cpus[0]));
+    }
+    for (int k : {1, 0}) {
+      const double before[2] = {accepted(0), accepted(1)};
+      connect_from_cpu(cpus[static_cast<std::size_t>(k)], gw.port(), kConnections);
+      const double own = accepted(k) - before[k], other = accepted(1 - k) - before[1 - k];
+      EXPECT_EQ(own + other, kConnections) << scrape(gw);
+      if (pinned) {
+        EXPECT_EQ(own, kConnections) << "client on CPU " << cpus[static_cast<std::size_t>(k)];
+      } else {
+        // The hash puts all 24 on one worker with probability 2^-23.
+        EXPECT_GT(own, 0);
+        EXPECT_GT(other, 0);
+      }
+    }
+  }
 }
 
 TEST(Observability, SpansReachTheCollectorAndTraceparentIsForwarded) {

@@ -25,6 +25,10 @@ std::vector<prometheus::MetricFamily> ConnectionsCollector::Collect() const {
       family("http_connections_refused_total",
              "Connections closed at once because limits.max_connections was reached, per listener.",
              prometheus::MetricType::Counter);
+  // Per worker: where SO_REUSEPORT (or worker_cpu_affinity's steering) put the connections.
+  auto by_worker = family("sluice_worker_connections_accepted_total",
+                          "Client connections accepted, per listener and worker.",
+                          prometheus::MetricType::Counter);
   for (const auto& l : listeners) {
     auto add = [&l](prometheus::MetricFamily& f, std::uint64_t v) {
       prometheus::ClientMetric m;
@@ -39,8 +43,15 @@ std::vector<prometheus::MetricFamily> ConnectionsCollector::Collect() const {
     add(accepted, l.accepted);
     add(closed, l.closed);
     add(refused, l.refused);
+    for (std::size_t w = 0; w < l.accepted_by_worker.size(); ++w) {
+      prometheus::ClientMetric m;
+      m.label = {{"listener", l.listener}, {"address", l.address}, {"worker", std::to_string(w)}};
+      m.counter.value = static_cast<double>(l.accepted_by_worker[w]);
+      by_worker.metric.push_back(std::move(m));
+    }
   }
-  return {std::move(open), std::move(accepted), std::move(closed), std::move(refused)};
+  return {std::move(open), std::move(accepted), std::move(closed), std::move(refused),
+          std::move(by_worker)};
 }
 
 }  // namespace sluice::observe

@@ -3,6 +3,7 @@
 //
 //   registry.add_collectable(std::make_shared<ConnectionsCollector>([&] { return listeners(); }));
 //   // http_connections{listener="public",address="127.0.0.1:8080"} 12
+//   // sluice_worker_connections_accepted_total{listener="public",address="...",worker="1"} 40
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -18,6 +19,7 @@ struct ListenerConnections {
   std::string listener;  // "public" or "admin"
   std::string address;   // host:port as bound
   std::uint64_t open = 0, accepted = 0, closed = 0, refused = 0;
+  std::vector<std::uint64_t> accepted_by_worker;  // index: the worker
 };
 
 class ConnectionsCollector final : public prometheus::Collectable {

@@ -101,6 +101,30 @@ routes:
   EXPECT_EQ(errors, want);
 }
 
+// worker_cpu_affinity: off (default) or auto; a misspelt value and `auto` with an explicit
+// `workers: 1` (nothing to pin) are errors with positions; a change needs a restart.
+TEST(Config, WorkerCpuAffinity) {
+  GatewayServices services;
+  const std::string route = "routes: [{name: r, handler: {type: echo}}]\n";
+  auto on = load_config_text("workers: 2\nworker_cpu_affinity: auto\n" + route, "t.yaml", nullptr,
+                             services);
+  ASSERT_TRUE(on.ok()) << on.errors[0];
+  EXPECT_TRUE(on.config->settings.worker_cpu_affinity);
+  auto off = load_config_text("workers: 2\n" + route, "t.yaml", nullptr, services);
+  ASSERT_TRUE(off.ok()) << off.errors[0];
+  EXPECT_FALSE(off.config->settings.worker_cpu_affinity);
+  EXPECT_EQ(restart_required_changes(off.config->settings, on.config->settings),
+            std::vector<std::string>{"worker_cpu_affinity"});
+  EXPECT_EQ(errors_of("workers: 2\nworker_cpu_affinity: atuo\n" + route),
+            std::vector<std::string>{"t.yaml:2:22: worker_cpu_affinity: unknown value \"atuo\" "
+                                     "(did you mean \"auto\"?); expected one of: off, auto"});
+  EXPECT_EQ(errors_of("workers: 1\nworker_cpu_affinity: auto\n" + route),
+            std::vector<std::string>{"t.yaml:2:22: worker_cpu_affinity: has no effect with "
+                                     "workers: 1 (one worker is not pinned)"});
+  EXPECT_EQ(errors_of("worker_cpu_affinity: auto\n" + route), std::vector<std::string>{})
+      << "the default worker count may be 1 (one CPU): the same file must load there";
+}
+
 TEST(Config, SyntaxErrorsHavePositions) {
   auto errors = errors_of("routes: [\n  { name: a\n");
   ASSERT_EQ(errors.size(), 1u);
