@@ -17,9 +17,9 @@
 # CONNECTIONS (default 32). A run counts only when its set-up used >= 90 % of its quota (the
 # others are printed as left out: the machine held them back). QUOTA defaults to 0.4 CPU per
 # worker, PERIOD_US to 10000 (short periods: throttling is smooth at the scale of a run).
-# PORT_OFFSET=N moves its ports (18380-18383, with MT=1 18380-18385, SHARED=1 one more). Needs root and a writable
-# /sys/fs/cgroup/cpu (cgroup v1). Run it in an autogroup of its own at high priority, so the
-# clients are not starved by other work:
+# PORT_OFFSET=N moves its ports (18380-18383, with MT=1 18380-18385, SHARED=1 and AFFINITY=1 one
+# more each). Needs root and a writable /sys/fs/cgroup/cpu (cgroup v1). Run it in an autogroup of
+# its own at high priority, so the clients are not starved by other work:
 #   setsid bash -c 'echo -15 > /proc/self/autogroup; exec bash bench/load/workers_quota.sh build/sluice'
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,9 +46,16 @@ work=$(mktemp -d /tmp/sluice-wq.XXXXXX)
 # sets SO_REUSEPORT before bind), both clients on that port as for 2w, so the kernel spreads each
 # client's connections over both processes as it does over the acceptors of 2w. 2w near 2ps:
 # what separates 2w from 2p/2pt is how the clients' connections are spread, not the process.
+# With AFFINITY=1 a sixth, 2wa: 2w with `worker_cpu_affinity: auto` (worker i pinned to CPU i,
+# its listener taking the connections whose SYN the kernel handled on CPU i: on loopback, those
+# a client made while running there). 2wa near 2p and above 2w: keeping each connection on the
+# CPU where it arrived is what 2w lacked.
+# With PIN_CLIENTS=1 every set-up's wrk number i runs on CPU i-1 (taskset), so with 2wa each
+# client's connections all reach one worker, on the client's CPU.
 setups="1w 2w 2p"
 [ -n "${MT:-}" ] && setups="1w 2w 2p 2pt"
 [ -n "${SHARED:-}" ] && setups="$setups 2ps"
+[ -n "${AFFINITY:-}" ] && setups="$setups 2wa"
 declare -A cg ports pids
 cleanup() {
   local s p
@@ -61,8 +68,8 @@ cleanup() {
 }
 trap cleanup EXIT
 next_port=$((18380 + off))
-start() { # SETUP WORKERS [PRELOAD] [PORT] -> one sluice in SETUP's cgroup; appends its port and pid
-  local s=$1 w=$2 preload=${3:-} port=${4:-$next_port}
+start() { # SETUP WORKERS [PRELOAD] [PORT] [EXTRA_YAML] -> one sluice in SETUP's cgroup; appends its port and pid
+  local s=$1 w=$2 preload=${3:-} port=${4:-$next_port} extra=${5:-}
   [ -n "${4:-}" ] || next_port=$((next_port + 1))
   if [ -z "${4:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use (another run of this script? PORT_OFFSET=N moves the ports)" >&2
@@ -71,6 +78,7 @@ start() { # SETUP WORKERS [PRELOAD] [PORT] -> one sluice in SETUP's cgroup; appe
   sed -e "s/127.0.0.1:18080/127.0.0.1:$port/" -e "s/^workers: 1/workers: $w/" \
     bench/load/direct.yaml >"$work/$port.yaml"
   grep -q "^workers: $w" "$work/$port.yaml" || { echo "could not set workers: $w" >&2; exit 1; }
+  [ -z "$extra" ] || echo "$extra" >>"$work/$port.yaml"
   # The shell joins the cgroup before exec, so every thread sluice starts is in it from birth.
   bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "${cg[$s]}" \
     env ${preload:+LD_PRELOAD=$preload} "$bin" run -c "$work/$port.yaml" >"$work/$port.log" 2>&1 &
@@ -87,6 +95,7 @@ for s in $setups; do
   case $s in
     1w) start 1w 1 ;;
     2w) start 2w 2 ;;
+    2wa) start 2wa 2 "" "" "worker_cpu_affinity: auto" ;;
     2p) start 2p 1; start 2p 1 ;;
     2pt)
       cc -O2 -shared -fPIC -pthread -o "$work/idle_thread.so" bench/load/idle_thread.c
@@ -134,11 +143,13 @@ clients() { # SETUP SECONDS EXTRA... -> one wrk per worker, all at once; their o
   local s=$1 d=$2 port targets i=0
   shift 2
   rm -f "$work"/wrk.*
-  case $s in 2w) targets="${ports[$s]} ${ports[$s]}" ;; *) targets=${ports[$s]} ;; esac
+  case $s in 2w | 2wa) targets="${ports[$s]} ${ports[$s]}" ;; *) targets=${ports[$s]} ;; esac
   for port in $targets; do
     i=$((i + 1))
+    local pin=""
+    [ -z "${PIN_CLIENTS:-}" ] || pin="taskset -c $(((i - 1) % $(nproc)))"
     # wrk's CPU: the subshell's waited-for children (utime + stime), read after wrk has exited.
-    (wrk -t1 -c"$conns" -d"${d}s" "$@" "http://127.0.0.1:$port/"
+    ($pin wrk -t1 -c"$conns" -d"${d}s" "$@" "http://127.0.0.1:$port/"
       awk '{sub(/^.*\) /,""); print "wrk_ticks", $14 + $15}' /proc/$BASHPID/stat) >"$work/wrk.$i" &
   done
   wait
@@ -192,8 +203,9 @@ for s in $setups; do
   echo "$s median req_s=$(field "$s" req_s | median) cpu_us_per_req=$(field "$s" cpu_us_per_req | median)"
 done
 awk -v a="$(field 1w req_s | median)" -v b="$(field 2w req_s | median)" -v c="$(field 2p req_s | median)" \
-  -v d="$(field 2pt req_s | median)" -v e="$(field 2ps req_s | median)" 'BEGIN { if (a > 0 && c > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c
+  -v d="$(field 2pt req_s | median)" -v e="$(field 2ps req_s | median)" -v f="$(field 2wa req_s | median)" 'BEGIN { if (a > 0 && c > 0) printf "ratios of the medians: 2w/1w %.2f, 2p/1w %.2f, 2w/2p %.2f\n", b / a, c / a, b / c
     if (a > 0 && d > 0) printf "with MT=1: 2pt/1w %.2f, 2w/2pt %.2f\n", d / a, b / d
-    if (a > 0 && e > 0) printf "with SHARED=1: 2ps/1w %.2f, 2w/2ps %.2f\n", e / a, b / e }'
+    if (a > 0 && e > 0) printf "with SHARED=1: 2ps/1w %.2f, 2w/2ps %.2f\n", e / a, b / e
+    if (a > 0 && f > 0) printf "with AFFINITY=1: 2wa/1w %.2f, 2wa/2w %.2f, 2wa/2p %.2f\n", f / a, f / b, f / c }'
 for s in $setups; do printf '%s counted %d of %d; ' "$s" "$(field "$s" req_s | wc -l)" "$rounds"; done
 echo
