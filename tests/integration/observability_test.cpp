@@ -183,16 +183,22 @@ void connect_from_cpu(int cpu, int port, int n) {
   t.join();
 }
 
+// The Cpus_allowed_list line of a /proc/.../status file ("0-1", "1"), or "".
+std::string cpus_allowed_list(const std::string& status_path) {
+  std::istringstream status(read_file(status_path));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("Cpus_allowed_list:"))
+      return line.substr(line.find_first_not_of(" \t", sizeof("Cpus_allowed_list:") - 1));
+  }
+  return {};
+}
+
 // Cpus_allowed_list of the gateway's thread named `name` ("sluice-w-1"), or "" if none.
 std::string thread_cpus(pid_t pid, const std::string& name) {
   for (const auto& task :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    std::string comm = read_file((task.path() / "comm").string());
-    if (comm != name + "\n") continue;
-    std::istringstream status(read_file((task.path() / "status").string()));
-    for (std::string line; std::getline(status, line);)
-      if (line.starts_with("Cpus_allowed_list:"))
-        return line.substr(line.find_first_not_of(" \t", sizeof("Cpus_allowed_list:") - 1));
+    if (read_file((task.path() / "comm").string()) == name + "\n")
+      return cpus_allowed_list((task.path() / "status").string());
   }
   return {};
 }
@@ -215,11 +221,13 @@ TEST(Observability, WorkerCpuAffinityKeepsEachCpusConnectionsOnItsWorker) {
     auto accepted = [&](int worker) {
       return sample(scrape(gw), series + std::to_string(worker) + "\"}");
     };
-    if (pinned) {
-      EXPECT_EQ(thread_cpus(gw.pid(), "sluice-w-0"), std::to_string(cpus[0]));
-      EXPECT_EQ(thread_cpus(gw.pid(), "sluice-w-1"), std::to_string(cpus[1]));
-    } else {
-      EXPECT_NE(thread_cpus(gw.pid(), "sluice-w-0"), std::to_string(cpus[0]));
+    // A worker names and pins its thread as it starts, which may be after the port file.
+    const std::string all = cpus_allowed_list("/proc/self/status");  // the gateway inherits it
+    for (int w : {0, 1}) {
+      const std::string name = "sluice-w-" + std::to_string(w);
+      const std::string want = pinned ? std::to_string(cpus[static_cast<std::size_t>(w)]) : all;
+      EXPECT_TRUE(eventually([&] { return thread_cpus(gw.pid(), name) == want; }))
+          << name << ": " << thread_cpus(gw.pid(), name) << ", want " << want;
     }
     for (int k : {1, 0}) {
       const double before[2] = {accepted(0), accepted(1)};
