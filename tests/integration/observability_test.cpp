@@ -205,7 +205,8 @@ std::string thread_cpus(pid_t pid, const std::string& name) {
 
 // worker_cpu_affinity: auto pins worker i to the i-th allowed CPU, and every connection made
 // from a client on that CPU is accepted by that worker (sluice_worker_connections_accepted_total).
-// Without it, the SO_REUSEPORT hash spreads one CPU's connections over both workers.
+// Without it, the SO_REUSEPORT hash spreads one CPU's connections over both workers. A reload
+// cannot turn it off (restart required).
 TEST(Observability, WorkerCpuAffinityKeepsEachCpusConnectionsOnItsWorker) {
   const auto cpus = allowed_cpus();
   if (cpus.size() < 2) GTEST_SKIP() << "needs 2 allowed CPUs, has " << cpus.size();
@@ -242,6 +243,20 @@ TEST(Observability, WorkerCpuAffinityKeepsEachCpusConnectionsOnItsWorker) {
         EXPECT_GT(other, 0);
       }
     }
+    if (!pinned) continue;
+    // The listeners are made once: a reload that turns the setting off needs a restart and
+    // leaves the workers pinned and the steering on.
+    gw.rewrite_config("workers: 2\nroutes: [ { handler: { type: respond, status: 200 } } ]\n");
+    httplib::Client admin("127.0.0.1", gw.admin_port());
+    auto reload = admin.Post("/reload");
+    ASSERT_TRUE(reload);
+    EXPECT_NE(json::parse(reload->body)["restart_required"].dump().find("worker_cpu_affinity"),
+              std::string::npos)
+        << reload->body;
+    EXPECT_EQ(thread_cpus(gw.pid(), "sluice-w-1"), std::to_string(cpus[1]));
+    const double before = accepted(1);
+    connect_from_cpu(cpus[1], gw.port(), kConnections);
+    EXPECT_EQ(accepted(1) - before, kConnections) << "after the reload";
   }
 }
 
