@@ -223,7 +223,8 @@ void Exchange::advance_steps() {
 void Exchange::step_pre() {
   const auto& mws = chain_->active();
   const std::size_t n = mws.size();
-  if (timing_ && next_ < n) {
+  // After a waiting hook, charge() has just read the next hook's start: no second read.
+  if (timing_ && next_ < n && !hook_time_valid_) {
     hook_started_ = read_clock();
     hook_time_valid_ = true;
   }

@@ -148,5 +148,36 @@ TEST(HookTime, AnotherClockOrNoHookTimingReadsTheClockAsked) {
   EXPECT_EQ(c->pre_seen, SteadyTime{} + 10h) << "the chain's reading is of another clock";
 }
 
+// The host's clock, counting the chain's reads.
+class Counting final : public Clock {
+ public:
+  explicit Counting(const FakeClock& inner) : inner_(inner) {}
+  SteadyTime now() const override {
+    ++reads;
+    return inner_.now();
+  }
+  mutable int reads = 0;
+
+ private:
+  const FakeClock& inner_;
+};
+
+TEST(HookTime, TheChainReadsOncePerHookAndOncePerPhaseAlsoAcrossAWait) {
+  for (bool wait : {false, true}) {
+    Rig r;
+    Counting counting(r.clock);
+    r.host->set_clock(&counting);
+    r.a->wait = wait;
+    ASSERT_TRUE(r.chain.assign({{r.a}, {r.b}}).ok());
+    r.run();
+    if (wait) r.a->resume(Decision::next());
+    r.host->run_all();
+    ASSERT_TRUE(r.done);
+    // reset (the request's start), pre: a phase start + 2 hooks, post: a phase start + 2 hooks.
+    EXPECT_EQ(counting.reads, 1 + 3 + 3) << (wait ? "with a wait" : "without");
+    EXPECT_EQ(r.ex->middleware_time(0), 37ms);
+  }
+}
+
 }  // namespace
 }  // namespace sluice
