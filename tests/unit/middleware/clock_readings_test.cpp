@@ -43,13 +43,13 @@ const MiddlewareRegistrar registrar(
                                             s.millis("post_ms", 0ms));
     });
 
-std::string route(const std::string& middlewares) {
+std::string route_yaml(const std::string& middlewares) {
   return "routes:\n  - name: api\n    middlewares: [" + middlewares +
          "]\n    handler: { type: respond }\n";
 }
 
 struct Clocked : Harness {
-  explicit Clocked(const std::string& middlewares) : Harness(route(middlewares)) {
+  explicit Clocked(const std::string& middlewares) : Harness(route_yaml(middlewares)) {
     advancing = &clock;
   }
 };
@@ -66,8 +66,8 @@ TEST(ClockReadings, TheChainTimesHooksInTheHarness) {
 
 TEST(ClockReadings, TimeoutCountsFromEnteringTheMiddleware) {
   Clocked h(
-      "{type: advance_clock, pre_ms: 30}, {type: timeout, timeout_ms: 1000}, "
-      "{type: advance_clock, pre_ms: 5}");
+      "{type: advance_clock, name: before, pre_ms: 30}, {type: timeout, timeout_ms: 1000}, "
+      "{type: advance_clock, name: after, pre_ms: 5}");
   ASSERT_TRUE(h.errors.empty()) << h.errors[0];
   const SteadyTime start = h.clock.now();
   auto call = h.get("api");
