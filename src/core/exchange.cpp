@@ -174,8 +174,14 @@ inline SteadyTime Exchange::read_clock() const {
   return clock_ == nullptr ? detail::steady_now() : clock_->now();
 }
 
+namespace {
+// The clock a host without one of its own stands for, looked up once (not per hook_time call:
+// a function-local static's guard per call cost ≈ 14 instructions, callgrind).
+const Clock* const real_steady_clock = &system_steady_clock();
+}  // namespace
+
 SteadyTime Exchange::hook_time(const Clock& clock) const {
-  if (hook_time_valid_ && &clock == (clock_ != nullptr ? clock_ : &system_steady_clock()))
+  if (hook_time_valid_ && &clock == (clock_ != nullptr ? clock_ : real_steady_clock))
     return hook_started_;
   return clock.now();
 }
