@@ -10,6 +10,8 @@
 # proxy_pass + limit_req + access log (both logs to /dev/null).
 # PORT_OFFSET=N moves its three ports (18290-18292) by N, for when another session runs this
 # script at the same time (two runs on the same ports measure each other's servers).
+# KEEP=DIR keeps the profiles there (NAME.0.out idle, NAME.1.out loaded), e.g. to count the
+# calls of one function per request: callgrind_annotate --inclusive=yes DIR/sluice-full.1.out.
 set -euo pipefail
 off=${PORT_OFFSET:-0}
 backend_port=$((18290 + off)) nginx_port=$((18291 + off)) sluice_port=$((18292 + off))
@@ -48,7 +50,12 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$backend_port") 2>/dev/null; then
 fi
 taskset -c 1 nginx -p "$work/backend" -c "$work/backend/nginx.conf" >/dev/null 2>&1 &
 backend=$!
-trap 'kill $backend 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() {
+  kill "$backend" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && { mkdir -p "$KEEP"; cp "$work"/*.out "$KEEP"/ 2>/dev/null || true; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 source bench/load/callgrind_lib.sh
 wait_port "$backend_port"

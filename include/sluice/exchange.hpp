@@ -137,6 +137,14 @@ class Exchange {
   // When the response became final: read once by the runner before the observers'
   // on_request_end, so every observer measures the same latency without its own clock read.
   SteadyTime finished_at() const { return finished_at_; }
+  // "Now" on `clock` for the running pre_handle, handler or post_handle: the time the runner
+  // read when that hook started, when it times hooks (an observer asked for middleware times)
+  // on this same clock; otherwise `clock.now()`. A hook that needs "now" once, near its start
+  // (a deadline, a limiter's refill, a breaker's response time), takes it from here instead of
+  // reading the clock again (≈ 24 ns a read). The shared value is earlier than a fresh read by
+  // the hook's own work before the call, at most the hook's self time (middleware_time). After
+  // the hook waited (defer), in a Resume continuation or in recover(), it reads `clock`.
+  SteadyTime hook_time(const Clock& clock) const;
   std::exception_ptr error() const { return error_; }
   std::string_view upstream() const { return upstream_; }
   void set_upstream(std::string_view name, std::chrono::nanoseconds latency) {
@@ -179,6 +187,7 @@ class Exchange {
   void continue_with(std::uint64_t wait_id, const Resume::Continuation& continuation);
   void after_wait(Decision d);
   void charge(std::size_t index, SteadyTime since);
+  SteadyTime read_clock() const;
   void finish();
   // The host's side, through ExchangeDriver.
   void reset(SteadyTime steady_now, std::chrono::system_clock::time_point wall_now,
@@ -205,6 +214,8 @@ class Exchange {
   bool cancelled_ = false;
   bool timing_ = false;
   std::uint64_t wait_id_ = 0;
+  const Clock* clock_ = nullptr;  // the host's; nullptr: the real steady clock, read inline
+  bool hook_time_valid_ = false;  // hook_started_ is the running hook's start (hook_time)
   SteadyTime hook_started_{};
   SteadyTime finished_at_{};
   bool have_end_ = false;  // finished_at_ already holds the post phase's last clock read

@@ -32,6 +32,16 @@ class ExchangeHost : public std::enable_shared_from_this<ExchangeHost> {
   // True when the caller runs on this host's executor right now: a Resume called there may
   // continue the exchange at once instead of posting (one scheduler round trip less).
   virtual bool in_own_thread() const { return false; }
+  // The clock the exchange times its hooks with and shares with them (Exchange::hook_time); it
+  // must be the clock of the start time given to ExchangeDriver::reset. nullptr, the default,
+  // is the real steady clock (system_steady_clock(), read inline); a test host sets a FakeClock.
+  const Clock* clock() const { return clock_; }
+
+ protected:
+  void set_clock(const Clock* clock) { clock_ = clock; }
+
+ private:
+  const Clock* clock_ = nullptr;
 };
 
 // Drives one Exchange through its requests. A copyable handle (one pointer); every function is

@@ -9,8 +9,13 @@ LocalRateLimiter::LocalRateLimiter(const Clock& clock, size_t max_keys, size_t s
 
 std::optional<RateDecision> LocalRateLimiter::try_decide(std::string_view key,
                                                          const RateLimit& limit) {
+  return try_decide_at(key, limit, clock_.now());
+}
+
+std::optional<RateDecision> LocalRateLimiter::try_decide_at(std::string_view key,
+                                                            const RateLimit& limit,
+                                                            SteadyTime now) {
   if (!(limit.rate_per_second > 0) || !(limit.burst > 0)) return RateDecision{};
-  const SteadyTime now = clock_.now();
   return table_.with(
       key, [&] { return std::optional<TokenBucket>(std::in_place, limit); },
       [&](std::optional<TokenBucket>& bucket) {

@@ -25,6 +25,10 @@ class LocalRateLimiter final : public RateLimiterBackend {
   // config reload), the key's bucket is rebuilt with the new limit and keeps its debt.
   // An invalid limit (rate or burst <= 0) denies, with limit 0: fail closed, visibly.
   std::optional<RateDecision> try_decide(std::string_view key, const RateLimit& limit) override;
+  const Clock* clock() const override { return &clock_; }
+  // The same, as of `now` on clock() (a reading the caller already holds).
+  std::optional<RateDecision> try_decide_at(std::string_view key, const RateLimit& limit,
+                                            SteadyTime now) override;
 
   // Calls done(*try_decide(key, limit)) before returning.
   void decide_async(std::string key, RateLimit limit,

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "sluice/clock.hpp"
+
 namespace sluice::resilience {
 
 // A token-bucket limit: `rate_per_second` tokens are added per second up to `burst`.
@@ -37,6 +39,16 @@ class RateLimiterBackend {
   // Decides at once when the backend can (a local bucket always can; a leased Redis quota can
   // while it holds tokens). nullopt means "ask decide_async".
   virtual std::optional<RateDecision> try_decide(std::string_view key, const RateLimit& limit) = 0;
+
+  // The clock a backend that decides in this process keeps its buckets on, or nullptr (a remote
+  // backend's time is its own). A caller that already holds a reading of it (the chain's, see
+  // Exchange::hook_time) decides with try_decide_at instead of a read of its own.
+  virtual const Clock* clock() const { return nullptr; }
+  // try_decide as of `now` on clock(); backends without a clock ignore `now`.
+  virtual std::optional<RateDecision> try_decide_at(std::string_view key, const RateLimit& limit,
+                                                    SteadyTime /*now*/) {
+    return try_decide(key, limit);
+  }
 
   // Decides without blocking the caller; `done` is called exactly once, from any thread (the
   // caller re-posts to its own executor). Backends that always answer in try_decide may

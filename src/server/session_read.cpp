@@ -232,7 +232,7 @@ void Session::dispatch() {
   static_cast<detail::ResponseBase&>(response_) = {};
   response_.extra.clear();
   response_.version(request_.version());
-  drive().reset(parsed_at_, detail::wall_now(), client_ip_);
+  drive().reset(parsed_at_, detail::wall_at(parsed_at_), client_ip_);
   if (tls_ready()) exchange_.context().set_tls(true, client_cert_subject_, client_cert_san_);
   drive().set_bytes_in(streamed() ? body_.size() : request_.body().size());
   if (streamed())

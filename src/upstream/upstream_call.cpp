@@ -89,8 +89,8 @@ bool UpstreamCall::idempotent() const {
   }
 }
 
-void UpstreamCall::start() {
-  started_ = cluster_.clock().now();
+void UpstreamCall::start(SteadyTime now) {
+  started_ = now;
   if (detached()) {
     deadline_ = started_ + route_->timeout;
     return try_once(-1, started_);

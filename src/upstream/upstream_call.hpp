@@ -74,7 +74,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   UpstreamCall(std::shared_ptr<const ProxyRoute> route, int endpoint, UpstreamRequest request,
                boost::asio::io_context& io, std::function<void(DetachedResult)> done);
   ~UpstreamCall();
-  void start();
+  void start() { start(cluster_.clock().now()); }
+  // Starts as of `now` on the cluster's clock, a reading the caller holds (the proxy handler's
+  // start, Exchange::hook_time): the call's time, deadlines and first try count from it.
+  void start(SteadyTime now);
   // Ends the call as the client going away does; a detached call's `done` gets "cancelled".
   void cancel() { on_cancel(); }
 

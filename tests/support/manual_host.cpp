@@ -69,7 +69,8 @@ Exchange& ManualHost::exchange(std::string_view method, std::string_view target)
   response_ = detail::ResponseMessage{};
   response_.version(11);
   ExchangeDriver(*exchange_)
-      .reset(std::chrono::steady_clock::now(), std::chrono::system_clock::now());
+      .reset(clock() != nullptr ? clock()->now() : std::chrono::steady_clock::now(),
+             std::chrono::system_clock::now());
   return *exchange_;
 }
 

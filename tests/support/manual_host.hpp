@@ -38,6 +38,10 @@ class ManualHost final : public ExchangeHost {
     return response_;
   }
 
+  // The clock the exchange's start, its hook times and Exchange::hook_time read (a FakeClock);
+  // set before exchange(). Without one, the real steady clock.
+  using ExchangeHost::set_clock;
+
   void post(std::function<void()> fn) override { queue_.push_back(std::move(fn)); }
   void post_after(std::chrono::nanoseconds delay, std::function<void()> fn) override;
 

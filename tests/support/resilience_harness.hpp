@@ -111,6 +111,9 @@ class Harness {
     auto call = std::make_unique<Call>();
     hosts_.push_back(call->host);
     const auto& r = route(route_name);
+    // The chain times its hooks on the fake clock too, so the middlewares share its readings
+    // (Exchange::hook_time) as they do the real clock's in the server.
+    call->host->set_clock(&clock);
     call->ex = &call->host->exchange(method, target);
     for (auto& [k, v] : headers)
       call->ex->request().set_header(k, v);

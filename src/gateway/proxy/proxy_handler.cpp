@@ -26,10 +26,13 @@ Decision ProxyHandler::handle(Exchange& ex) {
     // Off the worker threads (an adapter without Asio): nothing to run the upstream I/O on.
     return ex.answer_error(502, "upstream_unreachable", "the proxy needs a sluice worker thread");
   }
+  // The call's start is this handler's: the chain's reading when it times hooks on the
+  // cluster's clock (taken before defer(), after which the exchange no longer shares it).
+  const SteadyTime started = ex.hook_time(route_->cluster->clock());
   // Made and freed per request: its block comes back from the thread's spares.
   auto call = std::allocate_shared<upstream::UpstreamCall>(
       detail::RecyclingAllocator<upstream::UpstreamCall>(), for_this_worker(), ex, ex.defer(), *io);
-  call->start();
+  call->start(started);
   return Decision::wait();
 }
 

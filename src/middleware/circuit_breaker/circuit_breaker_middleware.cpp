@@ -85,7 +85,9 @@ Decision CircuitBreakerMiddleware::pre_handle(Exchange& ex) {
   call.breaker = breaker;
   call.hold = std::move(held);
   call.permit = permit;
-  call.started = clock_.now();
+  // The response time runs from this hook's start to post_handle's, both the chain's readings
+  // when it times hooks on this clock (no read of our own).
+  call.started = ex.hook_time(clock_);
   return Decision::next();
 }
 
@@ -97,7 +99,7 @@ void CircuitBreakerMiddleware::post_handle(Exchange& ex, std::chrono::nanosecond
     breaker->breaker.on_abandon(call->permit);
     return;
   }
-  const SteadyTime now = clock_.now();
+  const SteadyTime now = ex.hook_time(clock_);
   breaker->breaker.on_complete(call->permit, now - call->started, config_.errors.is_error(ex), now);
 }
 

@@ -136,6 +136,10 @@ Decision RateLimitMiddleware::pre_handle(Exchange& ex) {
   // ("rate_limit:per_ip:192.0.2.1"), and a fresh string cost an allocation and a free per limit
   // per request. A backend that answers later gets its own copy (`later`).
   thread_local std::string key;
+  // One "now" for every limit: this hook's start, the chain's reading when it times hooks on the
+  // backend's clock (Exchange::hook_time). A remote backend keeps its own time.
+  const Clock* clock = backend_->clock();
+  const SteadyTime now = clock != nullptr ? ex.hook_time(*clock) : SteadyTime{};
   for (const LimitRule& rule : config_.limits) {
     key.clear();
     key += name_;
@@ -143,7 +147,9 @@ Decision RateLimitMiddleware::pre_handle(Exchange& ex) {
     key += rule.name;
     key += ':';
     rule.key.append_to(ex, key);
-    if (auto d = backend_->try_decide(key, rule.limit)) {
+    auto d = clock != nullptr ? backend_->try_decide_at(key, rule.limit, now)
+                              : backend_->try_decide(key, rule.limit);
+    if (d) {
       count(rule, *d);
       if (!d->allowed) {
         reject(ex, *d);

@@ -1,5 +1,6 @@
 #include "middleware/timeout/timeout.hpp"
 #include "sluice/registry.hpp"
+#include "sluice/services.hpp"
 
 namespace sluice::middleware {
 namespace {
@@ -10,7 +11,8 @@ const MiddlewareRegistrar registrar(
         s.error("timeout_ms", "must be greater than 0 (e.g. 2000)");
         return nullptr;
       }
-      return std::make_shared<TimeoutMiddleware>(spec.name, timeout);
+      const Clock& clock = spec.services != nullptr ? *spec.services->clock : system_steady_clock();
+      return std::make_shared<TimeoutMiddleware>(spec.name, timeout, clock);
     });
 }  // namespace
 }  // namespace sluice::middleware

@@ -16,8 +16,8 @@ namespace sluice::middleware {
 
 class TimeoutMiddleware final : public Middleware {
  public:
-  TimeoutMiddleware(std::string name, std::chrono::milliseconds timeout)
-      : name_(std::move(name)), timeout_(timeout) {
+  TimeoutMiddleware(std::string name, std::chrono::milliseconds timeout, const Clock& clock)
+      : name_(std::move(name)), timeout_(timeout), clock_(clock) {
     skip_hooks(false, true);  // no post_handle
   }
 
@@ -28,6 +28,7 @@ class TimeoutMiddleware final : public Middleware {
  private:
   std::string name_;
   std::chrono::milliseconds timeout_;
+  const Clock& clock_;
 };
 
 }  // namespace sluice::middleware
