@@ -61,6 +61,22 @@ void BM_ShardedHistogramObserve(benchmark::State& state) {
 }
 BENCHMARK(BM_ShardedHistogramObserve)->Threads(1)->Threads(2)->UseRealTime();
 
+// As the gateway's workers record: each thread claims a shard of its own and is its only
+// writer, so its adds are plain loads and stores (BM_ShardedHistogramObserve's threads claim
+// none: they share the last shard, with lock-prefixed adds).
+void BM_ShardedHistogramObserveSoleWriter(benchmark::State& state) {
+  auto& h = shared_sharded_histogram();
+  claim_shard_index(static_cast<std::size_t>(state.thread_index()));
+  uint64_t v = 30'000;
+  for (auto _ : state) {
+    h.observe(v);
+    ++v;
+  }
+  // Back to the shared shard (giving the claim up): the main thread runs the other benchmarks.
+  claim_shard_index(shard_count() - 1);
+}
+BENCHMARK(BM_ShardedHistogramObserveSoleWriter)->Threads(1)->Threads(2)->UseRealTime();
+
 class Noop final : public Middleware {
  public:
   explicit Noop(std::string n) : name_(std::move(n)) {}
