@@ -119,8 +119,10 @@ FUZZ_SOURCES_redis_reply = src/resilience/redis/redis_reply.cpp \
 # The real Session on a Server (tests/fuzz/session_harness.hpp): the server and the core it needs.
 FUZZ_SOURCES_session = src/server/session.cpp src/server/session_bodies.cpp \
   src/server/session_close.cpp src/server/session_read.cpp src/server/session_respond.cpp \
-  src/server/session_tunnel.cpp src/server/server.cpp src/server/worker_pool.cpp src/server/proxy_protocol.cpp src/server/http_date.cpp \
+  src/server/session_tunnel.cpp src/server/server.cpp src/server/worker_pool.cpp src/server/worker_cpus.cpp \
+  src/server/proxy_protocol.cpp src/server/http_date.cpp \
   src/server/tls/tls_context.cpp src/core/exchange.cpp src/core/context.cpp src/core/http.cpp src/core/field_allocator.cpp \
+  src/core/clock.cpp \
   src/core/header_name.cpp src/extension/json_answer.cpp \
   $(FUZZ_ASIO)
 FUZZ_SOURCES_tls_client_hello = $(FUZZ_SOURCES_session)
