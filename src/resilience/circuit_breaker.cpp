@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "observe/metrics/sharded.hpp"
+
 namespace sluice::resilience {
 namespace {
 
@@ -116,7 +118,9 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerConfig config, co
       clock_(clock),
       slow_rt_(config_.max_allowed_rt),
       track_slow_(config_.max_allowed_rt.count() > 0),
-      window_(config_.stat_interval, config_.stat_sliding_window_bucket_count) {}
+      window_(config_.stat_interval, config_.stat_sliding_window_bucket_count),
+      known_(std::make_unique<KnownWindow[]>(observe::shard_count())),
+      known_mask_(observe::shard_count() - 1) {}
 
 //            trip: threshold exceeded with total >= min_request_amount
 //   +--------+ ------------------------------------------------> +------+
@@ -216,6 +220,17 @@ Permit CircuitBreaker::try_acquire_slow(uint64_t w) {
   }
 }
 
+bool CircuitBreaker::success_may_trip(KnownWindow& known, uint64_t w, int64_t bucket,
+                                      bool ramping) const {
+  if (!known.still_holds(epoch_of(w), bad_seq_.load(std::memory_order_acquire), bucket)) {
+    return true;
+  }
+  ++known.total_at_least;  // this success
+  const uint32_t minimum = ramping ? config_.ramp_min_request_amount : config_.min_request_amount;
+  return may_trip(config_.strategy != Strategy::kErrorCount, config_.threshold, minimum, known.bad,
+                  known.total_at_least);
+}
+
 bool CircuitBreaker::is_trip(const WindowStats& s, bool ramping) const {
   const uint32_t minimum = ramping ? config_.ramp_min_request_amount : config_.min_request_amount;
   if (s.total == 0 || s.total < minimum) return false;
@@ -245,9 +260,29 @@ void CircuitBreaker::on_complete(const Permit& permit, Nanos rt, bool is_error, 
   const bool is_slow = track_slow_ && rt > slow_rt_;
   switch (state_of(w)) {
     case State::kClosed: {
-      window_.record(now, is_error, is_slow, rt);
+      // Each worker counts in its own shard of the window; the shards are summed only when
+      // this outcome may trip the breaker: a bad one always, a success only when the worker's
+      // last sum no longer holds or says it might (trip_bound.hpp).
+      const std::size_t shard = observe::shard_index();
+      const int64_t bucket = window_.record_in(shard, now, is_error, is_slow, rt);
+      if (forced_of(w)) return;
       const bool ramping = ramp_share(to_ns(now)) < 1.0;
-      if (!forced_of(w) && is_trip(window_.stats(now), ramping)) transition(w, State::kOpen, now);
+      const bool bad = is_bad(is_error, is_slow);
+      const bool own = observe::sole_writer(shard);
+      if (!bad && own && !success_may_trip(known_[shard & known_mask_], w, bucket, ramping)) {
+        return;
+      }
+      // Read before the sum, so that a bad outcome the sum may miss moves it past what we keep.
+      const uint64_t seq = bad ? bad_seq_.fetch_add(1, std::memory_order_acq_rel) + 1
+                               : bad_seq_.load(std::memory_order_acquire);
+      const WindowStats s = window_.stats(now);
+      if (is_trip(s, ramping)) {
+        transition(w, State::kOpen, now);
+      } else if (own) {
+        const uint64_t bad_in_window =
+            config_.strategy == Strategy::kSlowRequestRatio ? s.slow : s.errors;
+        known_[shard & known_mask_] = KnownWindow{epoch_of(w), seq, bucket, bad_in_window, s.total};
+      }
       return;
     }
     case State::kHalfOpen: {

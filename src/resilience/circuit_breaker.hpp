@@ -10,12 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "resilience/sliding_window.hpp"
+#include "resilience/trip_bound.hpp"
 #include "sluice/clock.hpp"
 
 namespace sluice::resilience {
@@ -147,6 +149,13 @@ class CircuitBreaker {
   // Returns the new word, or 0 when the breaker had already left `expected`.
   uint64_t transition(uint64_t expected, State to, SteadyTime now);
   bool is_trip(const WindowStats& stats, bool ramping) const;
+  // In CLOSED, after a success recorded by the worker that owns `known`: whether the window
+  // must be summed over all workers, because this success may trip the breaker.
+  bool success_may_trip(KnownWindow& known, uint64_t word, int64_t bucket, bool ramping) const;
+  // Whether an outcome counts against the breaker: slow for kSlowRequestRatio, else an error.
+  bool is_bad(bool is_error, bool is_slow) const {
+    return config_.strategy == Strategy::kSlowRequestRatio ? is_slow : is_error;
+  }
   // Replaces the word under mu_ (which the caller holds) and queues an event.
   uint64_t publish_locked(State to, bool forced, uint32_t probes);
   void deliver_events();
@@ -165,11 +174,20 @@ class CircuitBreaker {
   std::atomic<int64_t> ramp_until_ns_{0};     // 0: not ramping
   std::atomic<uint32_t> probe_successes_{0};  // in the current HALF_OPEN epoch
   SlidingWindow window_;
+  // Per worker shard (observe::shard_index()): its last exact sum of window_. Only a worker
+  // that is its shard's sole writer uses its entry; other threads always sum.
+  std::unique_ptr<KnownWindow[]> known_;
+  std::size_t known_mask_;
 
   mutable std::mutex mu_;  // transitions, listeners and the event queue
   std::vector<Listener> listeners_;
   std::vector<Event> pending_;
   bool delivering_ = false;
+
+  // Bad outcomes (see is_bad) ever recorded in CLOSED: a worker's KnownWindow holds only while
+  // this has not moved. Written on bad outcomes only, on a line of its own, so that successes,
+  // which read it, do not share a written line.
+  alignas(64) std::atomic<uint64_t> bad_seq_{0};
 };
 
 }  // namespace sluice::resilience

@@ -1,5 +1,8 @@
 // SlidingWindow — request outcome counts over the last `interval`, split into `bucket_count`
-// buckets that are recycled as time moves on (Sentinel's LeapArray). Lock-free on record().
+// buckets that are recycled as time moves on (Sentinel's LeapArray), kept per worker: each
+// thread counts in its own shard of buckets (observe::shard_index(), as the metrics do), and
+// stats() sums the shards. A worker that claimed its shard is its only writer and counts with
+// plain loads and stores; other threads share the last shard with atomic adds.
 //
 //   SlidingWindow window(std::chrono::seconds(1), 10);       // ten 100 ms buckets
 //   window.record(clock.now(), /*is_error=*/true, /*is_slow=*/false, rt);
@@ -8,9 +11,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 
+#include "observe/metrics/sharded.hpp"
 #include "sluice/clock.hpp"
 
 namespace sluice::resilience {
@@ -32,23 +36,37 @@ class SlidingWindow {
   // Each bucket covers interval / bucket_count (rounded down to whole nanoseconds).
   // Throws std::invalid_argument when bucket_count is 0 or a bucket would be shorter than 1 ns.
   SlidingWindow(Nanos interval, uint32_t bucket_count);
+  ~SlidingWindow();
+  SlidingWindow(const SlidingWindow&) = delete;
+  SlidingWindow& operator=(const SlidingWindow&) = delete;
 
-  // Counts one completed request in the bucket that covers `now`. A record whose time is
-  // older than its bucket's current window (a very late caller) is dropped.
-  void record(SteadyTime now, bool is_error, bool is_slow, Nanos rt);
+  // Counts one completed request, in the calling thread's shard, in the bucket that covers
+  // `now`. A record whose time is older than its bucket's current window (a very late caller)
+  // is dropped.
+  void record(SteadyTime now, bool is_error, bool is_slow, Nanos rt) {
+    record_in(observe::shard_index(), now, is_error, is_slow, rt);
+  }
+  // The same, in `shard` (an observe::shard_index() the caller has read already). Returns
+  // bucket_start(now).
+  int64_t record_in(std::size_t shard, SteadyTime now, bool is_error, bool is_slow, Nanos rt);
 
-  // Sums the buckets whose window lies inside (now - interval, now].
+  // Sums every shard's buckets whose window lies inside (now - interval, now].
   WindowStats stats(SteadyTime now) const;
 
   // Forgets everything. Records racing with reset() may be lost.
   void reset();
 
+  // The start of the bucket window that covers `now`, in ns on the clock: while it stays the
+  // same, the set of buckets inside the interval does not change, and counts only grow.
+  int64_t bucket_start(SteadyTime now) const;
+
   Nanos interval() const { return Nanos(bucket_ns_ * int64_t(bucket_count_)); }
   uint32_t bucket_count() const { return bucket_count_; }
 
  private:
-  // One cache line per bucket so that neighbours do not false-share.
-  struct alignas(64) Bucket {
+  // Buckets of one shard are packed (only its worker writes them, and only the current one
+  // at a time); each shard's row starts on a cache line of its own.
+  struct Bucket {
     std::atomic<int64_t> start_ns;
     std::atomic<uint64_t> total{0};
     std::atomic<uint64_t> errors{0};
@@ -56,11 +74,14 @@ class SlidingWindow {
     std::atomic<int64_t> rt_sum_ns{0};
   };
 
-  Bucket& bucket_for(int64_t t_ns, int64_t& window_start) const;
+  Bucket* row(std::size_t shard) const { return buckets_ + (shard & shard_mask_) * stride_; }
+  std::size_t slot_of(int64_t t_ns, int64_t& window_start) const;
 
   int64_t bucket_ns_;
   uint32_t bucket_count_;
-  std::unique_ptr<Bucket[]> buckets_;
+  std::size_t shard_mask_;
+  std::size_t stride_;  // buckets per row: bucket_count rounded up to whole cache lines
+  Bucket* buckets_ = nullptr;
 };
 
 }  // namespace sluice::resilience

@@ -1,7 +1,10 @@
 #include "resilience/sliding_window.hpp"
 
+#include "observe/metrics/sharded.hpp"
+
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -126,6 +129,99 @@ TEST(SlidingWindow, ConcurrentRecyclingKeepsFiguresSane) {
   for (auto& t : threads)
     t.join();
 }
+
+namespace shards {
+
+// Runs fn on a fresh thread that claimed worker shard `worker`, as a gateway worker does.
+template <class Fn>
+void on_worker(std::size_t worker, Fn fn) {
+  std::thread([&] {
+    observe::claim_shard_index(worker);
+    fn();
+  }).join();
+}
+
+// Each worker counts in its own shard; stats() is the exact sum over all of them and over the
+// shared shard of threads that claimed none.
+TEST(SlidingWindowShards, StatsSumEveryWorkersShardExactly) {
+  FakeClock clock(SteadyTime{} + std::chrono::hours(1));
+  SlidingWindow w(milliseconds(1000), 4);
+  on_worker(0, [&] {
+    for (int i = 0; i < 30; ++i)
+      w.record(clock.now(), i % 3 == 0, false, Nanos(2));
+  });
+  on_worker(1, [&] {
+    for (int i = 0; i < 20; ++i)
+      w.record(clock.now(), false, true, Nanos(5));
+  });
+  w.record(clock.now(), true, true, Nanos(7));  // this thread: the shared shard
+  const WindowStats s = w.stats(clock.now());
+  EXPECT_EQ(s.total, 51u);
+  EXPECT_EQ(s.errors, 11u);
+  EXPECT_EQ(s.slow, 21u);
+  EXPECT_EQ(s.rt_sum, Nanos(30 * 2 + 20 * 5 + 7));
+}
+
+// Workers that each own a shard (plain adds) and threads that share one (atomic adds), all at
+// once: nothing is lost.
+TEST(SlidingWindowShards, OwnAndSharedShardsTogetherLoseNothing) {
+  FakeClock clock(SteadyTime{} + std::chrono::hours(1));
+  SlidingWindow w(milliseconds(1000), 2);
+  constexpr int kThreads = 5;
+  constexpr int kPerThread = 50000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      if (t < 2) observe::claim_shard_index(std::size_t(t));
+      for (int i = 0; i < kPerThread; ++i)
+        w.record(clock.now(), i % 2 == 0, false, Nanos(1));
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  const WindowStats s = w.stats(clock.now());
+  EXPECT_EQ(s.total, uint64_t(kThreads * kPerThread));
+  EXPECT_EQ(s.errors, uint64_t(kThreads * kPerThread / 2));
+  EXPECT_EQ(s.rt_sum, Nanos(kThreads * kPerThread));
+}
+
+// A bucket rolls over in each shard on its own: a worker whose bucket slot still holds the
+// previous window's counts (it recorded nothing since) does not add them to the new window,
+// and its next record recycles the slot.
+TEST(SlidingWindowShards, EachShardRollsOverItsBuckets) {
+  FakeClock clock(SteadyTime{} + std::chrono::hours(1));
+  SlidingWindow w(milliseconds(1000), 2);  // 500 ms buckets
+  on_worker(0, [&] {
+    for (int i = 0; i < 8; ++i)
+      w.record(clock.now(), true, false, {});  // bucket [0, 500)
+  });
+  clock.advance(milliseconds(1000));  // the same slot, the next window: [1000, 1500)
+  on_worker(1, [&] { w.record(clock.now(), false, false, {}); });
+  WindowStats s = w.stats(clock.now());
+  EXPECT_EQ(s.total, 1u);
+  EXPECT_EQ(s.errors, 0u);
+  on_worker(0, [&] { w.record(clock.now(), false, false, {}); });
+  s = w.stats(clock.now());
+  EXPECT_EQ(s.total, 2u);
+  EXPECT_EQ(s.errors, 0u);
+  EXPECT_EQ(w.bucket_start(clock.now()), w.bucket_start(clock.now() + milliseconds(499)));
+  EXPECT_NE(w.bucket_start(clock.now()), w.bucket_start(clock.now() + milliseconds(500)));
+}
+
+TEST(SlidingWindowShards, ResetForgetsEveryShard) {
+  FakeClock clock;
+  SlidingWindow w(milliseconds(1000), 1);
+  on_worker(0, [&] { w.record(clock.now(), true, false, {}); });
+  on_worker(1, [&] { w.record(clock.now(), true, false, {}); });
+  w.record(clock.now(), true, false, {});
+  w.reset();
+  EXPECT_EQ(w.stats(clock.now()).total, 0u);
+  on_worker(1, [&] { w.record(clock.now(), false, false, {}); });
+  EXPECT_EQ(w.stats(clock.now()).total, 1u);
+  EXPECT_EQ(w.stats(clock.now()).errors, 0u);
+}
+
+}  // namespace shards
 
 }  // namespace
 }  // namespace sluice::resilience
