@@ -5,7 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "observe/metrics/sharded.hpp"
+#include "core/worker_shard.hpp"
 
 namespace sluice::resilience {
 namespace {
@@ -119,8 +119,8 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerConfig config, co
       slow_rt_(config_.max_allowed_rt),
       track_slow_(config_.max_allowed_rt.count() > 0),
       window_(config_.stat_interval, config_.stat_sliding_window_bucket_count),
-      known_(std::make_unique<KnownWindow[]>(observe::shard_count())),
-      known_mask_(observe::shard_count() - 1) {}
+      known_(std::make_unique<KnownWindow[]>(detail::shard_count())),
+      known_mask_(detail::shard_count() - 1) {}
 
 //            trip: threshold exceeded with total >= min_request_amount
 //   +--------+ ------------------------------------------------> +------+
@@ -263,12 +263,12 @@ void CircuitBreaker::on_complete(const Permit& permit, Nanos rt, bool is_error, 
       // Each worker counts in its own shard of the window; the shards are summed only when
       // this outcome may trip the breaker: a bad one always, a success only when the worker's
       // last sum no longer holds or says it might (trip_bound.hpp).
-      const std::size_t shard = observe::shard_index();
+      const std::size_t shard = detail::shard_index();
       const int64_t bucket = window_.record_in(shard, now, is_error, is_slow, rt);
       if (forced_of(w)) return;
       const bool ramping = ramp_share(to_ns(now)) < 1.0;
       const bool bad = is_bad(is_error, is_slow);
-      const bool own = observe::sole_writer(shard);
+      const bool own = detail::sole_writer(shard);
       if (!bad && own && !success_may_trip(known_[shard & known_mask_], w, bucket, ramping)) {
         return;
       }

@@ -174,7 +174,7 @@ class CircuitBreaker {
   std::atomic<int64_t> ramp_until_ns_{0};     // 0: not ramping
   std::atomic<uint32_t> probe_successes_{0};  // in the current HALF_OPEN epoch
   SlidingWindow window_;
-  // Per worker shard (observe::shard_index()): its last exact sum of window_. Only a worker
+  // Per worker shard (detail::shard_index()): its last exact sum of window_. Only a worker
   // that is its shard's sole writer uses its entry; other threads always sum.
   std::unique_ptr<KnownWindow[]> known_;
   std::size_t known_mask_;

@@ -36,7 +36,7 @@ std::size_t round_to_lines(std::size_t count, std::size_t size) {
 SlidingWindow::SlidingWindow(Nanos interval, uint32_t bucket_count)
     : bucket_ns_(bucket_count == 0 ? 0 : interval.count() / int64_t(bucket_count)),
       bucket_count_(bucket_count),
-      shard_mask_(observe::shard_count() - 1),
+      shard_mask_(detail::shard_count() - 1),
       stride_(round_to_lines(bucket_count, sizeof(Bucket))) {
   if (bucket_count == 0) throw std::invalid_argument("sliding window: bucket_count must be > 0");
   if (bucket_ns_ <= 0) {
@@ -95,10 +95,10 @@ int64_t SlidingWindow::record_in(std::size_t shard, SteadyTime now, bool is_erro
       break;
     }
   }
-  observe::add_to_shard(b.total, uint64_t{1}, shard);
-  if (is_error) observe::add_to_shard(b.errors, uint64_t{1}, shard);
-  if (is_slow) observe::add_to_shard(b.slow, uint64_t{1}, shard);
-  observe::add_to_shard(b.rt_sum_ns, int64_t(rt.count()), shard);
+  detail::add_to_shard(b.total, uint64_t{1}, shard);
+  if (is_error) detail::add_to_shard(b.errors, uint64_t{1}, shard);
+  if (is_slow) detail::add_to_shard(b.slow, uint64_t{1}, shard);
+  detail::add_to_shard(b.rt_sum_ns, int64_t(rt.count()), shard);
   return window_start;
 }
 

@@ -1,6 +1,6 @@
 // SlidingWindow — request outcome counts over the last `interval`, split into `bucket_count`
 // buckets that are recycled as time moves on (Sentinel's LeapArray), kept per worker: each
-// thread counts in its own shard of buckets (observe::shard_index(), as the metrics do), and
+// thread counts in its own shard of buckets (core/worker_shard.hpp, as the metrics do), and
 // stats() sums the shards. A worker that claimed its shard is its only writer and counts with
 // plain loads and stores; other threads share the last shard with atomic adds.
 //
@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "observe/metrics/sharded.hpp"
+#include "core/worker_shard.hpp"
 #include "sluice/clock.hpp"
 
 namespace sluice::resilience {
@@ -44,9 +44,9 @@ class SlidingWindow {
   // `now`. A record whose time is older than its bucket's current window (a very late caller)
   // is dropped.
   void record(SteadyTime now, bool is_error, bool is_slow, Nanos rt) {
-    record_in(observe::shard_index(), now, is_error, is_slow, rt);
+    record_in(detail::shard_index(), now, is_error, is_slow, rt);
   }
-  // The same, in `shard` (an observe::shard_index() the caller has read already). Returns
+  // The same, in `shard` (a detail::shard_index() the caller has read already). Returns
   // bucket_start(now).
   int64_t record_in(std::size_t shard, SteadyTime now, bool is_error, bool is_slow, Nanos rt);
 
