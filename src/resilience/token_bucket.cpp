@@ -65,6 +65,21 @@ RateDecision TokenBucket::try_acquire(SteadyTime now, double cost) {
   }
 }
 
+// Rounded down, as the tolerance is: what comes back is never more than try_acquire charged
+// (ceil(cost * emission)), so a give-back cannot admit beyond the limit.
+void TokenBucket::give_back(SteadyTime now, double tokens) {
+  const int64_t t = to_ns(now);
+  const int64_t dec =
+      int64_t(std::min(std::floor(std::max(tokens, 0.0) * emission_ns_), kMaxSpanNs));
+  int64_t tat = tat_ns_.load(std::memory_order_acquire);
+  while (tat > t) {  // at or before now the bucket is full: nothing to give back to
+    if (tat_ns_.compare_exchange_weak(tat, std::max(tat - dec, t), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return;
+    }
+  }
+}
+
 SteadyTime TokenBucket::theoretical_arrival() const {
   const int64_t tat = tat_ns_.load(std::memory_order_acquire);
   if (tat == std::numeric_limits<int64_t>::min()) return SteadyTime::min();

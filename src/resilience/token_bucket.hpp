@@ -24,6 +24,10 @@ class TokenBucket {
   // retry_after is Nanos::max(). Thread-safe, lock-free.
   RateDecision try_acquire(SteadyTime now, double cost = 1);
 
+  // Returns `tokens` taken earlier and not spent (a worker's lease that ended): at most the time
+  // they cost, and never more than makes the bucket full. Lock-free.
+  void give_back(SteadyTime now, double tokens);
+
   const RateLimit& limit() const { return limit_; }
   // The time at which the bucket is full again; in the past when it already is.
   SteadyTime theoretical_arrival() const;

@@ -59,8 +59,10 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
                                                  b.sync_errors);
   }
   if (s.has("redis")) s.error("redis", "only used with backend: redis");
-  auto local =
-      std::make_shared<resilience::LocalRateLimiter>(clock, static_cast<std::size_t>(max_keys));
+  // Without RateLimit-* headers no response shows a decision's `remaining`, so workers may
+  // lease tokens (resilience/token_lease.hpp: a bounded over-admission, documented there).
+  auto local = std::make_shared<resilience::LocalRateLimiter>(
+      clock, static_cast<std::size_t>(max_keys), 16, /*leases=*/!config.headers);
   return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), std::move(local));
 }
 
