@@ -50,6 +50,8 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
   if (backend == "redis") {
     if (s.has("max_keys"))
       s.error("max_keys", "only used with backend: local (Redis keeps the buckets, with a TTL)");
+    if (s.has("worker_leases"))
+      s.error("worker_leases", "only used with backend: local (redis: mode: leased)");
     config.fail_closed_status =
         static_cast<int>(redis.integer("fail_closed_status", 503, 400, 599));
     auto redis_config = read_redis_config(redis);
@@ -59,10 +61,15 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
                                                  b.sync_errors);
   }
   if (s.has("redis")) s.error("redis", "only used with backend: redis");
-  // Without RateLimit-* headers no response shows a decision's `remaining`, so workers may
-  // lease tokens (resilience/token_lease.hpp: a bounded over-admission, documented there).
+  // Without RateLimit-* headers no response shows a decision's `remaining`, so workers lease
+  // tokens unless told not to (resilience/token_lease.hpp: a bounded over-admission).
+  const bool leases = s.boolean("worker_leases", !config.headers);
+  if (leases && config.headers) {
+    s.error("worker_leases",
+            "needs headers: false (RateLimit-Remaining would show the figure of a lease's start)");
+  }
   auto local = std::make_shared<resilience::LocalRateLimiter>(
-      clock, static_cast<std::size_t>(max_keys), 16, /*leases=*/!config.headers);
+      clock, static_cast<std::size_t>(max_keys), 16, leases);
   return std::make_shared<RateLimitMiddleware>(spec.name, std::move(config), std::move(local));
 }
 

@@ -288,6 +288,12 @@ TEST(RateLimitMiddleware, ConfigErrors) {
   EXPECT_EQ(first_error("{type: rate_limit, limits: [{rate: 1, key: ip}]}"),
             "test.yaml:5:52: routes[0].middlewares[0].limits[0].key: unknown key \"ip\"; expected "
             "client_ip, route, user, tier, header:<Name> or a list of them");
+  EXPECT_EQ(first_error("{type: rate_limit, worker_leases: true, limits: [{rate: 1}]}"),
+            "test.yaml:5:43: routes[0].middlewares[0].worker_leases: needs headers: false "
+            "(RateLimit-Remaining would show the figure of a lease's start)");
+  EXPECT_EQ(first_error("{type: rate_limit, headers: false, worker_leases: false, "
+                        "limits: [{rate: 1}]}"),
+            "");
   EXPECT_EQ(first_error("{type: rate_limit, backend: memcached, limits: [{rate: 1}]}"),
             "test.yaml:5:37: routes[0].middlewares[0].backend: unknown value \"memcached\"; "
             "expected one of: local, redis");
