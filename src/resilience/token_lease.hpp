@@ -6,7 +6,7 @@
 //   const uint32_t n = lease_size(limit, workers);      // 1: no lease, every decision is shared
 //   if (lease.left > 0 && now_ns < lease.until_ns) { --lease.left; return allowed; }
 //
-// What it changes in the limit's meaning (docs/RESILIENCE.md, "Rate limit leases"): every
+// What it changes in the limit's meaning (docs/RESILIENCE.md, rate_limit, "Worker leases"): every
 // admitted request still spends a token of the shared bucket, so over a long span nothing more
 // is admitted; but tokens taken early may be spent a little later, so in any interval at most
 // workers * (n - 1) requests more than burst + rate * elapsed pass, and a worker may be denied
