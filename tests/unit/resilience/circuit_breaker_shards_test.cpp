@@ -45,6 +45,13 @@ int on_worker(std::size_t worker, CircuitBreaker& b, int n, bool is_error,
   return admitted;
 }
 
+// The breaker is still closed, and one more success on `worker` trips it.
+void expect_next_success_trips(CircuitBreaker& b, std::size_t worker, const char* why) {
+  EXPECT_EQ(b.state(), State::kClosed) << "before: " << why;
+  on_worker(worker, b, 1, false);
+  EXPECT_EQ(b.state(), State::kOpen) << why;
+}
+
 TEST(TripBound, MayTripOnlyWhereSomeTotalCanTrip) {
   // error ratio 0.5, minimum 10
   EXPECT_FALSE(may_trip(true, 0.5, 10, 0, 1));
@@ -65,18 +72,14 @@ TEST(CircuitBreakerShards, ASuccessTripsOnAnotherWorkersErrors) {
   CircuitBreaker b("t", config(Strategy::kErrorRatio, 0.5, 10));
   EXPECT_EQ(on_worker(0, b, 3, false), 3);
   EXPECT_EQ(on_worker(1, b, 6, true), 6);
-  EXPECT_EQ(b.state(), State::kClosed) << "9 < min_request_amount";
-  on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kOpen) << "6 errors out of 10";
+  expect_next_success_trips(b, 0, "9 < min_request_amount, then 6 errors out of 10");
 }
 
 TEST(CircuitBreakerShards, TheWorkersOwnSuccessesReachTheMinimum) {
   CircuitBreaker b("t", config(Strategy::kErrorRatio, 0.5, 10));
   on_worker(1, b, 6, true);
   on_worker(0, b, 3, false);
-  EXPECT_EQ(b.state(), State::kClosed);
-  on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kOpen);
+  expect_next_success_trips(b, 0, "6 errors out of 10");
 }
 
 // Successes only lower a ratio, but buckets sliding out can raise it: after the bucket full of
@@ -92,17 +95,14 @@ TEST(CircuitBreakerShards, ASuccessAfterABucketSlidOutTrips) {
   on_worker(0, b, 4, false);
   EXPECT_EQ(b.state(), State::kClosed) << "6 errors out of 110";
   clock.advance(milliseconds(600));  // t = 1200: [0, 500) is out
-  on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kOpen) << "6 errors out of 11";
+  expect_next_success_trips(b, 0, "6 errors out of 11");
 }
 
 TEST(CircuitBreakerShards, ErrorCountTripsWhenAnotherWorkerReachesTheMinimum) {
   CircuitBreaker b("t", config(Strategy::kErrorCount, 3, 5));
   on_worker(1, b, 3, true);
   on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kClosed) << "4 < min_request_amount";
-  on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kOpen);
+  expect_next_success_trips(b, 0, "4 < min_request_amount, then 3 errors out of 5");
 }
 
 TEST(CircuitBreakerShards, SlowRatioCountsSlowOutcomesFromEveryWorker) {
@@ -130,37 +130,31 @@ TEST(CircuitBreakerShards, TripsRecoversAndTripsAgain) {
   EXPECT_EQ(b.snapshot().window.total, 0u);
   on_worker(1, b, 6, true);
   on_worker(0, b, 3, false);
-  EXPECT_EQ(b.state(), State::kClosed);
-  on_worker(0, b, 1, false);
-  EXPECT_EQ(b.state(), State::kOpen);
+  expect_next_success_trips(b, 0, "6 errors out of 10 after the close");
+}
+
+// Two workers and one other thread, at once, each completing n requests with the same outcome.
+void on_three_threads(CircuitBreaker& b, int n, bool is_error) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      if (t < 2) observe::claim_shard_index(std::size_t(t));
+      for (int i = 0; i < n; ++i)
+        b.on_complete(b.try_acquire(), milliseconds(1), is_error);
+    });
+  }
+  for (auto& t : threads)
+    t.join();
 }
 
 // Workers and other threads at once: the totals are exact, and the last error always sees
 // every earlier one (each is counted before it is announced), so the count trips.
 TEST(CircuitBreakerShards, ConcurrentWorkersTripOnTheSummedCount) {
   CircuitBreaker b("t", config(Strategy::kErrorCount, 6, 1));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 3; ++t) {
-    threads.emplace_back([&, t] {
-      if (t < 2) observe::claim_shard_index(std::size_t(t));
-      for (int i = 0; i < 2000; ++i)
-        b.on_complete(b.try_acquire(), milliseconds(1), false);
-    });
-  }
-  for (auto& t : threads)
-    t.join();
+  on_three_threads(b, 2000, false);
   EXPECT_EQ(b.state(), State::kClosed);
   EXPECT_EQ(b.snapshot().window.total, 6000u);
-  threads.clear();
-  for (int t = 0; t < 3; ++t) {
-    threads.emplace_back([&, t] {
-      if (t < 2) observe::claim_shard_index(std::size_t(t));
-      for (int i = 0; i < 2; ++i)
-        b.on_complete(b.try_acquire(), milliseconds(1), true);
-    });
-  }
-  for (auto& t : threads)
-    t.join();
+  on_three_threads(b, 2, true);
   EXPECT_EQ(b.state(), State::kOpen);
 }
 
