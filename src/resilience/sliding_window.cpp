@@ -23,29 +23,23 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-// Whole cache lines' worth of `size`-byte buckets: 8 buckets of 40 bytes are 5 lines.
-std::size_t round_to_lines(std::size_t count, std::size_t size) {
-  std::size_t per = 1;
-  while ((per * size) % 64 != 0)
-    ++per;
-  return (count + per - 1) / per * per;
-}
-
 }  // namespace
 
 SlidingWindow::SlidingWindow(Nanos interval, uint32_t bucket_count)
     : bucket_ns_(bucket_count == 0 ? 0 : interval.count() / int64_t(bucket_count)),
       bucket_count_(bucket_count),
       shard_mask_(detail::shard_count() - 1),
-      stride_(round_to_lines(bucket_count, sizeof(Bucket))) {
+      row_bytes_((std::size_t(bucket_count) * sizeof(Bucket) + 63) / 64 * 64) {
   if (bucket_count == 0) throw std::invalid_argument("sliding window: bucket_count must be > 0");
   if (bucket_ns_ <= 0) {
     throw std::invalid_argument("sliding window: interval / bucket_count must be >= 1ns");
   }
-  const std::size_t n = stride_ * (shard_mask_ + 1);
-  buckets_ = static_cast<Bucket*>(::operator new[](n * sizeof(Bucket), std::align_val_t{64}));
-  for (std::size_t i = 0; i < n; ++i)
-    new (buckets_ + i) Bucket{kEmpty};
+  const std::size_t bytes = row_bytes_ * (shard_mask_ + 1);
+  buckets_ = static_cast<Bucket*>(::operator new[](bytes, std::align_val_t{64}));
+  for (std::size_t shard = 0; shard <= shard_mask_; ++shard) {
+    for (uint32_t i = 0; i < bucket_count; ++i)
+      new (row(shard) + i) Bucket{kEmpty};
+  }
 }
 
 SlidingWindow::~SlidingWindow() {
@@ -130,13 +124,15 @@ WindowStats SlidingWindow::stats(SteadyTime now) const {
 }
 
 void SlidingWindow::reset() {
-  const std::size_t n = stride_ * (shard_mask_ + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    Bucket& b = buckets_[i];
-    int64_t seen = b.start_ns.load(std::memory_order_acquire);
-    // A bucket being recycled right now is about to hold a fresh window anyway.
-    while (seen != kResetting && seen != kEmpty &&
-           !b.start_ns.compare_exchange_weak(seen, kEmpty)) {
+  for (std::size_t shard = 0; shard <= shard_mask_; ++shard) {
+    Bucket* buckets = row(shard);
+    for (uint32_t i = 0; i < bucket_count_; ++i) {
+      Bucket& b = buckets[i];
+      int64_t seen = b.start_ns.load(std::memory_order_acquire);
+      // A bucket being recycled right now is about to hold a fresh window anyway.
+      while (seen != kResetting && seen != kEmpty &&
+             !b.start_ns.compare_exchange_weak(seen, kEmpty)) {
+      }
     }
   }
 }

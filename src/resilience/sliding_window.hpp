@@ -74,13 +74,16 @@ class SlidingWindow {
     std::atomic<int64_t> rt_sum_ns{0};
   };
 
-  Bucket* row(std::size_t shard) const { return buckets_ + (shard & shard_mask_) * stride_; }
+  Bucket* row(std::size_t shard) const {
+    return reinterpret_cast<Bucket*>(reinterpret_cast<char*>(buckets_) +
+                                     (shard & shard_mask_) * row_bytes_);
+  }
   std::size_t slot_of(int64_t t_ns, int64_t& window_start) const;
 
   int64_t bucket_ns_;
   uint32_t bucket_count_;
   std::size_t shard_mask_;
-  std::size_t stride_;  // buckets per row: bucket_count rounded up to whole cache lines
+  std::size_t row_bytes_;  // a row's buckets, rounded up to whole cache lines
   Bucket* buckets_ = nullptr;
 };
 
