@@ -9,7 +9,8 @@
 # from the code. The same counts for a worker thread of each profile are what to compare.
 #   bash bench/load/callgrind_workers.sh [build/sluice]
 # Default: bench/load/direct.yaml (direct answers, 5 middlewares) with workers: 2.
-# FULL=1: bench/load/proxy_full.yaml (the users' proxy chain) with workers: 2 in front of an
+# FULL=1: bench/load/proxy_full.yaml (the users' proxy chain) with workers: 2 (LEASES=1: and the
+# rate limit's worker_leases: true) in front of an
 # nginx `return 200`. CONNECTIONS (default 8: both workers get some), SECONDS_PER_RUN (default 8),
 # PORT_OFFSET=N moves its two ports (18390, 18391). KEEP=DIR keeps the profiles there.
 set -euo pipefail
@@ -46,6 +47,11 @@ NGX
   wait_port "$backend_port"
   sed -e "s/127.0.0.1:18083/127.0.0.1:$port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
     -e "s/^workers: 1/workers: 2/" bench/load/proxy_full.yaml >"$work/config.yaml"
+  # LEASES=1: the rate limit with worker_leases (off by default: the exact, shared bucket).
+  if [ "${LEASES:-0}" = 1 ]; then
+    sed -i -e '/^        headers: false/a\        worker_leases: true' "$work/config.yaml"
+    grep -q "worker_leases: true" "$work/config.yaml" || { echo "could not set worker_leases" >&2; exit 1; }
+  fi
 else
   sed -e "s/127.0.0.1:18080/127.0.0.1:$port/" -e "s/^workers: 1/workers: 2/" \
     bench/load/direct.yaml >"$work/config.yaml"

@@ -61,9 +61,10 @@ std::shared_ptr<Middleware> build(const MiddlewareSpec& spec, Settings& s) {
                                                  b.sync_errors);
   }
   if (s.has("redis")) s.error("redis", "only used with backend: redis");
-  // Without RateLimit-* headers no response shows a decision's `remaining`, so workers lease
-  // tokens unless told not to (resilience/token_lease.hpp: a bounded over-admission).
-  const bool leases = s.boolean("worker_leases", !config.headers);
+  // Opt-in: a lease lets a limit admit up to burst/10 more than the exact bucket in an interval
+  // (resilience/token_lease.hpp); the default stays exact, as nginx's limit_req and Envoy's
+  // local rate limit are. Without RateLimit-* headers no response shows a decision's `remaining`.
+  const bool leases = s.boolean("worker_leases", false);
   if (leases && config.headers) {
     s.error("worker_leases",
             "needs headers: false (RateLimit-Remaining would show the figure of a lease's start)");
