@@ -62,6 +62,19 @@ class StalledFifo {
   bool ok() const { return reader_ >= 0; }
   const fs::path& path() const { return path_; }
 
+  // Fills the pipe's buffer, so that the writer's very next write(2) waits; returns the bytes
+  // written (drain() counts them too).
+  std::size_t fill() {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    std::size_t bytes = 0;
+    const std::string chunk(4096, 'f');
+    for (ssize_t n; (n = ::write(fd, chunk.data(), chunk.size())) > 0;)
+      bytes += static_cast<std::size_t>(n);
+    ::close(fd);
+    return bytes;
+  }
+
   std::size_t drain(std::size_t expected) {
     std::size_t bytes = 0;
     char buf[65536];
@@ -279,8 +292,18 @@ TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   ASSERT_TRUE(fifo.ok());
   constexpr std::size_t kBound = 64;
   AccessLogWriter log({.path = fifo.path(), .max_queue_lines = kBound});
+  // The writer held in write(2) before the workers start: the pipe full, and one line that it
+  // takes and cannot write. Woken only by the workers' lines, it could take them all (64 lines,
+  // which fit in an empty pipe) after they were done: the queue then ended empty.
+  const std::size_t filled = fifo.fill();
+  ASSERT_GT(filled, 0u);
   const std::string line(1023, 'x');
-  std::atomic<int> accepted{0};
+  ASSERT_TRUE(log.write(line));
+  const auto held = std::chrono::steady_clock::now() + 10s;
+  while (log.queue_size() > 0 && std::chrono::steady_clock::now() < held)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(log.queue_size(), 0u);
+  std::atomic<int> accepted{1};
   std::atomic<int> refused{0};
   std::vector<std::thread> workers;
   for (std::size_t w = 0; w < 2; ++w) {
@@ -299,7 +322,7 @@ TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   EXPECT_LE(log.queue_size(), kBound);
   EXPECT_GE(log.queue_size(), kBound * 3 / 4);
 
-  const std::size_t expected = static_cast<std::size_t>(accepted.load()) * 1024;
+  const std::size_t expected = filled + static_cast<std::size_t>(accepted.load()) * 1024;
   const std::size_t bytes = fifo.drain(expected);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(bytes, expected);
