@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "observe/metrics/sharded.hpp"
+#include "support/thread_files.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -199,14 +201,57 @@ TEST(AccessLogWriter, ShutdownDrainsThenRefuses) {
 }
 
 TEST(AccessLogWriter, StdoutIsTheDefault) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   {
     AccessLogWriter log({});
     log.write("{\"to\":\"stdout\"}");
     log.reopen();  // a no-op for stdout
     ASSERT_TRUE(log.flush(5s));
   }
-  EXPECT_EQ(testing::internal::GetCapturedStdout(), "{\"to\":\"stdout\"}\n");
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "{\"to\":\"stdout\"}\n");
+}
+
+// The writer thread has a file table of its own (core/own_file_table.hpp): the process's sockets
+// are not in it, its file is not in the process's, and it still reopens and closes that file.
+TEST(AccessLogWriter, WritesFromAFileTableOfItsOwn) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
+#endif
+  using sluice::testing::descriptor_targets;
+  TempDir dir;
+  const int socket_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // the "worker's"
+  ASSERT_GE(socket_fd, 0);
+  const std::string socket_name = fs::read_symlink("/proc/self/fd/" + std::to_string(socket_fd));
+  const fs::path path = dir / "access.log";
+  auto targets_of = [](pid_t tid) {
+    std::vector<std::string> out;
+    for (const auto& [fd, target] : descriptor_targets(::getpid(), tid))
+      if (fd > 2) out.push_back(target);
+    return out;
+  };
+  {
+    AccessLogWriter log({.path = path});
+    const auto writers = sluice::testing::threads_named(::getpid(), "sluice-alog");
+    ASSERT_EQ(writers.size(), 1u);
+    const pid_t writer = writers[0];
+    EXPECT_FALSE(sluice::testing::shares_file_table(::getpid(), writer));
+    EXPECT_EQ(targets_of(writer), std::vector<std::string>{path.string()})
+        << "open when the constructor returns, and nothing else (" << socket_name << ")";
+    for (const auto& target : targets_of(::gettid()))
+      EXPECT_NE(target, path.string()) << "the file is in the calling thread's table";
+    ASSERT_TRUE(log.write("before"));
+    ASSERT_TRUE(log.flush(5s));
+    fs::rename(path, dir / "access.log.1");
+    log.reopen();
+    ASSERT_TRUE(log.write("after"));
+    ASSERT_TRUE(log.flush(5s));
+    EXPECT_EQ(targets_of(writer), std::vector<std::string>{path.string()})
+        << "the renamed file is closed on the writer's thread";
+    EXPECT_EQ(read_lines(dir / "access.log.1"), std::vector<std::string>{"before"});
+    EXPECT_EQ(read_lines(path), std::vector<std::string>{"after"});
+  }
+  EXPECT_NE(::fcntl(socket_fd, F_GETFD), -1) << "the process's socket is still open";
+  ::close(socket_fd);
 }
 
 // A record formatter as the access-log observer has one: here it upper-cases the record.
