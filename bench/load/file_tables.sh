@@ -15,13 +15,6 @@ sluice_port=$((18283 + off)) backend_port=$((18290 + off))
 cd "$(dirname "$0")/../.."
 bin=${1:-build/sluice}
 work=$(mktemp -d /tmp/sluice-ft.XXXXXX)
-mkdir -p "$work/backend/logs"
-cat >"$work/backend/nginx.conf" <<NGX
-daemon off; worker_processes 1; pid $work/backend/nginx.pid; error_log $work/backend/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
-NGX
 sed -e "s/127.0.0.1:18083/127.0.0.1:$sluice_port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
   bench/load/proxy_full.yaml >"$work/sluice.yaml"
 cat >"$work/kcmp.c" <<'C'
@@ -39,14 +32,15 @@ int main(int argc, char** argv) {
 }
 C
 cc -O2 -o "$work/kcmp" "$work/kcmp.c"
-taskset -c 1 nginx -p "$work/backend" -c "$work/backend/nginx.conf" >/dev/null 2>&1 &
-backend=$!
+peers=../shared/bench/peers
+backend=$(NGINX_CPU=1 "$peers/nginx.sh" direct "$backend_port")
 "$bin" run -c "$work/sluice.yaml" >"$work/sluice.log" 2>&1 &
 sluice=$!
 cleanup() {
-  kill "$sluice" "$backend" 2>/dev/null || true
-  wait "$sluice" "$backend" 2>/dev/null || true
-  rm -rf "$work"
+  kill "$sluice" 2>/dev/null || true
+  wait "$sluice" 2>/dev/null || true
+  "$peers/nginx.sh" stop "$backend"
+  rm -rf "$work" "$backend"
 }
 trap cleanup EXIT
 source bench/load/callgrind_lib.sh

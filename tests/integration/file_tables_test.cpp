@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.hpp"
 #include "support/otlp_collector.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/sluice_process.hpp"
@@ -25,21 +26,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_THREAD__)
-#define SKIP_UNDER_TSAN() GTEST_SKIP() << "ThreadSanitizer build: the tables stay shared"
-#else
-#define SKIP_UNDER_TSAN() (void)0
-#endif
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+#define SKIP_UNDER_TSAN()                                                                 \
+  do {                                                                                    \
+    if (!kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: the tables stay shared"; \
+  } while (0)
 
 // An upstream that answers every request of a connection with 200 "ok" until its peer closes
 // the connection, and counts the connections whose close (FIN) it saw.
@@ -56,14 +46,6 @@ class KeepAliveUpstream {
     ++closed_;
   }};
 };
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);)
-    out.push_back(line);
-  return out;
-}
 
 // The threads of `pid` other than the main one that use its file table, as "tid name".
 std::vector<std::string> sharing_threads(pid_t pid) {
@@ -118,17 +100,20 @@ TEST(FileTables, OneWorkerUsesItsTableAloneBesideTheAccessLogTracingAndHealthChe
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   pid_t writer = 0, exporter = 0, checker = 0;
-  ASSERT_TRUE(eventually([&] {
-    auto one = [&](const char* name) {
-      const auto t = threads_named(pid, name);
-      return t.size() == 1 ? t[0] : 0;
-    };
-    writer = one("sluice-alog");
-    exporter = one("sluice-otlp");
-    checker = one("sluice-health");
-    return writer != 0 && exporter != 0 && checker != 0;
-  })) << "the writer, exporter and health check threads run";
-  ASSERT_TRUE(eventually([&] { return collector.spans().size() >= 1; }))
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto one = [&](const char* name) {
+          const auto t = threads_named(pid, name);
+          return t.size() == 1 ? t[0] : 0;
+        };
+        writer = one("sluice-alog");
+        exporter = one("sluice-otlp");
+        checker = one("sluice-health");
+        return writer != 0 && exporter != 0 && checker != 0;
+      },
+      10s))
+      << "the writer, exporter and health check threads run";
+  ASSERT_TRUE(eventually([&] { return collector.spans().size() >= 1; }, 10s))
       << "the exporter exports from its own table";
   ASSERT_TRUE(eventually([&] { return read_lines(log).size() == 1; }));
 

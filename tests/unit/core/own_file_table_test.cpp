@@ -24,13 +24,8 @@ namespace sluice::detail {
 namespace {
 
 using sluice::testing::descriptor_targets;
+using sluice::testing::kOwnFileTables;
 using sluice::testing::shares_file_table;
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTablesOfTheirOwn = false;  // see own_file_table.hpp
-#else
-constexpr bool kTablesOfTheirOwn = true;
-#endif
 
 // A thread that leaves the shared table first thing, then runs what it is handed, until the end
 // of the test.
@@ -115,7 +110,7 @@ int connect_to(int port) {
 }
 
 TEST(OwnFileTable, TheThreadHoldsOnlyTheStandardDescriptors) {
-  if (!kTablesOfTheirOwn) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
+  if (!kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
   int port = 0;
   const int listen_fd = listener(port);
   ASSERT_GE(listen_fd, 3);
@@ -138,7 +133,7 @@ TEST(OwnFileTable, TheThreadHoldsOnlyTheStandardDescriptors) {
 // The thread's table must not keep the process's sockets open: a copy would keep a listener
 // accepting into a backlog nobody reads.
 TEST(OwnFileTable, AListenerClosedByTheMainThreadStopsAccepting) {
-  if (!kTablesOfTheirOwn) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
+  if (!kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
   int port = 0;
   const int listen_fd = listener(port);
   ASSERT_GE(listen_fd, 0);
@@ -154,7 +149,7 @@ TEST(OwnFileTable, AListenerClosedByTheMainThreadStopsAccepting) {
 
 // ... nor keep a connection open: the peer must see the FIN when the main thread closes it.
 TEST(OwnFileTable, AConnectionClosedByTheMainThreadSendsItsFin) {
-  if (!kTablesOfTheirOwn) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
+  if (!kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
   int port = 0;
   const int listen_fd = listener(port);
   ASSERT_GE(listen_fd, 0);
@@ -176,7 +171,7 @@ TEST(OwnFileTable, AConnectionClosedByTheMainThreadSendsItsFin) {
 // What the thread opens is in its table only, and closing it there leaves the main thread's
 // descriptor of the same number alone.
 TEST(OwnFileTable, WhatTheThreadOpensIsItsOwn) {
-  if (!kTablesOfTheirOwn) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
+  if (!kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: the table stays shared";
   int pipe_fds[2];
   ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
   LeavingThread t;
