@@ -142,7 +142,8 @@ std::vector<std::string> Gateway::start() {
     }
   }
   // One worker runs on the main thread (wait()): a single-threaded process does not share its
-  // file table, so the kernel takes no file reference per socket call.
+  // file table, so the kernel takes no file reference per socket call. The access log writer,
+  // the OTLP exporter and the health checks have tables of their own (core/own_file_table.hpp).
   worker_on_main_thread_ = workers_->size() == 1;
   workers_->start(worker_on_main_thread_);
   for (auto& s : servers_)

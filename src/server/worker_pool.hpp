@@ -8,6 +8,8 @@
 // With one worker a process can run it on its own thread instead (start(true), then
 // run_first_here()): a process with a single thread does not share its file table, so the
 // kernel takes no file reference per socket call (fdget/fput, 2 % of a proxied request's CPU).
+// Background threads that need none of the process's descriptors (access log writer, OTLP
+// exporter, health checks) leave the table (core/own_file_table.hpp) and keep it so.
 //
 // With `cpus` (server/worker_cpus.hpp), worker i's thread pins itself to cpus[i] as it starts.
 #pragma once

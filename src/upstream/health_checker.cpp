@@ -14,6 +14,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "core/own_file_table.hpp"
 #include "upstream/cluster.hpp"
 
 namespace sluice::upstream {
@@ -39,6 +40,9 @@ HealthChecker::~HealthChecker() {
 
 void HealthChecker::run() {
   pthread_setname_np(pthread_self(), "sluice-health");
+  // Each check makes its io_context and socket here: no descriptor of the process is needed, and
+  // a table of its own spares the workers a file reference per socket call.
+  detail::leave_shared_file_table("health check");
   const auto& policy = cluster_.config().health_check;
   std::unique_lock lock(mutex_);
   while (!stop_) {

@@ -80,14 +80,6 @@ std::pair<int, std::string> promtool_check(const std::string& text, const TempDi
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, s.str()};
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);)
-    out.push_back(line);
-  return out;
-}
-
 TEST(Observability, MetricsPassPromtoolAndCountRequests) {
   SluiceProcess gw(R"(
 routes:

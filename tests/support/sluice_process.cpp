@@ -55,6 +55,14 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
 namespace {
 
 std::string with_defaults(const std::string& config) {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace sluice::testing {
 
@@ -59,6 +60,8 @@ CommandResult run_sluice(const std::string& args);
 
 // The whole file as bytes (empty when it cannot be read).
 std::string read_file(const std::string& path);
+// The file's lines, without their '\n' (none when it cannot be read).
+std::vector<std::string> read_lines(const std::string& path);
 
 std::string sluice_binary();
 std::string source_dir();

@@ -1,12 +1,14 @@
 #include "observe/access_log/access_log_writer.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "core/own_file_table.hpp"
 #include "observe/metrics/sharded.hpp"
 
 namespace sluice::observe {
@@ -57,8 +59,10 @@ AccessLogWriter::AccessLogWriter(Options options, ErrorHandler on_error)
       shards_(std::make_unique<Shard[]>(shard_count())),
       budget_(options_.max_queue_lines, options_.max_queue_bytes, shard_count()),
       batches_(shard_count()) {
-  open_file();
   thread_ = std::thread([this] { run(); });
+  // The file is open (or its error reported) when the constructor returns, as when the calling
+  // thread opened it; the writer opens it in its own file table, see run().
+  opened_.wait();
 }
 
 AccessLogWriter::~AccessLogWriter() {
@@ -158,9 +162,7 @@ void AccessLogWriter::shutdown() {
       stopping_ = true;
     }
     wake_.notify_one();
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);
-    fd_ = -1;
+    if (thread_.joinable()) thread_.join();  // the thread closed its file
   });
 }
 
@@ -264,6 +266,13 @@ void AccessLogWriter::write_batches(bool after_reopen) {
 }
 
 void AccessLogWriter::run() {
+  // A table of its own before the file is opened: the worker's table is then used by the worker
+  // alone (no file reference per socket call), and the file is never in it, nor is a worker's
+  // socket in this one. The file is opened, reopened and closed on this thread only.
+  detail::leave_shared_file_table("access log writer");
+  ::pthread_setname_np(::pthread_self(), "sluice-alog");
+  open_file();
+  opened_.count_down();
   int empty_intervals = 0;
   while (true) {
     bool reopen = false;
@@ -313,8 +322,10 @@ void AccessLogWriter::run() {
       stopped_ = stopping;
     }
     flushed_.notify_all();
-    if (stopping) return;
+    if (stopping) break;
   }
+  if (fd_ >= 0 && fd_ != STDOUT_FILENO) ::close(fd_);
+  fd_ = -1;
 }
 
 }  // namespace sluice::observe

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -129,7 +130,10 @@ class AccessLogWriter {
 
   const Options options_;
   const ErrorHandler on_error_;
-  int fd_ = -1;  // owned by the writer thread after construction
+  // Opened, written, reopened and closed by the writer thread only: it lives in that thread's own
+  // file table (core/own_file_table.hpp): on another thread its number names another file or none.
+  int fd_ = -1;
+  std::latch opened_{1};  // the writer thread's first open_file() is done
 
   const std::size_t shard_mask_;
   const std::unique_ptr<Shard[]> shards_;

@@ -4,6 +4,7 @@
 #include "observe/tracing/otlp_exporter.hpp"
 
 #include <httplib.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <charconv>
@@ -15,6 +16,7 @@
 #include <random>
 
 #include "core/http_text.hpp"
+#include "core/own_file_table.hpp"
 #include "net/system_ca_bundle.hpp"
 #include "observe/json_escape.hpp"
 #include "observe/tracing/span_record.hpp"
@@ -374,6 +376,10 @@ void OtlpExporter::export_batch(httplib::Client& client, const std::string& path
 }
 
 void OtlpExporter::run() {
+  // It needs no descriptor of the process (its connections, the CA files are its own): a table
+  // of its own leaves the worker's to the worker, with no file reference per socket call.
+  detail::leave_shared_file_table("OTLP exporter");
+  ::pthread_setname_np(::pthread_self(), "sluice-otlp");
   const auto split = split_url(url_);
   if (!split) report("OTLP traces URL \"" + url_ + "\" is not an http(s) URL; spans are dropped");
   std::unique_ptr<httplib::Client> client;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "observe/metrics/sharded.hpp"
+#include "support/thread_files.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -61,6 +63,19 @@ class StalledFifo {
   StalledFifo& operator=(const StalledFifo&) = delete;
   bool ok() const { return reader_ >= 0; }
   const fs::path& path() const { return path_; }
+
+  // Fills the pipe's buffer, so that the writer's very next write(2) waits; returns the bytes
+  // written (drain() counts them too).
+  std::size_t fill() {
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    std::size_t bytes = 0;
+    const std::string chunk(4096, 'f');
+    for (ssize_t n; (n = ::write(fd, chunk.data(), chunk.size())) > 0;)
+      bytes += static_cast<std::size_t>(n);
+    ::close(fd);
+    return bytes;
+  }
 
   std::size_t drain(std::size_t expected) {
     std::size_t bytes = 0;
@@ -186,14 +201,55 @@ TEST(AccessLogWriter, ShutdownDrainsThenRefuses) {
 }
 
 TEST(AccessLogWriter, StdoutIsTheDefault) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   {
     AccessLogWriter log({});
     log.write("{\"to\":\"stdout\"}");
     log.reopen();  // a no-op for stdout
     ASSERT_TRUE(log.flush(5s));
   }
-  EXPECT_EQ(testing::internal::GetCapturedStdout(), "{\"to\":\"stdout\"}\n");
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "{\"to\":\"stdout\"}\n");
+}
+
+// The writer thread has a file table of its own (core/own_file_table.hpp): the process's sockets
+// are not in it, its file is not in the process's, and it still reopens and closes that file.
+TEST(AccessLogWriter, WritesFromAFileTableOfItsOwn) {
+  if (!sluice::testing::kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: tables shared";
+  using sluice::testing::descriptor_targets;
+  TempDir dir;
+  const int socket_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // the "worker's"
+  ASSERT_GE(socket_fd, 0);
+  const std::string socket_name = fs::read_symlink("/proc/self/fd/" + std::to_string(socket_fd));
+  const fs::path path = dir / "access.log";
+  auto targets_of = [](pid_t tid) {
+    std::vector<std::string> out;
+    for (const auto& [fd, target] : descriptor_targets(::getpid(), tid))
+      if (fd > 2) out.push_back(target);
+    return out;
+  };
+  {
+    AccessLogWriter log({.path = path});
+    const auto writers = sluice::testing::threads_named(::getpid(), "sluice-alog");
+    ASSERT_EQ(writers.size(), 1u);
+    const pid_t writer = writers[0];
+    EXPECT_FALSE(sluice::testing::shares_file_table(::getpid(), writer));
+    EXPECT_EQ(targets_of(writer), std::vector<std::string>{path.string()})
+        << "open when the constructor returns, and nothing else (" << socket_name << ")";
+    for (const auto& target : targets_of(::gettid()))
+      EXPECT_NE(target, path.string()) << "the file is in the calling thread's table";
+    ASSERT_TRUE(log.write("before"));
+    ASSERT_TRUE(log.flush(5s));
+    fs::rename(path, dir / "access.log.1");
+    log.reopen();
+    ASSERT_TRUE(log.write("after"));
+    ASSERT_TRUE(log.flush(5s));
+    EXPECT_EQ(targets_of(writer), std::vector<std::string>{path.string()})
+        << "the renamed file is closed on the writer's thread";
+    EXPECT_EQ(read_lines(dir / "access.log.1"), std::vector<std::string>{"before"});
+    EXPECT_EQ(read_lines(path), std::vector<std::string>{"after"});
+  }
+  EXPECT_NE(::fcntl(socket_fd, F_GETFD), -1) << "the process's socket is still open";
+  ::close(socket_fd);
 }
 
 // A record formatter as the access-log observer has one: here it upper-cases the record.
@@ -279,8 +335,18 @@ TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   ASSERT_TRUE(fifo.ok());
   constexpr std::size_t kBound = 64;
   AccessLogWriter log({.path = fifo.path(), .max_queue_lines = kBound});
+  // The writer held in write(2) before the workers start: the pipe full, and one line that it
+  // takes and cannot write. Woken only by the workers' lines, it could take them all (64 lines,
+  // which fit in an empty pipe) after they were done: the queue then ended empty.
+  const std::size_t filled = fifo.fill();
+  ASSERT_GT(filled, 0u);
   const std::string line(1023, 'x');
-  std::atomic<int> accepted{0};
+  ASSERT_TRUE(log.write(line));
+  const auto held = std::chrono::steady_clock::now() + 10s;
+  while (log.queue_size() > 0 && std::chrono::steady_clock::now() < held)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(log.queue_size(), 0u);
+  std::atomic<int> accepted{1};
   std::atomic<int> refused{0};
   std::vector<std::thread> workers;
   for (std::size_t w = 0; w < 2; ++w) {
@@ -299,7 +365,7 @@ TEST(AccessLogWriter, BoundsHoldForAllWorkersTogether) {
   EXPECT_LE(log.queue_size(), kBound);
   EXPECT_GE(log.queue_size(), kBound * 3 / 4);
 
-  const std::size_t expected = static_cast<std::size_t>(accepted.load()) * 1024;
+  const std::size_t expected = filled + static_cast<std::size_t>(accepted.load()) * 1024;
   const std::size_t bytes = fifo.drain(expected);
   ASSERT_TRUE(log.flush(5s));
   EXPECT_EQ(bytes, expected);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "support/cpu_waits.hpp"
+#include "support/thread_files.hpp"
 
 namespace sluice::observe {
 namespace {
@@ -226,6 +229,29 @@ TEST(OtlpExporter, ExportsIdsParentLinksAndAttributes) {
   EXPECT_EQ(c["spanId"], child_id);
   EXPECT_EQ(c["kind"], 1);
   EXPECT_FALSE(c.contains("status"));
+}
+
+// The export thread has a file table of its own (core/own_file_table.hpp): the process's sockets
+// are not in it, and its connection to the collector is not in the process's table.
+TEST(OtlpExporter, ExportsFromAFileTableOfItsOwn) {
+  if (!sluice::testing::kOwnFileTables) GTEST_SKIP() << "ThreadSanitizer build: tables shared";
+  using sluice::testing::sockets_of;
+  TestCollector collector;
+  const int socket_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);  // the "worker's"
+  ASSERT_GE(socket_fd, 0);
+  OtlpExporter exporter(test_config(collector));
+  ASSERT_TRUE(exporter.enqueue(make_span(random_trace_id(), {}, "own table")));
+  ASSERT_TRUE(exporter.flush(5s));
+  EXPECT_EQ(exporter.exported_total(), 1u);
+  const auto exporters = sluice::testing::threads_named(::getpid(), "sluice-otlp");
+  ASSERT_EQ(exporters.size(), 1u);
+  EXPECT_FALSE(sluice::testing::shares_file_table(::getpid(), exporters[0]));
+  const auto mine = sockets_of(::getpid(), ::gettid());
+  const auto its = sockets_of(::getpid(), exporters[0]);
+  EXPECT_EQ(its.size(), 1u) << "its keep-alive connection to the collector";
+  for (const auto& s : its)
+    EXPECT_EQ(mine.count(s), 0u) << s << " is in both tables";
+  ::close(socket_fd);
 }
 
 TEST(OtlpExporter, BatchesBySize) {
