@@ -69,17 +69,20 @@ class LatencyEstimator {
 
   // Inline for the common case (the thread's shard exists, its window is current: a division,
   // a few loads and one relaxed increment); the rest — a first record, a new window — out of line.
-  void record(TimePoint now, Nanos latency) { record_in(shard_index(), now, latency); }
-  // With the calling thread's shard_index() read once for several samples.
-  void record_in(std::size_t shard, TimePoint now, Nanos latency) {
+  void record(TimePoint now, Nanos latency) {
+    with_shard_writer([&](auto w) { record_at(w, now, latency); });
+  }
+  // With the calling thread's shard resolved once for several samples.
+  template <bool Sole>
+  void record_at(ShardWriter<Sole> shard, TimePoint now, Nanos latency) {
     const int64_t epoch = epoch_of(now);
-    Shard* s = shards_[shard & shard_mask_].load(std::memory_order_acquire);
+    Shard* s = shards_[shard.index].load(std::memory_order_acquire);
     if (s != nullptr) {
       Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
       if (w.epoch.load(std::memory_order_acquire) == epoch) {
-        add_to_shard(
+        shard.add(
             w.counts[bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())))],
-            uint32_t{1}, shard);
+            uint32_t{1});
         return;
       }
     }

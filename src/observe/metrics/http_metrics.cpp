@@ -78,15 +78,20 @@ ShardedCounter& RouteSeries::code(MethodSeries& m, int status) {
   return *c;
 }
 
-void RouteSeries::record_in(std::size_t shard, std::size_t method_index, int status,
+template <bool Sole>
+void RouteSeries::record_at(ShardWriter<Sole> shard, std::size_t method_index, int status,
                             std::chrono::nanoseconds duration, uint64_t bytes_in,
                             uint64_t bytes_out) {
   MethodSeries& m = method(method_index);
-  code(m, status).add_in(shard);
-  m.duration.observe_in(shard, static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
-  m.request_size.observe_in(shard, bytes_in);
-  m.response_size.observe_in(shard, bytes_out);
+  code(m, status).add_at(shard);
+  m.duration.observe_at(shard, static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
+  m.request_size.observe_at(shard, bytes_in);
+  m.response_size.observe_at(shard, bytes_out);
 }
+template void RouteSeries::record_at(ShardWriter<true>, std::size_t, int, std::chrono::nanoseconds,
+                                     uint64_t, uint64_t);
+template void RouteSeries::record_at(ShardWriter<false>, std::size_t, int, std::chrono::nanoseconds,
+                                     uint64_t, uint64_t);
 
 HttpMetrics::HttpMetrics(MetricsOptions options)
     : options_(std::move(options)),

@@ -59,10 +59,12 @@ class RouteSeries {
 
   void record(std::size_t method, int status, std::chrono::nanoseconds duration, uint64_t bytes_in,
               uint64_t bytes_out) {
-    record_in(shard_index(), method, status, duration, bytes_in, bytes_out);
+    with_shard_writer([&](auto w) { record_at(w, method, status, duration, bytes_in, bytes_out); });
   }
-  // With the calling thread's shard_index() read once (the metrics observer's request end).
-  void record_in(std::size_t shard, std::size_t method, int status,
+  // With the calling thread's shard resolved once (the metrics observer's request end).
+  // Instantiated for both kinds of writer in http_metrics.cpp.
+  template <bool Sole>
+  void record_at(ShardWriter<Sole> shard, std::size_t method, int status,
                  std::chrono::nanoseconds duration, uint64_t bytes_in, uint64_t bytes_out);
   // nullptr when the per-route middleware limit (256 names) is reached.
   MiddlewareSeries* middleware(std::string_view name) {

@@ -41,22 +41,24 @@ void MetricsObserver::on_request_start(Exchange&) {
   metrics_.in_flight().add(1);
 }
 
-void MetricsObserver::on_request_end(Exchange& ex) {
-  const std::size_t shard = shard_index();  // once for every sample below
-  metrics_.in_flight().add_in(shard, -1);
+namespace {
+// The request end's samples, compiled once for a sole writer and once for the shared shard.
+template <bool Sole>
+void record_end(HttpMetrics& metrics, Exchange& ex, ShardWriter<Sole> shard) {
+  metrics.in_flight().add_at(shard, -1);
   const auto now = ex.finished_at();
   const std::string_view route = ex.route() ? std::string_view(ex.route()->name) : "-";
   const ChainSnapshot* chain = ex.chain();
   if (chain == nullptr) {
-    if (RouteSeries* r = metrics_.route(route)) {
-      r->record_in(shard, HttpMetrics::method_index(ex.request().method()), ex.response().status(),
+    if (RouteSeries* r = metrics.route(route)) {
+      r->record_at(shard, HttpMetrics::method_index(ex.request().method()), ex.response().status(),
                    now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
     }
     return;
   }
-  const SeriesCache& c = cached_series(metrics_, *chain, route);
+  const SeriesCache& c = cached_series(metrics, *chain, route);
   if (c.series == nullptr) return;
-  c.series->record_in(shard, HttpMetrics::method_index(ex.request().method()),
+  c.series->record_at(shard, HttpMetrics::method_index(ex.request().method()),
                       ex.response().status(), now - ex.context().start_steady(), ex.bytes_in(),
                       ex.bytes_out());
   for (std::size_t i = 0; i < c.middlewares.size(); ++i) {
@@ -64,10 +66,16 @@ void MetricsObserver::on_request_end(Exchange& ex) {
     // Zero: the middleware was not entered (an earlier one answered) — not a sample.
     if (self.count() <= 0) continue;
     if (MiddlewareSeries* m = c.middlewares[i]) {
-      m->self_time.observe_in(shard, static_cast<uint64_t>(self.count()));
-      m->recent.record_in(shard, now, self);
+      m->self_time.observe_at(shard, static_cast<uint64_t>(self.count()));
+      m->recent.record_at(shard, now, self);
     }
   }
+}
+}  // namespace
+
+void MetricsObserver::on_request_end(Exchange& ex) {
+  // The thread's shard and its kind, once for the ~22 samples below.
+  with_shard_writer([&](auto shard) { record_end(metrics_, ex, shard); });
 }
 
 }  // namespace sluice::observe

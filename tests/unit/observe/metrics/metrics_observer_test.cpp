@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gateway/config.hpp"
+#include "observe/latency_estimator.hpp"
 #include "observe/metrics/http_metrics.hpp"
 #include "observe/metrics/metrics_observer.hpp"
 #include "observe/metrics/metrics_registry.hpp"
@@ -95,6 +96,47 @@ TEST(ShardedCounter, SoleWritersAndSharedThreadsTogetherLoseNothing) {
   EXPECT_EQ(h.totals().counts[0], 5u * kAdds);
   EXPECT_EQ(h.totals().sum, 7u * 5 * kAdds);
   EXPECT_EQ(g.value(), 5 * kAdds / 2);
+}
+
+// The same with the thread's shard resolved once for several adds (with_shard_writer, as the
+// metrics observer records a request's end): sole writers' plain adds, the shared shard's
+// atomic ones, and the latency estimator's counters, all exact.
+TEST(ShardedCounter, ResolvedWritersOfBothKindsLoseNothing) {
+  if (shard_count() < 4) GTEST_SKIP() << "one CPU: a single sole shard";
+  ShardedCounter c;
+  ShardedHistogram h({1000});
+  ShardedGauge g;
+  LatencyEstimator recent;
+  const auto now = std::chrono::steady_clock::now();
+  constexpr int kAdds = 1000000;
+  std::vector<std::thread> threads;
+  std::atomic<int> sole{0}, ready{0};
+  for (int t = 0; t < 5; ++t) {
+    threads.emplace_back([&, t] {
+      if (t < 2) claim_shard_index(static_cast<std::size_t>(t));  // two workers, three others
+      // All start together, so the shared shard's writers overlap (each alone takes a few ms).
+      ready.fetch_add(1);
+      while (ready.load() < 5)
+        std::this_thread::yield();
+      with_shard_writer([&](auto w) {
+        if constexpr (decltype(w)::kSole) ++sole;
+        for (int i = 0; i < kAdds; ++i) {
+          c.add_at(w);
+          h.observe_at(w, 7);
+          g.add_at(w, i % 2 == 0 ? 2 : -1);
+          recent.record_at(w, now, std::chrono::nanoseconds(7));
+        }
+      });
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(sole.load(), 2);
+  EXPECT_EQ(c.value(), 5u * kAdds);
+  EXPECT_EQ(h.totals().counts[0], 5u * kAdds);
+  EXPECT_EQ(h.totals().sum, 7u * 5 * kAdds);
+  EXPECT_EQ(g.value(), 5 * kAdds / 2);
+  EXPECT_EQ(recent.snapshot(now).count, 5u * kAdds);
 }
 
 // A shard has one sole writer at a time: a second thread claiming a held index, and any claim
