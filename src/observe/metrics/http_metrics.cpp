@@ -57,9 +57,8 @@ RouteSeries::~RouteSeries() {
   }
 }
 
-RouteSeries::MethodSeries& RouteSeries::method(std::size_t index) {
+RouteSeries::MethodSeries& RouteSeries::create_method(std::size_t index) {
   auto& slot = methods_[index];
-  if (MethodSeries* m = slot.load(std::memory_order_acquire)) return *m;
   std::lock_guard lock(create_mutex_);
   if (MethodSeries* m = slot.load(std::memory_order_acquire)) return *m;
   auto* m = new MethodSeries(duration_bounds_, size_bounds_);
@@ -67,10 +66,8 @@ RouteSeries::MethodSeries& RouteSeries::method(std::size_t index) {
   return *m;
 }
 
-ShardedCounter& RouteSeries::code(MethodSeries& m, int status) {
-  const std::size_t index = status >= 100 && status < kCodes ? static_cast<std::size_t>(status) : 0;
+ShardedCounter& RouteSeries::create_code(MethodSeries& m, std::size_t index) {
   auto& slot = m.codes[index];
-  if (ShardedCounter* c = slot.load(std::memory_order_acquire)) return *c;
   std::lock_guard lock(create_mutex_);
   if (ShardedCounter* c = slot.load(std::memory_order_acquire)) return *c;
   auto* c = new ShardedCounter();

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/beast/http/verb.hpp>
+
 #include "observe/latency_estimator.hpp"
 #include "observe/metrics/intern_map.hpp"
 #include "observe/metrics/sharded.hpp"
@@ -85,8 +87,21 @@ class RouteSeries {
     ShardedHistogram response_size;
     std::array<std::atomic<ShardedCounter*>, kCodes> codes{};
   };
-  MethodSeries& method(std::size_t index);
-  ShardedCounter& code(MethodSeries& m, int status);
+  // Inline lookups (one acquire load each, per request); creation out of line, once per series.
+  MethodSeries& method(std::size_t index) {
+    if (MethodSeries* m = methods_[index].load(std::memory_order_acquire)) [[likely]]
+      return *m;
+    return create_method(index);
+  }
+  ShardedCounter& code(MethodSeries& m, int status) {
+    const std::size_t index =
+        status >= 100 && status < kCodes ? static_cast<std::size_t>(status) : 0;
+    if (ShardedCounter* c = m.codes[index].load(std::memory_order_acquire)) [[likely]]
+      return *c;
+    return create_code(m, index);
+  }
+  MethodSeries& create_method(std::size_t index);
+  ShardedCounter& create_code(MethodSeries& m, std::size_t index);
 
   const std::vector<uint64_t>& duration_bounds_;
   const std::vector<uint64_t>& size_bounds_;
@@ -100,6 +115,33 @@ class HttpMetrics {
   explicit HttpMetrics(MetricsOptions options = {});
 
   static std::size_t method_index(std::string_view method);
+  // The same from the parsed method (Beast parses every standard method to its verb): a table
+  // lookup, where the name's text costs a switch to get and another to compare.
+  static std::size_t method_index(boost::beast::http::verb method) {
+    using boost::beast::http::verb;
+    switch (method) {
+      case verb::get:
+        return 0;
+      case verb::head:
+        return 1;
+      case verb::post:
+        return 2;
+      case verb::put:
+        return 3;
+      case verb::delete_:
+        return 4;
+      case verb::connect:
+        return 5;
+      case verb::options:
+        return 6;
+      case verb::trace:
+        return 7;
+      case verb::patch:
+        return 8;
+      default:
+        return kMethodLabels.size() - 1;
+    }
+  }
 
   // nullptr when the route limit (1024 names) is reached: the request is then not recorded.
   RouteSeries* route(std::string_view name) {

@@ -175,6 +175,20 @@ TEST(ShardedCounter, AClaimedShardIsNotGivenTwice) {
   EXPECT_FALSE(sole_writer(unclaimed));
 }
 
+// The observer labels a request by Beast's parsed verb: the same label as the method's text
+// for every verb Beast knows (and "other" for the rest).
+TEST(HttpMetrics, AVerbGetsTheLabelOfItsName) {
+  namespace http = boost::beast::http;
+  for (int v = 0; v <= static_cast<int>(http::verb::unlink); ++v) {
+    const auto verb = static_cast<http::verb>(v);
+    const auto text = http::to_string(verb);
+    const std::string_view name = verb == http::verb::unknown
+                                      ? std::string_view("BREW")
+                                      : std::string_view(text.data(), text.size());
+    EXPECT_EQ(HttpMetrics::method_index(verb), HttpMetrics::method_index(name)) << name;
+  }
+}
+
 TEST(HttpMetrics, MethodsOutsideTheStandardSetAreOther) {
   EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("GET")], "GET");
   EXPECT_EQ(kMethodLabels[HttpMetrics::method_index("PATCH")], "PATCH");
