@@ -75,7 +75,22 @@ class LatencyEstimator {
   // With the calling thread's shard resolved once for several samples.
   template <bool Sole>
   void record_at(ShardWriter<Sole> shard, TimePoint now, Nanos latency) {
-    const int64_t epoch = epoch_of(now);
+    record_at(shard, epoch_at(now), latency);
+  }
+
+  // The window `now` falls in, for estimators of this window length: a 64-bit division (tens of
+  // cycles), which a caller recording one time into several estimators (the metrics observer:
+  // one per middleware, all of the default length) does once, not once per estimator.
+  struct Epoch {
+    int64_t window_ns = 0;  // 0: none computed yet
+    int64_t number = 0;
+  };
+  Epoch epoch_at(TimePoint now) const { return {window_ns_, epoch_of(now)}; }
+  int64_t window_ns() const { return window_ns_; }
+  // `e` from epoch_at of an estimator with this window_ns().
+  template <bool Sole>
+  void record_at(ShardWriter<Sole> shard, Epoch e, Nanos latency) {
+    const int64_t epoch = e.number;
     Shard* s = shards_[shard.index].load(std::memory_order_acquire);
     if (s != nullptr) {
       Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
