@@ -75,22 +75,19 @@ class LatencyEstimator {
   // With the calling thread's shard resolved once for several samples.
   template <bool Sole>
   void record_at(ShardWriter<Sole> shard, TimePoint now, Nanos latency) {
-    record_at(shard, epoch_at(now), latency);
+    record_in_window(shard, window_of(now, Nanos(window_ns_)), latency);
   }
 
-  // The window `now` falls in, for estimators of this window length: a 64-bit division (tens of
-  // cycles), which a caller recording one time into several estimators (the metrics observer:
-  // one per middleware, all of the default length) does once, not once per estimator.
-  struct Epoch {
-    int64_t window_ns = 0;  // 0: none computed yet
-    int64_t number = 0;
-  };
-  Epoch epoch_at(TimePoint now) const { return {window_ns_, epoch_of(now)}; }
-  int64_t window_ns() const { return window_ns_; }
-  // `e` from epoch_at of an estimator with this window_ns().
+  // The number of the window `now` falls in, for estimators of length `window`: a 64-bit
+  // division (tens of cycles), which a caller recording one time into several estimators of one
+  // length (the metrics observer: one per middleware) does once, with a constant `window`.
+  static int64_t window_of(TimePoint now, Nanos window) {
+    return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window.count();
+  }
+  Nanos window() const { return Nanos(window_ns_); }
+  // `epoch`: window_of(now, window()).
   template <bool Sole>
-  void record_at(ShardWriter<Sole> shard, Epoch e, Nanos latency) {
-    const int64_t epoch = e.number;
+  void record_in_window(ShardWriter<Sole> shard, int64_t epoch, Nanos latency) {
     Shard* s = shards_[shard.index].load(std::memory_order_acquire);
     if (s != nullptr) {
       Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
@@ -142,9 +139,7 @@ class LatencyEstimator {
   Shard& own_shard();
   Shard* make_shard(std::atomic<Shard*>& slot);
 
-  int64_t epoch_of(TimePoint now) const {
-    return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window_ns_;
-  }
+  int64_t epoch_of(TimePoint now) const { return window_of(now, Nanos(window_ns_)); }
   void record_slow(int64_t epoch, Nanos latency);
   // Sums the recent windows into `out`; returns the total.
   uint64_t collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const;

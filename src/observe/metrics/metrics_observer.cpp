@@ -76,15 +76,14 @@ void record_end(HttpMetrics& metrics, Exchange& ex, ShardWriter<Sole> shard) {
   if (c.series == nullptr) return;
   c.series->record_at(shard, method_of(ex), ex.response().status(),
                       now - ex.context().start_steady(), ex.bytes_in(), ex.bytes_out());
-  LatencyEstimator::Epoch epoch;  // every middleware's estimator has the same window: one division
+  const int64_t window = LatencyEstimator::window_of(now, MiddlewareSeries::kRecentWindow);
   for (std::size_t i = 0; i < c.middlewares.size(); ++i) {
     const auto self = ex.middleware_time(i);
     // Zero: the middleware was not entered (an earlier one answered) — not a sample.
     if (self.count() <= 0) continue;
     if (MiddlewareSeries* m = c.middlewares[i]) {
       m->self_time.observe_at(shard, static_cast<uint64_t>(self.count()));
-      if (m->recent.window_ns() != epoch.window_ns) epoch = m->recent.epoch_at(now);
-      m->recent.record_at(shard, epoch, self);
+      m->recent.record_in_window(shard, window, self);
     }
   }
 }
