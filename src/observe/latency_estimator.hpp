@@ -69,17 +69,32 @@ class LatencyEstimator {
 
   // Inline for the common case (the thread's shard exists, its window is current: a division,
   // a few loads and one relaxed increment); the rest — a first record, a new window — out of line.
-  void record(TimePoint now, Nanos latency) { record_in(shard_index(), now, latency); }
-  // With the calling thread's shard_index() read once for several samples.
-  void record_in(std::size_t shard, TimePoint now, Nanos latency) {
-    const int64_t epoch = epoch_of(now);
-    Shard* s = shards_[shard & shard_mask_].load(std::memory_order_acquire);
+  void record(TimePoint now, Nanos latency) {
+    with_shard_writer([&](auto w) { record_at(w, now, latency); });
+  }
+  // With the calling thread's shard resolved once for several samples.
+  template <bool Sole>
+  void record_at(ShardWriter<Sole> shard, TimePoint now, Nanos latency) {
+    record_in_window(shard, window_of(now, Nanos(window_ns_)), latency);
+  }
+
+  // The number of the window `now` falls in, for estimators of length `window`: a 64-bit
+  // division (tens of cycles), which a caller recording one time into several estimators of one
+  // length (the metrics observer: one per middleware) does once, with a constant `window`.
+  static int64_t window_of(TimePoint now, Nanos window) {
+    return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window.count();
+  }
+  Nanos window() const { return Nanos(window_ns_); }
+  // `epoch`: window_of(now, window()).
+  template <bool Sole>
+  void record_in_window(ShardWriter<Sole> shard, int64_t epoch, Nanos latency) {
+    Shard* s = shards_[shard.index].load(std::memory_order_acquire);
     if (s != nullptr) {
       Window& w = s->windows[static_cast<std::size_t>(epoch) & 1];
       if (w.epoch.load(std::memory_order_acquire) == epoch) {
-        add_to_shard(
+        shard.add(
             w.counts[bucket_index(static_cast<uint64_t>(std::max<int64_t>(0, latency.count())))],
-            uint32_t{1}, shard);
+            uint32_t{1});
         return;
       }
     }
@@ -124,9 +139,7 @@ class LatencyEstimator {
   Shard& own_shard();
   Shard* make_shard(std::atomic<Shard*>& slot);
 
-  int64_t epoch_of(TimePoint now) const {
-    return std::chrono::duration_cast<Nanos>(now.time_since_epoch()).count() / window_ns_;
-  }
+  int64_t epoch_of(TimePoint now) const { return window_of(now, Nanos(window_ns_)); }
   void record_slow(int64_t epoch, Nanos latency);
   // Sums the recent windows into `out`; returns the total.
   uint64_t collect(TimePoint now, std::array<uint32_t, kBuckets>& out) const;

@@ -57,9 +57,8 @@ RouteSeries::~RouteSeries() {
   }
 }
 
-RouteSeries::MethodSeries& RouteSeries::method(std::size_t index) {
+RouteSeries::MethodSeries& RouteSeries::create_method(std::size_t index) {
   auto& slot = methods_[index];
-  if (MethodSeries* m = slot.load(std::memory_order_acquire)) return *m;
   std::lock_guard lock(create_mutex_);
   if (MethodSeries* m = slot.load(std::memory_order_acquire)) return *m;
   auto* m = new MethodSeries(duration_bounds_, size_bounds_);
@@ -67,10 +66,8 @@ RouteSeries::MethodSeries& RouteSeries::method(std::size_t index) {
   return *m;
 }
 
-ShardedCounter& RouteSeries::code(MethodSeries& m, int status) {
-  const std::size_t index = status >= 100 && status < kCodes ? static_cast<std::size_t>(status) : 0;
+ShardedCounter& RouteSeries::create_code(MethodSeries& m, std::size_t index) {
   auto& slot = m.codes[index];
-  if (ShardedCounter* c = slot.load(std::memory_order_acquire)) return *c;
   std::lock_guard lock(create_mutex_);
   if (ShardedCounter* c = slot.load(std::memory_order_acquire)) return *c;
   auto* c = new ShardedCounter();
@@ -78,15 +75,20 @@ ShardedCounter& RouteSeries::code(MethodSeries& m, int status) {
   return *c;
 }
 
-void RouteSeries::record_in(std::size_t shard, std::size_t method_index, int status,
+template <bool Sole>
+void RouteSeries::record_at(ShardWriter<Sole> shard, std::size_t method_index, int status,
                             std::chrono::nanoseconds duration, uint64_t bytes_in,
                             uint64_t bytes_out) {
   MethodSeries& m = method(method_index);
-  code(m, status).add_in(shard);
-  m.duration.observe_in(shard, static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
-  m.request_size.observe_in(shard, bytes_in);
-  m.response_size.observe_in(shard, bytes_out);
+  code(m, status).add_at(shard);
+  m.duration.observe_at(shard, static_cast<uint64_t>(std::max<int64_t>(0, duration.count())));
+  m.request_size.observe_at(shard, bytes_in);
+  m.response_size.observe_at(shard, bytes_out);
 }
+template void RouteSeries::record_at(ShardWriter<true>, std::size_t, int, std::chrono::nanoseconds,
+                                     uint64_t, uint64_t);
+template void RouteSeries::record_at(ShardWriter<false>, std::size_t, int, std::chrono::nanoseconds,
+                                     uint64_t, uint64_t);
 
 HttpMetrics::HttpMetrics(MetricsOptions options)
     : options_(std::move(options)),

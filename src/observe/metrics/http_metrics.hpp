@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/beast/http/verb.hpp>
+
 #include "observe/latency_estimator.hpp"
 #include "observe/metrics/intern_map.hpp"
 #include "observe/metrics/sharded.hpp"
@@ -44,7 +46,11 @@ inline constexpr std::array<std::string_view, 10> kMethodLabels = {
 // One middleware on one route: the Prometheus histogram and the recent-window estimator that
 // GET /stats/middlewares reads.
 struct MiddlewareSeries {
-  explicit MiddlewareSeries(const std::vector<uint64_t>& bounds) : self_time(bounds) {}
+  // Every middleware's estimator has this window length, so the metrics observer computes a
+  // request's window number once (a division by a constant), not once per middleware.
+  static constexpr std::chrono::nanoseconds kRecentWindow = std::chrono::seconds(10);
+  explicit MiddlewareSeries(const std::vector<uint64_t>& bounds)
+      : self_time(bounds), recent(kRecentWindow) {}
   ShardedHistogram self_time;  // ns
   LatencyEstimator recent;
 };
@@ -59,10 +65,12 @@ class RouteSeries {
 
   void record(std::size_t method, int status, std::chrono::nanoseconds duration, uint64_t bytes_in,
               uint64_t bytes_out) {
-    record_in(shard_index(), method, status, duration, bytes_in, bytes_out);
+    with_shard_writer([&](auto w) { record_at(w, method, status, duration, bytes_in, bytes_out); });
   }
-  // With the calling thread's shard_index() read once (the metrics observer's request end).
-  void record_in(std::size_t shard, std::size_t method, int status,
+  // With the calling thread's shard resolved once (the metrics observer's request end).
+  // Instantiated for both kinds of writer in http_metrics.cpp.
+  template <bool Sole>
+  void record_at(ShardWriter<Sole> shard, std::size_t method, int status,
                  std::chrono::nanoseconds duration, uint64_t bytes_in, uint64_t bytes_out);
   // nullptr when the per-route middleware limit (256 names) is reached.
   MiddlewareSeries* middleware(std::string_view name) {
@@ -83,8 +91,21 @@ class RouteSeries {
     ShardedHistogram response_size;
     std::array<std::atomic<ShardedCounter*>, kCodes> codes{};
   };
-  MethodSeries& method(std::size_t index);
-  ShardedCounter& code(MethodSeries& m, int status);
+  // Inline lookups (one acquire load each, per request); creation out of line, once per series.
+  MethodSeries& method(std::size_t index) {
+    if (MethodSeries* m = methods_[index].load(std::memory_order_acquire)) [[likely]]
+      return *m;
+    return create_method(index);
+  }
+  ShardedCounter& code(MethodSeries& m, int status) {
+    const std::size_t index =
+        status >= 100 && status < kCodes ? static_cast<std::size_t>(status) : 0;
+    if (ShardedCounter* c = m.codes[index].load(std::memory_order_acquire)) [[likely]]
+      return *c;
+    return create_code(m, index);
+  }
+  MethodSeries& create_method(std::size_t index);
+  ShardedCounter& create_code(MethodSeries& m, std::size_t index);
 
   const std::vector<uint64_t>& duration_bounds_;
   const std::vector<uint64_t>& size_bounds_;
@@ -98,6 +119,33 @@ class HttpMetrics {
   explicit HttpMetrics(MetricsOptions options = {});
 
   static std::size_t method_index(std::string_view method);
+  // The same from the parsed method (Beast parses every standard method to its verb): a table
+  // lookup, where the name's text costs a switch to get and another to compare.
+  static std::size_t method_index(boost::beast::http::verb method) {
+    using boost::beast::http::verb;
+    switch (method) {
+      case verb::get:
+        return 0;
+      case verb::head:
+        return 1;
+      case verb::post:
+        return 2;
+      case verb::put:
+        return 3;
+      case verb::delete_:
+        return 4;
+      case verb::connect:
+        return 5;
+      case verb::options:
+        return 6;
+      case verb::trace:
+        return 7;
+      case verb::patch:
+        return 8;
+      default:
+        return kMethodLabels.size() - 1;
+    }
+  }
 
   // nullptr when the route limit (1024 names) is reached: the request is then not recorded.
   RouteSeries* route(std::string_view name) {

@@ -142,6 +142,23 @@ TEST(LatencyEstimator, OldWindowsAgeOut) {
   EXPECT_EQ(est.snapshot(kStart + seconds(60)).count, 0u);
 }
 
+// A window number computed once (window_of) and given to several estimators of that length
+// lands each sample in the window record(now, ...) would, also after a new window.
+TEST(LatencyEstimator, AWindowNumberComputedOnceServesEstimatorsOfItsLength) {
+  LatencyEstimator a(seconds(10)), b(seconds(10));
+  for (const TimePoint t : {kStart, kStart + seconds(15), kStart + seconds(25)}) {
+    const int64_t window = LatencyEstimator::window_of(t, seconds(10));
+    with_shard_writer([&](auto w) {
+      a.record_in_window(w, window, milliseconds(1));
+      b.record_in_window(w, window, milliseconds(2));
+    });
+  }
+  // Windows of 10 s: at 25 s the samples of 15 s and 25 s are recent, the one of 0 s is not.
+  EXPECT_EQ(a.snapshot(kStart + seconds(25)).count, 2u);
+  EXPECT_EQ(b.snapshot(kStart + seconds(25)).count, 2u);
+  EXPECT_EQ(b.snapshot(kStart + seconds(25)).p50, a.snapshot(kStart + seconds(25)).p50 * 2);
+}
+
 TEST(LatencyEstimator, ConcurrentRecordsAreCounted) {
   LatencyEstimator est(seconds(10));
   std::vector<std::thread> threads;

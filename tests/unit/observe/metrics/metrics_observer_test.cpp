@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "gateway/config.hpp"
+#include "observe/latency_estimator.hpp"
 #include "observe/metrics/http_metrics.hpp"
 #include "observe/metrics/metrics_observer.hpp"
 #include "observe/metrics/metrics_registry.hpp"
@@ -65,6 +66,36 @@ TEST(ShardedHistogram, ConcurrentObserversLoseNothing) {
   EXPECT_EQ(c.value(), 40000u);
 }
 
+// Five threads started together (so the shared shard's writers overlap): threads 0 and 1
+// claim shards 0 and 1, as two workers do, the other three write the shared last shard. Each
+// runs `adds`, which returns whether its thread was a sole writer; returns how many were.
+template <class Adds>
+int run_two_workers_and_three_others(Adds adds) {
+  std::vector<std::thread> threads;
+  std::atomic<int> sole{0}, ready{0};
+  for (int t = 0; t < 5; ++t) {
+    threads.emplace_back([&, t] {
+      if (t < 2) claim_shard_index(static_cast<std::size_t>(t));
+      ready.fetch_add(1);
+      while (ready.load() < 5)
+        std::this_thread::yield();
+      if (adds()) ++sole;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  return sole.load();
+}
+
+// What five threads of `adds` each (c + 1, h 7, g +2 and -1 in turn) leave when none is lost.
+void expect_none_lost(const ShardedCounter& c, const ShardedHistogram& h, const ShardedGauge& g,
+                      int adds) {
+  EXPECT_EQ(c.value(), 5u * adds);
+  EXPECT_EQ(h.totals().counts[0], 5u * adds);
+  EXPECT_EQ(h.totals().sum, 7u * 5 * adds);
+  EXPECT_EQ(g.value(), 5 * adds / 2);
+}
+
 // Workers that own their shard add with plain loads and stores; every other thread shares the
 // last shard with atomic adds. Both kinds at once lose nothing (a plain add on a slot another
 // thread also wrote would).
@@ -75,26 +106,43 @@ TEST(ShardedCounter, SoleWritersAndSharedThreadsTogetherLoseNothing) {
   ShardedHistogram h({1000});
   ShardedGauge g;
   constexpr int kAdds = 200000;
-  std::vector<std::thread> threads;
-  std::atomic<int> sole{0};
-  for (int t = 0; t < 5; ++t) {
-    threads.emplace_back([&, t] {
-      if (t < 2) claim_shard_index(static_cast<std::size_t>(t));  // two workers, three others
-      if (sole_writer(shard_index())) ++sole;
+  const int sole = run_two_workers_and_three_others([&] {
+    for (int i = 0; i < kAdds; ++i) {
+      c.add();
+      h.observe(7);
+      g.add(i % 2 == 0 ? 2 : -1);
+    }
+    return sole_writer(shard_index());
+  });
+  EXPECT_EQ(sole, 2);
+  expect_none_lost(c, h, g, kAdds);
+}
+
+// The same with the thread's shard resolved once for several adds (with_shard_writer, as the
+// metrics observer records a request's end): sole writers' plain adds, the shared shard's
+// atomic ones, and the latency estimator's counters, all exact.
+TEST(ShardedCounter, ResolvedWritersOfBothKindsLoseNothing) {
+  if (shard_count() < 4) GTEST_SKIP() << "one CPU: a single sole shard";
+  ShardedCounter c;
+  ShardedHistogram h({1000});
+  ShardedGauge g;
+  LatencyEstimator recent;
+  const auto now = std::chrono::steady_clock::now();
+  constexpr int kAdds = 1000000;
+  const int sole = run_two_workers_and_three_others([&] {
+    return with_shard_writer([&](auto w) {
       for (int i = 0; i < kAdds; ++i) {
-        c.add();
-        h.observe(7);
-        g.add(i % 2 == 0 ? 2 : -1);
+        c.add_at(w);
+        h.observe_at(w, 7);
+        g.add_at(w, i % 2 == 0 ? 2 : -1);
+        recent.record_at(w, now, std::chrono::nanoseconds(7));
       }
+      return decltype(w)::kSole;
     });
-  }
-  for (auto& t : threads)
-    t.join();
-  EXPECT_EQ(sole.load(), 2);
-  EXPECT_EQ(c.value(), 5u * kAdds);
-  EXPECT_EQ(h.totals().counts[0], 5u * kAdds);
-  EXPECT_EQ(h.totals().sum, 7u * 5 * kAdds);
-  EXPECT_EQ(g.value(), 5 * kAdds / 2);
+  });
+  EXPECT_EQ(sole, 2);
+  expect_none_lost(c, h, g, kAdds);
+  EXPECT_EQ(recent.snapshot(now).count, 5u * kAdds);
 }
 
 // A shard has one sole writer at a time: a second thread claiming a held index, and any claim
@@ -131,6 +179,20 @@ TEST(ShardedCounter, AClaimedShardIsNotGivenTwice) {
   std::thread([&] { unclaimed = shard_index(); }).join();
   EXPECT_EQ(unclaimed, last);
   EXPECT_FALSE(sole_writer(unclaimed));
+}
+
+// The observer labels a request by Beast's parsed verb: the same label as the method's text
+// for every verb Beast knows (and "other" for the rest).
+TEST(HttpMetrics, AVerbGetsTheLabelOfItsName) {
+  namespace http = boost::beast::http;
+  for (int v = 0; v <= static_cast<int>(http::verb::unlink); ++v) {
+    const auto verb = static_cast<http::verb>(v);
+    const auto text = http::to_string(verb);
+    const std::string_view name = verb == http::verb::unknown
+                                      ? std::string_view("BREW")
+                                      : std::string_view(text.data(), text.size());
+    EXPECT_EQ(HttpMetrics::method_index(verb), HttpMetrics::method_index(name)) << name;
+  }
 }
 
 TEST(HttpMetrics, MethodsOutsideTheStandardSetAreOther) {
