@@ -15,7 +15,9 @@ endforeach()
 target_compile_definitions(hello_plugin_abi99 PRIVATE HELLO_PLUGIN_ABI=99)
 target_compile_definitions(hello_plugin_dup PRIVATE HELLO_PLUGIN_TYPE="request_id")
 
-if(EXISTS ${PROJECT_SOURCE_DIR}/examples/httplib_app/main.cpp)
+# The application is only compiled (no test runs it): the release tree does that, the sanitizer
+# tree would only link the whole instrumented library once more.
+if(EXISTS ${PROJECT_SOURCE_DIR}/examples/httplib_app/main.cpp AND NOT SLUICE_SANITIZE)
   add_executable(sluice_httplib_app ${PROJECT_SOURCE_DIR}/examples/httplib_app/main.cpp)
   target_compile_options(sluice_httplib_app PRIVATE ${SLUICE_WARNINGS})
   target_include_directories(sluice_httplib_app PRIVATE ${PROJECT_SOURCE_DIR}/src)
