@@ -84,10 +84,10 @@ test-tsan: build-tsan
 #
 # In `make test` (FUZZ_GATE=seeds) a crash on a seed input of tests/fuzz/corpus fails the suite
 # (a regression: every input a fuzzer once crashed on is kept there); a crash the fuzzer finds by
-# itself during its 30 s is reported loudly (stack printed, input kept in build-fuzz/crash-*) but
+# itself during its 60 s is reported loudly (stack printed, input kept in build-fuzz/crash-*) but
 # does not fail the suite: a new finding of a random search is a bug to file and fix, not a gate
 # that fails unrelated changes at random. `make fuzz` (FUZZ_GATE=all) fails on any crash.
-TEST_FUZZ_SECONDS ?= 30
+TEST_FUZZ_SECONDS ?= 60
 test-fuzz:
 	$(MAKE) -j$(JOBS) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) FUZZ_GATE=seeds
 
