@@ -96,31 +96,8 @@ HttpMetrics::HttpMetrics(MetricsOptions options)
       size_bytes_(scaled(options_.size_buckets, 1)) {}
 
 std::size_t HttpMetrics::method_index(std::string_view method) {
-  // Length first: one or two comparisons for any method.
-  switch (method.size()) {
-    case 3:
-      if (method == "GET") return 0;
-      if (method == "PUT") return 3;
-      break;
-    case 4:
-      if (method == "HEAD") return 1;
-      if (method == "POST") return 2;
-      break;
-    case 5:
-      if (method == "TRACE") return 7;
-      if (method == "PATCH") return 8;
-      break;
-    case 6:
-      if (method == "DELETE") return 4;
-      break;
-    case 7:
-      if (method == "CONNECT") return 5;
-      if (method == "OPTIONS") return 6;
-      break;
-    default:
-      break;
-  }
-  return kMethodLabels.size() - 1;
+  // Beast's parser maps the same exact, case-sensitive names ("get" is not GET): one table.
+  return method_index(boost::beast::http::string_to_verb(method));
 }
 
 std::vector<prometheus::MetricFamily> HttpMetrics::collect() const {

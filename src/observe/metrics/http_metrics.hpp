@@ -118,6 +118,7 @@ class HttpMetrics {
  public:
   explicit HttpMetrics(MetricsOptions options = {});
 
+  // The label index of a method's name (through Beast's string_to_verb, so both agree).
   static std::size_t method_index(std::string_view method);
   // The same from the parsed method (Beast parses every standard method to its verb): a table
   // lookup, where the name's text costs a switch to get and another to compare.
