@@ -8,15 +8,43 @@
 #   bash bench/load/file_tables.sh [build/sluice]
 # PROFILE=1 also samples the worker's kernel stacks (perf record -e cpu-clock -t, no PMU needed)
 # and prints the share of its samples in fput and fdget: fput is called only on the slow path.
-# PORT_OFFSET=N moves its two ports (18283, 18290) by N.
+# ADMIN=1 turns the admin listener on (the default config has it on; proxy_full.yaml has not) and
+# polls /metrics every 0.2 s during the counts. REDIS=1 starts a redis-server and adds a second
+# rate limit with `backend: redis` to the chain (one Redis command per request). QUEUE=1 adds a
+# store-and-forward fallback (never taken: the backend answers) so its replayer thread runs.
+# PORT_OFFSET=N moves its ports (18283 sluice, 18284 admin, 18290 nginx, 18291 redis) by N.
 set -euo pipefail
 off=${PORT_OFFSET:-0}
 sluice_port=$((18283 + off)) backend_port=$((18290 + off))
+admin_port=$((18284 + off)) redis_port=$((18291 + off))
 cd "$(dirname "$0")/../.."
 bin=${1:-build/sluice}
 work=$(mktemp -d /tmp/sluice-ft.XXXXXX)
 sed -e "s/127.0.0.1:18083/127.0.0.1:$sluice_port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
   bench/load/proxy_full.yaml >"$work/sluice.yaml"
+if [ -n "${ADMIN:-}" ]; then
+  sed -i "s/^admin: { enabled: false }/admin: { listen: 127.0.0.1:$admin_port }/" "$work/sluice.yaml"
+fi
+if [ -n "${REDIS:-}" ]; then
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$work/redis.pid" >/dev/null
+  # After the local rate limit: the same key over Redis, never rejecting.
+  sed -i "/^      - type: circuit_breaker/i\\
+      - type: rate_limit\\
+        name: shared\\
+        headers: false\\
+        backend: redis\\
+        redis: { address: \"127.0.0.1:$redis_port\", command_timeout_ms: 200 }\\
+        limits:\\
+          - { name: shared_ip, key: client_ip, rate: 1000000, burst: 100000 }" "$work/sluice.yaml"
+fi
+if [ -n "${QUEUE:-}" ]; then
+  sed -i "/^      - type: circuit_breaker/i\\
+      - type: fallback\\
+        fallbacks:\\
+          - { name: later, kind: queue, cluster: backend, when: { upstream_error: true },\\
+              queue: { dir: \"$work/queue\" } }" "$work/sluice.yaml"
+fi
 cat >"$work/kcmp.c" <<'C'
 #include <linux/kcmp.h>
 #include <stdio.h>
@@ -39,6 +67,8 @@ sluice=$!
 cleanup() {
   kill "$sluice" 2>/dev/null || true
   wait "$sluice" 2>/dev/null || true
+  [ -n "${poller:-}" ] && kill "$poller" 2>/dev/null || true
+  [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
   "$peers/nginx.sh" stop "$backend"
   rm -rf "$work" "$backend"
 }
@@ -46,6 +76,11 @@ trap cleanup EXIT
 source bench/load/callgrind_lib.sh
 wait_port "$backend_port"
 wait_port "$sluice_port"
+if [ -n "${ADMIN:-}" ]; then
+  wait_port "$admin_port"
+  (while sleep 0.2; do curl -s -o /dev/null "http://127.0.0.1:$admin_port/metrics"; done) &
+  poller=$!
+fi
 wrk -t1 -c64 -d1s "http://127.0.0.1:$sluice_port/" >/dev/null  # warm the pool
 
 echo "threads of $bin (the worker is the main thread, $sluice):"

@@ -15,9 +15,12 @@
 // thread sees: it closes them itself (a close() of that number on another thread would close
 // another file). It must not act on a descriptor of the process by number either: an Asio
 // io_context made on another thread (its epoll and eventfd), a pipe or a log file opened
-// elsewhere. That rules out the threads the workers signal through a descriptor (the Redis
-// client's io_context) and those that use descriptors made by the main thread (the admin
-// listener's, the queue's replayer with its segment files).
+// elsewhere; nor post to one: asio::post wakes the target's reactor with epoll_ctl on its epoll
+// fd and eventfd, by number. The admin listener leaves (gateway/admin/admin_thread.hpp: it makes
+// its io_context after, and hands what touches the workers to the main thread). That rules out,
+// as they are: the Redis client's thread (workers post commands to its io_context, its replies
+// resume requests with a post to the worker's) and the store-and-forward queue's thread (workers
+// post to it; the worker appends to the segment files the replayer marks done).
 #pragma once
 
 #include <string_view>

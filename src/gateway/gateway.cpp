@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "gateway/admin/admin_api.hpp"
 #include "gateway/config_watcher.hpp"
@@ -54,6 +55,14 @@ std::vector<int> worker_cpus_for(const GatewaySettings& settings) {
 
 namespace asio = boost::asio;
 
+// An admin request's part that runs on the main thread, in the workers' file table; the admin
+// thread waits for `done`.
+struct Gateway::AdminJob {
+  std::function<void()> work;  // empty: a reload, answered in `reload`
+  ReloadResult reload;
+  std::atomic<bool> done{false};
+};
+
 Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
   // A Registry that also collects scrape-time collectables (process_*, sharded http_* series).
   services_.metrics = std::make_shared<observe::MetricsRegistry>();
@@ -81,7 +90,8 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
 Gateway::~Gateway() {
   if (reload_thread_.joinable()) reload_thread_.join();
   if (workers_) workers_->stop();
-  if (admin_pool_) admin_pool_->stop();
+  close_admin_jobs();  // an admin request waiting for the main thread gives up: admin_ stops
+  if (admin_) admin_->stop();
 }
 
 LoadOutcome Gateway::load(const LoadedConfig* previous) {
@@ -130,45 +140,41 @@ std::vector<std::string> Gateway::start() {
     servers_.push_back(std::move(s));
   }
   if (settings.admin_enabled) {
-    admin_pool_ = std::make_unique<server::WorkerPool>(1, "sluice-admin");
     server::ServerLimits admin_limits;
     admin_limits.max_connections = 64;
     admin_limits.buffer_body_bytes = admin_limits.max_body_bytes + 1;  // never streamed
-    admin_server_ = std::make_unique<server::Server>(*admin_pool_, admin_limits,
-                                                     std::make_shared<AdminApi>(*this), "admin");
-    if (auto error = admin_server_->listen(settings.admin.host, settings.admin.port);
-        !error.empty()) {
+    // Bound on its own thread, in its own file table; the error comes back here.
+    admin_ = std::make_unique<AdminThread>(admin_limits, std::make_shared<AdminApi>(*this));
+    if (auto error = admin_->start(settings.admin.host, settings.admin.port); !error.empty()) {
       return {"admin: " + error};
     }
   }
   // One worker runs on the main thread (wait()): a single-threaded process does not share its
-  // file table, so the kernel takes no file reference per socket call. The access log writer,
-  // the OTLP exporter and the health checks have tables of their own (core/own_file_table.hpp).
+  // file table, so the kernel takes no file reference per socket call. The admin listener, the
+  // access log writer, the OTLP exporter and the health checks have tables of their own
+  // (core/own_file_table.hpp).
   worker_on_main_thread_ = workers_->size() == 1;
   workers_->start(worker_on_main_thread_);
   for (auto& s : servers_)
     s->start();
-  if (admin_pool_) {
-    admin_pool_->start();
-    admin_server_->start();
-  }
   for (std::size_t i = 0; i < servers_.size(); ++i) {
     spdlog::info("sluice listening on {}:{} ({} workers, config {})", settings.listeners[i].host,
                  servers_[i]->port(), workers_->size(), outcome.config->source);
   }
-  if (admin_server_) {
-    spdlog::info("sluice admin listening on {}:{}", settings.admin.host, admin_server_->port());
+  if (admin_) {
+    spdlog::info("sluice admin listening on {}:{}", settings.admin.host, admin_->port());
   }
   connections_collector_ = std::make_shared<observe::ConnectionsCollector>([this] {
     std::vector<observe::ListenerConnections> out;
-    auto add = [&out](const server::Server& s, std::string listener, const ListenAddress& at) {
-      const auto c = s.connection_counts();
-      out.push_back({std::move(listener), at.host + ":" + std::to_string(s.port()), c.open,
-                     c.accepted, c.closed, c.refused, c.accepted_by_worker});
+    auto add = [&out](const server::Server::ConnectionCounts& c, unsigned short port,
+                      std::string listener, const ListenAddress& at) {
+      out.push_back({std::move(listener), at.host + ":" + std::to_string(port), c.open, c.accepted,
+                     c.closed, c.refused, c.accepted_by_worker});
     };
     for (std::size_t i = 0; i < servers_.size(); ++i)
-      add(*servers_[i], "public", settings_at_start_.listeners[i]);
-    if (admin_server_) add(*admin_server_, "admin", settings_at_start_.admin);
+      add(servers_[i]->connection_counts(), servers_[i]->port(), "public",
+          settings_at_start_.listeners[i]);
+    if (admin_) add(admin_->connection_counts(), admin_->port(), "admin", settings_at_start_.admin);
     return out;
   });
   observe::add_collectable(*services_.metrics, connections_collector_);
@@ -186,9 +192,7 @@ void Gateway::write_port_file() {
     for (std::size_t i = 0; i < servers_.size(); ++i) {
       out << "listen " << config->settings.listeners[i].host << ":" << servers_[i]->port() << "\n";
     }
-    if (admin_server_) {
-      out << "admin " << config->settings.admin.host << ":" << admin_server_->port() << "\n";
-    }
+    if (admin_) out << "admin " << config->settings.admin.host << ":" << admin_->port() << "\n";
   }
   std::rename(tmp.c_str(), options_.port_file.c_str());  // readers never see half a file
 }
@@ -248,6 +252,70 @@ ReloadResult Gateway::reload(const std::string& trigger) {
   return result;
 }
 
+ReloadResult Gateway::reload_for_admin() {
+  auto job = std::make_shared<AdminJob>();
+  if (!wait_for_admin_job(job)) {
+    ReloadResult stopped;
+    stopped.errors.push_back("the gateway is stopping: no reload");
+    return stopped;
+  }
+  return job->reload;
+}
+
+bool Gateway::run_for_admin(std::function<void()> work) {
+  auto job = std::make_shared<AdminJob>();
+  job->work = std::move(work);
+  return wait_for_admin_job(job);
+}
+
+// Polled, not signalled: the admin thread's table has none of the main thread's descriptors to
+// wake it through, and admin requests are rare. The main thread takes the jobs within 100 ms.
+bool Gateway::wait_for_admin_job(const std::shared_ptr<AdminJob>& job) {
+  {
+    std::lock_guard lock(admin_jobs_mutex_);
+    if (admin_jobs_closed_) return false;
+    admin_jobs_.push_back(job);
+  }
+  while (!job->done.load(std::memory_order_acquire)) {
+    // Closed: every job the main thread took is done, the others were dropped (never run).
+    if (admin_jobs_closed_.load(std::memory_order_acquire))
+      return job->done.load(std::memory_order_acquire);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// The admin thread's jobs not taken yet never run; those taken are done, or are reloads still
+// running (their waiters answer "stopping"; the result goes to the job, which they share).
+void Gateway::close_admin_jobs() {
+  std::lock_guard lock(admin_jobs_mutex_);
+  admin_jobs_closed_ = true;
+  admin_jobs_.clear();
+}
+
+void Gateway::serve_admin_jobs() {
+  std::vector<std::shared_ptr<AdminJob>> jobs, reloads;
+  {
+    std::lock_guard lock(admin_jobs_mutex_);
+    if (admin_jobs_closed_) return;
+    jobs.swap(admin_jobs_);
+  }
+  for (auto& job : jobs) {
+    if (!job->work) {
+      reloads.push_back(std::move(job));
+      continue;
+    }
+    try {
+      job->work();
+    } catch (const std::exception& e) {
+      spdlog::error("admin request failed on the main thread: {}", e.what());
+    }
+    job->done.store(true, std::memory_order_release);
+  }
+  // One reload answers every POST /reload waiting: each was made before it read the files.
+  if (!reloads.empty()) request_reload("admin API", std::move(reloads));
+}
+
 void Gateway::request_stop() {
   stop_requested_ = true;
 }
@@ -301,6 +369,7 @@ int Gateway::wait() {
   while (!stopping && !stop_requested_) {
     control.run_for(std::chrono::milliseconds(100));
     check_tls_files();
+    serve_admin_jobs();
   }
   signals.cancel();
   drain_and_stop();
@@ -319,8 +388,9 @@ void Gateway::run_worker_here(asio::io_context& control, const bool& stopping) {
       if (!drain_deadline) {
         control.poll();
         check_tls_files();
-        finish_reload(false);
       }
+      serve_admin_jobs();  // also while draining, as wait()'s drain does
+      finish_reload(false);
       if (!drain_deadline && (stopping || stop_requested_)) {
         signals_->cancel();
         drain_deadline = begin_draining();
@@ -342,18 +412,27 @@ void Gateway::check_tls_files() {
   if (tls_files_changed()) request_reload("certificate file change");
 }
 
-void Gateway::request_reload(const std::string& trigger) {
+void Gateway::request_reload(const std::string& trigger,
+                             std::vector<std::shared_ptr<AdminJob>> answers) {
+  auto answer = [](const std::vector<std::shared_ptr<AdminJob>>& jobs, const ReloadResult& r) {
+    for (const auto& job : jobs) {
+      job->reload = r;
+      job->done.store(true, std::memory_order_release);
+    }
+  };
   if (!worker_on_main_thread_) {
-    reload(trigger);
+    answer(answers, reload(trigger));
     return;
   }
   if (reload_thread_.joinable()) {
     pending_reload_ = trigger;  // the files may have changed again: load them once more after
+    for (auto& a : answers)
+      pending_answers_.push_back(std::move(a));
     return;
   }
   reload_done_ = false;
-  reload_thread_ = std::thread([this, trigger] {
-    reload(trigger);
+  reload_thread_ = std::thread([this, trigger, answers = std::move(answers), answer] {
+    answer(answers, reload(trigger));
     reload_done_ = true;
   });
 }
@@ -364,7 +443,7 @@ void Gateway::finish_reload(bool wait) {
   if (!pending_reload_) return;
   const std::string trigger = *pending_reload_;
   pending_reload_.reset();
-  request_reload(trigger);
+  request_reload(trigger, std::exchange(pending_answers_, {}));
   if (wait) finish_reload(true);
 }
 
@@ -387,6 +466,7 @@ void Gateway::drain_and_stop() {
   const auto deadline = begin_draining();
   while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    serve_admin_jobs();
   }
   end_draining();
 }
@@ -406,14 +486,14 @@ std::size_t Gateway::open_connections() const {
 }
 
 void Gateway::end_draining() {
+  close_admin_jobs();
   finish_reload(true);
   if (const auto open = open_connections(); open > 0)
     spdlog::warn("drain timeout: closing {} connections", open);
   else
     spdlog::info("drained; exiting");
   workers_->stop();
-  if (admin_server_) admin_server_->begin_drain();
-  if (admin_pool_) admin_pool_->stop();
+  if (admin_) admin_->stop();
 }
 
 }  // namespace sluice::gateway

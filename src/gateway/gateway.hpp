@@ -1,12 +1,14 @@
 // Gateway — the `sluice run` process: loads the config, runs the public listeners on a worker
-// pool and the admin listener on its own thread, reloads on SIGHUP / POST /reload, and drains on
-// SIGTERM / SIGINT.
+// pool and the admin listener on its own thread (with a file table of its own:
+// gateway/admin/admin_thread.hpp), reloads on SIGHUP / POST /reload, and drains on SIGTERM /
+// SIGINT.
 //
 //   Gateway gw({.config_path = "sluice.yaml"});
 //   if (auto errors = gw.start(); !errors.empty()) return 1;
 //   return gw.wait();
 #pragma once
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "gateway/admin/admin_thread.hpp"
 #include "gateway/config.hpp"
 #include "gateway/router.hpp"
 #include "security/watched_file.hpp"
@@ -51,8 +54,17 @@ class Gateway {
   std::vector<std::string> start();
   int wait();
 
-  // Control plane; callable from any thread.
+  // Control plane; callable from any thread that shares the workers' file table (what a reload
+  // builds — upstream pools, Redis clients, queues, threads — must be made in that table).
   ReloadResult reload(const std::string& trigger);
+  // For the admin thread, which has a table of its own: the reload runs where SIGHUP's would
+  // (the main thread, or with one worker the reload thread it starts), the caller waits for it.
+  // Its `errors` say so when the gateway stopped first.
+  ReloadResult reload_for_admin();
+  // Also for the admin thread: runs `work` on the main thread (it may act on the workers'
+  // descriptors: a queue's files, a post to a queue's or a Redis client's io_context) and waits
+  // for it. False when the gateway stopped before running it (then it never runs).
+  bool run_for_admin(std::function<void()> work);
   std::shared_ptr<const LoadedConfig> config() const { return config_cell_->current(); }
   bool ready() const { return ready_.load() && !draining_.load(); }
   bool draining() const { return draining_.load(); }
@@ -82,7 +94,18 @@ class Gateway {
   // worker the main thread is the worker, and a reload (reading the files, building every chain)
   // would hold its requests: it runs on a thread started for it, and the worker's tick joins it
   // (finish_reload) — the config is published by the reload itself, as with several workers.
-  void request_reload(const std::string& trigger);
+  // `answers`: POST /reload requests waiting for this reload's result.
+  struct AdminJob;
+  void request_reload(const std::string& trigger,
+                      std::vector<std::shared_ptr<AdminJob>> answers = {});
+  // Hands the admin thread's jobs waiting in admin_jobs_ to this thread (the main thread).
+  void serve_admin_jobs();
+  void close_admin_jobs();  // from then on the admin thread's jobs are refused
+  bool wait_for_admin_job(const std::shared_ptr<AdminJob>& job);
+  std::mutex admin_jobs_mutex_;
+  std::vector<std::shared_ptr<AdminJob>> admin_jobs_;
+  std::atomic<bool> admin_jobs_closed_{false};              // the main thread serves no more
+  std::vector<std::shared_ptr<AdminJob>> pending_answers_;  // for pending_reload_
   // Joins a finished reload thread (all of it with `wait`) and starts a reload requested
   // meanwhile.
   void finish_reload(bool wait);
@@ -98,10 +121,9 @@ class Gateway {
   std::mutex reload_mutex_;
   std::unique_ptr<server::WorkerPool> workers_;
   bool worker_on_main_thread_ = false;  // workers: 1 (see run_worker_here)
-  std::unique_ptr<server::WorkerPool> admin_pool_;
   std::vector<std::unique_ptr<server::Server>> servers_;
   GatewaySettings settings_at_start_;  // the listeners as bound at start
-  std::unique_ptr<server::Server> admin_server_;
+  std::unique_ptr<AdminThread> admin_;
   // Reads the listeners' connection counts at scrape time (the registry holds a weak_ptr).
   std::shared_ptr<prometheus::Collectable> connections_collector_;
   std::atomic<bool> ready_{false};

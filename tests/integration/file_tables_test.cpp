@@ -3,17 +3,26 @@
 // shares the worker's file table, none holds a socket of the worker's, and the log, its reopen on
 // SIGUSR1, stdout logging and the export still work; an exporter started by a reload holds no
 // copy of the worker's upstream connections, whose peers see the FIN when the worker closes them.
+// The admin listener (on by default) runs in a table of its own too, and still answers; what its
+// POST /reload builds (a queue's files, which the worker writes) is made in the worker's table; a
+// taken admin port still fails the start with the same error.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "support/eventually.hpp"
 #include "support/otlp_collector.hpp"
@@ -194,6 +203,189 @@ TEST(FileTables, AConnectionTheWorkerClosesAfterAReloadStartedAThreadGetsItsFin)
          "still open in another thread's table";
   EXPECT_TRUE(eventually([&] { return sharing_threads(gw.pid()).empty(); }))
       << "the reload's thread is joined, the new exporter has its own table";
+}
+
+// The default config's shape: the admin listener on, beside one worker. Its thread makes its
+// listener, its io_context and its connections in its own table; reads are served there, the
+// endpoints that may touch the workers' world (/queues) on the main thread.
+TEST(FileTables, TheAdminListenerHasATableOfItsOwnAndAnswers) {
+  SKIP_UNDER_TSAN();
+  KeepAliveUpstream upstream;
+  TempDir dir;
+  const std::string log = dir.file("access.log");
+  SluiceProcess gw(
+      "workers: 1\n"
+      "access_log: { path: " +
+      log +
+      " }\n"
+      "upstreams:\n"
+      "  backend:\n"
+      "    endpoints: [\"127.0.0.1:" +
+      std::to_string(upstream.port()) +
+      "\"]\n"
+      "routes: [{ name: r, middlewares: [{ type: request_id, name: rid }],\n"
+      "           handler: { type: proxy, cluster: backend } }]\n");
+  const pid_t pid = gw.pid();
+  ASSERT_NE(gw.admin_port(), 0);
+  httplib::Client c("127.0.0.1", gw.port());
+  auto r = c.Get("/before");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  const auto admin_threads = threads_named(pid, "sluice-admin-0");
+  ASSERT_EQ(admin_threads.size(), 1u);
+  const pid_t admin = admin_threads[0];
+  httplib::Client a("127.0.0.1", gw.admin_port());
+  a.set_keep_alive(true);  // an admin connection open while the tables are compared
+  for (const char* path : {"/healthz", "/readyz", "/config", "/routes", "/queues", "/breakers"}) {
+    auto got = a.Get(path);
+    ASSERT_TRUE(got) << path;
+    EXPECT_EQ(got->status, 200) << path << ": " << got->body;
+  }
+  auto metrics = a.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("listener=\"admin\""), std::string::npos)
+      << "the admin listener's connection counts, read across the tables";
+  auto edit = a.Post("/routes/r/middlewares/rid/disable", "", "text/plain");
+  ASSERT_TRUE(edit);
+  EXPECT_EQ(edit->status, 200) << edit->body;
+
+  EXPECT_EQ(sharing_threads(pid), std::vector<std::string>{})
+      << "a thread uses the worker's file table: each socket call of the worker takes a file "
+         "reference";
+  const auto admin_sockets = sockets_of(pid, admin);
+  const auto worker_sockets = sockets_of(pid, pid);
+  EXPECT_GE(admin_sockets.size(), 2u) << "the admin listener and the open admin connection";
+  for (const auto& s : admin_sockets)
+    EXPECT_EQ(worker_sockets.count(s), 0u) << s << " is in both tables";
+
+  // SIGUSR1 (on the main thread) still reopens the log, with the admin thread's signals blocked.
+  ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+  ASSERT_EQ(::kill(pid, SIGUSR1), 0);
+  ASSERT_TRUE(eventually([&] {
+    c.Get("/after");
+    return !read_lines(log).empty();
+  })) << gw.log();
+  EXPECT_EQ(gw.stop(SIGTERM), 0) << "the admin thread stops and the process drains";
+  EXPECT_NE(gw.log().find("drained"), std::string::npos) << gw.log();
+}
+
+// What POST /reload builds must be made in the worker's table: here a store-and-forward queue,
+// whose segment files the worker appends to by descriptor. Built on the admin thread (a table of
+// its own), the worker's write would go to no file (EBADF: the request answered 503) or to
+// another one.
+TEST(FileTables, WhatAnAdminReloadBuildsIsInTheWorkersTable) {
+  SKIP_UNDER_TSAN();
+  TempDir dir;
+  KeepAliveUpstream first;
+  auto config = [&](bool queue) {
+    std::string c =
+        "workers: 1\n"
+        "listen: 127.0.0.1:0\n"
+        "admin: { listen: 127.0.0.1:0 }\n"
+        "upstreams:\n"
+        "  backend: { endpoints: [\"127.0.0.1:" +
+        std::to_string(first.port()) +
+        "\"] }\n"
+        "  down: { endpoints: [\"127.0.0.1:1\"], connect_timeout_ms: 200 }\n"
+        "routes:\n"
+        "  - name: up\n"
+        "    match: { prefix: /up }\n"
+        "    handler: { type: proxy, cluster: backend }\n";
+    if (queue) {
+      c += "  - name: later\n"
+           "    match: { prefix: /later }\n"
+           "    middlewares:\n"
+           "      - type: fallback\n"
+           "        fallbacks:\n"
+           "          - name: q\n"
+           "            kind: queue\n"
+           "            cluster: down\n"
+           "            when: { upstream_error: true }\n"
+           "            queue: { dir: \"" +
+           dir.path() +
+           "/queue\" }\n"
+           "    handler: { type: proxy, cluster: down }\n";
+    }
+    return c;
+  };
+  SluiceProcess gw(config(false));
+  httplib::Client c("127.0.0.1", gw.port());
+  ASSERT_TRUE(c.Get("/up"));
+  // Only the POST may reload: the config path becomes a link to a file in a directory the
+  // config watch does not watch (replacing it reloads once, the same config), then that file
+  // changes.
+  TempDir elsewhere;
+  const std::string real = elsewhere.write("real.yaml", config(false));
+  const std::string link = gw.config_path() + ".link";
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  ASSERT_EQ(std::rename(link.c_str(), gw.config_path().c_str()), 0);
+  const std::string file_reload = "reload (file change): config";
+  ASSERT_TRUE(eventually([&] { return gw.log().find(file_reload) != std::string::npos; }))
+      << gw.log();
+  elsewhere.write("real.yaml", config(true));
+  httplib::Client a("127.0.0.1", gw.admin_port());
+  a.set_read_timeout(10, 0);
+  auto reloaded = a.Post("/reload", "", "text/plain");
+  ASSERT_TRUE(reloaded);
+  ASSERT_EQ(reloaded->status, 200) << reloaded->body << gw.log();
+  EXPECT_NE(reloaded->body.find("\"ok\""), std::string::npos) << reloaded->body;
+
+  auto queued = c.Post("/later", "a write to keep", "text/plain");
+  ASSERT_TRUE(queued);
+  EXPECT_EQ(queued->status, 202) << queued->body << gw.log();
+  auto q = a.Get("/queues");
+  ASSERT_TRUE(q);
+  ASSERT_EQ(q->status, 200);
+  const auto stats = nlohmann::json::parse(q->body)["queues"];
+  ASSERT_EQ(stats.size(), 1u) << q->body;
+  EXPECT_EQ(stats[0]["depth"], 1) << q->body;
+  EXPECT_GT(stats[0]["bytes"].get<long>(), 0) << q->body;
+  bool in_a_segment = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/queue"))
+    if (e.is_regular_file() &&
+        read_file(e.path().string()).find("a write to keep") != std::string::npos)
+      in_a_segment = true;
+  EXPECT_TRUE(in_a_segment) << "the worker wrote the request into the queue's segment file";
+  auto r = c.Get("/up");
+  ASSERT_TRUE(r) << "the worker still serves after the reload";
+  EXPECT_EQ(r->status, 200);
+  const auto admin = threads_named(gw.pid(), "sluice-admin-0");
+  ASSERT_EQ(admin.size(), 1u);
+  EXPECT_FALSE(shares_file_table(gw.pid(), admin[0]));
+  const std::string log = gw.log();
+  EXPECT_EQ(log.find(file_reload), log.rfind(file_reload))
+      << "the queue was built by the POST alone\n"
+      << log;
+}
+
+// The admin listener is bound on its own thread; a port already taken still fails the start
+// with the error users saw before, and the process exits 1.
+TEST(FileTables, ATakenAdminPortStillFailsTheStart) {
+  int taken = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(taken, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  ASSERT_EQ(::listen(taken, 1), 0);
+  socklen_t len = sizeof at;
+  ::getsockname(taken, reinterpret_cast<sockaddr*>(&at), &len);
+  const std::string port = std::to_string(ntohs(at.sin_port));
+  TempDir dir;
+  const auto path = dir.write("taken.yaml",
+                              "workers: 1\nlisten: 127.0.0.1:0\n"
+                              "admin: { listen: 127.0.0.1:" +
+                                  port +
+                                  " }\n"
+                                  "routes: [ { handler: { type: echo } } ]\n");
+  auto r = run_sluice("run -c " + path + " 2>&1 & p=$!; sleep 3; kill $p 2>/dev/null; wait $p");
+  ::close(taken);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("admin: cannot listen on 127.0.0.1:" + port + ": Address already in use"),
+            std::string::npos)
+      << r.output;
 }
 
 }  // namespace

@@ -43,6 +43,14 @@ struct AdminEndpoint {
   std::string prefix;  // e.g. "/breakers"
   // Answers through ex and returns true when the path is its own.
   std::function<bool(Exchange& ex, AdminView& host)> handle;
+  // Where `handle` runs. The admin listener's thread has a file table of its own
+  // (core/own_file_table.hpp): a descriptor the workers made (a queue's files, the eventfd an
+  // Asio post to a queue's or a Redis client's thread writes to) is another file there, or none.
+  // So by default `handle` runs on the gateway's main thread, the admin thread waiting for it
+  // (with one worker, that is the worker: keep it short). kAdminThread for an endpoint that only
+  // reads and writes memory (counters, a chain edit, a breaker's state).
+  enum class Thread { kMain, kAdminThread };
+  Thread thread = Thread::kMain;
 };
 void register_admin_endpoint(AdminEndpoint endpoint);
 // The registered endpoints, in registration order.

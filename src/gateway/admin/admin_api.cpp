@@ -2,6 +2,7 @@
 
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <exception>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -28,12 +29,31 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return parts;
 }
-// Contributed endpoints (extension/admin_endpoint.hpp), matched by path prefix.
-bool contributed(Exchange& ex, extension::AdminView& host) {
+// Contributed endpoints (extension/admin_endpoint.hpp), matched by path prefix. Those that may
+// act on the workers' descriptors run on the main thread (this thread has a table of its own).
+bool contributed(Exchange& ex, extension::AdminView& host, Gateway& gateway) {
   const std::string_view path = ex.request().path();
   for (const auto& e : extension::admin_endpoints()) {
     if (!path.starts_with(e.prefix)) continue;
-    if (e.handle(ex, host)) return true;
+    if (e.thread == extension::AdminEndpoint::Thread::kAdminThread) {
+      if (e.handle(ex, host)) return true;
+      continue;
+    }
+    bool handled = false;
+    std::exception_ptr failed;  // thrown here, where dispatch() answers it with a 500
+    const bool ran = gateway.run_for_admin([&] {
+      try {
+        handled = e.handle(ex, host);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    });
+    if (!ran) {
+      ex.answer_error(503, "unavailable", "the gateway is stopping");
+      return true;
+    }
+    if (failed) std::rethrow_exception(failed);
+    if (handled) return true;
   }
   return false;
 }
@@ -121,14 +141,16 @@ void AdminApi::route(Exchange& ex) {
   } else if (path == "/routes" && get) {
     routes(ex);
   } else if (path == "/reload" && post) {
-    auto result = gateway_.reload("admin API");
+    // Not here: what a reload builds (upstream pools, Redis clients, queues, their threads)
+    // must be made in the workers' file table, and this thread has its own.
+    auto result = gateway_.reload_for_admin();
     answer_json(ex, result.ok ? 200 : 400,
                 {{"result", result.ok ? "ok" : "error"},
                  {"errors", result.errors},
                  {"restart_required", result.restart_required}});
   } else if (parts.size() == 5 && parts[0] == "routes" && parts[2] == "middlewares" && post) {
     edit_middleware(ex, parts);
-  } else if (contributed(ex, *this)) {
+  } else if (contributed(ex, *this, gateway_)) {
     return;
   } else if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/config" ||
              path == "/routes" || path == "/reload" ||

@@ -156,7 +156,9 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   return true;
 }
 
-const extension::AdminEndpointRegistrar endpoint({"/faults", handle});
+// Memory only (no descriptor of the workers): served on the admin thread itself.
+const extension::AdminEndpointRegistrar endpoint({"/faults", handle,
+                                                  extension::AdminEndpoint::Thread::kAdminThread});
 
 }  // namespace
 }  // namespace sluice::middleware

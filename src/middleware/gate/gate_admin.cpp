@@ -105,7 +105,9 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   return true;
 }
 
-const extension::AdminEndpointRegistrar endpoint({"/rollouts", handle});
+// Memory only (no descriptor of the workers): served on the admin thread itself.
+const extension::AdminEndpointRegistrar endpoint({"/rollouts", handle,
+                                                  extension::AdminEndpoint::Thread::kAdminThread});
 
 }  // namespace
 }  // namespace sluice::middleware

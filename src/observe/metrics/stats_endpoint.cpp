@@ -68,7 +68,9 @@ bool stats_middlewares(Exchange& ex, extension::AdminView& gw) {
   return true;
 }
 
-const extension::AdminEndpointRegistrar endpoint({"/stats/middlewares", stats_middlewares});
+// Memory only (no descriptor of the workers): served on the admin thread itself.
+const extension::AdminEndpointRegistrar endpoint({"/stats/middlewares", stats_middlewares,
+                                                  extension::AdminEndpoint::Thread::kAdminThread});
 
 }  // namespace
 }  // namespace sluice::observe
