@@ -1,5 +1,7 @@
 #include "resilience/redis/redis_client.hpp"
 
+#include <pthread.h>
+
 #include <boost/asio/post.hpp>
 
 namespace sluice::resilience::redis {
@@ -30,7 +32,12 @@ RedisClient::RedisClient(RedisConnectionOptions options, int connections,
     for (auto& c : connections_)
       c->start();
   });
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    // Named for ps/top and for the file-table checks (it shares the workers' table: see
+    // core/own_file_table.hpp).
+    pthread_setname_np(pthread_self(), "sluice-redis");
+    io_.run();
+  });
 }
 
 RedisClient::~RedisClient() {
