@@ -272,13 +272,13 @@ TEST(FileTables, TheAdminListenerHasATableOfItsOwnAndAnswers) {
 }
 
 // What POST /reload builds must be made in the worker's table: here a store-and-forward queue,
-// whose segment files the worker appends to by descriptor. Built on the admin thread (a table of
-// its own), the worker's write would go to no file (EBADF: the request answered 503) or to
-// another one.
+// whose segment files the worker appends to by descriptor (and a cluster with health checks). Built
+// on the admin thread (a table of its own), the worker's write would go to no file (EBADF: the
+// request answered 503) or to another one.
 TEST(FileTables, WhatAnAdminReloadBuildsIsInTheWorkersTable) {
   SKIP_UNDER_TSAN();
   TempDir dir;
-  KeepAliveUpstream first;
+  KeepAliveUpstream first, second;
   auto config = [&](bool queue) {
     std::string c =
         "workers: 1\n"
@@ -288,13 +288,19 @@ TEST(FileTables, WhatAnAdminReloadBuildsIsInTheWorkersTable) {
         "  backend: { endpoints: [\"127.0.0.1:" +
         std::to_string(first.port()) +
         "\"] }\n"
-        "  down: { endpoints: [\"127.0.0.1:1\"], connect_timeout_ms: 200 }\n"
+        "  down: { endpoints: [\"127.0.0.1:1\"], connect_timeout_ms: 200 }\n" +
+        (queue ? "  added: { endpoints: [\"127.0.0.1:" + std::to_string(second.port()) +
+                     "\"], health_check: { path: /healthz, interval_ms: 100 } }\n"
+               : std::string()) +
         "routes:\n"
         "  - name: up\n"
         "    match: { prefix: /up }\n"
         "    handler: { type: proxy, cluster: backend }\n";
     if (queue) {
-      c += "  - name: later\n"
+      c += "  - name: second\n"
+           "    match: { prefix: /second }\n"
+           "    handler: { type: proxy, cluster: added }\n"
+           "  - name: later\n"
            "    match: { prefix: /later }\n"
            "    middlewares:\n"
            "      - type: fallback\n"
@@ -351,6 +357,9 @@ TEST(FileTables, WhatAnAdminReloadBuildsIsInTheWorkersTable) {
   auto r = c.Get("/up");
   ASSERT_TRUE(r) << "the worker still serves after the reload";
   EXPECT_EQ(r->status, 200);
+  auto added = c.Get("/second");
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->status, 200) << "the cluster the reload added: " << added->body;
   const auto admin = threads_named(gw.pid(), "sluice-admin-0");
   ASSERT_EQ(admin.size(), 1u);
   EXPECT_FALSE(shares_file_table(gw.pid(), admin[0]));
