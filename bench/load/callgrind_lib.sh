@@ -1,5 +1,9 @@
 # Shared by callgrind.sh and callgrind_proxy.sh (sourced; expects $work, a scratch folder).
 # Instructions per request = (Ir of a loaded run - Ir of an idle run) / requests.
+# CONNECTIONS: wrk's connections (default 4; the timed runs use 64, which keeps 64 requests in
+# flight: more objects alive at once, so more memory touched per request).
+# CALLGRIND_OPTS: more valgrind options, e.g. "--cache-sim=yes --branch-sim=yes" (then the
+# profiles also count D1/LL misses and mispredicted branches: callgrind_annotate --show=...).
 
 wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
 total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'; }
@@ -8,12 +12,13 @@ total_ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub("
 run() {
   local name=$1 port=$2 path=$3 load=$4; shift 4
   local out="$work/$name.$load.out"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1 &
+  # shellcheck disable=SC2086 # CALLGRIND_OPTS is a list of options
+  valgrind --tool=callgrind ${CALLGRIND_OPTS:-} --callgrind-out-file="$out" "$@" >/dev/null 2>&1 &
   local pid=$!
   wait_port "$port"
   local n=0
   if [ "$load" = 1 ]; then
-    n=$(wrk -t1 -c4 -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+    n=$(wrk -t1 -c"${CONNECTIONS:-4}" -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
   fi
   # A TERM that arrives while the server under valgrind is still starting can be lost (seen with
   # nginx on a loaded machine: the run then waited forever); send it again every 2 s.
