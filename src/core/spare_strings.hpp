@@ -8,8 +8,10 @@
 //   SpareStrings::give(std::move(head));           // kept for the next take() on this thread
 //
 // Per thread, so no lock: a string given on another thread than it was taken on simply joins
-// that thread's spares. At most kKept strings are kept, none larger than kMaxBytes (a buffer that
-// grew for one huge request is freed, not kept).
+// that thread's spares. At most kKept strings are kept: two per upstream call, for as many calls
+// as a worker has in flight under load (sluice/spare_blocks.hpp; with 16 kept, 64 connections
+// allocated again). None larger than kMaxBytes is kept (a buffer that grew for one huge request
+// is freed, not kept).
 #pragma once
 
 #include <cstddef>
@@ -21,7 +23,7 @@ namespace sluice::detail {
 
 class SpareStrings {
  public:
-  static constexpr std::size_t kKept = 16;
+  static constexpr std::size_t kKept = 256;
   static constexpr std::size_t kMaxBytes = 64 * 1024;
 
   // An empty string with room for at least `capacity` bytes.
