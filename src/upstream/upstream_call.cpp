@@ -54,6 +54,7 @@ void UpstreamCall::use_deadlines() {
 // A streamed answer dropped by the client before its end: the endpoint's in-flight count still
 // holds this call (the connection itself closes with conn_).
 UpstreamCall::~UpstreamCall() {
+  if (trying()) leave_cancel_target();  // dropped while trying (its worker stopping)
   if (wait_entry_.linked) deadlines_->remove(wait_entry_);
   if (endpoint_ >= 0 && cluster_.counts_in_flight())
     cluster_.endpoints()[static_cast<std::size_t>(endpoint_)]->active.fetch_sub(
@@ -96,10 +97,7 @@ void UpstreamCall::start(SteadyTime now) {
     return try_once(-1, started_);
   }
   cluster_.budget().request_started();
-  std::weak_ptr<UpstreamCall> weak = weak_from_this();
-  ex_->on_cancel([weak] {
-    if (auto self = weak.lock()) self->on_cancel();
-  });
+  become_cancel_target();
   client_host_ = ex_->request().header("Host");
   request_stream_ = ex_->request_body_stream();
   // Buffers with room for the header lines and the head (not one allocation per doubling),

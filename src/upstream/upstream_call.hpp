@@ -138,6 +138,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   // The only writers of phase_ and upload_; a move the drawings do not allow is a bug.
   void enter(Phase next) {
     assert(legal(phase_, next) && "UpstreamCall: a phase change the drawing does not allow");
+    if (phase_ == Phase::kTrying) leave_cancel_target();
     phase_ = next;
   }
   void upload(Upload next) {
@@ -207,6 +208,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void on_io_error(error_code ec);
   void on_response();
   void on_cancel();
+  // The client going away reaches the call while it tries (upstream_call_cancel.cpp).
+  void become_cancel_target();
+  void leave_cancel_target();
 
   void arm(std::optional<SteadyTime> until, Wait what);
   void stop_waiting();  // the wait arm() set ends unfired (upstream_call.cpp)

@@ -209,6 +209,38 @@ TEST(Proxy, AStalledUploadTimesOutWith504) {
   sent.wait();
 }
 
+// A client that goes away while its request waits on the upstream: the call is cancelled — its
+// upstream connection closed at once, not held until the route's 10 s timeout — and the request
+// counted as 499. Twice, so that the second call, on a new connection of the same worker, is
+// reached too (the call is found through its request's context: upstream_call_cancel.cpp).
+TEST(Proxy, AClientThatGoesAwayCancelsTheUpstreamCall) {
+  std::atomic<int> heads{0}, closed{0};
+  RawUpstream up([&](int fd) {
+    if (read_head(fd).empty()) return;
+    heads++;
+    timeval tv{5, 0};  // answers nothing; waits for the gateway to close (at most 5 s)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    if (::read(fd, &c, 1) == 0) closed++;
+  });
+  SluiceProcess gw(one_route(cluster("backend", {up.port()}), "timeout_ms: 10000"));
+  for (int round = 1; round <= 2; ++round) {
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      RawClient c(gw.port());
+      c.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+      EXPECT_TRUE(eventually([&] { return heads == round; }, 3s)) << "round " << round;
+    }  // the client closes while the upstream has not answered
+    EXPECT_TRUE(eventually([&] { return closed == round; }, 3s))
+        << "round " << round << ": the upstream connection was not closed";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "round " << round;
+  }
+  httplib::Client admin("127.0.0.1", gw.admin_port());
+  auto m = admin.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("code=\"499\""), std::string::npos) << "the requests count as 499";
+}
+
 TEST(Proxy, TheUpstreamsDateIsPassedOnOnce) {
   RawUpstream up([](int fd) {
     if (read_head(fd).empty()) return;

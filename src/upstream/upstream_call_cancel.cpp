@@ -1,0 +1,47 @@
+// The client going away (Exchange::on_cancel) reaches the call while it tries, without an
+// allocation per request. A callback holding a weak_ptr to the call, as it was, is one: a
+// weak_ptr is not trivially copyable, so std::function does not keep it in its inline room
+// (1 of the 1.07 allocations a proxied request made, docs/PERFORMANCE.md "cache22"). The callback
+// holds the exchange instead, a plain pointer, and finds the call in a slot of the request's
+// context. The call empties the slot when it stops trying (a cancellation has nothing to do
+// after that) or dies, both while its Resume is unfired: the Resume holds the session, so the
+// exchange and its context are still there.
+#include "upstream/upstream_call.hpp"
+
+namespace sluice::upstream {
+
+namespace {
+
+// The context's slot: the call trying for this request, or none.
+struct CancelTarget {
+  UpstreamCall* call = nullptr;
+};
+
+void cancel_target_of(Exchange* ex) {
+  if (CancelTarget* target = ex->context().get<CancelTarget>(); target && target->call)
+    target->call->cancel();
+}
+
+}  // namespace
+
+void UpstreamCall::become_cancel_target() {
+  CancelTarget* target = ex_->context().get<CancelTarget>();
+  if (target == nullptr || target->call == nullptr) {
+    ex_->context().emplace<CancelTarget>().call = this;
+    ex_->on_cancel([ex = ex_] { cancel_target_of(ex); });
+    return;
+  }
+  // Another call already tries for this exchange (a handler making two calls; none does today):
+  // this one keeps its own callback, which allocates.
+  ex_->on_cancel([weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->cancel();
+  });
+}
+
+void UpstreamCall::leave_cancel_target() {
+  if (detached()) return;
+  if (CancelTarget* target = ex_->context().get<CancelTarget>(); target && target->call == this)
+    target->call = nullptr;
+}
+
+}  // namespace sluice::upstream
