@@ -212,6 +212,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void become_cancel_target();
   void leave_cancel_target();
 
+ public:
+  struct CancelTarget;  // a slot of the request's context (upstream_call_cancel.cpp)
+
+ private:
   void arm(std::optional<SteadyTime> until, Wait what);
   void stop_waiting();  // the wait arm() set ends unfired (upstream_call.cpp)
   // True when another try is allowed (count, method, budget, deadline); sets the wait before it
@@ -233,7 +237,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   std::shared_ptr<const ProxyRoute> route_;
   Cluster& cluster_;
-  Exchange* ex_;  // nullptr: detached
+  Exchange* ex_;                           // nullptr: detached
+  CancelTarget* cancel_target_ = nullptr;  // while trying: where the exchange's cancel finds it
   Resume resume_;
   std::function<void(DetachedResult)> done_;  // detached: where the answer goes
   int fixed_endpoint_ = -1;                   // detached: the endpoint of every try
