@@ -2,6 +2,7 @@
 # Instructions per request = (Ir of a loaded run - Ir of an idle run) / requests.
 # CONNECTIONS: wrk's connections (default 4; the timed runs use 64, which keeps 64 requests in
 # flight: more objects alive at once, so more memory touched per request).
+# WARM=SECONDS: a warm-up load, then counting starts (callgrind_control -z), in both runs.
 # CALLGRIND_OPTS: more valgrind options, e.g. "--cache-sim=yes --branch-sim=yes" (then the
 # profiles also count D1/LL misses and mispredicted branches: callgrind_annotate --show=...).
 
@@ -17,6 +18,13 @@ run() {
   local pid=$!
   wait_port "$port"
   local n=0
+  if [ -n "${WARM:-}" ]; then
+    # WARM=SECONDS: the connections, pools and spares filled by a load first, then the counts
+    # zeroed (both runs, so the idle one subtracts only what follows too): with many
+    # connections their first requests would otherwise weigh on a short run.
+    [ "$load" = 1 ] && wrk -t1 -c"${CONNECTIONS:-4}" -d"${WARM}s" "http://127.0.0.1:$port$path" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+  fi
   if [ "$load" = 1 ]; then
     n=$(wrk -t1 -c"${CONNECTIONS:-4}" -d"${SECONDS_PER_RUN:-8}s" "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
   fi
