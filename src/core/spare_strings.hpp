@@ -10,8 +10,9 @@
 // Per thread, so no lock: a string given on another thread than it was taken on simply joins
 // that thread's spares. At most kKept strings are kept: two per upstream call, for as many calls
 // as a worker has in flight under load (sluice/spare_blocks.hpp; with 16 kept, 64 connections
-// allocated again). None larger than kMaxBytes is kept (a buffer that grew for one huge request
-// is freed, not kept).
+// allocated again). None larger than kMaxBytes is kept: a buffer that grew for one request with
+// huge headers is freed, so what a thread keeps stays under kKept x kMaxBytes (2 MiB), however
+// large the heads of a burst were (a proxied head is well under 1 KiB).
 #pragma once
 
 #include <cstddef>
@@ -24,7 +25,7 @@ namespace sluice::detail {
 class SpareStrings {
  public:
   static constexpr std::size_t kKept = 256;
-  static constexpr std::size_t kMaxBytes = 64 * 1024;
+  static constexpr std::size_t kMaxBytes = 8 * 1024;
 
   // An empty string with room for at least `capacity` bytes.
   static std::string take(std::size_t capacity) {
