@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "support/thread_files.hpp"
 
@@ -98,6 +99,12 @@ TEST(AdminThread, ATakenPortIsTheStartError) {
   AdminThread admin(server::ServerLimits{}, std::make_shared<Answer>());
   EXPECT_EQ(admin.start("127.0.0.1", port),
             "cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use");
+  // start() joined the thread; the kernel drops its /proc/PID/task entry a moment after the
+  // join returns (the join wakes on the thread's exit, the entry goes when the task is reaped).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!threads_named(::getpid(), "sluice-admin-0").empty() &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(threads_named(::getpid(), "sluice-admin-0").empty()) << "the thread has ended";
   ::close(taken);
 }
