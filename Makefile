@@ -4,9 +4,10 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+PGO_BUILD ?= build-pgo
 CONFIG ?=
 
-.PHONY: soak soak-short all bootstrap build build-asan build-tsan run test test-release test-asan test-tsan \
+.PHONY: soak soak-short all bootstrap build build-asan build-tsan build-pgo run test test-release test-asan test-tsan \
   test-fuzz bench bench-load fuzz fuzz-build format clean
 
 all: build
@@ -31,6 +32,24 @@ $(TSAN_BUILD)/CMakeCache.txt: | bootstrap
 
 build-tsan: bootstrap $(TSAN_BUILD)/CMakeCache.txt
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
+
+# A profile-guided `sluice` (opt-in; docs/PERFORMANCE.md, "Build flags of the release binary"):
+# an instrumented build of the library and program ($(PGO_BUILD)-gen), a training run on the
+# benchmark configs (bench/load/pgo_train.sh: users' proxy chain, plain proxy, direct chain; needs
+# nginx and wrk), then the optimized build in $(PGO_BUILD) ($(PGO_BUILD)/sluice; add
+# PGO_LTO=ON for LTO too, not measured). Two compiles of the library without ccache (~19 min of
+# CPU more than a cold `make build`, estimated), so not part of `make build` or `make test`; the
+# integration tests run against it with SLUICE_BIN=$(PGO_BUILD)/sluice build/sluice_integration_tests.
+PGO_LTO ?= OFF
+PGO_OPTIONS = -DCMAKE_BUILD_TYPE=Release -DSLUICE_PGO_DIR=$(abspath $(PGO_BUILD))-profile \
+  -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_BENCH=OFF -DSLUICE_BUILD_EXAMPLES=OFF
+build-pgo: bootstrap
+	cmake -S . -B $(PGO_BUILD)-gen $(PGO_OPTIONS) -DSLUICE_PGO=generate -DSLUICE_LTO=OFF
+	cmake --build $(PGO_BUILD)-gen -j $(JOBS) --target sluice_cli
+	rm -rf $(abspath $(PGO_BUILD))-profile
+	bash bench/load/pgo_train.sh $(PGO_BUILD)-gen/sluice
+	cmake -S . -B $(PGO_BUILD) $(PGO_OPTIONS) -DSLUICE_PGO=use -DSLUICE_LTO=$(PGO_LTO)
+	cmake --build $(PGO_BUILD) -j $(JOBS) --target sluice_cli
 
 # Starts the gateway on the embedded default config (127.0.0.1:8080, admin on 127.0.0.1:9901),
 # or on CONFIG=path/to/sluice.yaml.
@@ -191,4 +210,4 @@ format:
 	find include src apps tests bench examples -name '*.hpp' -o -name '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(PGO_BUILD) $(PGO_BUILD)-gen $(PGO_BUILD)-profile

@@ -1,11 +1,16 @@
 #include "resilience/key_table.hpp"
 
+#include <algorithm>
 #include <bit>
 
 namespace sluice::resilience::key_table_detail {
 
 size_t effective_shards(size_t max_keys, size_t requested) {
-  const size_t cap = std::max<size_t>(1, std::min(max_keys, requested));
+  // At most 65,536 shards (16 by default). Besides, the bound lets the compiler see that the
+  // shard array's size cannot overflow: inlined into KeyTable's constructor by the LTO link,
+  // GCC 12 otherwise warns that `new Shard[n]` may be asked for SIZE_MAX bytes.
+  constexpr size_t kMaxShards = size_t{1} << 16;
+  const size_t cap = std::max<size_t>(1, std::min({max_keys, requested, kMaxShards}));
   return std::bit_floor(cap);
 }
 
