@@ -28,6 +28,7 @@
 #include "support/otlp_collector.hpp"
 #include "support/raw_upstream.hpp"
 #include "support/sluice_process.hpp"
+#include "support/taken_port.hpp"
 #include "support/thread_files.hpp"
 
 namespace sluice::testing {
@@ -372,16 +373,8 @@ TEST(FileTables, WhatAnAdminReloadBuildsIsInTheWorkersTable) {
 // The admin listener is bound on its own thread; a port already taken still fails the start
 // with the error users saw before, and the process exits 1.
 TEST(FileTables, ATakenAdminPortStillFailsTheStart) {
-  int taken = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(taken, 0);
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
-  ASSERT_EQ(::listen(taken, 1), 0);
-  socklen_t len = sizeof at;
-  ::getsockname(taken, reinterpret_cast<sockaddr*>(&at), &len);
-  const std::string port = std::to_string(ntohs(at.sin_port));
+  testing::TakenPort taken;
+  const std::string port = std::to_string(taken.port());
   TempDir dir;
   const auto path = dir.write("taken.yaml",
                               "workers: 1\nlisten: 127.0.0.1:0\n"
@@ -390,7 +383,6 @@ TEST(FileTables, ATakenAdminPortStillFailsTheStart) {
                                   " }\n"
                                   "routes: [ { handler: { type: echo } } ]\n");
   auto r = run_sluice("run -c " + path + " 2>&1 & p=$!; sleep 3; kill $p 2>/dev/null; wait $p");
-  ::close(taken);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("admin: cannot listen on 127.0.0.1:" + port + ": Address already in use"),
             std::string::npos)

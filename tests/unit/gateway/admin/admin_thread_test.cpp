@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "support/taken_port.hpp"
 #include "support/thread_files.hpp"
 
 namespace sluice::gateway {
@@ -87,15 +88,8 @@ TEST(AdminThread, ServesFromAFileTableOfItsOwn) {
 }
 
 TEST(AdminThread, ATakenPortIsTheStartError) {
-  const int taken = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in at{};
-  at.sin_family = AF_INET;
-  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
-  ASSERT_EQ(::listen(taken, 1), 0);
-  socklen_t len = sizeof at;
-  ::getsockname(taken, reinterpret_cast<sockaddr*>(&at), &len);
-  const auto port = ntohs(at.sin_port);
+  testing::TakenPort taken;
+  const auto port = taken.port();
   AdminThread admin(server::ServerLimits{}, std::make_shared<Answer>());
   EXPECT_EQ(admin.start("127.0.0.1", port),
             "cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use");
@@ -106,7 +100,6 @@ TEST(AdminThread, ATakenPortIsTheStartError) {
          std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(threads_named(::getpid(), "sluice-admin-0").empty()) << "the thread has ended";
-  ::close(taken);
 }
 
 }  // namespace
