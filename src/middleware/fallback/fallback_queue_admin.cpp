@@ -64,27 +64,37 @@ std::vector<std::string_view> split(std::string_view path) {
   return parts;
 }
 
-bool handle(Exchange& ex, extension::AdminView& gw) {
-  const std::string_view path = ex.request().path();
-  if (path != "/queues" && !path.starts_with("/queues/")) return false;
+// GET /queues: counters and states kept in memory (a Redis-backed queue's depth is the last
+// one its own thread read), so it answers on the admin thread, without the hand-off to the
+// main thread the actions below need. Monitoring polls it.
+bool handle_list(Exchange& ex, extension::AdminView& gw) {
+  if (ex.request().path() != "/queues" && ex.request().path() != "/queues/") return false;
   const std::string_view method = ex.request().method();
-  // Not through services.shared: a reload on another thread may be adding slots to it.
-  const auto registry = find_queue_registry(gw.services());  // null: no queue configured yet
-  const auto parts = split(path);                            // "queues", name, action...
-  if (parts.size() == 1) {
-    if (method != "GET" && method != "HEAD") {
-      ex.answer_error(405, "method_not_allowed", "GET /queues");
-      return true;
-    }
-    json list = json::array();
-    if (registry) {
-      std::lock_guard lock(registry->mu);
-      for (const auto& [name, store] : registry->by_name)
-        list.push_back(stats_json(store->stats()));
-    }
-    extension::answer_json(ex, 200, {{"queues", list}});
+  if (method != "GET" && method != "HEAD") {
+    ex.answer_error(405, "method_not_allowed", "GET /queues");
     return true;
   }
+  // Not through services.shared: a reload on another thread may be adding slots to it.
+  const auto registry = find_queue_registry(gw.services());  // null: no queue configured yet
+  json list = json::array();
+  if (registry) {
+    std::lock_guard lock(registry->mu);
+    for (const auto& [name, store] : registry->by_name)
+      list.push_back(stats_json(store->stats()));
+  }
+  extension::answer_json(ex, 200, {{"queues", list}});
+  return true;
+}
+
+// /queues/<name>/...: actions post to the queue's thread and read dead letters from its
+// storage (Redis commands, files), so they run on the main thread (the admin endpoint default).
+bool handle(Exchange& ex, extension::AdminView& gw) {
+  const std::string_view path = ex.request().path();
+  if (!path.starts_with("/queues/")) return false;
+  const std::string_view method = ex.request().method();
+  const auto registry = find_queue_registry(gw.services());
+  const auto parts = split(path);      // "queues", name, action...
+  if (parts.size() < 2) return false;  // "/queues/" is the list's
   std::shared_ptr<queue::StoreAndForward> store;
   if (registry) {
     std::lock_guard lock(registry->mu);
@@ -159,7 +169,10 @@ bool handle(Exchange& ex, extension::AdminView& gw) {
   return true;
 }
 
-const extension::AdminEndpointRegistrar endpoint({"/queues", handle});
+// In this order: the list first, on the admin thread; the rest on the main thread.
+const extension::AdminEndpointRegistrar list_endpoint(
+    {"/queues", handle_list, extension::AdminEndpoint::Thread::kAdminThread});
+const extension::AdminEndpointRegistrar endpoint({"/queues/", handle});
 
 }  // namespace
 }  // namespace sluice::middleware
