@@ -16,23 +16,9 @@ cd "$(dirname "$0")/../.."
 work=$(mktemp -d /tmp/sluice-allocs.XXXXXX)
 mkdir -p "$work/logs" "$work/backend/logs"
 cc -O2 -shared -fPIC -o "$work/alloc_counter.so" bench/load/alloc_counter.c
-cat >"$work/backend/nginx.conf" <<NGX
-daemon off; worker_processes 1; pid $work/backend/nginx.pid; error_log $work/backend/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
-NGX
-cat >"$work/nginx.conf" <<NGX
-master_process off; daemon off; worker_processes 1; pid $work/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log /dev/null combined buffer=64k flush=1s; keepalive_requests 1000000;
-       limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;
-       upstream backend { server 127.0.0.1:$backend_port; keepalive 128; keepalive_requests 1000000; }
-       server { listen 127.0.0.1:$nginx_port;
-                location / { limit_req zone=perip burst=100000 nodelay; proxy_pass http://backend;
-                             proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGX
+source bench/load/nginx_confs.sh
+nginx_backend_conf "$work/backend" "$backend_port"
+nginx_proxy_conf "$work" "$nginx_port" "$backend_port" full  # the users' chain's peer
 sed -e "s/127.0.0.1:18083/127.0.0.1:$sluice_port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
   bench/load/proxy_full.yaml >"$work/sluice.yaml"
 if (exec 3<>"/dev/tcp/127.0.0.1/$backend_port") 2>/dev/null; then

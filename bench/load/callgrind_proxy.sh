@@ -19,29 +19,11 @@ cd "$(dirname "$0")/../.."
 bin=${1:-build/sluice}
 work=$(mktemp -d /tmp/sluice-cgp.XXXXXX)
 mkdir -p "$work/logs" "$work/backend/logs"
-cat >"$work/backend/nginx.conf" <<NGX
-daemon off; worker_processes 1; pid $work/backend/nginx.pid; error_log $work/backend/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
-NGX
-config=bench/load/proxy.yaml alog="access_log off;" zone="" limit="" label=empty
-if [ -n "${FULL:-}" ]; then
-  config=bench/load/proxy_full.yaml label=full
-  alog="access_log /dev/null combined buffer=64k flush=1s;"
-  zone="limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;"
-  limit="limit_req zone=perip burst=100000 nodelay;"
-fi
-cat >"$work/nginx.conf" <<NGX
-master_process off; daemon off; worker_processes 1; pid $work/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
-http { $alog keepalive_requests 1000000; $zone
-       upstream backend { server 127.0.0.1:$backend_port; keepalive 128; keepalive_requests 1000000; }
-       server { listen 127.0.0.1:$nginx_port;
-                location / { $limit proxy_pass http://backend; proxy_http_version 1.1;
-                             proxy_set_header Connection ""; } } }
-NGX
+source bench/load/nginx_confs.sh
+nginx_backend_conf "$work/backend" "$backend_port"
+config=bench/load/proxy.yaml label=empty
+if [ -n "${FULL:-}" ]; then config=bench/load/proxy_full.yaml label=full; fi
+nginx_proxy_conf "$work" "$nginx_port" "$backend_port" "${FULL:-}"
 sed -e "s/127.0.0.1:18083/127.0.0.1:$sluice_port/" -e "s/127.0.0.1:18090/127.0.0.1:$backend_port/" \
   "$config" >"$work/sluice.yaml"
 if (exec 3<>"/dev/tcp/127.0.0.1/$backend_port") 2>/dev/null; then

@@ -35,13 +35,9 @@ for p in $port $backend_port; do
   fi
 done
 wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+source bench/load/nginx_confs.sh
 if [ -n "${FULL:-}" ]; then
-  cat >"$work/nginx.conf" <<NGX
-daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
-NGX
+  nginx_backend_conf "$work" "$backend_port"
   nginx -p "$work" -c "$work/nginx.conf" &
   backend=$!
   wait_port "$backend_port"

@@ -15,12 +15,8 @@ cd "$(dirname "$0")/../.."
 bin=${1:?instrumented sluice binary}
 work=$(mktemp -d /tmp/sluice-pgo.XXXXXX)
 mkdir -p "$work/logs"
-cat >"$work/nginx.conf" <<NGX
-daemon off; master_process off; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-       server { listen 127.0.0.1:$backend_port; location / { return 200 "ok"; } } }
-NGX
+source bench/load/nginx_confs.sh
+nginx_backend_conf "$work" "$backend_port"
 wait_port() { for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done; return 1; }
 for p in "$backend_port" "$port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
