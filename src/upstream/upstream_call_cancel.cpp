@@ -26,10 +26,15 @@ void cancel_target_of(Exchange* ex) {
 
 void UpstreamCall::become_cancel_target() {
   CancelTarget* target = ex_->context().get<CancelTarget>();
-  if (target == nullptr || target->call == nullptr) {
-    cancel_target_ = &ex_->context().emplace<CancelTarget>();
-    cancel_target_->call = this;
+  if (target == nullptr) {
+    // The request's first call: its slot, and the one callback that reads it. A later call of
+    // the same request (the first one done trying) takes the slot over.
+    target = &ex_->context().emplace<CancelTarget>();
     ex_->on_cancel([ex = ex_] { cancel_target_of(ex); });
+  }
+  if (target->call == nullptr) {
+    cancel_target_ = target;
+    target->call = this;
     return;
   }
   // Another call already tries for this exchange (a handler making two calls; none does today):
